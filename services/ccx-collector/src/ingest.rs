@@ -1,0 +1,130 @@
+//! The one publish path of both protocols: authenticate, bound the batch, check tenants,
+//! validate each event, write the valid ones durably, answer.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ccx_config::Config;
+use ccx_model::{kafka_key, validate, Event, Limits, Rejection};
+use ccx_proto::prost::Message;
+use ccx_proto::v1::{PublishResponse, Rejection as PbRejection};
+
+use crate::auth::Tokens;
+use crate::metrics::Metrics;
+use crate::sink::{Record, Sink};
+use crate::CollectorError;
+
+pub struct Ingest {
+    tokens: Tokens,
+    limits: Limits,
+    max_events: usize,
+    max_bytes: usize,
+    sink: Sink,
+    pub metrics: Metrics,
+}
+
+impl Ingest {
+    pub fn new(config: &Config, sink: Sink) -> Ingest {
+        Ingest {
+            tokens: Tokens::new(&config.tenants),
+            limits: config.validation.limits(),
+            max_events: config.collector.max_batch_events,
+            max_bytes: config.collector.max_batch_bytes,
+            sink,
+            metrics: Metrics::new(),
+        }
+    }
+
+    pub fn sink(&self) -> &Sink {
+        &self.sink
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The caller's tenant, from an `Authorization` header value.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<&str, CollectorError> {
+        self.tokens.authenticate(header)
+    }
+
+    /// Refuses a batch over the byte limit before it is parsed.
+    pub fn check_bytes(&self, bytes: usize) -> Result<(), CollectorError> {
+        if bytes > self.max_bytes {
+            return Err(CollectorError::TooLarge(
+                format!("{bytes} bytes"),
+                format!("{} bytes", self.max_bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Publishes a decoded batch for `tenant`. Elements that failed to decode arrive as their
+    /// rejection. Valid events are accepted, invalid ones rejected one by one; the answer comes
+    /// after the sink stored every accepted event.
+    pub async fn publish(
+        &self,
+        tenant: &str,
+        events: Vec<Result<Event, Rejection>>,
+        bytes: usize,
+    ) -> Result<PublishResponse, CollectorError> {
+        self.check_bytes(bytes)?;
+        if events.len() > self.max_events {
+            return Err(CollectorError::TooLarge(
+                format!("{} events", events.len()),
+                format!("{} events", self.max_events),
+            ));
+        }
+        if let Some((index, event)) = events.iter().enumerate().find_map(|(i, e)| match e {
+            Ok(e) if !e.tenant_id.is_empty() && e.tenant_id != tenant => Some((i, e)),
+            _ => None,
+        }) {
+            return Err(CollectorError::PermissionDenied {
+                index,
+                event_tenant: event.tenant_id.chars().take(64).collect(),
+                caller: tenant.to_string(),
+            });
+        }
+        let now = now_ms();
+        let mut records = Vec::with_capacity(events.len());
+        let mut rejected = Vec::new();
+        for (index, event) in events.into_iter().enumerate() {
+            let checked = event.and_then(|e| validate(&e, &self.limits, now).map(|()| e));
+            match checked {
+                Ok(e) => records.push(Record {
+                    key: kafka_key(&e),
+                    value: e.encode_to_vec(),
+                }),
+                Err(r) => rejected.push(PbRejection {
+                    index: index as u32,
+                    code: r.code.as_str().to_string(),
+                    message: r.message,
+                }),
+            }
+        }
+        if !records.is_empty() {
+            self.sink
+                .write(&records)
+                .await
+                .map_err(CollectorError::Unavailable)?;
+        }
+        let counter = |outcome: &str, n: usize| {
+            self.metrics
+                .events
+                .with_label_values(&[tenant, outcome])
+                .inc_by(n as u64)
+        };
+        counter("accepted", records.len());
+        counter("rejected", rejected.len());
+        Ok(PublishResponse {
+            accepted: records.len() as u32,
+            rejected,
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,119 @@
+//! Runs both listeners until shut down; a graceful stop lets in-flight batches finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ccx_config::Config;
+use ccx_proto::v1::collector_server::CollectorServer;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::grpc::CollectorService;
+use crate::{http, Ingest, Sink};
+
+/// A running collector: its bound addresses and a handle to stop it.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub ingest: Arc<Ingest>,
+    shutdown: CancellationToken,
+    tasks: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight batches, flushes the producer.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.tasks.await;
+    }
+
+    /// Resolves when the collector stopped (after `shutdown` was cancelled).
+    pub async fn wait(self) {
+        let _ = self.tasks.await;
+    }
+}
+
+/// Binds the gRPC and HTTP listeners of `config.collector` (port 0 picks a free port) and
+/// serves until `shutdown` is cancelled.
+pub async fn serve(
+    config: &Config,
+    sink: Sink,
+    shutdown: CancellationToken,
+) -> std::io::Result<Running> {
+    let ingest = Arc::new(Ingest::new(config, sink.clone()));
+    let grpc_listener = tokio::net::TcpListener::bind(config.collector.grpc_listen).await?;
+    let http_listener = std::net::TcpListener::bind(config.collector.http_listen)?;
+    http_listener.set_nonblocking(true)?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let tls = match (&config.collector.tls_cert, &config.collector.tls_key) {
+        (Some(cert), Some(key)) => Some((std::fs::read(cert)?, std::fs::read(key)?)),
+        _ => None,
+    };
+    let mut grpc = Server::builder();
+    if let Some((cert, key)) = &tls {
+        grpc = grpc
+            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            .map_err(std::io::Error::other)?;
+    }
+    let max_message = config.collector.max_batch_bytes.saturating_mul(4);
+    let service = CollectorServer::new(CollectorService::new(Arc::clone(&ingest)))
+        .max_decoding_message_size(max_message);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+    let stop = shutdown.clone();
+    let grpc_task = tokio::spawn(
+        grpc.add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
+    );
+
+    let app = http::router(Arc::clone(&ingest)).into_make_service();
+    let handle = axum_server::Handle::new();
+    let http_task = match &tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone())
+                .await?;
+            tokio::spawn(
+                axum_server::from_tcp_rustls(http_listener, tls)
+                    .handle(handle.clone())
+                    .serve(app),
+            )
+        }
+        None => tokio::spawn(
+            axum_server::from_tcp(http_listener)
+                .handle(handle.clone())
+                .serve(app),
+        ),
+    };
+
+    let readiness = tokio::spawn({
+        let sink = sink.clone();
+        let stop = shutdown.clone();
+        async move { sink.watch_readiness(stop).await }
+    });
+    let drain = config.collector.drain_timeout;
+    let stop = shutdown.clone();
+    let tasks = tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.graceful_shutdown(Some(drain));
+        if let Ok(Err(e)) = grpc_task.await {
+            tracing::warn!(error = %e, "gRPC server stopped with an error");
+        }
+        if let Ok(Err(e)) = http_task.await {
+            tracing::warn!(error = %e, "HTTP server stopped with an error");
+        }
+        let _ = readiness.await;
+        sink.flush(drain).await;
+        tracing::info!("collector stopped");
+    });
+    tracing::info!(%grpc_addr, %http_addr, tls = tls.is_some(), "collector listening");
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        ingest,
+        shutdown,
+        tasks,
+    })
+}

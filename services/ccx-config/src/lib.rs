@@ -1,0 +1,330 @@
+//! ccx configuration: one struct per section, built-in defaults, layered loading
+//! (defaults < each `--config` file in order < `CCX__SECTION__KEY` environment variables) and
+//! a `validate()` step. It owns no behaviour of the services, only what they are told.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("config file {0}: not found")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub collector: CollectorConfig,
+    pub kafka: KafkaConfig,
+    pub validation: ValidationConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub stream: StreamConfig,
+    pub control: ControlConfig,
+    pub tenants: Vec<TenantToken>,
+}
+
+/// Where the events go after the collector validated them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Kafka (the product).
+    #[default]
+    Kafka,
+    /// Discard after encoding: only for measuring the collector alone.
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub max_batch_events: usize,
+    pub max_batch_bytes: usize,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub sink: SinkKind,
+    /// How long a graceful stop waits for in-flight batches.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            grpc_listen: ([127, 0, 0, 1], 50051).into(),
+            http_listen: ([127, 0, 0, 1], 8088).into(),
+            max_batch_events: 10_000,
+            max_batch_bytes: 4 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            sink: SinkKind::Kafka,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub partitions: u32,
+    /// How long the producer keeps retrying one record before the batch fails (UNAVAILABLE).
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Passed verbatim to librdkafka (security.protocol, sasl.*, ssl.*, linger.ms, …).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "ccx.events".into(),
+            partitions: 8,
+            delivery_timeout: Duration::from_secs(5),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Oldest accepted `occurredAt`, before now.
+    #[serde(with = "humantime_serde")]
+    pub max_past: Duration,
+    /// Latest accepted `occurredAt`, after now.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            max_past: Duration::from_secs(7 * 24 * 3600),
+            max_future: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl ValidationConfig {
+    pub fn limits(&self) -> ccx_model::Limits {
+        ccx_model::Limits {
+            max_past_ms: self.max_past.as_millis() as i64,
+            max_future_ms: self.max_future.as_millis() as i64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "ccx".into(),
+            user: "default".into(),
+            password: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    pub checkpoint_dir: PathBuf,
+    pub http_listen: SocketAddr,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            checkpoint_dir: PathBuf::from("/var/lib/ccx/stream"),
+            http_listen: ([127, 0, 0, 1], 9090).into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            data_dir: PathBuf::from("/var/lib/ccx/control"),
+            grpc_listen: ([127, 0, 0, 1], 50061).into(),
+            http_listen: ([127, 0, 0, 1], 9091).into(),
+        }
+    }
+}
+
+/// One collector bearer token of a tenant, stored only as its SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantToken {
+    pub id: String,
+    pub token_sha256: String,
+}
+
+/// The SHA-256 (hex) of a bearer token, as stored in `[[tenants]] token_sha256`.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Config {
+    /// Defaults, then each file in order, then `CCX__SECTION__KEY` variables; then validated.
+    pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for file in files {
+            if !Path::new(file).exists() {
+                return Err(ConfigError::Missing(file.clone()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("CCX__").split("__"));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, patterns, consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.collector;
+        if c.max_batch_events == 0 {
+            return Err(invalid("collector.max_batch_events", "must be at least 1"));
+        }
+        if c.max_batch_bytes < 1024 {
+            return Err(invalid("collector.max_batch_bytes", "must be at least 1024"));
+        }
+        if c.tls_cert.is_some() != c.tls_key.is_some() {
+            return Err(invalid(
+                "collector.tls_cert",
+                "tls_cert and tls_key must be set together",
+            ));
+        }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "must not be empty"));
+        }
+        if self.kafka.topic.trim().is_empty() {
+            return Err(invalid("kafka.topic", "must not be empty"));
+        }
+        if self.kafka.partitions == 0 {
+            return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        let mut hashes = HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            if !ccx_model::validate::is_tenant_id(&t.id) {
+                return Err(invalid(
+                    format!("tenants[{i}].id"),
+                    format!("{:?} does not match [a-z0-9][a-z0-9_-]{{0,62}}", t.id),
+                ));
+            }
+            let ok = t.token_sha256.len() == 64
+                && t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Err(invalid(
+                    format!("tenants[{i}].token_sha256"),
+                    "must be 64 hex digits (ccx hash-token <token>)",
+                ));
+            }
+            if !hashes.insert(t.token_sha256.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("tenants[{i}].token_sha256"),
+                    "the same token is listed twice",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn files_merge_in_order_and_env_wins() {
+        let a = file("[kafka]\ntopic = \"a\"\npartitions = 3\n");
+        let b = file(&format!(
+            "[kafka]\ntopic = \"b\"\n[[tenants]]\nid = \"t1\"\ntoken_sha256 = \"{}\"\n",
+            hash_token("x")
+        ));
+        let files = [a.path().to_path_buf(), b.path().to_path_buf()];
+        let config = Config::load(&files).unwrap();
+        assert_eq!(config.kafka.topic, "b");
+        assert_eq!(config.kafka.partitions, 3);
+        assert_eq!(config.tenants.len(), 1);
+        // Env layering is covered with a variable no other test reads.
+        std::env::set_var("CCX__VALIDATION__MAX_FUTURE", "10m");
+        let config = Config::load(&files).unwrap();
+        std::env::remove_var("CCX__VALIDATION__MAX_FUTURE");
+        assert_eq!(config.validation.max_future, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let f = file("[kafka]\npartitions = 0\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: kafka.partitions: must be at least 1"
+        );
+        let f = file("[[tenants]]\nid = \"Bad\"\ntoken_sha256 = \"00\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("tenants[0].id"), "{err}");
+        let f = file("[kafka]\nbrokerz = \"x\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn token_hash_is_sha256_hex() {
+        assert_eq!(
+            hash_token("dev-token-tenant-0").len(),
+            64,
+            "sha256 renders as 64 hex digits"
+        );
+        assert_eq!(
+            hash_token(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! `ccx`: builds the runtime, initialises logging, parses the command line and hands over to
+//! the library of the chosen role. No logic of its own beyond wiring.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ccx_collector::{KafkaSink, Sink};
+use ccx_config::{Config, SinkKind};
+use clap::{Parser, Subcommand};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "ccx", version, about = "Real-time contact-center analytics")]
+struct Cli {
+    /// Config file (TOML); repeat to layer several, later ones win. CCX__SECTION__KEY env
+    /// variables override files.
+    #[arg(long = "config", short = 'c', global = true, env = "CCX_CONFIG", value_delimiter = ',')]
+    config: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the ingest service (gRPC + HTTP) writing to Kafka.
+    Collector,
+    /// Load and validate the configuration, print it (token hashes included) and exit.
+    CheckConfig,
+    /// Print the SHA-256 of a bearer token, for `[[tenants]] token_sha256`.
+    HashToken {
+        /// The token (read from CCX_TOKEN if omitted).
+        #[arg(env = "CCX_TOKEN")]
+        token: String,
+    },
+    /// Create the events topic with `kafka.partitions` partitions (no-op if it exists).
+    CreateTopic {
+        /// Replication factor.
+        #[arg(long, default_value_t = 1, env = "CCX_REPLICATION")]
+        replication: i32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CCX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("CCX_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::HashToken { token } => {
+            println!("{}", ccx_config::hash_token(&token));
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let config = Config::load(&cli.config)?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            eprintln!("configuration ok");
+            Ok(())
+        }
+        Command::Collector => {
+            let config = Arc::new(Config::load(&cli.config)?);
+            collector(&config).await
+        }
+        Command::CreateTopic { replication } => {
+            let config = Config::load(&cli.config)?;
+            create_topic(&config, replication).await
+        }
+    }
+}
+
+async fn collector(config: &Config) -> anyhow::Result<()> {
+    let sink = match config.collector.sink {
+        SinkKind::Kafka => Sink::Kafka(Arc::new(
+            KafkaSink::new(&config.kafka).context("cannot create the Kafka producer")?,
+        )),
+        SinkKind::Null => Sink::Null,
+    };
+    let shutdown = CancellationToken::new();
+    let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
+    println!(
+        "collector ready: grpc={} http={}",
+        running.grpc_addr, running.http_addr
+    );
+    wait_for_signal().await;
+    tracing::info!("stopping: draining in-flight batches");
+    shutdown.cancel();
+    running.wait().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn create_topic(config: &Config, replication: i32) -> anyhow::Result<()> {
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", &config.kafka.brokers);
+    for (k, v) in &config.kafka.properties {
+        client.set(k, v);
+    }
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let topic = NewTopic::new(
+        &config.kafka.topic,
+        config.kafka.partitions as i32,
+        TopicReplication::Fixed(replication),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics([&topic], &options).await? {
+        match result {
+            Ok(name) => println!("created topic {name}"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                println!("topic {name} already exists")
+            }
+            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}

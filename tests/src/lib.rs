@@ -1,0 +1,285 @@
+//! Test harness for ccx end-to-end tests: starts the real Kafka-compatible broker (tansu) on a
+//! free loopback port, runs the collector in-process against it, reads records back with a
+//! real Kafka consumer, and builds sample events. Nothing here fakes a component.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use ccx_collector::{KafkaSink, Running, Sink};
+use ccx_config::{hash_token, Config, TenantToken};
+use ccx_model::{ms_timestamp, Event};
+use ccx_proto::prost::Message as _;
+use ccx_proto::v1::{Channel, Direction, EventType, SurveyType};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+pub const TENANTS: [&str; 4] = ["tenant-0", "tenant-1", "tenant-2", "tenant-3"];
+
+/// The bearer token of a dev/test tenant.
+pub fn token(tenant: &str) -> String {
+    format!("dev-token-{tenant}")
+}
+
+/// The tansu binary: `$TANSU`, else `~/.cargo/bin/tansu`, else `tansu` on PATH.
+pub fn tansu_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("TANSU") {
+        return path.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_bin = PathBuf::from(home).join(".cargo/bin/tansu");
+    if cargo_bin.exists() {
+        cargo_bin
+    } else {
+        PathBuf::from("tansu")
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A real tansu broker process with in-memory storage on a free loopback port.
+pub struct Broker {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub fn start() -> anyhow::Result<Broker> {
+        let mut broker = Broker {
+            port: free_port(),
+            child: None,
+        };
+        broker.spawn()?;
+        Ok(broker)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--prometheus-listener-url", &format!("tcp://127.0.0.1:{}", free_port())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", tansu_bin().display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(self.addr()).is_err() {
+            if Instant::now() > deadline {
+                bail!("tansu did not listen on {} within 20 s", self.addr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// kill -9: the broker is gone (and with it its in-memory data).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh broker process on the same port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// SIGSTOP / SIGCONT: the process stops answering but keeps its data.
+    pub fn pause(&self, paused: bool) {
+        if let Some(child) = &self.child {
+            let signal = if paused { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Creates a topic through the Kafka admin API (tansu creates none by itself).
+    pub async fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.addr())
+            .create()?;
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics([&new], &options).await? {
+            if let Err((name, code)) = result {
+                bail!("cannot create topic {name}: {code}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.pause(false);
+        self.kill();
+    }
+}
+
+/// A unique topic name for one test.
+pub fn unique_topic(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}.{nanos}")
+}
+
+/// The config of a test collector: ephemeral ports, the four dev tenants, this broker/topic.
+pub fn collector_config(brokers: &str, topic: &str, partitions: u32) -> Config {
+    let mut config = Config::default();
+    config.collector.grpc_listen = ([127, 0, 0, 1], 0).into();
+    config.collector.http_listen = ([127, 0, 0, 1], 0).into();
+    config.collector.drain_timeout = Duration::from_secs(5);
+    config.kafka.brokers = brokers.to_string();
+    config.kafka.topic = topic.to_string();
+    config.kafka.partitions = partitions;
+    config.kafka.delivery_timeout = Duration::from_secs(3);
+    config.tenants = TENANTS
+        .iter()
+        .map(|t| TenantToken {
+            id: t.to_string(),
+            token_sha256: hash_token(&token(t)),
+        })
+        .collect();
+    config
+}
+
+/// Runs the collector in-process with a Kafka sink.
+pub async fn start_collector(config: &Config) -> anyhow::Result<(Running, CancellationToken)> {
+    let sink = Sink::Kafka(Arc::new(KafkaSink::new(&config.kafka)?));
+    let shutdown = CancellationToken::new();
+    let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
+    Ok((running, shutdown))
+}
+
+/// A record read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub partition: i32,
+    pub key: String,
+    pub value: Vec<u8>,
+    pub event: Event,
+}
+
+/// Reads the topic from the beginning with explicitly assigned partitions (no consumer group)
+/// until `expected` records arrived or `within` passed, then `settle` more to catch extras.
+pub async fn consume_all(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    within: Duration,
+) -> anyhow::Result<Vec<Consumed>> {
+    let brokers = brokers.to_string();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "ccx-e2e-reader")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment.add_partition_offset(&topic, p, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + within;
+        let mut settle_until = None;
+        loop {
+            let now = Instant::now();
+            if now > deadline || settle_until.is_some_and(|s| now > s) {
+                break;
+            }
+            if out.len() >= expected && settle_until.is_none() {
+                settle_until = Some(now + Duration::from_millis(1500));
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = message?;
+            let value = message.payload().unwrap_or_default().to_vec();
+            out.push(Consumed {
+                partition: message.partition(),
+                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                event: Event::decode(value.as_slice())?,
+                value,
+            });
+        }
+        Ok(out)
+    })
+    .await?
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A valid `CONTACT_OFFERED` event of `tenant`, customer `customer`, at `at_ms`.
+pub fn offered(tenant: &str, event_id: &str, customer: &str, at_ms: i64) -> Event {
+    Event {
+        event_id: event_id.into(),
+        tenant_id: tenant.into(),
+        r#type: EventType::ContactOffered as i32,
+        occurred_at: Some(ms_timestamp(at_ms)),
+        contact_id: format!("contact-{event_id}"),
+        customer_id: customer.into(),
+        channel: Channel::Voice as i32,
+        direction: Direction::Inbound as i32,
+        queue_id: "support".into(),
+        reason: "billing".into(),
+        ..Default::default()
+    }
+}
+
+/// A sample of valid events of many types for `tenant` (ids `{prefix}-{i}`).
+pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
+    let now = now_ms();
+    (0..n)
+        .map(|i| {
+            let mut e = offered(tenant, &format!("{prefix}-{i}"), &format!("cust-{}", i % 7), now - i as i64);
+            match i % 4 {
+                0 => {}
+                1 => {
+                    e.r#type = EventType::ContactAnswered as i32;
+                    e.agent_id = format!("agent-{}", i % 3);
+                }
+                2 => {
+                    e.r#type = EventType::SurveyResponded as i32;
+                    e.survey_type = SurveyType::Csat as i32;
+                    e.score = Some((i % 5) as i32 + 1);
+                }
+                _ => {
+                    e.r#type = EventType::AgentStateChanged as i32;
+                    e.agent_id = format!("agent-{}", i % 3);
+                    e.agent_state = ccx_proto::v1::AgentState::Busy as i32;
+                }
+            }
+            e
+        })
+        .collect()
+}
