@@ -166,7 +166,8 @@ async fn clients(grpc: &str, n: usize) -> anyhow::Result<Vec<CollectorClient<Cha
 fn request(batch: &PublishRequest) -> tonic::Request<PublishRequest> {
     let mut r = tonic::Request::new(batch.clone());
     let auth = format!("Bearer {}", token("tenant-0"));
-    r.metadata_mut().insert("authorization", auth.parse().expect("ascii"));
+    r.metadata_mut()
+        .insert("authorization", auth.parse().expect("ascii"));
     r
 }
 
@@ -221,10 +222,18 @@ async fn null_sink(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<(
     let cpu_before = cpu_seconds(collector.child.id());
     let started = Instant::now();
     let until = started + Duration::from_secs(args.seconds);
-    let acked = drive(&clients, requests, args.in_flight, |_| Instant::now() < until).await?;
+    let acked = drive(&clients, requests, args.in_flight, |_| {
+        Instant::now() < until
+    })
+    .await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(collector.child.id()) - cpu_before;
-    row("collector, null sink, gRPC batches of 1,000, 1 core", acked, seconds, Some(cpu));
+    row(
+        "collector, null sink, gRPC batches of 1,000, 1 core",
+        acked,
+        seconds,
+        Some(cpu),
+    );
     Ok(())
 }
 
@@ -264,7 +273,12 @@ async fn kafka(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
         }
     }
     let bare_seconds = started.elapsed().as_secs_f64();
-    row("bare rdkafka producer → broker (acks=all)", n, bare_seconds, None);
+    row(
+        "bare rdkafka producer → broker (acks=all)",
+        n,
+        bare_seconds,
+        None,
+    );
 
     let topic = unique_topic("bench.collector");
     broker.create_topic(&topic, 8).await?;
@@ -277,8 +291,16 @@ async fn kafka(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
     let acked = drive(&clients, requests, args.in_flight, |sent| sent < n).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(collector.child.id()) - cpu_before;
-    row("collector → broker, gRPC batches of 1,000", acked, seconds, Some(cpu));
+    row(
+        "collector → broker, gRPC batches of 1,000",
+        acked,
+        seconds,
+        Some(cpu),
+    );
     let ratio = (acked as f64 / seconds) / (n as f64 / bare_seconds);
-    println!("\ncollector → broker rate / bare producer rate: {:.1} %", ratio * 100.0);
+    println!(
+        "\ncollector → broker rate / bare producer rate: {:.1} %",
+        ratio * 100.0
+    );
     Ok(())
 }

@@ -14,7 +14,10 @@ use tonic::{Code, Request};
 
 const PARTITIONS: i32 = 3;
 
-async fn publish(addr: std::net::SocketAddr, events: &[Event]) -> Result<PublishResponse, tonic::Status> {
+async fn publish(
+    addr: std::net::SocketAddr,
+    events: &[Event],
+) -> Result<PublishResponse, tonic::Status> {
     let mut client = CollectorClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
@@ -22,7 +25,9 @@ async fn publish(addr: std::net::SocketAddr, events: &[Event]) -> Result<Publish
         events: events.to_vec(),
     });
     let auth = format!("Bearer {}", token("tenant-0"));
-    request.metadata_mut().insert("authorization", auth.parse().expect("ascii"));
+    request
+        .metadata_mut()
+        .insert("authorization", auth.parse().expect("ascii"));
     client.publish(request).await.map(|r| r.into_inner())
 }
 
@@ -43,7 +48,12 @@ async fn publish_until_accepted(addr: std::net::SocketAddr, events: &[Event]) ->
 async fn wait_ready(http: &str, want: u16) {
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        let status = client.get(format!("http://{http}/readyz")).send().await.expect("get").status();
+        let status = client
+            .get(format!("http://{http}/readyz"))
+            .send()
+            .await
+            .expect("get")
+            .status();
         if status == want {
             return;
         }
@@ -73,7 +83,10 @@ fn assert_each_once(consumed: &[Consumed], accepted: &[Event]) -> usize {
 async fn killed_broker_means_unavailable_and_a_retry_after_restart_delivers_once() {
     let mut broker = Broker::start().expect("broker");
     let topic = unique_topic("ccx.events.down");
-    broker.create_topic(&topic, PARTITIONS).await.expect("topic");
+    broker
+        .create_topic(&topic, PARTITIONS)
+        .await
+        .expect("topic");
     let config = collector_config(&broker.addr(), &topic, PARTITIONS as u32);
     let (running, _) = start_collector(&config).await.expect("collector");
     let http = running.http_addr.to_string();
@@ -95,14 +108,23 @@ async fn killed_broker_means_unavailable_and_a_retry_after_restart_delivers_once
     wait_ready(&http, 503).await;
 
     broker.restart().expect("restart");
-    broker.create_topic(&topic, PARTITIONS).await.expect("topic");
+    broker
+        .create_topic(&topic, PARTITIONS)
+        .await
+        .expect("topic");
     let response = publish_until_accepted(running.grpc_addr, &batch).await;
     assert_eq!(response.accepted, 40);
     wait_ready(&http, 200).await;
 
-    let consumed = consume_all(&broker.addr(), &topic, PARTITIONS, 40, Duration::from_secs(20))
-        .await
-        .expect("consume");
+    let consumed = consume_all(
+        &broker.addr(),
+        &topic,
+        PARTITIONS,
+        40,
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("consume");
     assert_eq!(consumed.len(), 40, "exactly once in Kafka");
     assert_each_once(&consumed, &batch);
     running.stop().await;
@@ -112,13 +134,22 @@ async fn killed_broker_means_unavailable_and_a_retry_after_restart_delivers_once
 async fn stopped_broker_means_unavailable_and_nothing_accepted_is_lost() {
     let broker = Broker::start().expect("broker");
     let topic = unique_topic("ccx.events.paused");
-    broker.create_topic(&topic, PARTITIONS).await.expect("topic");
+    broker
+        .create_topic(&topic, PARTITIONS)
+        .await
+        .expect("topic");
     let config = collector_config(&broker.addr(), &topic, PARTITIONS as u32);
     let (running, _) = start_collector(&config).await.expect("collector");
     wait_ready(&running.http_addr.to_string(), 200).await;
 
     let before = sample_events("tenant-0", "before", 25);
-    assert_eq!(publish(running.grpc_addr, &before).await.expect("publish").accepted, 25);
+    assert_eq!(
+        publish(running.grpc_addr, &before)
+            .await
+            .expect("publish")
+            .accepted,
+        25
+    );
 
     broker.pause(true);
     let during = sample_events("tenant-0", "during", 25);
@@ -129,9 +160,15 @@ async fn stopped_broker_means_unavailable_and_nothing_accepted_is_lost() {
     assert_eq!(response.accepted, 25);
 
     let accepted: Vec<Event> = before.into_iter().chain(during).collect();
-    let consumed = consume_all(&broker.addr(), &topic, PARTITIONS, 50, Duration::from_secs(20))
-        .await
-        .expect("consume");
+    let consumed = consume_all(
+        &broker.addr(),
+        &topic,
+        PARTITIONS,
+        50,
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("consume");
     let raw = assert_each_once(&consumed, &accepted);
     // Records of the refused attempt may have reached the broker after it resumed: they are
     // byte-identical copies, counted once downstream by (tenantId, eventId).

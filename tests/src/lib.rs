@@ -70,19 +70,28 @@ impl Broker {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log_path = std::env::temp_dir().join(format!("ccx-tansu-{}.log", self.port));
+        let log = std::fs::File::create(&log_path)?;
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
-            .args(["--prometheus-listener-url", &format!("tcp://127.0.0.1:{}", free_port())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("cannot start {}", tansu_bin().display()))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(self.addr()).is_err() {
             if Instant::now() > deadline {
-                bail!("tansu did not listen on {} within 20 s", self.addr());
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("tansu did not listen on {} within 20 s: {log}", self.addr());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -261,7 +270,12 @@ pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
     let now = now_ms();
     (0..n)
         .map(|i| {
-            let mut e = offered(tenant, &format!("{prefix}-{i}"), &format!("cust-{}", i % 7), now - i as i64);
+            let mut e = offered(
+                tenant,
+                &format!("{prefix}-{i}"),
+                &format!("cust-{}", i % 7),
+                now - i as i64,
+            );
             match i % 4 {
                 0 => {}
                 1 => {

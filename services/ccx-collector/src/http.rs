@@ -79,10 +79,7 @@ async fn publish_inner(
         ingest.check_bytes(len)?;
     }
     let body = to_bytes(body, ingest.max_bytes()).await.map_err(|_| {
-        CollectorError::TooLarge(
-            "body".into(),
-            format!("{} bytes", ingest.max_bytes()),
-        )
+        CollectorError::TooLarge("body".into(), format!("{} bytes", ingest.max_bytes()))
     })?;
     let events = ccx_model::json::parse_batch(&body)
         .map_err(|e| CollectorError::Malformed(e.to_string()))?;

@@ -75,7 +75,10 @@ impl Ingest {
             ));
         }
         if let Some((index, event)) = events.iter().enumerate().find_map(|(i, e)| match e {
-            Ok(e) if !e.tenant_id.is_empty() && e.tenant_id != tenant => Some((i, e)),
+            // Another tenant's id is refused as a whole; a malformed id is one bad event.
+            Ok(e) if e.tenant_id != tenant && ccx_model::validate::is_tenant_id(&e.tenant_id) => {
+                Some((i, e))
+            }
             _ => None,
         }) {
             return Err(CollectorError::PermissionDenied {

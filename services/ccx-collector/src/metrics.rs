@@ -37,12 +37,16 @@ impl Metrics {
                 "ccx_collector_batch_seconds",
                 "Time from a batch's arrival to its answer.",
             )
-            .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
             &["protocol"],
         )
         .expect("valid metric");
         for c in [&events, &requests] {
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
         }
         registry
             .register(Box::new(batch_seconds.clone()))

@@ -73,8 +73,8 @@ pub async fn serve(
     let http_task = match &tls {
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone())
-                .await?;
+            let tls =
+                axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone()).await?;
             tokio::spawn(
                 axum_server::from_tcp_rustls(http_listener, tls)
                     .handle(handle.clone())

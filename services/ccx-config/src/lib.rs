@@ -225,7 +225,10 @@ impl Config {
             return Err(invalid("collector.max_batch_events", "must be at least 1"));
         }
         if c.max_batch_bytes < 1024 {
-            return Err(invalid("collector.max_batch_bytes", "must be at least 1024"));
+            return Err(invalid(
+                "collector.max_batch_bytes",
+                "must be at least 1024",
+            ));
         }
         if c.tls_cert.is_some() != c.tls_key.is_some() {
             return Err(invalid(
@@ -250,8 +253,8 @@ impl Config {
                     format!("{:?} does not match [a-z0-9][a-z0-9_-]{{0,62}}", t.id),
                 ));
             }
-            let ok = t.token_sha256.len() == 64
-                && t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            let ok =
+                t.token_sha256.len() == 64 && t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
                 return Err(invalid(
                     format!("tenants[{i}].token_sha256"),

@@ -285,12 +285,12 @@ fn timestamp(field: &'static str, value: &Value) -> Result<Timestamp, Rejection>
     let text = value
         .as_str()
         .ok_or_else(|| expected(field, "an RFC 3339 timestamp string", value))?;
-    let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
+    let at = DateTime::parse_from_rfc3339(text).map_err(|_| {
         let shown: String = text.chars().take(64).collect();
         Rejection::new(
             RejectCode::InvalidValue,
             field,
-            format_args!("{shown:?} is not an RFC 3339 timestamp ({e})"),
+            format_args!("{shown:?} is not an RFC 3339 timestamp (like 2026-11-24T07:00:00.250Z)"),
         )
     })?;
     Ok(Timestamp {
@@ -342,13 +342,27 @@ proto_enum!(
 );
 proto_enum!(
     Channel,
-    ["VOICE", "CHAT", "EMAIL", "SMS", "SOCIAL", "MESSAGING", "VIDEO"]
+    [
+        "VOICE",
+        "CHAT",
+        "EMAIL",
+        "SMS",
+        "SOCIAL",
+        "MESSAGING",
+        "VIDEO"
+    ]
 );
 proto_enum!(Direction, ["INBOUND", "OUTBOUND"]);
 proto_enum!(SurveyType, ["NPS", "CSAT", "CES"]);
 proto_enum!(
     AgentState,
-    ["AVAILABLE", "BUSY", "AFTER_CONTACT_WORK", "BREAK", "OFFLINE"]
+    [
+        "AVAILABLE",
+        "BUSY",
+        "AFTER_CONTACT_WORK",
+        "BREAK",
+        "OFFLINE"
+    ]
 );
 
 fn enumeration<E: ProtoEnum>(field: &'static str, value: &Value) -> Result<i32, Rejection> {
@@ -412,10 +426,19 @@ mod tests {
     #[test]
     fn type_errors_name_the_field() {
         let cases = [
-            (json!({"score": "x"}), "score: expected an integer, got \"x\""),
+            (
+                json!({"score": "x"}),
+                "score: expected an integer, got \"x\"",
+            ),
             (json!({"score": 4.5}), "score: expected an integer, got 4.5"),
-            (json!({"resolved": 1}), "resolved: expected a boolean, got a number"),
-            (json!({"eventId": 7}), "eventId: expected a string, got a number"),
+            (
+                json!({"resolved": 1}),
+                "resolved: expected a boolean, got a number",
+            ),
+            (
+                json!({"eventId": 7}),
+                "eventId: expected a string, got a number",
+            ),
             (json!({"colour": "red"}), "event: unknown field \"colour\""),
             (json!([1]), "event: expected a JSON object, got an array"),
         ];
@@ -423,9 +446,13 @@ mod tests {
             assert_eq!(event_from_json(&value).unwrap_err().message, message);
         }
         let bad_enum = event_from_json(&json!({"channel": "FAX"})).unwrap_err();
-        assert!(bad_enum.message.starts_with("channel: unknown value \"FAX\" (expected one of VOICE"));
+        assert!(bad_enum
+            .message
+            .starts_with("channel: unknown value \"FAX\" (expected one of VOICE"));
         let bad_time = event_from_json(&json!({"occurredAt": "yesterday"})).unwrap_err();
-        assert!(bad_time.message.starts_with("occurredAt: \"yesterday\" is not an RFC 3339 timestamp"));
+        assert!(bad_time
+            .message
+            .starts_with("occurredAt: \"yesterday\" is not an RFC 3339 timestamp"));
     }
 
     #[test]
@@ -443,7 +470,9 @@ mod tests {
     fn malformed_bodies_name_the_position() {
         let err = parse_batch(b"[{\"eventId\": }]").unwrap_err();
         assert_eq!((err.line, err.column), (1, 14));
-        assert!(err.to_string().starts_with("malformed JSON at line 1, column 14: "));
+        assert!(err
+            .to_string()
+            .starts_with("malformed JSON at line 1, column 14: "));
         let err = parse_batch(b"{\"eventId\":\"a\"}\n{oops}\n").unwrap_err();
         assert_eq!(err.line, 2);
     }

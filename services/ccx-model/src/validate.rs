@@ -163,7 +163,10 @@ fn survey(event: &Event, kind: EventType) -> Result<(), Rejection> {
         return Err(Rejection::new(
             RejectCode::OutOfRange,
             "score",
-            format_args!("{score} out of range for {} ({lo}..{hi})", survey.as_str_name()),
+            format_args!(
+                "{score} out of range for {} ({lo}..{hi})",
+                survey.as_str_name()
+            ),
         ));
     }
     Ok(())
@@ -243,7 +246,10 @@ fn tenant_id(value: &str) -> Result<(), Rejection> {
         return Err(Rejection::new(
             RejectCode::InvalidValue,
             "tenantId",
-            format_args!("{:?} does not match [a-z0-9][a-z0-9_-]{{0,62}}", truncate(value)),
+            format_args!(
+                "{:?} does not match [a-z0-9][a-z0-9_-]{{0,62}}",
+                truncate(value)
+            ),
         ));
     }
     Ok(())
@@ -319,7 +325,12 @@ pub fn human_duration(ms: i64) -> String {
 
 /// "7d", "5m", "90s", "250ms": a configured limit, for messages.
 pub fn compact_duration(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }

@@ -9,9 +9,27 @@ use serde_json::{Map, Value};
 const NOW: i64 = 1_790_000_000_000;
 
 const NAMES: [&str; 21] = [
-    "eventId", "tenantId", "type", "occurredAt", "contactId", "customerId", "channel",
-    "direction", "queueId", "agentId", "reason", "resolved", "converted", "toQueueId",
-    "toAgentId", "surveyType", "score", "sentiment", "agentState", "event_id", "bogus",
+    "eventId",
+    "tenantId",
+    "type",
+    "occurredAt",
+    "contactId",
+    "customerId",
+    "channel",
+    "direction",
+    "queueId",
+    "agentId",
+    "reason",
+    "resolved",
+    "converted",
+    "toQueueId",
+    "toAgentId",
+    "surveyType",
+    "score",
+    "sentiment",
+    "agentState",
+    "event_id",
+    "bogus",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -19,7 +37,9 @@ fn leaf() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         "[A-Z_]{0,20}".prop_map(Value::String),
         ".{0,140}".prop_map(Value::String),
         Just(Value::String("2026-11-24T07:00:00Z".into())),
@@ -39,9 +59,8 @@ fn json() -> impl Strategy<Value = Value> {
 }
 
 fn event_like() -> impl Strategy<Value = Value> {
-    prop::collection::btree_map(prop::sample::select(&NAMES[..]), leaf(), 0..21).prop_map(|m| {
-        Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-    })
+    prop::collection::btree_map(prop::sample::select(&NAMES[..]), leaf(), 0..21)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
 }
 
 fn check(value: &Value) {
@@ -54,7 +73,10 @@ fn check(value: &Value) {
         }
         Err(r) => {
             let named = r.message.split(": ").next().unwrap_or_default();
-            assert!(!named.is_empty() && r.message.len() > named.len() + 2, "{r:?}");
+            assert!(
+                !named.is_empty() && r.message.len() > named.len() + 2,
+                "{r:?}"
+            );
         }
     }
 }

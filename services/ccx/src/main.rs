@@ -19,7 +19,13 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     /// Config file (TOML); repeat to layer several, later ones win. CCX__SECTION__KEY env
     /// variables override files.
-    #[arg(long = "config", short = 'c', global = true, env = "CCX_CONFIG", value_delimiter = ',')]
+    #[arg(
+        long = "config",
+        short = 'c',
+        global = true,
+        env = "CCX_CONFIG",
+        value_delimiter = ','
+    )]
     config: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
