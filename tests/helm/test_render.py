@@ -162,3 +162,13 @@ def test_values_override_merges_like_helm(chart):
     merged = chart.merge_values(deep_merge({}, {"stream": {"replicas": 3}}))
     assert merged["stream"]["replicas"] == 3
     assert merged["stream"]["workers"] == chart.values["stream"]["workers"]
+
+
+@pytest.mark.parametrize("component", ["collector", "stream", "control", "migrate"])
+def test_a_component_can_be_left_out(chart, component):
+    out = render({component: {"enabled": False}, "metrics": {"serviceMonitor": {"enabled": True}}}, chart=chart)
+    left = [o for o in out.objects if o["metadata"]["labels"].get("app.kubernetes.io/component") == component]
+    assert left == []
+    for obj in out.objects:
+        if (obj["apiVersion"], obj["kind"]) not in CUSTOM_RESOURCES:
+            kv.validate(obj, KUBE_VERSION, strict=True)

@@ -2,10 +2,13 @@
 //!
 //! This crate owns: the validation rules of every event field ([`validate`]), the proto3 JSON
 //! mapping of [`Event`] in both directions ([`json`]), and the Kafka record key ([`kafka_key`]).
-//! It performs no I/O and keeps no state, so the collector, the stream, the demo and the tests
+//! It also defines the rows ccx computes ([`rows`]) and the per-tenant metric settings
+//! ([`settings`]). It performs no I/O and keeps no state, so the collector, the stream, the demo and the tests
 //! all share one definition of a valid event.
 
 pub mod json;
+pub mod rows;
+pub mod settings;
 pub mod validate;
 
 pub use ccx_proto::v1::{AgentState, Channel, Direction, Event, EventType, SurveyType};

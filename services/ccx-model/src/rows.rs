@@ -1,0 +1,288 @@
+//! The rows ccx computes (SPEC §3 components, §5 tables), independent of how they are computed
+//! or stored. `window_start` is the UTC minute in milliseconds since the Unix epoch; enum
+//! dimensions are their SPEC names (`VOICE`, `INBOUND`, …).
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+/// The additive components of SPEC §3 (all but agent-state time). Queue rows carry all of
+/// them; agent rows the ones from `handled` down (the others stay zero there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Components {
+    pub offered: u64,
+    pub answered: u64,
+    pub answered_in_sl: u64,
+    pub wait_answered_ms: u64,
+    pub abandoned: u64,
+    pub abandoned_short: u64,
+    pub wait_abandoned_ms: u64,
+    pub handled: u64,
+    pub talk_ms: u64,
+    pub hold_ms: u64,
+    pub holds: u64,
+    pub transfers: u64,
+    pub acw_ms: u64,
+    pub acw_count: u64,
+    pub resolved: u64,
+    pub self_served: u64,
+    pub conversions: u64,
+    pub fcr_eligible: u64,
+    pub fcr_success: u64,
+    pub nps_responses: u64,
+    pub nps_promoters: u64,
+    pub nps_detractors: u64,
+    pub csat_responses: u64,
+    pub csat_satisfied: u64,
+    pub ces_responses: u64,
+    pub ces_score_sum: u64,
+    pub sentiment_count: u64,
+    pub sentiment_milli_sum: i64,
+    pub sentiment_negative: u64,
+    pub sentiment_positive: u64,
+}
+
+/// Column names of [`Components`] in SPEC order (also the ClickHouse column names).
+pub const COMPONENT_COLUMNS: [&str; 30] = [
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "wait_answered_ms",
+    "abandoned",
+    "abandoned_short",
+    "wait_abandoned_ms",
+    "handled",
+    "talk_ms",
+    "hold_ms",
+    "holds",
+    "transfers",
+    "acw_ms",
+    "acw_count",
+    "resolved",
+    "self_served",
+    "conversions",
+    "fcr_eligible",
+    "fcr_success",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
+    "ces_responses",
+    "ces_score_sum",
+    "sentiment_count",
+    "sentiment_milli_sum",
+    "sentiment_negative",
+    "sentiment_positive",
+];
+
+/// The agent table's columns: the components from `handled` down (SPEC §5).
+pub fn agent_component_columns() -> &'static [&'static str] {
+    &COMPONENT_COLUMNS[7..]
+}
+
+impl Components {
+    /// The values in [`COMPONENT_COLUMNS`] order (`sentiment_milli_sum` as i64, the rest u64).
+    pub fn values(&self) -> [i64; 30] {
+        let c = self;
+        [
+            c.offered,
+            c.answered,
+            c.answered_in_sl,
+            c.wait_answered_ms,
+            c.abandoned,
+            c.abandoned_short,
+            c.wait_abandoned_ms,
+            c.handled,
+            c.talk_ms,
+            c.hold_ms,
+            c.holds,
+            c.transfers,
+            c.acw_ms,
+            c.acw_count,
+            c.resolved,
+            c.self_served,
+            c.conversions,
+            c.fcr_eligible,
+            c.fcr_success,
+            c.nps_responses,
+            c.nps_promoters,
+            c.nps_detractors,
+            c.csat_responses,
+            c.csat_satisfied,
+            c.ces_responses,
+            c.ces_score_sum,
+            c.sentiment_count,
+            c.sentiment_milli_sum as u64,
+            c.sentiment_negative,
+            c.sentiment_positive,
+        ]
+        .map(|v| v as i64)
+    }
+
+    /// Builds components from values in [`COMPONENT_COLUMNS`] order.
+    pub fn from_values(v: &[i64; 30]) -> Components {
+        let u = |i: usize| v[i] as u64;
+        Components {
+            offered: u(0),
+            answered: u(1),
+            answered_in_sl: u(2),
+            wait_answered_ms: u(3),
+            abandoned: u(4),
+            abandoned_short: u(5),
+            wait_abandoned_ms: u(6),
+            handled: u(7),
+            talk_ms: u(8),
+            hold_ms: u(9),
+            holds: u(10),
+            transfers: u(11),
+            acw_ms: u(12),
+            acw_count: u(13),
+            resolved: u(14),
+            self_served: u(15),
+            conversions: u(16),
+            fcr_eligible: u(17),
+            fcr_success: u(18),
+            nps_responses: u(19),
+            nps_promoters: u(20),
+            nps_detractors: u(21),
+            csat_responses: u(22),
+            csat_satisfied: u(23),
+            ces_responses: u(24),
+            ces_score_sum: u(25),
+            sentiment_count: u(26),
+            sentiment_milli_sum: v[27],
+            sentiment_negative: u(28),
+            sentiment_positive: u(29),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Components::default()
+    }
+}
+
+impl AddAssign for Components {
+    fn add_assign(&mut self, o: Components) {
+        let mut v = self.values();
+        for (a, b) in v.iter_mut().zip(o.values()) {
+            *a = a.wrapping_add(b);
+        }
+        *self = Components::from_values(&v);
+    }
+}
+
+/// Key of `queue_metrics_1m`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    pub tenant_id: String,
+    pub window_start: i64,
+    pub queue_id: String,
+    pub channel: String,
+    pub direction: String,
+}
+
+/// Key of `agent_metrics_1m`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentKey {
+    pub tenant_id: String,
+    pub window_start: i64,
+    pub agent_id: String,
+    pub channel: String,
+}
+
+/// Key of `agent_state_1m` and `ingest_quality_1m` style tables: tenant, minute, and an id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentMinute {
+    pub tenant_id: String,
+    pub window_start: i64,
+    pub agent_id: String,
+}
+
+/// `agent_state_1m` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct StateTimes {
+    pub available_ms: u64,
+    pub busy_ms: u64,
+    pub acw_state_ms: u64,
+    pub break_ms: u64,
+}
+
+impl AddAssign for StateTimes {
+    fn add_assign(&mut self, o: StateTimes) {
+        self.available_ms += o.available_ms;
+        self.busy_ms += o.busy_ms;
+        self.acw_state_ms += o.acw_state_ms;
+        self.break_ms += o.break_ms;
+    }
+}
+
+/// `ingest_quality_1m` values, keyed by (tenant, minute of the event's occurredAt).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Quality {
+    pub duplicates: u64,
+    pub out_of_sequence: u64,
+    pub late_dropped: u64,
+}
+
+impl AddAssign for Quality {
+    fn add_assign(&mut self, o: Quality) {
+        self.duplicates += o.duplicates;
+        self.out_of_sequence += o.out_of_sequence;
+        self.late_dropped += o.late_dropped;
+    }
+}
+
+/// One row of `churn_alerts`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChurnAlert {
+    pub tenant_id: String,
+    /// `tenantId:customerId:eventId` of the triggering event.
+    pub alert_id: String,
+    pub customer_id: String,
+    pub score: u32,
+    /// Active signal names, sorted.
+    pub reasons: Vec<String>,
+    pub triggered_at: i64,
+    pub contact_id: String,
+    pub channel: String,
+    pub queue_id: String,
+    pub agent_id: String,
+}
+
+/// One row of `queue_now`: contacts waiting in a queue as of the watermark.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueNow {
+    pub tenant_id: String,
+    pub queue_id: String,
+    pub channel: String,
+    pub waiting: u64,
+    pub longest_wait_ms: u64,
+    pub as_of: i64,
+}
+
+/// Everything computed from a set of events, once final. Tables keyed as in SPEC §5.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinalRows {
+    pub queue: BTreeMap<QueueKey, Components>,
+    pub agent: BTreeMap<AgentKey, Components>,
+    pub agent_state: BTreeMap<AgentMinute, StateTimes>,
+    pub quality: BTreeMap<(String, i64), Quality>,
+    pub alerts: Vec<ChurnAlert>,
+}
+
+impl FinalRows {
+    /// Drops all-zero rows (a key that received nothing is not a row).
+    pub fn without_zero_rows(mut self) -> FinalRows {
+        self.queue.retain(|_, c| !c.is_zero());
+        self.agent.retain(|_, c| !c.is_zero());
+        self.agent_state.retain(|_, s| *s != StateTimes::default());
+        self.quality.retain(|_, q| *q != Quality::default());
+        self.alerts.sort();
+        self
+    }
+}
+
+/// The UTC minute (ms) that contains `ms`.
+pub fn minute_of(ms: i64) -> i64 {
+    ms.div_euclid(60_000) * 60_000
+}

@@ -1,0 +1,1 @@
+//! ClickHouse schema, migrations and row writer (in progress).
