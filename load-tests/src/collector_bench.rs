@@ -15,16 +15,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bytes::BufMut;
 use ccx_collector::sink::producer_config;
 use ccx_config::{Config, SinkKind};
 use ccx_e2e::{collector_config, sample_events, token, unique_topic, Broker};
 use ccx_proto::prost::Message;
-use ccx_proto::v1::collector_client::CollectorClient;
-use ccx_proto::v1::PublishRequest;
+use ccx_proto::v1::{PublishRequest, PublishResponse};
 use clap::Parser;
 use futures::stream::{FuturesUnordered, StreamExt};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codegen::Bytes;
+
+/// The bare producer's context: counts failed deliveries, nothing else.
+struct CountFailures(Arc<AtomicUsize>);
+
+impl ClientContext for CountFailures {}
+
+impl ProducerContext for CountFailures {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -36,10 +56,11 @@ struct Args {
     #[arg(long, default_value_t = 15)]
     seconds: u64,
     /// Events sent in each Kafka run.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     kafka_events: usize,
-    /// gRPC batches in flight.
-    #[arg(long, default_value_t = 8)]
+    /// gRPC batches in flight (many sources publish at once; the bare producer's queue is
+    /// unbounded, so the collector gets a comparable number of events in flight).
+    #[arg(long, default_value_t = 64)]
     in_flight: usize,
 }
 
@@ -52,8 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let requests = batches(32);
     println!("| run | events | seconds | events/s | collector CPU-s | events per CPU-s |");
     println!("|---|---|---|---|---|---|");
-    null_sink(&args, &requests).await?;
-    kafka(&args, &requests).await?;
+    let bodies = encoded(&requests);
+    null_sink(&args, &bodies).await?;
+    kafka(&args, &requests, &bodies).await?;
     Ok(())
 }
 
@@ -104,15 +126,20 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// Starts `ccx collector` on core 0 with `config`.
-async fn spawn_collector(ccx: &PathBuf, mut config: Config) -> anyhow::Result<Collector> {
+/// Starts `ccx collector` with `config`, pinned to core 0 when `pinned`.
+async fn spawn_collector(
+    ccx: &PathBuf,
+    mut config: Config,
+    pinned: bool,
+) -> anyhow::Result<Collector> {
     let grpc_port = free_port();
     config.collector.grpc_listen = ([127, 0, 0, 1], grpc_port).into();
     config.collector.http_listen = ([127, 0, 0, 1], free_port()).into();
     let path = std::env::temp_dir().join(format!("ccx-bench-{grpc_port}.toml"));
     std::fs::write(&path, toml::to_string(&config)?)?;
+    let cores = if pinned { "0" } else { "0,1" };
     let child = Command::new("taskset")
-        .args(["-c", "0"])
+        .args(["-c", cores])
         .arg(ccx)
         .args(["collector", "--config"])
         .arg(&path)
@@ -154,27 +181,87 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / hz
 }
 
-async fn clients(grpc: &str, n: usize) -> anyhow::Result<Vec<CollectorClient<Channel>>> {
+/// A gRPC client that sends pre-encoded `PublishRequest` bytes, so the load generator spends
+/// no time encoding (its cost would otherwise compete with the collector for the cores).
+type RawClient = tonic::client::Grpc<Channel>;
+
+async fn clients(grpc: &str, n: usize) -> anyhow::Result<Vec<RawClient>> {
     let mut out = Vec::new();
     for _ in 0..n {
         let channel = Channel::from_shared(grpc.to_string())?.connect().await?;
-        out.push(CollectorClient::new(channel).max_encoding_message_size(64 << 20));
+        out.push(tonic::client::Grpc::new(channel));
     }
     Ok(out)
 }
 
-fn request(batch: &PublishRequest) -> tonic::Request<PublishRequest> {
-    let mut r = tonic::Request::new(batch.clone());
-    let auth = format!("Bearer {}", token("tenant-0"));
-    r.metadata_mut()
-        .insert("authorization", auth.parse().expect("ascii"));
-    r
+fn encoded(requests: &[PublishRequest]) -> Vec<Bytes> {
+    requests
+        .iter()
+        .map(|r| Bytes::from(r.encode_to_vec()))
+        .collect()
 }
 
-/// Sends batches with `in_flight` outstanding calls until `stop` says so; returns events acked.
+async fn publish_raw(mut client: RawClient, body: Bytes) -> Result<PublishResponse, tonic::Status> {
+    client
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut request = tonic::Request::new(body);
+    let auth = format!("Bearer {}", token("tenant-0"));
+    request
+        .metadata_mut()
+        .insert("authorization", auth.parse().expect("ascii"));
+    let path = PathAndQuery::from_static("/ccx.v1.Collector/Publish");
+    client
+        .unary(request, path, RawCodec)
+        .await
+        .map(|r| r.into_inner())
+}
+
+struct RawCodec;
+struct RawEncoder;
+struct ResponseDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = PublishResponse;
+    type Encoder = RawEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = PublishResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<PublishResponse>, tonic::Status> {
+        PublishResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+/// Sends batches with `in_flight` outstanding calls until `keep_going` says no; returns the
+/// number of events acknowledged.
 async fn drive(
-    clients: &[CollectorClient<Channel>],
-    requests: &[PublishRequest],
+    clients: &[RawClient],
+    requests: &[Bytes],
     in_flight: usize,
     mut keep_going: impl FnMut(usize) -> bool,
 ) -> anyhow::Result<usize> {
@@ -183,14 +270,14 @@ async fn drive(
     let mut acked = 0usize;
     loop {
         while pending.len() < in_flight && keep_going(sent) {
-            let mut client = clients[sent / BATCH % clients.len()].clone();
-            let req = request(&requests[sent / BATCH % requests.len()]);
-            pending.push(async move { client.publish(req).await });
+            let client = clients[sent / BATCH % clients.len()].clone();
+            let body = requests[sent / BATCH % requests.len()].clone();
+            pending.push(publish_raw(client, body));
             sent += BATCH;
         }
         match pending.next().await {
             Some(result) => {
-                let response = result?.into_inner();
+                let response = result?;
                 if !response.rejected.is_empty() {
                     bail!("rejected: {:?}", response.rejected[0]);
                 }
@@ -212,10 +299,10 @@ fn row(run: &str, events: usize, seconds: f64, cpu: Option<f64>) {
     }
 }
 
-async fn null_sink(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
+async fn null_sink(args: &Args, requests: &[Bytes]) -> anyhow::Result<()> {
     let mut config = collector_config("127.0.0.1:1", "unused", 1);
     config.collector.sink = SinkKind::Null;
-    let collector = spawn_collector(&args.ccx, config).await?;
+    let collector = spawn_collector(&args.ccx, config, true).await?;
     let clients = clients(&collector.grpc, 2).await?;
     // Warm up, then measure.
     drive(&clients, requests, args.in_flight, |sent| sent < 50 * BATCH).await?;
@@ -237,7 +324,7 @@ async fn null_sink(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<(
     Ok(())
 }
 
-async fn kafka(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
+async fn kafka(args: &Args, requests: &[PublishRequest], bodies: &[Bytes]) -> anyhow::Result<()> {
     let broker = Broker::start()?;
     let n = args.kafka_events - args.kafka_events % BATCH;
 
@@ -247,34 +334,39 @@ async fn kafka(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
     let config = collector_config(&broker.addr(), &bare_topic, 8);
     let mut kafka_config = config.kafka.clone();
     kafka_config.delivery_timeout = Duration::from_secs(60);
-    let producer: FutureProducer = producer_config(&kafka_config).create()?;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let producer: ThreadedProducer<CountFailures> =
+        producer_config(&kafka_config).create_with_context(CountFailures(Arc::clone(&failed)))?;
     let records: Vec<(String, Vec<u8>)> = requests
         .iter()
         .flat_map(|r| r.events.iter())
         .map(|e| (ccx_model::kafka_key(e), e.encode_to_vec()))
         .collect();
-    let producer = Arc::new(producer);
     let started = Instant::now();
-    let mut deliveries = FuturesUnordered::new();
     for i in 0..n {
         let (key, value) = &records[i % records.len()];
-        let record = FutureRecord::to(&bare_topic).key(key).payload(value);
-        deliveries.push(producer.send(record, Timeout::After(Duration::from_secs(60))));
-        // Keep the in-flight window comparable with the collector's (in_flight batches).
-        while deliveries.len() >= args.in_flight * BATCH {
-            if let Some(Err((e, _))) = deliveries.next().await {
-                bail!("bare producer: {e}");
+        let mut record = BaseRecord::to(&bare_topic).key(key).payload(value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => bail!("bare producer: {e}"),
             }
         }
     }
-    while let Some(d) = deliveries.next().await {
-        if let Err((e, _)) = d {
-            bail!("bare producer: {e}");
-        }
+    producer.flush(Duration::from_secs(120))?;
+    if failed.load(Ordering::Relaxed) > 0 {
+        bail!(
+            "bare producer: {} deliveries failed",
+            failed.load(Ordering::Relaxed)
+        );
     }
     let bare_seconds = started.elapsed().as_secs_f64();
     row(
-        "bare rdkafka producer → broker (acks=all)",
+        "bare rdkafka producer → broker (acks=all, ThreadedProducer)",
         n,
         bare_seconds,
         None,
@@ -284,15 +376,15 @@ async fn kafka(args: &Args, requests: &[PublishRequest]) -> anyhow::Result<()> {
     broker.create_topic(&topic, 8).await?;
     let mut config = collector_config(&broker.addr(), &topic, 8);
     config.kafka.delivery_timeout = Duration::from_secs(60);
-    let collector = spawn_collector(&args.ccx, config).await?;
+    let collector = spawn_collector(&args.ccx, config, false).await?;
     let clients = clients(&collector.grpc, 2).await?;
     let cpu_before = cpu_seconds(collector.child.id());
     let started = Instant::now();
-    let acked = drive(&clients, requests, args.in_flight, |sent| sent < n).await?;
+    let acked = drive(&clients, bodies, args.in_flight, |sent| sent < n).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(collector.child.id()) - cpu_before;
     row(
-        "collector → broker, gRPC batches of 1,000",
+        "collector → broker, gRPC batches of 1,000 (unpinned)",
         acked,
         seconds,
         Some(cpu),

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccx_config::KafkaConfig;
-use futures::stream::{FuturesUnordered, StreamExt};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::Notify;
 
 /// One Kafka record: key `tenantId/customerId` (see `ccx_model::kafka_key`), protobuf value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +73,42 @@ impl Sink {
 }
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: ThreadedProducer<DeliveryCounter>,
     topic: String,
-    queue_timeout: Duration,
     ready: AtomicBool,
+}
+
+/// The outcome of one batch's records, filled in by librdkafka's delivery callbacks.
+#[derive(Default)]
+struct BatchDelivery {
+    remaining: AtomicUsize,
+    first_error: Mutex<Option<String>>,
+    done: Notify,
+}
+
+impl BatchDelivery {
+    fn settle(&self, error: Option<String>) {
+        if let Some(e) = error {
+            let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert(e);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+}
+
+/// Counts deliveries per batch (one callback per record, no future per record).
+struct DeliveryCounter;
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = Arc<BatchDelivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: Arc<BatchDelivery>) {
+        batch.settle(result.as_ref().err().map(|(e, _)| e.to_string()));
+    }
 }
 
 /// The producer settings of ccx: acks=all and a bounded delivery time; `properties` override.
@@ -99,31 +135,45 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
 impl KafkaSink {
     pub fn new(config: &KafkaConfig) -> Result<KafkaSink, KafkaError> {
         Ok(KafkaSink {
-            producer: producer_config(config).create()?,
+            producer: producer_config(config).create_with_context(DeliveryCounter)?,
             topic: config.topic.clone(),
-            queue_timeout: config.delivery_timeout,
             ready: AtomicBool::new(false),
         })
     }
 
+    /// Enqueues every record, then waits until librdkafka settled each one (delivered with
+    /// acks=all, or failed after `message.timeout.ms`), so that none of a failed batch is
+    /// still queued, and delivered later, when the client is told to retry.
     async fn write(&self, records: &[Record]) -> Result<(), String> {
-        let mut deliveries: FuturesUnordered<_> = records
-            .iter()
-            .map(|r| {
-                let record = FutureRecord::to(&self.topic).key(&r.key).payload(&r.value);
-                self.producer
-                    .send(record, Timeout::After(self.queue_timeout))
-            })
-            .collect();
-        // Wait for the fate of every record, so that none of a failed batch is still queued
-        // (and delivered later) when the client is told to retry.
-        let mut first_error = None;
-        while let Some(delivery) = deliveries.next().await {
-            if let Err((e, _)) = delivery {
-                first_error.get_or_insert_with(|| e.to_string());
+        let batch = Arc::new(BatchDelivery::default());
+        batch.remaining.store(records.len(), Ordering::Release);
+        for record in records {
+            let mut attempt = BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch))
+                .key(&record.key)
+                .payload(&record.value);
+            loop {
+                match self.producer.send(attempt) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        attempt = back;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => {
+                        batch.settle(Some(e.to_string()));
+                        break;
+                    }
+                }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        if batch.remaining.load(Ordering::Acquire) > 0 {
+            batch.done.notified().await;
+        }
+        let first = batch
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        first.map_or(Ok(()), Err)
     }
 
     /// True when the broker answers a metadata request for the topic (blocking, ≤ 2 s).
