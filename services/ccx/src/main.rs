@@ -43,6 +43,12 @@ enum Command {
         #[arg(env = "CCX_TOKEN")]
         token: String,
     },
+    /// Print the events of the topic from the beginning as JSON lines (key, partition, offset,
+    /// event), until no record arrived for `--idle-ms`.
+    TailEvents {
+        #[arg(long, default_value_t = 2000)]
+        idle_ms: u64,
+    },
     /// Create the events topic with `kafka.partitions` partitions (no-op if it exists).
     CreateTopic {
         /// Replication factor.
@@ -86,6 +92,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collector => {
             let config = Arc::new(Config::load(&cli.config)?);
             collector(&config).await
+        }
+        Command::TailEvents { idle_ms } => {
+            let config = Config::load(&cli.config)?;
+            tokio::task::spawn_blocking(move || tail_events(&config, Duration::from_millis(idle_ms)))
+                .await?
         }
         Command::CreateTopic { replication } => {
             let config = Config::load(&cli.config)?;
@@ -144,6 +155,44 @@ async fn create_topic(config: &Config, replication: i32) -> anyhow::Result<()> {
             }
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
         }
+    }
+    Ok(())
+}
+
+/// Reads every partition of the topic from the beginning with explicit assignment.
+fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
+    use ccx_proto::prost::Message as _;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let mut client = rdkafka::ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.kafka.brokers)
+        .set("group.id", "ccx-tail-events")
+        .set("enable.auto.commit", "false");
+    for (k, v) in &config.kafka.properties {
+        client.set(k, v);
+    }
+    let consumer: BaseConsumer = client.create()?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..config.kafka.partitions as i32 {
+        assignment.add_partition_offset(&config.kafka.topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut last = std::time::Instant::now();
+    while last.elapsed() < idle {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        last = std::time::Instant::now();
+        let event = ccx_proto::v1::Event::decode(message.payload().unwrap_or_default())?;
+        let line = serde_json::json!({
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "key": String::from_utf8_lossy(message.key().unwrap_or_default()),
+            "event": ccx_model::json::event_to_json(&event),
+        });
+        println!("{line}");
     }
     Ok(())
 }
