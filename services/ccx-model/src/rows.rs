@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
+use serde::{Deserialize, Serialize};
+
 /// The additive components of SPEC §3 (all but agent-state time). Queue rows carry all of
 /// them; agent rows the ones from `handled` down (the others stay zero there).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Components {
     pub offered: u64,
     pub answered: u64,
@@ -172,7 +174,7 @@ impl AddAssign for Components {
 }
 
 /// Key of `queue_metrics_1m`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QueueKey {
     pub tenant_id: String,
     pub window_start: i64,
@@ -182,7 +184,7 @@ pub struct QueueKey {
 }
 
 /// Key of `agent_metrics_1m`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AgentKey {
     pub tenant_id: String,
     pub window_start: i64,
@@ -191,7 +193,7 @@ pub struct AgentKey {
 }
 
 /// Key of `agent_state_1m` and `ingest_quality_1m` style tables: tenant, minute, and an id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AgentMinute {
     pub tenant_id: String,
     pub window_start: i64,
@@ -199,7 +201,7 @@ pub struct AgentMinute {
 }
 
 /// `agent_state_1m` values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StateTimes {
     pub available_ms: u64,
     pub busy_ms: u64,
@@ -217,7 +219,7 @@ impl AddAssign for StateTimes {
 }
 
 /// `ingest_quality_1m` values, keyed by (tenant, minute of the event's occurredAt).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Quality {
     pub duplicates: u64,
     pub out_of_sequence: u64,
@@ -233,7 +235,7 @@ impl AddAssign for Quality {
 }
 
 /// One row of `churn_alerts`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChurnAlert {
     pub tenant_id: String,
     /// `tenantId:customerId:eventId` of the triggering event.
@@ -250,7 +252,7 @@ pub struct ChurnAlert {
 }
 
 /// One row of `queue_now`: contacts waiting in a queue as of the watermark.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QueueNow {
     pub tenant_id: String,
     pub queue_id: String,
@@ -261,7 +263,7 @@ pub struct QueueNow {
 }
 
 /// Everything computed from a set of events, once final. Tables keyed as in SPEC §5.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRows {
     pub queue: BTreeMap<QueueKey, Components>,
     pub agent: BTreeMap<AgentKey, Components>,

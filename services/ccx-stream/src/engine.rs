@@ -1,0 +1,983 @@
+//! The metric engine of SPEC §3, for any number of tenants.
+//!
+//! Events go in through [`Engine::ingest`] in any order: a copy of an event already seen is a
+//! duplicate, an event behind the watermark is late; the rest wait in a buffer. When the
+//! watermark advances ([`Engine::advance`]), the buffered events before it are applied in
+//! event-time order (ties by type order, then eventId), so the result does not depend on the
+//! arrival order. Applying an event updates per-contact state, per-customer FCR and churn
+//! state, per-agent state time, and the rows it completes; [`Engine::take_output`] hands over
+//! the rows changed since the last call, with their full values.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ccx_model::rows::{
+    minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
+    QueueNow, StateTimes,
+};
+use ccx_model::settings::{Signal, TenantSettings};
+use ccx_model::{timestamp_ms, AgentState, Channel, Direction, Event, EventType, SurveyType};
+use serde::{Deserialize, Serialize};
+
+/// Metric settings: SPEC defaults, overridden per tenant.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub default: TenantSettings,
+    pub tenants: HashMap<String, TenantSettings>,
+    /// How long event ids are remembered behind the watermark for deduplication; a copy that
+    /// arrives later is counted as late instead (it is never applied twice either way).
+    pub dedup_horizon_ms: i64,
+}
+
+impl Settings {
+    pub fn new(default: TenantSettings) -> Settings {
+        Settings {
+            default,
+            tenants: HashMap::new(),
+            dedup_horizon_ms: 10 * 60_000,
+        }
+    }
+
+    pub fn for_tenant(&self, tenant: &str) -> &TenantSettings {
+        self.tenants.get(tenant).unwrap_or(&self.default)
+    }
+}
+
+/// Rows changed since the previous [`Engine::take_output`], with their full current values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub queue: Vec<(QueueKey, Components)>,
+    pub agent: Vec<(AgentKey, Components)>,
+    pub agent_state: Vec<(AgentMinute, StateTimes)>,
+    pub quality: Vec<((String, i64), Quality)>,
+    pub alerts: Vec<ChurnAlert>,
+    pub queue_now: Vec<QueueNow>,
+}
+
+impl Output {
+    /// Folds these rows into `rows` (newer values replace older ones, alerts append), as
+    /// `SELECT … FINAL` sees successive writes.
+    pub fn merge_into(self, rows: &mut FinalRows) {
+        rows.queue.extend(self.queue);
+        rows.agent.extend(self.agent);
+        rows.agent_state.extend(self.agent_state);
+        rows.quality.extend(self.quality);
+        rows.alerts.extend(self.alerts);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+            && self.agent.is_empty()
+            && self.agent_state.is_empty()
+            && self.quality.is_empty()
+            && self.alerts.is_empty()
+            && self.queue_now.is_empty()
+    }
+}
+
+/// The compact form of an event the engine keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Ev {
+    t: i64,
+    kind: i32,
+    event_id: String,
+    contact_id: String,
+    customer_id: String,
+    channel: i32,
+    direction: i32,
+    queue_id: String,
+    agent_id: String,
+    reason: String,
+    resolved: bool,
+    converted: bool,
+    to_queue_id: String,
+    survey_type: i32,
+    score: i32,
+    sentiment: f64,
+    agent_state: i32,
+}
+
+impl Ev {
+    fn from_event(e: &Event) -> Ev {
+        Ev {
+            t: e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0),
+            kind: e.r#type,
+            event_id: e.event_id.clone(),
+            contact_id: e.contact_id.clone(),
+            customer_id: e.customer_id.clone(),
+            channel: e.channel,
+            direction: e.direction,
+            queue_id: e.queue_id.clone(),
+            agent_id: e.agent_id.clone(),
+            reason: e.reason.clone(),
+            resolved: e.resolved,
+            converted: e.converted,
+            to_queue_id: e.to_queue_id.clone(),
+            survey_type: e.survey_type,
+            score: e.score.unwrap_or(0),
+            sentiment: e.sentiment.unwrap_or(0.0),
+            agent_state: e.agent_state,
+        }
+    }
+
+    fn order(&self) -> (i64, i32, &str) {
+        (self.t, self.kind, &self.event_id)
+    }
+
+    fn kind(&self) -> EventType {
+        EventType::try_from(self.kind).unwrap_or(EventType::TypeUnspecified)
+    }
+
+    fn inbound(&self) -> bool {
+        self.direction == Direction::Inbound as i32
+    }
+}
+
+fn channel_name(n: i32) -> String {
+    Channel::try_from(n)
+        .map(|c| c.as_str_name())
+        .unwrap_or("CHANNEL_UNSPECIFIED")
+        .to_string()
+}
+
+fn direction_name(n: i32) -> String {
+    Direction::try_from(n)
+        .map(|d| d.as_str_name())
+        .unwrap_or("DIRECTION_UNSPECIFIED")
+        .to_string()
+}
+
+/// Where a component lands: the minute and dimensions of the event that completes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Dims {
+    minute: i64,
+    queue_id: String,
+    channel: i32,
+    direction: i32,
+    agent_id: String,
+}
+
+impl Dims {
+    fn of(ev: &Ev, agent_id: &str) -> Dims {
+        Dims {
+            minute: minute_of(ev.t),
+            queue_id: ev.queue_id.clone(),
+            channel: ev.channel,
+            direction: ev.direction,
+            agent_id: agent_id.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Segment {
+    start: i64,
+    agent_id: String,
+    hold_since: Option<i64>,
+    hold_ms: i64,
+    holds: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Contact {
+    customer_id: String,
+    inbound: bool,
+    reason: String,
+    offered_at: i64,
+    answered: bool,
+    repeat: bool,
+    segment: Option<Segment>,
+    transfers: u32,
+    /// Set by CONTACT_ENDED; `terminal` also by CONTACT_ABANDONED.
+    ended_at: Option<i64>,
+    terminal: bool,
+    wrapped: bool,
+    last_at: i64,
+}
+
+/// An eligible, resolved contact waiting for its FCR verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingFcr {
+    ended_at: i64,
+    reason: String,
+    dims: Dims,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Customer {
+    /// (ended_at, reason) of inbound contacts that ended within the FCR window.
+    ended: Vec<(i64, String)>,
+    pending: Vec<PendingFcr>,
+    /// (signal index, time) of signals within the lookback.
+    signals: Vec<(usize, i64)>,
+    last_alert: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AgentClock {
+    state: i32,
+    since: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Waiting {
+    queue_id: String,
+    channel: i32,
+    since: i64,
+}
+
+/// Everything the engine keeps for one tenant (checkpointed as a unit).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TenantState {
+    buffer: Vec<Ev>,
+    seen: HashMap<String, i64>,
+    contacts: HashMap<String, Contact>,
+    customers: HashMap<String, Customer>,
+    agents: HashMap<String, AgentClock>,
+    waiting: HashMap<String, Waiting>,
+    queue_rows: BTreeMap<QueueKey, Components>,
+    agent_rows: BTreeMap<AgentKey, Components>,
+    state_rows: BTreeMap<AgentMinute, StateTimes>,
+    quality_rows: BTreeMap<i64, Quality>,
+    /// Keys of `queue_now` rows last reported non-zero.
+    queue_now_keys: BTreeSet<(String, i32)>,
+    dirty_queue: BTreeSet<QueueKey>,
+    dirty_agent: BTreeSet<AgentKey>,
+    dirty_state: BTreeSet<AgentMinute>,
+    dirty_quality: BTreeSet<i64>,
+    alerts: Vec<ChurnAlert>,
+}
+
+/// The engine: state of every tenant routed to it, and the watermark it applied up to.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    settings: Settings,
+    watermark: i64,
+    tenants: BTreeMap<String, TenantState>,
+}
+
+impl Engine {
+    /// An engine whose watermark starts at `watermark` (events before it are late).
+    pub fn new(settings: Settings, watermark: i64) -> Engine {
+        Engine {
+            settings,
+            watermark,
+            tenants: BTreeMap::new(),
+        }
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Accepts one event in any order: duplicates and late events are counted, others buffered.
+    pub fn ingest(&mut self, event: &Event) {
+        let ev = Ev::from_event(event);
+        let watermark = self.watermark;
+        let tenant = self.tenants.entry(event.tenant_id.clone()).or_default();
+        if tenant.seen.contains_key(&ev.event_id) {
+            tenant.quality(ev.t, |q| q.duplicates += 1);
+        } else if ev.t < watermark {
+            tenant.quality(ev.t, |q| q.late_dropped += 1);
+        } else {
+            tenant.seen.insert(ev.event_id.clone(), ev.t);
+            tenant.buffer.push(ev);
+        }
+    }
+
+    /// Number of events waiting for the watermark.
+    pub fn buffered(&self) -> usize {
+        self.tenants.values().map(|t| t.buffer.len()).sum()
+    }
+
+    /// Applies, in event-time order, every buffered event before `watermark`, then the time
+    /// driven rules (agent-state time, FCR successes), then drops expired state.
+    pub fn advance(&mut self, watermark: i64) {
+        if watermark <= self.watermark {
+            return;
+        }
+        for (tenant_id, tenant) in self.tenants.iter_mut() {
+            let settings = self.settings.for_tenant(tenant_id);
+            let mut ready: Vec<Ev> = Vec::new();
+            tenant.buffer.retain(|ev| {
+                if ev.t < watermark {
+                    ready.push(ev.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            ready.sort_by(|a, b| a.order().cmp(&b.order()));
+            for ev in &ready {
+                tenant.apply(tenant_id, settings, ev);
+            }
+            tenant.accrue_agents(tenant_id, watermark);
+            tenant.fcr_successes(tenant_id, settings, watermark);
+            tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
+        }
+        self.watermark = watermark;
+    }
+
+    /// The rows changed since the last call (full values), new alerts, and `queue_now` as of
+    /// the watermark.
+    pub fn take_output(&mut self) -> Output {
+        let mut out = Output::default();
+        for (tenant_id, t) in self.tenants.iter_mut() {
+            for key in std::mem::take(&mut t.dirty_queue) {
+                let value = t.queue_rows.get(&key).copied().unwrap_or_default();
+                out.queue.push((key, value));
+            }
+            for key in std::mem::take(&mut t.dirty_agent) {
+                let value = t.agent_rows.get(&key).copied().unwrap_or_default();
+                out.agent.push((key, value));
+            }
+            for key in std::mem::take(&mut t.dirty_state) {
+                let value = t.state_rows.get(&key).copied().unwrap_or_default();
+                out.agent_state.push((key, value));
+            }
+            for minute in std::mem::take(&mut t.dirty_quality) {
+                let value = t.quality_rows.get(&minute).copied().unwrap_or_default();
+                out.quality.push(((tenant_id.clone(), minute), value));
+            }
+            out.alerts.append(&mut t.alerts);
+            out.queue_now.extend(t.queue_now(tenant_id, self.watermark));
+        }
+        out
+    }
+
+    /// Every row currently held, as final rows (for tests and the reference comparison).
+    pub fn final_rows(&self) -> FinalRows {
+        let mut rows = FinalRows::default();
+        for (tenant_id, t) in &self.tenants {
+            rows.queue
+                .extend(t.queue_rows.iter().map(|(k, v)| (k.clone(), *v)));
+            rows.agent
+                .extend(t.agent_rows.iter().map(|(k, v)| (k.clone(), *v)));
+            rows.agent_state
+                .extend(t.state_rows.iter().map(|(k, v)| (k.clone(), *v)));
+            rows.quality.extend(
+                t.quality_rows
+                    .iter()
+                    .map(|(m, q)| ((tenant_id.clone(), *m), *q)),
+            );
+        }
+        rows
+    }
+
+    /// The state of one tenant, for checkpoints.
+    pub fn tenant_state(&self, tenant: &str) -> Option<&TenantState> {
+        self.tenants.get(tenant)
+    }
+
+    pub fn tenant_ids(&self) -> impl Iterator<Item = &String> {
+        self.tenants.keys()
+    }
+
+    /// Restores a tenant's state from a checkpoint.
+    pub fn restore_tenant(&mut self, tenant: String, state: TenantState) {
+        self.tenants.insert(tenant, state);
+    }
+
+    /// Counts of the state held, for the memory benchmark.
+    pub fn state_counts(&self) -> StateCounts {
+        let mut c = StateCounts::default();
+        for t in self.tenants.values() {
+            c.open_contacts += t.contacts.values().filter(|c| !c.terminal).count();
+            c.contacts += t.contacts.len();
+            c.customers += t.customers.len();
+            c.buffered += t.buffer.len();
+            c.seen_ids += t.seen.len();
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub open_contacts: usize,
+    pub contacts: usize,
+    pub customers: usize,
+    pub buffered: usize,
+    pub seen_ids: usize,
+}
+
+/// Runs a whole set of events through an engine and returns the final rows as of
+/// `watermark` (the batch form used by golden tests and the demo's checks).
+pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64) -> FinalRows {
+    let start = events
+        .iter()
+        .filter_map(|e| e.occurred_at.as_ref().map(timestamp_ms))
+        .min()
+        .unwrap_or(0);
+    let mut engine = Engine::new(Settings::new(settings.clone()), start);
+    for e in events {
+        engine.ingest(e);
+    }
+    engine.advance(watermark);
+    let mut rows = engine.final_rows();
+    rows.alerts = engine.take_output().alerts;
+    rows.without_zero_rows()
+}
+
+impl TenantState {
+    fn quality(&mut self, t: i64, f: impl FnOnce(&mut Quality)) {
+        let minute = minute_of(t);
+        f(self.quality_rows.entry(minute).or_default());
+        self.dirty_quality.insert(minute);
+    }
+
+    /// Adds `c` to the queue row of `dims` and, if `to_agent` and there is an agent, to the
+    /// agent row.
+    fn add(&mut self, tenant: &str, dims: &Dims, c: Components, to_agent: bool) {
+        let key = QueueKey {
+            tenant_id: tenant.to_string(),
+            window_start: dims.minute,
+            queue_id: dims.queue_id.clone(),
+            channel: channel_name(dims.channel),
+            direction: direction_name(dims.direction),
+        };
+        *self.queue_rows.entry(key.clone()).or_default() += c;
+        self.dirty_queue.insert(key);
+        if to_agent && !dims.agent_id.is_empty() {
+            // Agent rows carry the components from `handled` down (SPEC §5).
+            let mut c = c;
+            (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
+            (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
+            if c.is_zero() {
+                return;
+            }
+            let key = AgentKey {
+                tenant_id: tenant.to_string(),
+                window_start: dims.minute,
+                agent_id: dims.agent_id.clone(),
+                channel: channel_name(dims.channel),
+            };
+            *self.agent_rows.entry(key.clone()).or_default() += c;
+            self.dirty_agent.insert(key);
+        }
+    }
+
+    fn out_of_sequence(&mut self, ev: &Ev) {
+        self.quality(ev.t, |q| q.out_of_sequence += 1);
+    }
+
+    fn apply(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        match ev.kind() {
+            EventType::AgentStateChanged => self.agent_state(tenant, ev),
+            EventType::SurveyResponded => self.survey(tenant, s, ev),
+            EventType::SentimentScored => self.sentiment(tenant, s, ev),
+            EventType::ContactOffered => self.offered(tenant, s, ev),
+            EventType::TypeUnspecified => self.out_of_sequence(ev),
+            _ => self.contact_event(tenant, s, ev),
+        }
+    }
+
+    fn offered(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        if self.contacts.contains_key(&ev.contact_id) {
+            return self.out_of_sequence(ev);
+        }
+        let mut contact = Contact {
+            customer_id: ev.customer_id.clone(),
+            inbound: ev.inbound(),
+            reason: ev.reason.clone(),
+            offered_at: ev.t,
+            last_at: ev.t,
+            ..Contact::default()
+        };
+        self.waiting.insert(
+            ev.contact_id.clone(),
+            Waiting {
+                queue_id: ev.queue_id.clone(),
+                channel: ev.channel,
+                since: ev.t,
+            },
+        );
+        let dims = Dims::of(ev, &ev.agent_id);
+        self.add(
+            tenant,
+            &dims,
+            Components {
+                offered: 1,
+                ..Components::default()
+            },
+            false,
+        );
+        if contact.inbound && !ev.customer_id.is_empty() {
+            let customer = self.customers.entry(ev.customer_id.clone()).or_default();
+            let window = s.fcr_window_ms;
+            let matches = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
+            contact.repeat = customer
+                .ended
+                .iter()
+                .any(|(end, r)| *end < ev.t && ev.t <= end + window && matches(r, &ev.reason));
+            let mut failed = Vec::new();
+            customer.pending.retain(|p| {
+                let fails = p.ended_at < ev.t
+                    && ev.t <= p.ended_at + window
+                    && matches(&p.reason, &ev.reason);
+                if fails {
+                    failed.push(p.dims.clone());
+                }
+                !fails
+            });
+            for dims in failed {
+                let c = Components {
+                    fcr_eligible: 1,
+                    ..Components::default()
+                };
+                self.add(tenant, &dims, c, true);
+            }
+            if contact.repeat {
+                self.signal(tenant, s, &ev.customer_id, Signal::RepeatContact, ev);
+            }
+        }
+        self.contacts.insert(ev.contact_id.clone(), contact);
+    }
+
+    fn contact_event(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        let Some(contact) = self.contacts.get_mut(&ev.contact_id) else {
+            return self.out_of_sequence(ev);
+        };
+        let kind = ev.kind();
+        let fits = match kind {
+            EventType::WrapupEnded => contact.ended_at.is_some() && !contact.wrapped,
+            _ if contact.terminal => false,
+            EventType::ContactAnswered => contact.segment.is_none(),
+            EventType::ContactAbandoned => !contact.answered,
+            EventType::HoldStarted => contact
+                .segment
+                .as_ref()
+                .is_some_and(|s| s.hold_since.is_none()),
+            EventType::HoldEnded => contact
+                .segment
+                .as_ref()
+                .is_some_and(|s| s.hold_since.is_some()),
+            EventType::ContactTransferred => contact.segment.is_some(),
+            EventType::ContactEnded => true,
+            _ => false,
+        };
+        if !fits {
+            return self.out_of_sequence(ev);
+        }
+        contact.last_at = ev.t;
+        let mut c = Components::default();
+        let mut agent = ev.agent_id.clone();
+        let mut signals = Vec::new();
+        let mut fcr_end = None;
+        match kind {
+            EventType::ContactAnswered => {
+                if !contact.answered {
+                    contact.answered = true;
+                    let wait = ev.t - contact.offered_at;
+                    c.answered = 1;
+                    c.answered_in_sl = u64::from(wait <= s.sl_threshold_ms);
+                    c.wait_answered_ms = wait as u64;
+                }
+                contact.segment = Some(Segment {
+                    start: ev.t,
+                    agent_id: ev.agent_id.clone(),
+                    ..Segment::default()
+                });
+                self.waiting.remove(&ev.contact_id);
+            }
+            EventType::ContactAbandoned => {
+                let wait = ev.t - contact.offered_at;
+                c.abandoned = 1;
+                c.abandoned_short = u64::from(wait < s.short_abandon_ms);
+                c.wait_abandoned_ms = wait as u64;
+                contact.terminal = true;
+                if contact.inbound && wait >= s.churn.long_abandon_ms {
+                    signals.push(Signal::LongAbandon);
+                }
+                self.waiting.remove(&ev.contact_id);
+            }
+            EventType::HoldStarted => {
+                if let Some(seg) = contact.segment.as_mut() {
+                    seg.hold_since = Some(ev.t);
+                    seg.holds += 1;
+                }
+            }
+            EventType::HoldEnded => {
+                if let Some(seg) = contact.segment.as_mut() {
+                    seg.hold_ms += ev.t - seg.hold_since.take().unwrap_or(ev.t);
+                }
+            }
+            EventType::ContactTransferred => {
+                if let Some(seg) = contact.segment.take() {
+                    close_segment(&seg, ev.t, &mut c);
+                }
+                c.transfers = 1;
+                contact.transfers += 1;
+                if contact.transfers == 2 {
+                    signals.push(Signal::TransferBounce);
+                }
+                let queue_id = if ev.to_queue_id.is_empty() {
+                    ev.queue_id.clone()
+                } else {
+                    ev.to_queue_id.clone()
+                };
+                self.waiting.insert(
+                    ev.contact_id.clone(),
+                    Waiting {
+                        queue_id,
+                        channel: ev.channel,
+                        since: ev.t,
+                    },
+                );
+            }
+            EventType::ContactEnded => {
+                if let Some(seg) = contact.segment.take() {
+                    close_segment(&seg, ev.t, &mut c);
+                    if agent.is_empty() {
+                        agent = seg.agent_id.clone();
+                    }
+                }
+                c.resolved = u64::from(ev.resolved);
+                c.self_served = u64::from(ev.resolved && !contact.answered);
+                c.conversions = u64::from(ev.converted);
+                contact.ended_at = Some(ev.t);
+                contact.terminal = true;
+                if contact.inbound && !contact.customer_id.is_empty() {
+                    fcr_end = Some((
+                        contact.customer_id.clone(),
+                        contact.reason.clone(),
+                        contact.repeat,
+                    ));
+                }
+                self.waiting.remove(&ev.contact_id);
+            }
+            EventType::WrapupEnded => {
+                c.acw_ms = (ev.t - contact.ended_at.unwrap_or(ev.t)) as u64;
+                c.acw_count = 1;
+                contact.wrapped = true;
+            }
+            _ => {}
+        }
+        let customer = if ev.customer_id.is_empty() {
+            contact.customer_id.clone()
+        } else {
+            ev.customer_id.clone()
+        };
+        let dims = Dims::of(ev, &agent);
+        if !c.is_zero() {
+            self.add(tenant, &dims, c, true);
+        }
+        if let Some((customer_id, reason, repeat)) = fcr_end {
+            self.fcr_end(tenant, &customer_id, reason, repeat, ev, dims);
+        }
+        for signal in signals {
+            self.signal(tenant, s, &customer, signal, ev);
+        }
+    }
+
+    fn fcr_end(
+        &mut self,
+        tenant: &str,
+        customer_id: &str,
+        reason: String,
+        repeat: bool,
+        ev: &Ev,
+        dims: Dims,
+    ) {
+        let customer = self.customers.entry(customer_id.to_string()).or_default();
+        customer.ended.push((ev.t, reason.clone()));
+        if repeat {
+            return;
+        }
+        if ev.resolved {
+            customer.pending.push(PendingFcr {
+                ended_at: ev.t,
+                reason,
+                dims,
+            });
+        } else {
+            let c = Components {
+                fcr_eligible: 1,
+                ..Components::default()
+            };
+            self.add(tenant, &dims, c, true);
+        }
+    }
+
+    fn fcr_successes(&mut self, tenant: &str, s: &TenantSettings, watermark: i64) {
+        let mut done = Vec::new();
+        for customer in self.customers.values_mut() {
+            customer.pending.retain(|p| {
+                let decided = p.ended_at + s.fcr_window_ms < watermark;
+                if decided {
+                    done.push(p.dims.clone());
+                }
+                !decided
+            });
+        }
+        for dims in done {
+            let c = Components {
+                fcr_eligible: 1,
+                fcr_success: 1,
+                ..Components::default()
+            };
+            self.add(tenant, &dims, c, true);
+        }
+    }
+
+    fn survey(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        let score = ev.score;
+        let mut c = Components::default();
+        let signal = match SurveyType::try_from(ev.survey_type) {
+            Ok(SurveyType::Nps) => {
+                c.nps_responses = 1;
+                c.nps_promoters = u64::from(score >= 9);
+                c.nps_detractors = u64::from(score <= 6);
+                (score <= 6).then_some(Signal::NpsDetractor)
+            }
+            Ok(SurveyType::Csat) => {
+                c.csat_responses = 1;
+                c.csat_satisfied = u64::from(score >= 4);
+                (score <= 2).then_some(Signal::CsatDissatisfied)
+            }
+            Ok(SurveyType::Ces) => {
+                c.ces_responses = 1;
+                c.ces_score_sum = score.max(0) as u64;
+                (score <= 3).then_some(Signal::HighEffort)
+            }
+            _ => return self.out_of_sequence(ev),
+        };
+        self.contact_fact(tenant, s, ev, c, signal);
+    }
+
+    fn sentiment(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        let v = ev.sentiment;
+        let c = Components {
+            sentiment_count: 1,
+            sentiment_milli_sum: (v * 1000.0).round() as i64,
+            sentiment_negative: u64::from(v <= -0.25),
+            sentiment_positive: u64::from(v >= 0.25),
+            ..Components::default()
+        };
+        let signal = (v <= -0.5).then_some(Signal::NegativeSentiment);
+        self.contact_fact(tenant, s, ev, c, signal);
+    }
+
+    /// A survey or sentiment: always applied, to the event's dimensions.
+    fn contact_fact(
+        &mut self,
+        tenant: &str,
+        s: &TenantSettings,
+        ev: &Ev,
+        c: Components,
+        signal: Option<Signal>,
+    ) {
+        let known = self.contacts.get_mut(&ev.contact_id);
+        let customer = match known {
+            Some(contact) => {
+                contact.last_at = contact.last_at.max(ev.t);
+                if ev.customer_id.is_empty() {
+                    contact.customer_id.clone()
+                } else {
+                    ev.customer_id.clone()
+                }
+            }
+            None => ev.customer_id.clone(),
+        };
+        self.add(tenant, &Dims::of(ev, &ev.agent_id), c, true);
+        if let Some(signal) = signal {
+            self.signal(tenant, s, &customer, signal, ev);
+        }
+    }
+
+    fn signal(
+        &mut self,
+        tenant: &str,
+        s: &TenantSettings,
+        customer_id: &str,
+        sig: Signal,
+        ev: &Ev,
+    ) {
+        if customer_id.is_empty() {
+            return;
+        }
+        let churn = &s.churn;
+        let customer = self.customers.entry(customer_id.to_string()).or_default();
+        customer.signals.push((sig.index(), ev.t));
+        customer
+            .signals
+            .retain(|(_, at)| *at <= ev.t && ev.t - at < churn.lookback_ms);
+        let mut counts = [0u32; 7];
+        for (i, _) in &customer.signals {
+            counts[*i] += 1;
+        }
+        let raw: u32 = Signal::ALL
+            .iter()
+            .map(|k| {
+                churn.rules[k.index()].weight * counts[k.index()].min(churn.rules[k.index()].cap)
+            })
+            .sum();
+        let score = raw.min(100);
+        let cooled = customer
+            .last_alert
+            .is_none_or(|last| ev.t - last >= churn.cooldown_ms);
+        if score >= churn.threshold && cooled {
+            customer.last_alert = Some(ev.t);
+            let reasons = Signal::ALL
+                .iter()
+                .filter(|k| counts[k.index()] > 0)
+                .map(|k| k.name().to_string())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            self.alerts.push(ChurnAlert {
+                tenant_id: tenant.to_string(),
+                alert_id: format!("{tenant}:{customer_id}:{}", ev.event_id),
+                customer_id: customer_id.to_string(),
+                score,
+                reasons,
+                triggered_at: ev.t,
+                contact_id: ev.contact_id.clone(),
+                channel: if ev.channel == 0 {
+                    String::new()
+                } else {
+                    channel_name(ev.channel)
+                },
+                queue_id: ev.queue_id.clone(),
+                agent_id: ev.agent_id.clone(),
+            });
+        }
+    }
+
+    fn agent_state(&mut self, tenant: &str, ev: &Ev) {
+        self.accrue(tenant, &ev.agent_id, ev.t);
+        self.agents.insert(
+            ev.agent_id.clone(),
+            AgentClock {
+                state: ev.agent_state,
+                since: ev.t,
+            },
+        );
+    }
+
+    /// Adds the time of `agent`'s current state up to `until`, split at minute boundaries.
+    fn accrue(&mut self, tenant: &str, agent: &str, until: i64) {
+        let Some(clock) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let (state, mut from) = (clock.state, clock.since);
+        clock.since = until.max(clock.since);
+        while from < until {
+            let minute = minute_of(from);
+            let to = until.min(minute + 60_000);
+            let ms = (to - from) as u64;
+            let mut add = StateTimes::default();
+            match AgentState::try_from(state) {
+                Ok(AgentState::Available) => add.available_ms = ms,
+                Ok(AgentState::Busy) => add.busy_ms = ms,
+                Ok(AgentState::AfterContactWork) => add.acw_state_ms = ms,
+                Ok(AgentState::Break) => add.break_ms = ms,
+                _ => {}
+            }
+            if add != StateTimes::default() {
+                let key = AgentMinute {
+                    tenant_id: tenant.to_string(),
+                    window_start: minute,
+                    agent_id: agent.to_string(),
+                };
+                *self.state_rows.entry(key.clone()).or_default() += add;
+                self.dirty_state.insert(key);
+            }
+            from = to;
+        }
+    }
+
+    fn accrue_agents(&mut self, tenant: &str, watermark: i64) {
+        let agents: Vec<String> = self.agents.keys().cloned().collect();
+        for agent in agents {
+            self.accrue(tenant, &agent, watermark);
+        }
+    }
+
+    fn queue_now(&mut self, tenant: &str, watermark: i64) -> Vec<QueueNow> {
+        let mut now: BTreeMap<(String, i32), (u64, i64)> = BTreeMap::new();
+        for w in self.waiting.values() {
+            let entry = now
+                .entry((w.queue_id.clone(), w.channel))
+                .or_insert((0, w.since));
+            entry.0 += 1;
+            entry.1 = entry.1.min(w.since);
+        }
+        let keys: BTreeSet<(String, i32)> = now.keys().cloned().collect();
+        let mut rows = Vec::new();
+        for key in keys.union(&self.queue_now_keys) {
+            let (waiting, since) = now.get(key).copied().unwrap_or((0, watermark));
+            rows.push(QueueNow {
+                tenant_id: tenant.to_string(),
+                queue_id: key.0.clone(),
+                channel: channel_name(key.1),
+                waiting,
+                longest_wait_ms: (watermark - since).max(0) as u64,
+                as_of: watermark,
+            });
+        }
+        self.queue_now_keys = keys;
+        rows
+    }
+
+    /// Drops state no future event can change: old event ids, finished contacts, customers
+    /// without pending verdicts or active signals, and rows no verdict can reach any more.
+    fn expire(&mut self, s: &TenantSettings, watermark: i64, dedup_horizon_ms: i64) {
+        self.seen.retain(|_, t| *t >= watermark - dedup_horizon_ms);
+        let keep_ended = 3_600_000; // wrap-up, surveys and sentiment still find their contact
+        let stale = s.fcr_window_ms.max(86_400_000);
+        self.contacts.retain(|_, c| {
+            if c.terminal {
+                c.last_at >= watermark - keep_ended
+            } else {
+                c.last_at >= watermark - stale
+            }
+        });
+        let waiting_contacts = &self.contacts;
+        self.waiting
+            .retain(|id, _| waiting_contacts.contains_key(id));
+        for customer in self.customers.values_mut() {
+            customer
+                .ended
+                .retain(|(end, _)| end + s.fcr_window_ms >= watermark);
+            customer
+                .signals
+                .retain(|(_, at)| watermark - at < s.churn.lookback_ms);
+        }
+        self.customers.retain(|_, c| {
+            !c.ended.is_empty()
+                || !c.pending.is_empty()
+                || !c.signals.is_empty()
+                || c.last_alert
+                    .is_some_and(|at| watermark - at < s.churn.cooldown_ms)
+        });
+        let horizon = minute_of(watermark - s.fcr_window_ms - 2 * 3_600_000);
+        // Rows not yet handed over stay until the next `take_output`.
+        let (dq, da, ds, dy) = (
+            &self.dirty_queue,
+            &self.dirty_agent,
+            &self.dirty_state,
+            &self.dirty_quality,
+        );
+        self.queue_rows
+            .retain(|k, _| k.window_start >= horizon || dq.contains(k));
+        self.agent_rows
+            .retain(|k, _| k.window_start >= horizon || da.contains(k));
+        self.state_rows
+            .retain(|k, _| k.window_start >= horizon || ds.contains(k));
+        self.quality_rows
+            .retain(|m, _| *m >= horizon || dy.contains(m));
+    }
+}
+
+fn close_segment(seg: &Segment, at: i64, c: &mut Components) {
+    let open_hold = seg.hold_since.map(|h| at - h).unwrap_or(0);
+    let hold = seg.hold_ms + open_hold;
+    c.handled += 1;
+    c.hold_ms += hold as u64;
+    c.talk_ms += (at - seg.start - hold).max(0) as u64;
+    c.holds += seg.holds;
+}

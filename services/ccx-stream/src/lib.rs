@@ -1,0 +1,11 @@
+//! The stream: turns validated events into the rows of SPEC §3/§5.
+//!
+//! It owns the metric engine ([`engine`]: deduplication, event-time ordering behind a
+//! watermark, per-contact state, FCR verdicts, churn scoring, agent-state time, row
+//! accumulation) — pure logic, no I/O — and, around it, the timely dataflow that reads Kafka
+//! partitions, checkpoints and writes rows. It never talks to sources and never computes
+//! KPIs (ratios are computed at query time from the components it writes).
+
+pub mod engine;
+
+pub use engine::{Engine, Output, Settings};
