@@ -1,1 +1,433 @@
-//! ClickHouse schema, migrations and row writer (in progress).
+//! The ClickHouse store of ccx (SPEC §5).
+//!
+//! This crate owns the analytics schema in ClickHouse — the tables, the KPI views and the
+//! versioned migrations that create them ([`schema`]) — and the only code that writes rows
+//! there or reads them back ([`Store`]). It speaks plain HTTP to ClickHouse (`JSONEachRow`),
+//! which every server version understands, from 18.16 (the test server) to current releases.
+//! It computes no metric: the rows come from the stream ([`ccx_model::rows`]), and the KPI
+//! ratios of SPEC §3 are computed by ClickHouse views at query time.
+//!
+//! **Versions and idempotency.** Every table is `ReplacingMergeTree(version)` ordered by its
+//! SPEC key. A [`RowBatch`] carries one `version`; a writer that recomputes a row (a replay,
+//! a restart, a late correction) writes it again with a higher version, and `SELECT … FINAL`
+//! returns the highest version of each key — also before ClickHouse merged the parts. Equal
+//! versions keep the last insert; a lower version never wins. A key whose recomputed value is
+//! all zero is written as a zero row; [`Store::read_final`] drops such rows. [`version_now`]
+//! gives writers a version that grows with wall-clock time.
+//!
+//! **Time.** ClickHouse 18.16 has no `DateTime64`: minute and second columns are
+//! `DateTime('UTC')` (explicitly UTC, whatever the server's time zone), and the instants whose
+//! milliseconds matter have a UInt64 twin in Unix milliseconds: `churn_alerts.triggered_at_ms`,
+//! `queue_now.as_of_ms`, `events.occurred_at_ms`. Rows are written with Unix seconds, which
+//! every version parses into a `DateTime`.
+//!
+//! **KPI views.** `queue_kpis_1m` (per queue, channel, direction and minute) and
+//! `agent_kpis_1m` (per agent, channel and minute) compute the SPEC §3 ratios from the summed
+//! components of `… FINAL`; `agent_occupancy_1m` computes occupancy from `agent_state_1m`,
+//! which is keyed per agent without a channel (joining it into `agent_kpis_1m` would repeat an
+//! agent's occupancy on each channel row). A ratio whose denominator is zero — or negative,
+//! which a per-minute `offered − abandoned_short` can be when the offer and the short abandon
+//! fall in different minutes — is NULL. Agent rows carry no `answered` (SPEC §5), so an
+//! agent's `conversion_rate_pct` is over the contacts it ended (`handled − transfers`). The
+//! views answer per minute and key; a ratio over a longer range or a group is computed from
+//! the components summed over the base tables `… FINAL`, never by averaging view rows.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ccx_config::ClickHouseConfig;
+use ccx_model::rows::{
+    AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
+    StateTimes,
+};
+use serde_json::Value;
+
+mod codec;
+pub mod schema;
+pub mod testing;
+
+pub use codec::Insert;
+pub use schema::Migration;
+
+/// What went wrong talking to ClickHouse; `context` names the statement (and with it the
+/// table), `message` is ClickHouse's own.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid ClickHouse configuration: {0}")]
+    Config(String),
+    #[error("ClickHouse at {url} did not answer {context}: {source}")]
+    Unreachable {
+        url: String,
+        context: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("ClickHouse refused {context} (HTTP {status}): {message}")]
+    Refused {
+        context: String,
+        status: u16,
+        message: String,
+    },
+    #[error("unexpected answer from ClickHouse to {context}: {message}")]
+    Decode { context: String, message: String },
+}
+
+/// Rows to write together, all with one `version` (see the crate docs).
+#[derive(Default, Clone, Debug)]
+pub struct RowBatch {
+    pub version: u64,
+    pub queue: Vec<(QueueKey, Components)>,
+    pub agent: Vec<(AgentKey, Components)>,
+    pub agent_state: Vec<(AgentMinute, StateTimes)>,
+    /// `((tenant_id, window_start ms), values)`.
+    pub quality: Vec<((String, i64), Quality)>,
+    pub alerts: Vec<ChurnAlert>,
+    pub queue_now: Vec<QueueNow>,
+    pub events: Vec<ccx_model::Event>,
+}
+
+impl RowBatch {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+            && self.agent.is_empty()
+            && self.agent_state.is_empty()
+            && self.quality.is_empty()
+            && self.alerts.is_empty()
+            && self.queue_now.is_empty()
+            && self.events.is_empty()
+    }
+
+    /// The `INSERT … FORMAT JSONEachRow` statements [`Store::write`] sends for this batch into
+    /// database `db`, one per non-empty table.
+    pub fn inserts(&self, db: &str) -> Vec<Insert> {
+        codec::inserts(self, db)
+    }
+}
+
+/// A version that grows with wall-clock time: microseconds since the Unix epoch.
+pub fn version_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A ClickHouse string literal.
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            _ => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A connection to the ClickHouse HTTP interface, bound to one database.
+#[derive(Clone)]
+pub struct Store {
+    client: reqwest::Client,
+    url: String,
+    database: String,
+    user: String,
+    password: String,
+    server_version: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Store")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("server_version", &self.server_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Checks that ClickHouse answers and reads its `version()`. The database need not exist
+    /// yet ([`Store::migrate`] creates it).
+    pub async fn connect(config: &ClickHouseConfig) -> Result<Store, StoreError> {
+        if !valid_identifier(&config.database) {
+            return Err(StoreError::Config(format!(
+                "database {:?}: expected letters, digits and '_', not starting with a digit",
+                config.database
+            )));
+        }
+        let url = config.url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(StoreError::Config(format!(
+                "url {url:?}: expected http://host:port"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| StoreError::Config(format!("HTTP client: {e}")))?;
+        let mut store = Store {
+            client,
+            url,
+            database: config.database.clone(),
+            user: config.user.clone(),
+            password: config.password.clone(),
+            server_version: String::new(),
+        };
+        let answer = store
+            .execute("SELECT version()", "SELECT version()")
+            .await?;
+        store.server_version = answer.trim().to_string();
+        if store.server_version.is_empty() {
+            return Err(StoreError::Decode {
+                context: "SELECT version()".into(),
+                message: "empty answer".into(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// The server's `version()`, e.g. `18.16.1`.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The database this store reads and writes (tables are `<database>.<table>`).
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn request(&self, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        let mut request = self.client.post(&self.url).query(params);
+        if !self.user.is_empty() {
+            request = request.basic_auth(&self.user, Some(&self.password));
+        }
+        request
+    }
+
+    async fn send(
+        &self,
+        context: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, StoreError> {
+        let unreachable = |source| StoreError::Unreachable {
+            url: self.url.clone(),
+            context: context.to_string(),
+            source,
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let text = response.text().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(StoreError::Refused {
+                context: context.to_string(),
+                status: status.as_u16(),
+                message: text.trim().to_string(),
+            });
+        }
+        Ok(text)
+    }
+
+    /// Runs one statement (sent as the request body) and returns the raw answer.
+    async fn execute(&self, context: &str, sql: &str) -> Result<String, StoreError> {
+        let request = self
+            .request(&[
+                ("wait_end_of_query", "1"),
+                ("output_format_json_quote_64bit_integers", "0"),
+            ])
+            .body(sql.to_string());
+        self.send(context, request).await
+    }
+
+    async fn select(&self, context: &str, sql: &str) -> Result<Vec<Value>, StoreError> {
+        let answer = self
+            .execute(context, &format!("{sql} FORMAT JSONEachRow"))
+            .await?;
+        parse_json_lines(context, &answer)
+    }
+
+    async fn insert(&self, insert: Insert) -> Result<(), StoreError> {
+        let context = format!("INSERT INTO {}.{}", self.database, insert.table);
+        let request = self
+            .request(&[("query", insert.query.as_str())])
+            .body(insert.body);
+        self.send(&context, request).await.map(|_| ())
+    }
+
+    /// Creates the database and applies the migrations not applied yet, in order. Returns the
+    /// names of those applied now (empty when the schema is current). Safe to run again or
+    /// concurrently: every statement is idempotent.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let db = &self.database;
+        for statement in schema::bootstrap(db) {
+            self.execute(&first_line(&statement), &statement).await?;
+        }
+        let context = format!("SELECT FROM {db}.{}", schema::MIGRATIONS_TABLE);
+        let applied: Vec<u32> = self
+            .select(
+                &context,
+                &format!(
+                    "SELECT version FROM {db}.{} FINAL",
+                    schema::MIGRATIONS_TABLE
+                ),
+            )
+            .await?
+            .iter()
+            .filter_map(|row| row.get("version").and_then(Value::as_u64))
+            .map(|v| v as u32)
+            .collect();
+        let mut names = Vec::new();
+        for migration in schema::migrations(db) {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                database = %db,
+                "applying ClickHouse migration"
+            );
+            for statement in &migration.statements {
+                let context = format!(
+                    "migration {} {}: {}",
+                    migration.version,
+                    migration.name,
+                    first_line(statement)
+                );
+                self.execute(&context, statement).await?;
+            }
+            let record = format!(
+                "INSERT INTO {db}.{} (version, name, applied_at) VALUES ({}, {}, now())",
+                schema::MIGRATIONS_TABLE,
+                migration.version,
+                quote(migration.name)
+            );
+            let context = format!(
+                "recording migration {} in {db}.{}",
+                migration.version,
+                schema::MIGRATIONS_TABLE
+            );
+            self.execute(&context, &record).await?;
+            names.push(migration.name.to_string());
+        }
+        Ok(names)
+    }
+
+    /// Writes every table of the batch (concurrently) and returns once ClickHouse acknowledged
+    /// every insert. On error some tables may have been written: writing the batch again is
+    /// harmless (same keys, same version).
+    pub async fn write(&self, batch: &RowBatch) -> Result<(), StoreError> {
+        let inserts = batch.inserts(&self.database);
+        futures::future::try_join_all(inserts.into_iter().map(|insert| self.insert(insert)))
+            .await?;
+        Ok(())
+    }
+
+    /// The newest version of every row of the queue, agent, agent-state, quality and alert
+    /// tables (of one tenant, or all), all-zero rows dropped, alerts sorted.
+    pub async fn read_final(&self, tenant: Option<&str>) -> Result<FinalRows, StoreError> {
+        let selects = codec::final_selects(&self.database, tenant);
+        let answers = futures::future::try_join_all(selects.iter().map(|(table, sql)| {
+            let context = format!("SELECT … FROM {}.{table} FINAL", self.database);
+            async move { self.select(&context, sql).await }
+        }))
+        .await?;
+        let answers: [Vec<Value>; 5] = answers.try_into().map_err(|_| StoreError::Decode {
+            context: "read_final".into(),
+            message: "missing answers".into(),
+        })?;
+        codec::assemble_final(&answers)
+    }
+
+    /// The newest `queue_now` rows of a tenant, sorted by queue and channel.
+    pub async fn read_queue_now(&self, tenant: &str) -> Result<Vec<QueueNow>, StoreError> {
+        let context = format!("SELECT … FROM {}.queue_now FINAL", self.database);
+        let answer = self
+            .select(&context, &codec::queue_now_select(&self.database, tenant))
+            .await?;
+        codec::assemble_queue_now(&answer)
+    }
+
+    /// Runs a query and returns its rows as JSON objects (64-bit integers as numbers). Name
+    /// tables with their database (`ccx.queue_kpis_1m`); a query without a `FORMAT` clause
+    /// is answered as `JSONEachRow`.
+    pub async fn query_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
+        let sql = sql.trim().trim_end_matches(';');
+        let context = first_line(sql);
+        let request = self
+            .request(&[
+                ("wait_end_of_query", "1"),
+                ("default_format", "JSONEachRow"),
+                ("output_format_json_quote_64bit_integers", "0"),
+            ])
+            .body(sql.to_string());
+        let answer = self.send(&context, request).await?;
+        parse_json_lines(&context, &answer)
+    }
+}
+
+fn first_line(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default().trim();
+    let mut short: String = line.chars().take(120).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
+}
+
+fn parse_json_lines(context: &str, answer: &str) -> Result<Vec<Value>, StoreError> {
+    answer
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| StoreError::Decode {
+                context: context.to_string(),
+                message: format!("{e} in {line:?}"),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_escaped() {
+        assert_eq!(quote("a'b\\c"), r"'a\'b\\c'");
+    }
+
+    #[test]
+    fn database_names_are_identifiers() {
+        assert!(valid_identifier("ccx"));
+        assert!(valid_identifier("ccx_test_1"));
+        assert!(!valid_identifier("1ccx"));
+        assert!(!valid_identifier("ccx; DROP"));
+        assert!(!valid_identifier(""));
+    }
+
+    #[test]
+    fn empty_batches_are_empty() {
+        let mut batch = RowBatch::default();
+        assert!(batch.is_empty());
+        assert!(batch.inserts("ccx").is_empty());
+        batch.queue_now.push(QueueNow {
+            tenant_id: "t".into(),
+            queue_id: "q".into(),
+            channel: "CHAT".into(),
+            waiting: 0,
+            longest_wait_ms: 0,
+            as_of: 0,
+        });
+        assert!(!batch.is_empty());
+    }
+}

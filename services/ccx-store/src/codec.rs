@@ -1,0 +1,514 @@
+//! Rows to `INSERT … FORMAT JSONEachRow` bodies and `SELECT … FINAL` answers back to rows.
+//!
+//! DateTime values are written as Unix seconds (every ClickHouse version reads a number into a
+//! `DateTime`, independent of the server's time zone) and read back through `toUInt32(…)` or
+//! the `*_ms` column. 64-bit integers are accepted as JSON numbers or strings, since
+//! ClickHouse quotes them by default.
+
+use ccx_model::rows::{
+    agent_component_columns, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality,
+    QueueKey, QueueNow, StateTimes, COMPONENT_COLUMNS,
+};
+use ccx_model::Event;
+use serde_json::{Map, Value};
+
+use crate::{quote, RowBatch, StoreError};
+
+/// One `INSERT` of a batch: the statement (`query`) and its JSONEachRow rows (`body`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insert {
+    pub table: &'static str,
+    pub query: String,
+    pub body: String,
+}
+
+/// Unix seconds of a millisecond instant, for a `DateTime` column (clamped to its range).
+fn seconds(ms: i64) -> u32 {
+    ms.div_euclid(1000).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+fn ms_u64(ms: i64) -> u64 {
+    ms.max(0) as u64
+}
+
+struct Rows {
+    table: &'static str,
+    columns: Vec<String>,
+    body: String,
+}
+
+impl Rows {
+    fn new(table: &'static str) -> Rows {
+        Rows {
+            table,
+            columns: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    fn push(&mut self, row: Map<String, Value>) {
+        if self.columns.is_empty() {
+            // Every row of a table has the same fields: the first names the columns.
+            self.columns = row.keys().cloned().collect();
+        }
+        self.body.push_str(&Value::Object(row).to_string());
+        self.body.push('\n');
+    }
+
+    fn finish(self, db: &str, out: &mut Vec<Insert>) {
+        if self.body.is_empty() {
+            return;
+        }
+        out.push(Insert {
+            table: self.table,
+            query: format!(
+                "INSERT INTO {db}.{} ({}) FORMAT JSONEachRow",
+                self.table,
+                self.columns.join(", ")
+            ),
+            body: self.body,
+        });
+    }
+}
+
+fn components(row: &mut Map<String, Value>, c: &Components, columns: &[&str]) {
+    let values = c.values();
+    for (name, value) in COMPONENT_COLUMNS.iter().zip(values) {
+        if columns.contains(name) {
+            let value = if *name == "sentiment_milli_sum" {
+                Value::from(value)
+            } else {
+                Value::from(value as u64)
+            };
+            row.insert((*name).into(), value);
+        }
+    }
+}
+
+fn text(row: &mut Map<String, Value>, name: &str, value: &str) {
+    row.insert(name.into(), Value::String(value.into()));
+}
+
+fn number(row: &mut Map<String, Value>, name: &str, value: u64) {
+    row.insert(name.into(), Value::from(value));
+}
+
+/// The inserts that write `batch` into database `db`, one per non-empty table.
+pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
+    let version = batch.version;
+    let mut out = Vec::new();
+
+    let mut rows = Rows::new("queue_metrics_1m");
+    for (key, c) in &batch.queue {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &key.tenant_id);
+        number(&mut row, "window_start", seconds(key.window_start).into());
+        text(&mut row, "queue_id", &key.queue_id);
+        text(&mut row, "channel", &key.channel);
+        text(&mut row, "direction", &key.direction);
+        components(&mut row, c, &COMPONENT_COLUMNS);
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("agent_metrics_1m");
+    for (key, c) in &batch.agent {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &key.tenant_id);
+        number(&mut row, "window_start", seconds(key.window_start).into());
+        text(&mut row, "agent_id", &key.agent_id);
+        text(&mut row, "channel", &key.channel);
+        components(&mut row, c, agent_component_columns());
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("agent_state_1m");
+    for (key, s) in &batch.agent_state {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &key.tenant_id);
+        number(&mut row, "window_start", seconds(key.window_start).into());
+        text(&mut row, "agent_id", &key.agent_id);
+        number(&mut row, "available_ms", s.available_ms);
+        number(&mut row, "busy_ms", s.busy_ms);
+        number(&mut row, "acw_state_ms", s.acw_state_ms);
+        number(&mut row, "break_ms", s.break_ms);
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("churn_alerts");
+    for a in &batch.alerts {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &a.tenant_id);
+        text(&mut row, "alert_id", &a.alert_id);
+        text(&mut row, "customer_id", &a.customer_id);
+        number(&mut row, "score", a.score.into());
+        row.insert("reasons".into(), Value::from(a.reasons.clone()));
+        number(&mut row, "triggered_at", seconds(a.triggered_at).into());
+        number(&mut row, "triggered_at_ms", ms_u64(a.triggered_at));
+        text(&mut row, "contact_id", &a.contact_id);
+        text(&mut row, "channel", &a.channel);
+        text(&mut row, "queue_id", &a.queue_id);
+        text(&mut row, "agent_id", &a.agent_id);
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("queue_now");
+    for q in &batch.queue_now {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &q.tenant_id);
+        text(&mut row, "queue_id", &q.queue_id);
+        text(&mut row, "channel", &q.channel);
+        number(&mut row, "waiting", q.waiting);
+        number(&mut row, "longest_wait_ms", q.longest_wait_ms);
+        number(&mut row, "as_of", seconds(q.as_of).into());
+        number(&mut row, "as_of_ms", ms_u64(q.as_of));
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("ingest_quality_1m");
+    for ((tenant, window_start), q) in &batch.quality {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", tenant);
+        number(&mut row, "window_start", seconds(*window_start).into());
+        number(&mut row, "duplicates", q.duplicates);
+        number(&mut row, "out_of_sequence", q.out_of_sequence);
+        number(&mut row, "late_dropped", q.late_dropped);
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("events");
+    for e in &batch.events {
+        rows.push(event_row(e, version));
+    }
+    rows.finish(db, &mut out);
+
+    out
+}
+
+fn event_row(e: &Event, version: u64) -> Map<String, Value> {
+    let payload = ccx_model::json::event_to_json(e);
+    // Enum names exactly as the JSON form prints them (absent = unspecified = "").
+    let name = |field: &str| payload.get(field).and_then(Value::as_str).unwrap_or("");
+    let occurred_ms = e.occurred_at.as_ref().map_or(0, ccx_model::timestamp_ms);
+    let mut row = Map::new();
+    text(&mut row, "tenant_id", &e.tenant_id);
+    text(&mut row, "event_id", &e.event_id);
+    text(&mut row, "type", name("type"));
+    number(&mut row, "occurred_at", seconds(occurred_ms).into());
+    number(&mut row, "occurred_at_ms", ms_u64(occurred_ms));
+    text(&mut row, "contact_id", &e.contact_id);
+    text(&mut row, "customer_id", &e.customer_id);
+    text(&mut row, "channel", name("channel"));
+    text(&mut row, "direction", name("direction"));
+    text(&mut row, "queue_id", &e.queue_id);
+    text(&mut row, "agent_id", &e.agent_id);
+    text(&mut row, "payload", &payload.to_string());
+    number(&mut row, "version", version);
+    row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading back.
+
+fn tenant_filter(tenant: Option<&str>) -> String {
+    tenant
+        .map(|t| format!(" WHERE tenant_id = {}", quote(t)))
+        .unwrap_or_default()
+}
+
+/// The `SELECT … FINAL` of each table [`assemble_final`] reads: queue, agent, agent state,
+/// quality, alerts.
+pub(crate) fn final_selects(db: &str, tenant: Option<&str>) -> [(&'static str, String); 5] {
+    let filter = tenant_filter(tenant);
+    let select = |table: &'static str, columns: String| {
+        (
+            table,
+            format!("SELECT {columns} FROM {db}.{table} FINAL{filter}"),
+        )
+    };
+    [
+        select(
+            "queue_metrics_1m",
+            format!(
+                "tenant_id, toUInt32(window_start) AS window_start_s, queue_id, channel, \
+                 direction, {}",
+                COMPONENT_COLUMNS.join(", ")
+            ),
+        ),
+        select(
+            "agent_metrics_1m",
+            format!(
+                "tenant_id, toUInt32(window_start) AS window_start_s, agent_id, channel, {}",
+                agent_component_columns().join(", ")
+            ),
+        ),
+        select(
+            "agent_state_1m",
+            "tenant_id, toUInt32(window_start) AS window_start_s, agent_id, available_ms, \
+             busy_ms, acw_state_ms, break_ms"
+                .into(),
+        ),
+        select(
+            "ingest_quality_1m",
+            "tenant_id, toUInt32(window_start) AS window_start_s, duplicates, out_of_sequence, \
+             late_dropped"
+                .into(),
+        ),
+        select(
+            "churn_alerts",
+            "tenant_id, alert_id, customer_id, score, reasons, triggered_at_ms, contact_id, \
+             channel, queue_id, agent_id"
+                .into(),
+        ),
+    ]
+}
+
+pub(crate) fn queue_now_select(db: &str, tenant: &str) -> String {
+    format!(
+        "SELECT tenant_id, queue_id, channel, waiting, longest_wait_ms, as_of_ms \
+         FROM {db}.queue_now FINAL WHERE tenant_id = {} ORDER BY queue_id, channel",
+        quote(tenant)
+    )
+}
+
+/// One row of a JSONEachRow answer, with typed access that names the table and the column.
+struct Row<'a> {
+    table: &'static str,
+    map: &'a Map<String, Value>,
+}
+
+impl Row<'_> {
+    fn bad(&self, column: &str, what: &str) -> StoreError {
+        StoreError::Decode {
+            context: format!("SELECT … FROM {} FINAL", self.table),
+            message: format!("column {column}: {what}"),
+        }
+    }
+
+    fn get(&self, column: &str) -> Result<&Value, StoreError> {
+        self.map
+            .get(column)
+            .ok_or_else(|| self.bad(column, "missing"))
+    }
+
+    fn string(&self, column: &str) -> Result<String, StoreError> {
+        match self.get(column)? {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.bad(column, &format!("expected a string, got {other}"))),
+        }
+    }
+
+    fn i64(&self, column: &str) -> Result<i64, StoreError> {
+        let value = self.get(column)?;
+        let parsed = match value {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_u64().map(|u| u as i64)),
+            Value::String(s) => s
+                .parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<u64>().ok().map(|u| u as i64)),
+            _ => None,
+        };
+        parsed.ok_or_else(|| self.bad(column, &format!("expected an integer, got {value}")))
+    }
+
+    fn u64(&self, column: &str) -> Result<u64, StoreError> {
+        self.i64(column).map(|v| v as u64)
+    }
+
+    fn strings(&self, column: &str) -> Result<Vec<String>, StoreError> {
+        match self.get(column)? {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.bad(column, "expected an array of strings"))
+                })
+                .collect(),
+            other => Err(self.bad(column, &format!("expected an array, got {other}"))),
+        }
+    }
+
+    fn components(&self, columns: &[&str]) -> Result<Components, StoreError> {
+        let mut values = [0i64; 30];
+        for (i, name) in COMPONENT_COLUMNS.iter().enumerate() {
+            if columns.contains(name) {
+                values[i] = self.i64(name)?;
+            }
+        }
+        Ok(Components::from_values(&values))
+    }
+
+    fn minute(&self) -> Result<i64, StoreError> {
+        Ok(self.i64("window_start_s")? * 1000)
+    }
+}
+
+fn rows_of<'a>(table: &'static str, values: &'a [Value]) -> Result<Vec<Row<'a>>, StoreError> {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Object(map) => Ok(Row { table, map }),
+            other => Err(StoreError::Decode {
+                context: format!("SELECT … FROM {table} FINAL"),
+                message: format!("expected a JSON object per row, got {other}"),
+            }),
+        })
+        .collect()
+}
+
+/// Builds [`FinalRows`] from the answers to [`final_selects`] (same order). All-zero rows (a
+/// key that was written and later retracted) are dropped; alerts are sorted.
+pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, StoreError> {
+    let mut out = FinalRows::default();
+    for row in rows_of("queue_metrics_1m", &answers[0])? {
+        let key = QueueKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            queue_id: row.string("queue_id")?,
+            channel: row.string("channel")?,
+            direction: row.string("direction")?,
+        };
+        out.queue.insert(key, row.components(&COMPONENT_COLUMNS)?);
+    }
+    for row in rows_of("agent_metrics_1m", &answers[1])? {
+        let key = AgentKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            agent_id: row.string("agent_id")?,
+            channel: row.string("channel")?,
+        };
+        out.agent
+            .insert(key, row.components(agent_component_columns())?);
+    }
+    for row in rows_of("agent_state_1m", &answers[2])? {
+        let key = AgentMinute {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            agent_id: row.string("agent_id")?,
+        };
+        let times = StateTimes {
+            available_ms: row.u64("available_ms")?,
+            busy_ms: row.u64("busy_ms")?,
+            acw_state_ms: row.u64("acw_state_ms")?,
+            break_ms: row.u64("break_ms")?,
+        };
+        out.agent_state.insert(key, times);
+    }
+    for row in rows_of("ingest_quality_1m", &answers[3])? {
+        let quality = Quality {
+            duplicates: row.u64("duplicates")?,
+            out_of_sequence: row.u64("out_of_sequence")?,
+            late_dropped: row.u64("late_dropped")?,
+        };
+        out.quality
+            .insert((row.string("tenant_id")?, row.minute()?), quality);
+    }
+    for row in rows_of("churn_alerts", &answers[4])? {
+        out.alerts.push(ChurnAlert {
+            tenant_id: row.string("tenant_id")?,
+            alert_id: row.string("alert_id")?,
+            customer_id: row.string("customer_id")?,
+            score: row.u64("score")? as u32,
+            reasons: row.strings("reasons")?,
+            triggered_at: row.i64("triggered_at_ms")?,
+            contact_id: row.string("contact_id")?,
+            channel: row.string("channel")?,
+            queue_id: row.string("queue_id")?,
+            agent_id: row.string("agent_id")?,
+        });
+    }
+    Ok(out.without_zero_rows())
+}
+
+pub(crate) fn assemble_queue_now(answer: &[Value]) -> Result<Vec<QueueNow>, StoreError> {
+    rows_of("queue_now", answer)?
+        .into_iter()
+        .map(|row| {
+            Ok(QueueNow {
+                tenant_id: row.string("tenant_id")?,
+                queue_id: row.string("queue_id")?,
+                channel: row.string("channel")?,
+                waiting: row.u64("waiting")?,
+                longest_wait_ms: row.u64("longest_wait_ms")?,
+                as_of: row.i64("as_of_ms")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_name_their_columns_and_write_seconds() {
+        let mut batch = RowBatch {
+            version: 7,
+            ..Default::default()
+        };
+        batch.queue.push((
+            QueueKey {
+                tenant_id: "t1".into(),
+                window_start: 1_700_000_040_000,
+                queue_id: "q1".into(),
+                channel: "VOICE".into(),
+                direction: "INBOUND".into(),
+            },
+            Components {
+                offered: 2,
+                sentiment_milli_sum: -250,
+                ..Default::default()
+            },
+        ));
+        let inserts = inserts(&batch, "ccx");
+        assert_eq!(inserts.len(), 1);
+        let insert = &inserts[0];
+        assert!(insert
+            .query
+            .starts_with("INSERT INTO ccx.queue_metrics_1m ("));
+        assert!(insert.query.ends_with(") FORMAT JSONEachRow"));
+        for column in [
+            "tenant_id",
+            "window_start",
+            "direction",
+            "offered",
+            "version",
+        ] {
+            assert!(insert.query.contains(column), "{}", insert.query);
+        }
+        let row: Value = serde_json::from_str(insert.body.trim()).unwrap();
+        assert_eq!(row["window_start"], 1_700_000_040u64);
+        assert_eq!(row["sentiment_milli_sum"], -250);
+        assert_eq!(row["version"], 7);
+        assert_eq!(row.as_object().unwrap().len(), 5 + 30 + 1);
+    }
+
+    #[test]
+    fn integers_may_come_quoted() {
+        let answer = vec![serde_json::json!({
+            "tenant_id": "t1", "queue_id": "q", "channel": "CHAT",
+            "waiting": "3", "longest_wait_ms": 12, "as_of_ms": "1700000000123"
+        })];
+        let rows = assemble_queue_now(&answer).unwrap();
+        assert_eq!(rows[0].waiting, 3);
+        assert_eq!(rows[0].as_of, 1_700_000_000_123);
+        let bad = vec![serde_json::json!({"tenant_id": "t1"})];
+        let err = assemble_queue_now(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("queue_now") && err.contains("queue_id"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! The store against a real ClickHouse server (the `clickhouse-server` of this machine, 18.16
+//! here), started by each test on free loopback ports.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use ccx_model::rows::FinalRows;
+use ccx_store::schema::{TABLES, VIEWS};
+use ccx_store::testing::ClickHouseServer;
+use ccx_store::{RowBatch, Store, StoreError};
+use common::*;
+use serde_json::Value;
+
+async fn start() -> (ClickHouseServer, Store) {
+    let (server, config) = ClickHouseServer::start();
+    let store = Store::connect(&config).await.expect("connect");
+    (server, store)
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_once() {
+    let (server, store) = start().await;
+    assert!(
+        store.server_version().split('.').count() >= 3,
+        "version {}",
+        store.server_version()
+    );
+    eprintln!("ClickHouse {}", store.server_version());
+
+    let applied = store.migrate().await.expect("migrate");
+    assert_eq!(applied, ["tables", "kpi_views"]);
+
+    let objects = store
+        .query_json("SELECT name, engine FROM system.tables WHERE database = 'ccx' ORDER BY name")
+        .await
+        .unwrap();
+    let engines: BTreeMap<String, String> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().into(),
+                o["engine"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for table in TABLES {
+        assert_eq!(
+            engines.get(table).map(String::as_str),
+            Some("ReplacingMergeTree"),
+            "{table}"
+        );
+    }
+    for view in VIEWS {
+        assert_eq!(
+            engines.get(view).map(String::as_str),
+            Some("View"),
+            "{view}"
+        );
+    }
+    assert!(engines.contains_key("schema_migrations"));
+    assert_eq!(engines.len(), TABLES.len() + VIEWS.len() + 1, "{engines:?}");
+
+    // Column types of SPEC §5 and the ms twins of DateTime columns.
+    let columns = store
+        .query_json(
+            "SELECT table, name, type FROM system.columns WHERE database = 'ccx' \
+             AND table IN ('queue_metrics_1m', 'agent_metrics_1m', 'churn_alerts', 'queue_now', 'events')",
+        )
+        .await
+        .unwrap();
+    let types: BTreeMap<(String, String), String> = columns
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap().to_string();
+            ((s("table"), s("name")), s("type"))
+        })
+        .collect();
+    let ty = |table: &str, column: &str| {
+        types
+            .get(&(table.to_string(), column.to_string()))
+            .cloned()
+            .unwrap_or_else(|| panic!("{table}.{column} missing"))
+    };
+    assert_eq!(ty("queue_metrics_1m", "window_start"), "DateTime('UTC')");
+    assert_eq!(ty("queue_metrics_1m", "offered"), "UInt64");
+    assert_eq!(ty("queue_metrics_1m", "sentiment_milli_sum"), "Int64");
+    assert_eq!(ty("queue_metrics_1m", "version"), "UInt64");
+    assert_eq!(ty("queue_metrics_1m", "direction"), "String");
+    assert!(!types.contains_key(&("agent_metrics_1m".into(), "offered".into())));
+    assert_eq!(ty("agent_metrics_1m", "handled"), "UInt64");
+    assert_eq!(ty("churn_alerts", "reasons"), "Array(String)");
+    assert_eq!(ty("churn_alerts", "triggered_at_ms"), "UInt64");
+    assert_eq!(ty("queue_now", "as_of_ms"), "UInt64");
+    assert_eq!(ty("events", "occurred_at"), "DateTime('UTC')");
+    assert_eq!(ty("events", "payload"), "String");
+
+    // Again, and from a second connection: nothing to do.
+    assert!(store.migrate().await.unwrap().is_empty());
+    let config = ccx_config::ClickHouseConfig {
+        url: server.url(),
+        ..Default::default()
+    };
+    let other = Store::connect(&config).await.unwrap();
+    assert!(other.migrate().await.unwrap().is_empty());
+    let recorded = store
+        .query_json("SELECT version, name FROM ccx.schema_migrations FINAL ORDER BY version")
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        vec![
+            serde_json::json!({"version": 1, "name": "tables"}),
+            serde_json::json!({"version": 2, "name": "kpi_views"}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_written_batch_reads_back_exactly() {
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    let empty = store.read_final(None).await.unwrap();
+    assert_eq!(empty, FinalRows::default());
+
+    let batch = full_batch(100);
+    store.write(&batch).await.expect("write");
+    // Writing an empty batch is a no-op.
+    store.write(&RowBatch::default()).await.unwrap();
+
+    let all = store.read_final(None).await.unwrap();
+    assert_eq!(all, expected_final(&batch, None));
+    assert_eq!(all.queue.len(), 5);
+    assert_eq!(all.alerts.len(), 3);
+    // Sorted by tenant, then alert id.
+    assert_eq!(all.alerts[0].alert_id, "t1:cust-1:e1");
+    assert_eq!(all.alerts[0].triggered_at, T0 + 61_999);
+    assert_eq!(all.alerts[1].triggered_at, T0 + 1_234);
+    assert_eq!(
+        store.read_final(Some("t1")).await.unwrap(),
+        expected_final(&batch, Some("t1"))
+    );
+    assert_eq!(
+        store.read_final(Some("t2")).await.unwrap(),
+        expected_final(&batch, Some("t2"))
+    );
+    assert_eq!(
+        store.read_final(Some("nobody")).await.unwrap(),
+        FinalRows::default()
+    );
+
+    let mut now_t1 = store.read_queue_now("t1").await.unwrap();
+    assert_eq!(now_t1.len(), 2);
+    now_t1.sort();
+    let mut want: Vec<_> = batch
+        .queue_now
+        .iter()
+        .filter(|q| q.tenant_id == "t1")
+        .cloned()
+        .collect();
+    want.sort();
+    assert_eq!(now_t1, want);
+    assert_eq!(
+        store.read_queue_now("t2").await.unwrap(),
+        vec![batch.queue_now[2].clone()]
+    );
+
+    // DateTime columns hold the second, the *_ms twins the millisecond.
+    let alerts = store
+        .query_json(
+            "SELECT alert_id, toUnixTimestamp(triggered_at) AS s, triggered_at_ms, reasons \
+             FROM ccx.churn_alerts FINAL WHERE tenant_id = 't1' ORDER BY alert_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerts[0]["s"], (T0 + 61_999) / 1000);
+    assert_eq!(alerts[0]["triggered_at_ms"], T0 + 61_999);
+    assert_eq!(
+        alerts[0]["reasons"],
+        serde_json::json!(["NPS_DETRACTOR", "REPEAT_CONTACT"])
+    );
+
+    let events = store
+        .query_json(
+            "SELECT tenant_id, event_id, type, toString(occurred_at) AS at, occurred_at_ms, \
+             contact_id, customer_id, channel, direction, queue_id, agent_id, payload, version \
+             FROM ccx.events FINAL ORDER BY tenant_id, event_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 3);
+    let survey_row = &events[1];
+    assert_eq!(survey_row["event_id"], "e2");
+    assert_eq!(survey_row["type"], "SURVEY_RESPONDED");
+    assert_eq!(survey_row["at"], "2026-01-01 00:01:30");
+    assert_eq!(survey_row["occurred_at_ms"], T0 + 90_001);
+    assert_eq!(survey_row["channel"], "VOICE");
+    assert_eq!(survey_row["direction"], "INBOUND");
+    assert_eq!(survey_row["agent_id"], "a1");
+    assert_eq!(survey_row["version"], 100);
+    let payload: Value = serde_json::from_str(survey_row["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload, ccx_model::json::event_to_json(&batch.events[1]));
+    assert_eq!(payload["score"], 3);
+    assert_eq!(events[2]["tenant_id"], "t2");
+}
+
+#[tokio::test]
+async fn newer_versions_replace_older_ones() {
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    store.write(&full_batch(10)).await.unwrap();
+
+    // The same keys with other values and a higher version.
+    let v2 = replaced(20);
+    store.write(&v2).await.unwrap();
+    assert_eq!(
+        store.read_final(None).await.unwrap(),
+        expected_final(&v2, None)
+    );
+
+    // A lower version written later does not win.
+    store.write(&stale(15)).await.unwrap();
+    assert_eq!(
+        store.read_final(None).await.unwrap(),
+        expected_final(&v2, None)
+    );
+    let mut now = store.read_queue_now("t1").await.unwrap();
+    now.sort();
+    let mut want: Vec<_> = v2
+        .queue_now
+        .iter()
+        .filter(|q| q.tenant_id == "t1")
+        .cloned()
+        .collect();
+    want.sort();
+    assert_eq!(now, want);
+
+    // A retraction: a key recomputed to zero is written as a zero row and disappears.
+    let v3 = retraction(30);
+    store.write(&v3).await.unwrap();
+    let mut want = expected_final(&v2, None);
+    want.queue.remove(&v3.queue[0].0);
+    assert_eq!(store.read_final(None).await.unwrap(), want);
+
+    // Merging the parts keeps the same answer.
+    for table in TABLES {
+        store
+            .query_json(&format!("OPTIMIZE TABLE ccx.{table} FINAL"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.read_final(None).await.unwrap(), want);
+    let events = store
+        .query_json(
+            "SELECT event_id, queue_id, payload, version FROM ccx.events FINAL \
+             WHERE tenant_id = 't1' ORDER BY event_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["version"], 20);
+    assert_eq!(events[0]["queue_id"], "q1");
+    assert!(events[0]["payload"]
+        .as_str()
+        .unwrap()
+        .contains("\"reason\":\"billing\""));
+    let rows = store
+        .query_json("SELECT count() AS n FROM ccx.queue_metrics_1m")
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["n"], 5, "one row per key after OPTIMIZE … FINAL");
+}
+
+#[tokio::test]
+async fn kpi_views_compute_the_spec_ratios() {
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    for batch in kpi_scenario() {
+        store.write(&batch).await.unwrap();
+    }
+
+    let mut answers = Vec::new();
+    for sql in kpi_queries("ccx") {
+        answers.push(store.query_json(&sql).await.unwrap());
+    }
+    check_kpis(&format!("ClickHouse {}", store.server_version()), &answers);
+
+    // Types: KPIs are Nullable(Float64).
+    let columns = store
+        .query_json(
+            "SELECT name, type FROM system.columns WHERE database = 'ccx' \
+             AND table = 'queue_kpis_1m' AND name IN ('asa_ms', 'nps', 'sentiment')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(columns.len(), 3);
+    for c in columns {
+        assert_eq!(c["type"], "Nullable(Float64)", "{c}");
+    }
+}
+
+#[tokio::test]
+async fn errors_name_the_table_and_the_server_message() {
+    let (server, mut config) = ClickHouseServer::start();
+    config.database = "not_migrated".into();
+    let store = Store::connect(&config).await.unwrap();
+    let err = store.write(&kpi_batch(1)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Refused { .. }), "{text}");
+    assert!(text.contains("not_migrated."), "{text}");
+    assert!(
+        text.contains("doesn't exist") || text.contains("does not exist"),
+        "{text}"
+    );
+    let err = store.query_json("SELECT nonsense(").await.unwrap_err();
+    assert!(err.to_string().contains("Syntax error"), "{err}");
+
+    config.database = "bad name".into();
+    assert!(matches!(
+        Store::connect(&config).await,
+        Err(StoreError::Config(_))
+    ));
+
+    let port = server.http_port;
+    drop(server);
+    config.database = "ccx".into();
+    config.url = format!("http://127.0.0.1:{port}");
+    let err = Store::connect(&config).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err}");
+}
