@@ -74,9 +74,9 @@ impl Output {
     }
 }
 
-/// The compact form of an event the engine keeps.
+/// The compact form of an event the engine keeps (and the dataflow exchanges).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Ev {
+pub struct Ev {
     t: i64,
     kind: i32,
     event_id: String,
@@ -97,7 +97,12 @@ struct Ev {
 }
 
 impl Ev {
-    fn from_event(e: &Event) -> Ev {
+    /// The event time in ms.
+    pub fn time(&self) -> i64 {
+        self.t
+    }
+
+    pub fn from_event(e: &Event) -> Ev {
         Ev {
             t: e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0),
             kind: e.r#type,
@@ -229,6 +234,8 @@ struct Waiting {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TenantState {
     buffer: Vec<Ev>,
+    /// Times of duplicates not yet behind the watermark.
+    pending_duplicates: Vec<i64>,
     seen: HashMap<String, i64>,
     contacts: HashMap<String, Contact>,
     customers: HashMap<String, Customer>,
@@ -274,17 +281,34 @@ impl Engine {
     }
 
     /// Accepts one event in any order: duplicates and late events are counted, others buffered.
-    pub fn ingest(&mut self, event: &Event) {
-        let ev = Ev::from_event(event);
+    pub fn ingest(&mut self, event: &Event) -> bool {
+        self.ingest_compact(&event.tenant_id, Ev::from_event(event))
+    }
+
+    /// [`Engine::ingest`] for an event already in compact form. True when the event was
+    /// accepted (neither a duplicate nor late).
+    pub fn ingest_compact(&mut self, tenant_id: &str, ev: Ev) -> bool {
         let watermark = self.watermark;
-        let tenant = self.tenants.entry(event.tenant_id.clone()).or_default();
+        if !self.tenants.contains_key(tenant_id) {
+            self.tenants
+                .insert(tenant_id.to_string(), TenantState::default());
+        }
+        let tenant = self.tenants.get_mut(tenant_id).expect("inserted above");
         if tenant.seen.contains_key(&ev.event_id) {
-            tenant.quality(ev.t, |q| q.duplicates += 1);
+            // Counted when the watermark passes it, like everything else about that time.
+            if ev.t < watermark {
+                tenant.quality(ev.t, |q| q.duplicates += 1);
+            } else {
+                tenant.pending_duplicates.push(ev.t);
+            }
+            false
         } else if ev.t < watermark {
             tenant.quality(ev.t, |q| q.late_dropped += 1);
+            false
         } else {
             tenant.seen.insert(ev.event_id.clone(), ev.t);
             tenant.buffer.push(ev);
+            true
         }
     }
 
@@ -311,6 +335,16 @@ impl Engine {
                 }
             });
             ready.sort_by(|a, b| a.order().cmp(&b.order()));
+            let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
+            duplicates.retain(|t| {
+                if *t < watermark {
+                    tenant.quality(*t, |q| q.duplicates += 1);
+                    false
+                } else {
+                    true
+                }
+            });
+            tenant.pending_duplicates = duplicates;
             for ev in &ready {
                 tenant.apply(tenant_id, settings, ev);
             }

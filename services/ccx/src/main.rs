@@ -49,6 +49,8 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         idle_ms: u64,
     },
+    /// Create or upgrade the ClickHouse schema (versioned migrations; a re-run is a no-op).
+    Migrate,
     /// Create the events topic with `kafka.partitions` partitions (no-op if it exists).
     CreateTopic {
         /// Replication factor.
@@ -93,10 +95,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Arc::new(Config::load(&cli.config)?);
             collector(&config).await
         }
+        Command::Migrate => {
+            let config = Config::load(&cli.config)?;
+            let store = ccx_store::Store::connect(&config.clickhouse).await?;
+            let applied = store.migrate().await?;
+            println!(
+                "ClickHouse {}: database {} migrated ({} applied now: {})",
+                store.server_version(),
+                config.clickhouse.database,
+                applied.len(),
+                applied.join(", ")
+            );
+            Ok(())
+        }
         Command::TailEvents { idle_ms } => {
             let config = Config::load(&cli.config)?;
-            tokio::task::spawn_blocking(move || tail_events(&config, Duration::from_millis(idle_ms)))
-                .await?
+            tokio::task::spawn_blocking(move || {
+                tail_events(&config, Duration::from_millis(idle_ms))
+            })
+            .await?
         }
         Command::CreateTopic { replication } => {
             let config = Config::load(&cli.config)?;

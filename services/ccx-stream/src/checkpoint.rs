@@ -1,0 +1,107 @@
+//! Checkpoints: per worker, the state of its tenants and the next offsets of its partitions,
+//! taken at the same event-time boundary by every worker. A boundary is restorable once every
+//! worker wrote it; files are written (tmp + fsync + rename) only after the rows they cover.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::TenantState;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerCheckpoint {
+    /// The event-time boundary: every event sent before it is in `tenants`, none after.
+    pub boundary: u64,
+    pub workers: usize,
+    pub worker: usize,
+    /// (partition, next offset to read).
+    pub offsets: Vec<(i32, i64)>,
+    pub tenants: Vec<(String, TenantState)>,
+}
+
+pub struct CheckpointDir {
+    path: PathBuf,
+}
+
+impl CheckpointDir {
+    pub fn new(path: impl Into<PathBuf>) -> std::io::Result<CheckpointDir> {
+        let path = path.into();
+        fs::create_dir_all(&path)?;
+        Ok(CheckpointDir { path })
+    }
+
+    fn file(&self, boundary: u64, worker: usize, workers: usize) -> PathBuf {
+        self.path
+            .join(format!("ckpt-{boundary:020}-w{worker}-of{workers}.bin"))
+    }
+
+    /// Writes durably: a reader sees the whole file or none of it.
+    pub fn write(&self, ckpt: &WorkerCheckpoint) -> std::io::Result<()> {
+        let bytes = bincode::serialize(ckpt).map_err(std::io::Error::other)?;
+        let target = self.file(ckpt.boundary, ckpt.worker, ckpt.workers);
+        let tmp = target.with_extension("tmp");
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        fs::File::open(&self.path)?.sync_all()?;
+        Ok(())
+    }
+
+    /// (boundary, worker) of every file written for a cluster of `workers`.
+    fn list(&self, workers: usize) -> Vec<(u64, usize)> {
+        let suffix = format!("-of{workers}.bin");
+        let Ok(entries) = fs::read_dir(&self.path) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|name| {
+                let rest = name.strip_prefix("ckpt-")?.strip_suffix(&suffix)?;
+                let (boundary, worker) = rest.split_once("-w")?;
+                Some((boundary.parse().ok()?, worker.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The newest boundary every one of `workers` wrote.
+    pub fn latest_complete(&self, workers: usize) -> Option<u64> {
+        let mut by_boundary = std::collections::BTreeMap::<u64, usize>::new();
+        for (boundary, _) in self.list(workers) {
+            *by_boundary.entry(boundary).or_default() += 1;
+        }
+        by_boundary
+            .into_iter()
+            .rev()
+            .find(|(_, n)| *n == workers)
+            .map(|(b, _)| b)
+    }
+
+    pub fn load(
+        &self,
+        boundary: u64,
+        worker: usize,
+        workers: usize,
+    ) -> std::io::Result<WorkerCheckpoint> {
+        let bytes = fs::read(self.file(boundary, worker, workers))?;
+        bincode::deserialize(&bytes).map_err(std::io::Error::other)
+    }
+
+    /// Removes this worker's files older than the newest complete boundary.
+    pub fn prune(&self, worker: usize, workers: usize) {
+        let Some(keep) = self.latest_complete(workers) else {
+            return;
+        };
+        for (boundary, w) in self.list(workers) {
+            if w == worker && boundary < keep {
+                let _ = fs::remove_file(self.file(boundary, w, workers));
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,463 @@
+//! The timely dataflow around the engine.
+//!
+//! Every worker reads its own partitions (partition p belongs to worker p mod workers) and
+//! sends each event into the dataflow at the worker's current input time; the input time
+//! follows the worker's watermark: min over its non-idle partitions of (latest event time −
+//! allowed lateness). Events are exchanged by tenant to the worker that owns the tenant's
+//! engine, whose input frontier is therefore the global watermark. The engine takes data only
+//! once the frontier passed the time it was sent at, so its state at an event-time boundary is
+//! exactly "everything read before each worker crossed that boundary": the worker then writes
+//! its rows, and after them a checkpoint with that state and the offsets its sources recorded
+//! at the boundary. A restart resumes every worker from the newest boundary all of them wrote.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ccx_model::Event;
+use ccx_proto::prost::Message as _;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Operator;
+use timely::dataflow::InputHandle;
+use timely::CommunicationConfig;
+
+use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
+use crate::engine::{Engine, Ev, Output, Settings};
+use crate::source::{fnv, EventLog, LogRecord};
+
+/// How a stream process runs.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Worker threads of this process.
+    pub workers: usize,
+    /// Processes of the timely cluster, this one's index and every process's address.
+    pub processes: usize,
+    pub process_id: usize,
+    pub peers: Vec<String>,
+    /// Partitions of the events topic.
+    pub partitions: u32,
+    pub allowed_lateness_ms: i64,
+    /// A partition without records for this long no longer holds the watermark back; when all
+    /// of a worker's partitions are idle its watermark follows the clock (minus lateness).
+    pub idle_timeout: Duration,
+    /// Rows of open minutes are written at least this often.
+    pub flush_interval: Duration,
+    /// Event-time distance between checkpoint boundaries (0: no checkpoints).
+    pub checkpoint_every_ms: u64,
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Stop once every partition is read to its end and the watermark reached this value
+    /// (benchmarks and tests over a finite log).
+    pub finish_at: Option<i64>,
+    /// Also hand accepted raw events to the sink (the `events` table).
+    pub keep_events: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            workers: 1,
+            processes: 1,
+            process_id: 0,
+            peers: Vec::new(),
+            partitions: 8,
+            allowed_lateness_ms: 5_000,
+            idle_timeout: Duration::from_secs(10),
+            flush_interval: Duration::from_millis(500),
+            checkpoint_every_ms: 10_000,
+            checkpoint_dir: None,
+            finish_at: None,
+            keep_events: true,
+        }
+    }
+}
+
+/// Where rows go: ClickHouse in production, memory for the demo and tests.
+pub trait RowSink {
+    /// Returns only once the rows are stored (they are covered by the next checkpoint).
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String>;
+}
+
+/// What the stream reports while it runs (shared by all workers of the process).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The lowest watermark applied by this process's engines.
+    pub watermark: AtomicI64,
+    pub events_read: std::sync::atomic::AtomicU64,
+    pub checkpoints: std::sync::atomic::AtomicU64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The timely configuration of `options`.
+pub fn timely_config(options: &StreamOptions) -> timely::Config {
+    let communication = if options.processes > 1 {
+        CommunicationConfig::Cluster {
+            threads: options.workers,
+            process: options.process_id,
+            addresses: options.peers.clone(),
+            report: false,
+            zerocopy: false,
+        }
+    } else if options.workers > 1 {
+        CommunicationConfig::Process(options.workers)
+    } else {
+        CommunicationConfig::Thread
+    };
+    timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    }
+}
+
+/// Runs the stream until `stop` is set (or, with `finish_at`, until the log is consumed).
+/// `make_log(worker)` and `make_sink(worker)` build each worker's reader and row sink.
+pub fn run<L, S>(
+    options: StreamOptions,
+    settings: Settings,
+    make_log: impl Fn(usize) -> Result<L, String> + Send + Sync + 'static,
+    make_sink: impl Fn(usize) -> Result<S, String> + Send + Sync + 'static,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> Result<(), String>
+where
+    L: EventLog + 'static,
+    S: RowSink + 'static,
+{
+    let config = timely_config(&options);
+    progress.watermark.store(i64::MAX, Ordering::Relaxed);
+    let guards = timely::execute(config, move |worker| {
+        let result = run_worker(
+            worker,
+            &options,
+            settings.clone(),
+            &make_log,
+            &make_sink,
+            &stop,
+            &progress,
+        );
+        if let Err(e) = &result {
+            tracing::error!(worker = worker.index(), error = %e, "stream worker failed");
+            stop.store(true, Ordering::Relaxed);
+        }
+        result
+    })?;
+    for result in guards.join() {
+        result??;
+    }
+    Ok(())
+}
+
+/// State shared between a worker's source loop and its engine operator.
+struct Shared {
+    /// Offsets recorded by the source when its input time crossed each boundary.
+    offsets_at: BTreeMap<u64, Vec<(i32, i64)>>,
+    error: Option<String>,
+    /// The watermark this worker's engine applied.
+    engine_watermark: i64,
+}
+
+type Exchanged = (String, Ev, Vec<u8>);
+
+#[allow(clippy::too_many_arguments)]
+fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
+    worker: &mut timely::worker::Worker,
+    options: &StreamOptions,
+    settings: Settings,
+    make_log: &(impl Fn(usize) -> Result<L, String> + Send + Sync),
+    make_sink: &(impl Fn(usize) -> Result<S, String> + Send + Sync),
+    stop: &AtomicBool,
+    progress: &Arc<Progress>,
+) -> Result<(), String> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let owned: Vec<i32> = (0..options.partitions as i32)
+        .filter(|p| (*p as usize) % peers == index)
+        .collect();
+
+    // Restore from the newest boundary every worker wrote.
+    let dir = match &options.checkpoint_dir {
+        Some(path) if options.checkpoint_every_ms > 0 => Some(Rc::new(
+            CheckpointDir::new(path).map_err(|e| e.to_string())?,
+        )),
+        _ => None,
+    };
+    let restored = match &dir {
+        Some(dir) => match dir.latest_complete(peers) {
+            Some(boundary) => Some(
+                dir.load(boundary, index, peers)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        },
+        None => None,
+    };
+    let start_time = restored.as_ref().map(|c| c.boundary).unwrap_or(0);
+    let mut engine = Engine::new(settings, start_time as i64);
+    let mut starts: HashMap<i32, i64> = owned.iter().map(|p| (*p, 0)).collect();
+    if let Some(ckpt) = restored {
+        for (tenant, state) in ckpt.tenants {
+            engine.restore_tenant(tenant, state);
+        }
+        for (p, next) in ckpt.offsets {
+            starts.insert(p, next);
+        }
+        tracing::info!(
+            worker = index,
+            boundary = ckpt.boundary,
+            "restored from checkpoint"
+        );
+    }
+    let mut log = make_log(index)?;
+    let mut start_list: Vec<(i32, i64)> = starts.into_iter().collect();
+    start_list.sort();
+    log.assign(&start_list)?;
+
+    let shared = Rc::new(RefCell::new(Shared {
+        offsets_at: BTreeMap::new(),
+        error: None,
+        engine_watermark: start_time as i64,
+    }));
+    let mut sink = make_sink(index)?;
+    let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Exchanged>>>::new();
+    {
+        let shared = Rc::clone(&shared);
+        let options = options.clone();
+        let progress = Arc::clone(progress);
+        let dir = dir.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let stream = input.to_stream(scope);
+            let mut stash: BTreeMap<u64, Vec<Exchanged>> = BTreeMap::new();
+            let mut events: Vec<Event> = Vec::new();
+            let mut last_flush = Instant::now();
+            let mut next_boundary = next_boundary_after(start_time, options.checkpoint_every_ms);
+            let exchange = Exchange::new(|(tenant, _, _): &Exchanged| fnv(tenant.as_bytes()));
+            stream.sink(exchange, "Engine", move |(input, frontier)| {
+                input.for_each(|cap, data| {
+                    let time = cap.least().copied().unwrap_or_default();
+                    stash.entry(time).or_default().append(data);
+                });
+                let Some(front) = frontier.frontier().first().copied() else {
+                    // The inputs closed: the process is stopping. Rows still go out; the
+                    // watermark does not jump (nothing after it is known).
+                    let out = engine.take_output();
+                    if !out.is_empty() || !events.is_empty() {
+                        let _ = sink.write(out, std::mem::take(&mut events));
+                    }
+                    return;
+                };
+                // Cross each checkpoint boundary exactly: ingest what was sent before it,
+                // advance to it, write rows, then the checkpoint.
+                while let Some(boundary) = next_boundary.filter(|b| *b <= front) {
+                    take_until(
+                        &mut stash,
+                        boundary,
+                        &mut engine,
+                        &mut events,
+                        options.keep_events,
+                    );
+                    engine.advance(boundary as i64);
+                    let out = engine.take_output();
+                    if let Err(e) = sink.write(out, std::mem::take(&mut events)) {
+                        shared.borrow_mut().error = Some(e);
+                        return;
+                    }
+                    if let Some(dir) = &dir {
+                        let offsets = shared
+                            .borrow_mut()
+                            .offsets_at
+                            .remove(&boundary)
+                            .unwrap_or_default();
+                        let ckpt = WorkerCheckpoint {
+                            boundary,
+                            workers: peers,
+                            worker: index,
+                            offsets,
+                            tenants: engine
+                                .tenant_ids()
+                                .filter_map(|t| Some((t.clone(), engine.tenant_state(t)?.clone())))
+                                .collect(),
+                        };
+                        if let Err(e) = dir.write(&ckpt) {
+                            shared.borrow_mut().error = Some(format!("checkpoint: {e}"));
+                            return;
+                        }
+                        dir.prune(index, peers);
+                        progress.checkpoints.fetch_add(1, Ordering::Relaxed);
+                    }
+                    next_boundary = next_boundary_after(boundary, options.checkpoint_every_ms);
+                }
+                take_until(
+                    &mut stash,
+                    front,
+                    &mut engine,
+                    &mut events,
+                    options.keep_events,
+                );
+                engine.advance(front as i64);
+                shared.borrow_mut().engine_watermark = engine.watermark();
+                if last_flush.elapsed() >= options.flush_interval {
+                    last_flush = Instant::now();
+                    let out = engine.take_output();
+                    if !out.is_empty() || !events.is_empty() {
+                        if let Err(e) = sink.write(out, std::mem::take(&mut events)) {
+                            shared.borrow_mut().error = Some(e);
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+    // The source loop: read, send at the current input time, advance to the watermark.
+    input.advance_to(start_time);
+    let lateness = options.allowed_lateness_ms;
+    let mut clocks: HashMap<i32, PartitionClock> = owned
+        .iter()
+        .map(|p| {
+            let clock = PartitionClock {
+                max_time: start_time as i64 + lateness,
+                last_record: Instant::now(),
+            };
+            (*p, clock)
+        })
+        .collect();
+    let mut next_offsets: BTreeMap<i32, i64> = start_list.iter().copied().collect();
+    let mut next_source_boundary = next_boundary_after(start_time, options.checkpoint_every_ms);
+    let mut records: Vec<LogRecord> = Vec::new();
+    let has_partitions = !owned.is_empty();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Some(e) = shared.borrow().error.clone() {
+            return Err(e);
+        }
+        records.clear();
+        if has_partitions {
+            log.poll(4096, &mut records)?;
+        }
+        let exhausted = records.is_empty();
+        for record in records.drain(..) {
+            next_offsets.insert(record.partition, record.offset + 1);
+            let Ok(event) = Event::decode(record.payload.as_slice()) else {
+                tracing::warn!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    "undecodable record skipped"
+                );
+                continue;
+            };
+            let ev = Ev::from_event(&event);
+            if let Some(clock) = clocks.get_mut(&record.partition) {
+                clock.max_time = clock.max_time.max(ev.time());
+                clock.last_record = Instant::now();
+            }
+            let raw = if options.keep_events {
+                record.payload
+            } else {
+                Vec::new()
+            };
+            input.send((event.tenant_id, ev, raw));
+            progress.events_read.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut target = if has_partitions {
+            local_watermark(&clocks, lateness, options.idle_timeout)
+        } else {
+            None
+        };
+        if let Some(finish) = options.finish_at {
+            if exhausted || !has_partitions {
+                target = Some(finish);
+            } else {
+                target = target.map(|t| t.min(finish));
+            }
+        }
+        if let Some(target) = target {
+            let target = target.max(0) as u64;
+            if target > *input.time() {
+                while let Some(b) = next_source_boundary.filter(|b| *b <= target) {
+                    let offsets = next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
+                    shared.borrow_mut().offsets_at.insert(b, offsets);
+                    next_source_boundary = next_boundary_after(b, options.checkpoint_every_ms);
+                }
+                input.advance_to(target);
+            }
+        }
+        if let Some(finish) = options.finish_at {
+            if shared.borrow().engine_watermark >= finish {
+                break;
+            }
+        }
+        let park = if exhausted {
+            Some(Duration::from_millis(2))
+        } else {
+            Some(Duration::ZERO)
+        };
+        worker.step_or_park(park);
+    }
+    progress
+        .watermark
+        .fetch_min(shared.borrow().engine_watermark, Ordering::Relaxed);
+    input.close();
+    while worker.step_or_park(Some(Duration::from_millis(1))) {}
+    Ok(())
+}
+
+fn next_boundary_after(time: u64, every: u64) -> Option<u64> {
+    (every > 0).then(|| (time / every + 1) * every)
+}
+
+fn take_until(
+    stash: &mut BTreeMap<u64, Vec<Exchanged>>,
+    until: u64,
+    engine: &mut Engine,
+    events: &mut Vec<Event>,
+    keep_events: bool,
+) {
+    let later = stash.split_off(&until);
+    for (_, batch) in std::mem::replace(stash, later) {
+        for (tenant, ev, raw) in batch {
+            let accepted = engine.ingest_compact(&tenant, ev);
+            if accepted && keep_events {
+                if let Ok(event) = Event::decode(raw.as_slice()) {
+                    events.push(event);
+                }
+            }
+        }
+    }
+}
+
+/// Per-partition watermark bookkeeping of one worker's source.
+struct PartitionClock {
+    max_time: i64,
+    last_record: Instant,
+}
+
+/// The worker's watermark: min over non-idle partitions of (latest time − lateness); the
+/// clock minus lateness when all are idle.
+fn local_watermark(
+    clocks: &HashMap<i32, PartitionClock>,
+    lateness: i64,
+    idle: Duration,
+) -> Option<i64> {
+    let active: Vec<i64> = clocks
+        .values()
+        .filter(|c| c.last_record.elapsed() < idle)
+        .map(|c| c.max_time - lateness)
+        .collect();
+    if active.is_empty() {
+        Some(now_ms() - lateness)
+    } else {
+        active.into_iter().min()
+    }
+}

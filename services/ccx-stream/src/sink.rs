@@ -1,0 +1,122 @@
+//! Row sinks: ClickHouse (versioned rows, `ccx-store`) and memory (demo, tests).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ccx_config::ClickHouseConfig;
+use ccx_model::rows::{FinalRows, QueueNow};
+use ccx_model::Event;
+use ccx_store::{version_now, RowBatch, Store};
+
+use crate::dataflow::RowSink;
+use crate::engine::Output;
+
+/// Writes each output as one versioned batch; returns when ClickHouse acknowledged it.
+pub struct ClickHouseSink {
+    store: Store,
+    runtime: tokio::runtime::Runtime,
+    last_version: u64,
+}
+
+impl ClickHouseSink {
+    pub fn new(config: &ClickHouseConfig) -> Result<ClickHouseSink, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let store = runtime
+            .block_on(Store::connect(config))
+            .map_err(|e| e.to_string())?;
+        Ok(ClickHouseSink {
+            store,
+            runtime,
+            last_version: 0,
+        })
+    }
+}
+
+/// The batch of one output: every row gets the same, strictly increasing version.
+pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
+    RowBatch {
+        version,
+        queue: rows.queue,
+        agent: rows.agent,
+        agent_state: rows.agent_state,
+        quality: rows.quality,
+        alerts: rows.alerts,
+        queue_now: rows.queue_now,
+        events,
+    }
+}
+
+impl RowSink for ClickHouseSink {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+        if rows.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        self.last_version = version_now().max(self.last_version + 1);
+        let batch = row_batch(rows, events, self.last_version);
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match self.runtime.block_on(self.store.write(&batch)) {
+                Ok(()) => return Ok(()),
+                Err(e) if delay < std::time::Duration::from_secs(10) => {
+                    tracing::warn!(error = %e, "ClickHouse write failed, retrying");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+/// What a [`MemorySink`] holds: rows as `SELECT … FINAL` would show them.
+#[derive(Debug, Default)]
+pub struct MemoryRows {
+    pub rows: FinalRows,
+    pub queue_now: BTreeMap<(String, String, String), QueueNow>,
+    pub events: usize,
+    pub writes: usize,
+}
+
+/// Keeps rows in memory, newest value per key (the demo's wallboard reads it).
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    pub shared: Arc<Mutex<MemoryRows>>,
+}
+
+impl RowSink for MemorySink {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        for now in &rows.queue_now {
+            let key = (
+                now.tenant_id.clone(),
+                now.queue_id.clone(),
+                now.channel.clone(),
+            );
+            shared.queue_now.insert(key, now.clone());
+        }
+        rows.merge_into(&mut shared.rows);
+        shared.events += events.len();
+        shared.writes += 1;
+        Ok(())
+    }
+}
+
+/// Discards rows (compute-only benchmarks).
+pub struct NullSink;
+
+impl RowSink for NullSink {
+    fn write(&mut self, _: Output, _: Vec<Event>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl MemorySink {
+    /// The rows written so far, without all-zero rows (alerts sorted).
+    pub fn final_rows(&self) -> FinalRows {
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.rows.clone().without_zero_rows()
+    }
+}
