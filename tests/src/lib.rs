@@ -297,3 +297,69 @@ pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
         })
         .collect()
 }
+
+/// Publishes events through the collector's gRPC API, each tenant with its own token, in
+/// batches of `batch`; panics unless every event is accepted.
+pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: usize) {
+    use ccx_proto::v1::collector_client::CollectorClient;
+    use ccx_proto::v1::PublishRequest;
+    let mut client = CollectorClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connect");
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
+    for e in events {
+        by_tenant
+            .entry(e.tenant_id.as_str())
+            .or_default()
+            .push(e.clone());
+    }
+    for (tenant, events) in by_tenant {
+        for chunk in events.chunks(batch) {
+            let mut request = tonic::Request::new(PublishRequest {
+                events: chunk.to_vec(),
+            });
+            let auth = format!("Bearer {}", token(tenant));
+            request
+                .metadata_mut()
+                .insert("authorization", auth.parse().expect("ascii"));
+            let response = client.publish(request).await.expect("publish").into_inner();
+            assert!(
+                response.rejected.is_empty(),
+                "{:?}",
+                response.rejected.first()
+            );
+            assert_eq!(response.accepted as usize, chunk.len());
+        }
+    }
+}
+
+/// The simulated contact center of the dev tenants, `contacts` contacts offered from
+/// `start_ms`, ending with every agent going offline.
+pub fn simulated(seed: u64, start_ms: i64, contacts: usize, per_second: f64) -> Vec<Event> {
+    let config = ccx_sim::SimConfig {
+        tenants: TENANTS.iter().map(|t| t.to_string()).collect(),
+        seed,
+        customers: 60,
+        ..ccx_sim::SimConfig::default()
+    };
+    let mut sim = ccx_sim::Sim::new(config);
+    let mut events = sim.generate(start_ms, contacts, per_second);
+    let last = events
+        .iter()
+        .filter_map(|e| e.occurred_at.as_ref())
+        .map(ccx_model::timestamp_ms)
+        .max()
+        .unwrap_or(start_ms);
+    events.extend(sim.end_of_shift(last + 1_000));
+    events
+}
+
+/// The time of the newest event.
+pub fn newest(events: &[Event]) -> i64 {
+    events
+        .iter()
+        .filter_map(|e| e.occurred_at.as_ref())
+        .map(ccx_model::timestamp_ms)
+        .max()
+        .unwrap_or(0)
+}

@@ -160,6 +160,20 @@ impl Default for ClickHouseConfig {
 pub struct StreamConfig {
     pub checkpoint_dir: PathBuf,
     pub http_listen: SocketAddr,
+    /// Worker threads per process (`--workers` overrides).
+    pub workers: usize,
+    /// SPEC §2 allowed lateness (default 5 s).
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// A partition without records for this long stops holding the watermark back.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Rows of open minutes are written at least this often.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Event-time distance between checkpoints (0 disables them).
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_every: Duration,
 }
 
 impl Default for StreamConfig {
@@ -167,6 +181,11 @@ impl Default for StreamConfig {
         StreamConfig {
             checkpoint_dir: PathBuf::from("/var/lib/ccx/stream"),
             http_listen: ([127, 0, 0, 1], 9090).into(),
+            workers: 1,
+            allowed_lateness: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            flush_interval: Duration::from_millis(500),
+            checkpoint_every: Duration::from_secs(10),
         }
     }
 }

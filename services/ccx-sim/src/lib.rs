@@ -97,6 +97,26 @@ impl Sim {
         events
     }
 
+    /// Every agent of every tenant goes OFFLINE at `at` (the end of a simulated shift): no
+    /// agent state stays open, so agent-state rows no longer grow with the watermark.
+    pub fn end_of_shift(&mut self, at: i64) -> Vec<Event> {
+        let mut out = Vec::new();
+        for tenant in &self.config.tenants {
+            for a in 0..self.config.agents.max(2) {
+                out.push(Event {
+                    event_id: format!("shift-end-{}-{a}-{at}", self.config.seed),
+                    tenant_id: tenant.clone(),
+                    r#type: EventType::AgentStateChanged as i32,
+                    occurred_at: Some(ms_timestamp(at)),
+                    agent_id: format!("agent-{a}"),
+                    agent_state: AgentState::Offline as i32,
+                    ..Event::default()
+                });
+            }
+        }
+        out
+    }
+
     /// The events of one contact offered at `at` (and its agents' state changes).
     pub fn contact(&mut self, at: i64) -> Vec<Event> {
         self.contacts += 1;

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -85,10 +85,25 @@ pub trait RowSink {
 /// What the stream reports while it runs (shared by all workers of the process).
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// The lowest watermark applied by this process's engines.
-    pub watermark: AtomicI64,
+    /// The watermark each worker's engine applied.
+    watermarks: std::sync::Mutex<BTreeMap<usize, i64>>,
     pub events_read: std::sync::atomic::AtomicU64,
     pub checkpoints: std::sync::atomic::AtomicU64,
+    /// Set once every worker restored its state and started reading.
+    pub running: AtomicBool,
+}
+
+impl Progress {
+    fn set_watermark(&self, worker: usize, watermark: i64) {
+        let mut all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(worker, watermark);
+    }
+
+    /// The lowest watermark applied by this process's workers (0 before they started).
+    pub fn watermark(&self) -> i64 {
+        let all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        all.values().copied().min().unwrap_or(0)
+    }
 }
 
 fn now_ms() -> i64 {
@@ -134,7 +149,6 @@ where
     S: RowSink + 'static,
 {
     let config = timely_config(&options);
-    progress.watermark.store(i64::MAX, Ordering::Relaxed);
     let guards = timely::execute(config, move |worker| {
         let result = run_worker(
             worker,
@@ -159,14 +173,19 @@ where
 
 /// State shared between a worker's source loop and its engine operator.
 struct Shared {
-    /// Offsets recorded by the source when its input time crossed each boundary.
-    offsets_at: BTreeMap<u64, Vec<(i32, i64)>>,
+    /// Next offsets of this worker's partitions at each advance of its input time, keyed by
+    /// the time advanced to, with the time advanced from: a boundary in (from, to] was
+    /// crossed with these offsets.
+    offsets_at: OffsetsAt,
     error: Option<String>,
     /// The watermark this worker's engine applied.
     engine_watermark: i64,
 }
 
 type Exchanged = (String, Ev, Vec<u8>);
+
+/// Input time advanced to -> (time advanced from, next offset of each owned partition).
+type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
 
 #[allow(clippy::too_many_arguments)]
 fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
@@ -239,7 +258,13 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             let mut stash: BTreeMap<u64, Vec<Exchanged>> = BTreeMap::new();
             let mut events: Vec<Event> = Vec::new();
             let mut last_flush = Instant::now();
-            let mut next_boundary = next_boundary_after(start_time, options.checkpoint_every_ms);
+            // Boundaries are the multiples of `checkpoint_every_ms` after the first frontier
+            // seen (or after the restored one), so all workers share every later boundary.
+            let mut next_boundary = if start_time > 0 {
+                next_boundary_after(start_time, options.checkpoint_every_ms)
+            } else {
+                None
+            };
             let exchange = Exchange::new(|(tenant, _, _): &Exchanged| fnv(tenant.as_bytes()));
             stream.sink(exchange, "Engine", move |(input, frontier)| {
                 input.for_each(|cap, data| {
@@ -255,6 +280,9 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                     }
                     return;
                 };
+                if next_boundary.is_none() && front > 0 {
+                    next_boundary = next_boundary_after(front, options.checkpoint_every_ms);
+                }
                 // Cross each checkpoint boundary exactly: ingest what was sent before it,
                 // advance to it, write rows, then the checkpoint.
                 while let Some(boundary) = next_boundary.filter(|b| *b <= front) {
@@ -272,11 +300,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                         return;
                     }
                     if let Some(dir) = &dir {
-                        let offsets = shared
-                            .borrow_mut()
-                            .offsets_at
-                            .remove(&boundary)
-                            .unwrap_or_default();
+                        let offsets =
+                            offsets_at_boundary(&mut shared.borrow_mut().offsets_at, boundary);
                         let ckpt = WorkerCheckpoint {
                             boundary,
                             workers: peers,
@@ -305,6 +330,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                 );
                 engine.advance(front as i64);
                 shared.borrow_mut().engine_watermark = engine.watermark();
+                progress.set_watermark(index, engine.watermark());
                 if last_flush.elapsed() >= options.flush_interval {
                     last_flush = Instant::now();
                     let out = engine.take_output();
@@ -320,6 +346,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
 
     // The source loop: read, send at the current input time, advance to the watermark.
     input.advance_to(start_time);
+    progress.running.store(true, Ordering::Relaxed);
     let lateness = options.allowed_lateness_ms;
     let mut clocks: HashMap<i32, PartitionClock> = owned
         .iter()
@@ -332,7 +359,6 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         })
         .collect();
     let mut next_offsets: BTreeMap<i32, i64> = start_list.iter().copied().collect();
-    let mut next_source_boundary = next_boundary_after(start_time, options.checkpoint_every_ms);
     let mut records: Vec<LogRecord> = Vec::new();
     let has_partitions = !owned.is_empty();
     loop {
@@ -384,12 +410,13 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         }
         if let Some(target) = target {
             let target = target.max(0) as u64;
-            if target > *input.time() {
-                while let Some(b) = next_source_boundary.filter(|b| *b <= target) {
-                    let offsets = next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
-                    shared.borrow_mut().offsets_at.insert(b, offsets);
-                    next_source_boundary = next_boundary_after(b, options.checkpoint_every_ms);
-                }
+            let from = *input.time();
+            if target > from {
+                let offsets = next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
+                shared
+                    .borrow_mut()
+                    .offsets_at
+                    .insert(target, (from, offsets));
                 input.advance_to(target);
             }
         }
@@ -405,12 +432,24 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         };
         worker.step_or_park(park);
     }
-    progress
-        .watermark
-        .fetch_min(shared.borrow().engine_watermark, Ordering::Relaxed);
     input.close();
     while worker.step_or_park(Some(Duration::from_millis(1))) {}
     Ok(())
+}
+
+/// The offsets the source had when its input time crossed `boundary`; forgets older ones.
+fn offsets_at_boundary(
+    offsets_at: &mut OffsetsAt,
+    boundary: u64,
+) -> Vec<(i32, i64)> {
+    let found = offsets_at
+        .range(boundary..)
+        .next()
+        .filter(|(_, (from, _))| *from < boundary)
+        .map(|(_, (_, offsets))| offsets.clone())
+        .unwrap_or_default();
+    *offsets_at = offsets_at.split_off(&boundary);
+    found
 }
 
 fn next_boundary_after(time: u64, every: u64) -> Option<u64> {

@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod dataflow;
 pub mod engine;
+pub mod http;
 pub mod sink;
 pub mod source;
 

@@ -35,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run the ingest service (gRPC + HTTP) writing to Kafka.
     Collector,
+    /// Run stream workers: Kafka partitions -> metric engine -> ClickHouse rows.
+    Stream(StreamArgs),
     /// Load and validate the configuration, print it (token hashes included) and exit.
     CheckConfig,
     /// Print the SHA-256 of a bearer token, for `[[tenants]] token_sha256`.
@@ -57,6 +59,22 @@ enum Command {
         #[arg(long, default_value_t = 1, env = "CCX_REPLICATION")]
         replication: i32,
     },
+}
+
+#[derive(clap::Args)]
+struct StreamArgs {
+    /// Worker threads of this process (default: stream.workers).
+    #[arg(long, short = 'w', env = "CCX_STREAM_WORKERS")]
+    workers: Option<usize>,
+    /// Processes of the timely cluster.
+    #[arg(long, short = 'n', default_value_t = 1, env = "CCX_STREAM_PROCESSES")]
+    processes: usize,
+    /// This process's index in the cluster.
+    #[arg(long, short = 'p', default_value_t = 0, env = "CCX_STREAM_PROCESS_ID")]
+    process_id: usize,
+    /// host:port of every process, in index order (comma-separated).
+    #[arg(long, value_delimiter = ',', env = "CCX_STREAM_PEERS")]
+    peers: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +112,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collector => {
             let config = Arc::new(Config::load(&cli.config)?);
             collector(&config).await
+        }
+        Command::Stream(args) => {
+            let config = Config::load(&cli.config)?;
+            stream(config, args).await
         }
         Command::Migrate => {
             let config = Config::load(&cli.config)?;
@@ -212,4 +234,67 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
+    use ccx_stream::dataflow::{run, Progress, StreamOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if args.processes > 1 && args.peers.len() != args.processes {
+        anyhow::bail!(
+            "--peers: {} addresses for {} processes",
+            args.peers.len(),
+            args.processes
+        );
+    }
+    let s = &config.stream;
+    let options = StreamOptions {
+        workers: args.workers.unwrap_or(s.workers).max(1),
+        processes: args.processes,
+        process_id: args.process_id,
+        peers: args.peers,
+        partitions: config.kafka.partitions,
+        allowed_lateness_ms: s.allowed_lateness.as_millis() as i64,
+        idle_timeout: s.idle_timeout,
+        flush_interval: s.flush_interval,
+        checkpoint_every_ms: s.checkpoint_every.as_millis() as u64,
+        checkpoint_dir: Some(s.checkpoint_dir.clone()),
+        finish_at: None,
+        keep_events: true,
+    };
+    let tenant = ccx_model::settings::TenantSettings {
+        allowed_lateness_ms: options.allowed_lateness_ms,
+        ..Default::default()
+    };
+    let settings = ccx_stream::Settings::new(tenant);
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
+    tokio::spawn(ccx_stream::http::serve(
+        s.http_listen,
+        Arc::clone(&progress),
+    ));
+    let kafka = config.kafka.clone();
+    let clickhouse = config.clickhouse.clone();
+    let mut worker = {
+        let stop = Arc::clone(&stop);
+        tokio::task::spawn_blocking(move || {
+            run(
+                options,
+                settings,
+                move |_| ccx_stream::source::KafkaLog::new(&kafka),
+                move |_| ccx_stream::sink::ClickHouseSink::new(&clickhouse),
+                stop,
+                progress,
+            )
+        })
+    };
+    println!("stream running");
+    let finished = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("stopping stream: writing the last rows");
+            stop.store(true, Ordering::Relaxed);
+            worker.await
+        }
+        finished = &mut worker => finished,
+    };
+    finished?.map_err(|e| anyhow::anyhow!(e))
 }

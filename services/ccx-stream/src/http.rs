@@ -1,0 +1,45 @@
+//! `/metrics`, `/healthz`, `/readyz` of a stream process.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+
+use crate::dataflow::Progress;
+
+pub fn router(progress: Arc<Progress>) -> Router {
+    let metrics = {
+        let p = Arc::clone(&progress);
+        move || async move {
+            let watermark = p.watermark();
+            format!(
+                "# TYPE ccx_stream_events_read_total counter\nccx_stream_events_read_total {}\n\
+                 # TYPE ccx_stream_checkpoints_total counter\nccx_stream_checkpoints_total {}\n\
+                 # TYPE ccx_stream_watermark_ms gauge\nccx_stream_watermark_ms {}\n",
+                p.events_read.load(Ordering::Relaxed),
+                p.checkpoints.load(Ordering::Relaxed),
+                watermark,
+            )
+        }
+    };
+    let ready = move || async move {
+        if progress.running.load(Ordering::Relaxed) {
+            (StatusCode::OK, "ready")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        }
+    };
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+}
+
+/// Serves the probes until the process ends.
+pub async fn serve(addr: SocketAddr, progress: Arc<Progress>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, router(progress)).await
+}

@@ -1,0 +1,225 @@
+//! Crash tests of `ccx stream` processes against the real broker and ClickHouse: the stream
+//! is killed with SIGKILL at random points while it consumes (three times per run) and
+//! restarted; after the watermark passed the data, every row of `… FINAL` equals the
+//! independent reference model — which is also what an uninterrupted run gives. The same with
+//! 2 worker threads and with a 2-process timely cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ccx_e2e::*;
+use ccx_model::settings::TenantSettings;
+use ccx_model::Event;
+use ccx_sim::Rng;
+use ccx_store::testing::ClickHouseServer;
+use ccx_store::Store;
+
+const PARTITIONS: u32 = 8;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+struct Cluster {
+    config: PathBuf,
+    workers: usize,
+    processes: usize,
+    children: Vec<Child>,
+    http_ports: Vec<u16>,
+}
+
+impl Cluster {
+    fn start(&mut self) {
+        let peers: Vec<String> = (0..self.processes)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        self.http_ports = (0..self.processes).map(|_| free_port()).collect();
+        for p in 0..self.processes {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccx"));
+            cmd.arg("--config")
+                .arg(&self.config)
+                .args(["stream", "-w", &self.workers.to_string()])
+                .env(
+                    "CCX__STREAM__HTTP_LISTEN",
+                    format!("127.0.0.1:{}", self.http_ports[p]),
+                )
+                .env("CCX_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(self.log(p));
+            if self.processes > 1 {
+                cmd.args(["-n", &self.processes.to_string(), "-p", &p.to_string()])
+                    .args(["--peers", &peers.join(",")]);
+            }
+            self.children.push(cmd.spawn().expect("spawn ccx stream"));
+        }
+    }
+
+    /// Each process's log (a killed peer makes the other process report its lost connection).
+    fn log(&self, process: usize) -> Stdio {
+        let path = self.config.with_file_name(format!("stream-{process}.log"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    }
+
+    fn kill(&mut self) {
+        for mut child in self.children.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: the stream writes its last rows and exits.
+    fn stop(&mut self) {
+        for child in &self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        for mut child in self.children.drain(..) {
+            let status = child.wait().expect("wait");
+            assert!(status.success(), "stream exited with {status}");
+        }
+    }
+
+    /// The lowest watermark over the processes (from /metrics), if all answer.
+    async fn watermark(&self) -> Option<i64> {
+        let mut lowest = i64::MAX;
+        for port in &self.http_ports {
+            let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix("ccx_stream_watermark_ms "))?
+                .trim()
+                .parse::<i64>()
+                .ok()?;
+            lowest = lowest.min(value);
+        }
+        Some(lowest)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn write_config(dir: &Path, brokers: &str, topic: &str, clickhouse_url: &str) -> PathBuf {
+    let mut text = format!(
+        "[kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\npartitions = {PARTITIONS}\n\
+         [clickhouse]\nurl = \"{clickhouse_url}\"\n\
+         [stream]\ncheckpoint_dir = \"{}\"\nidle_timeout = \"4s\"\nflush_interval = \"200ms\"\n\
+         checkpoint_every = \"120s\"\n",
+        dir.join("checkpoints").display()
+    );
+    for t in TENANTS {
+        text.push_str(&format!(
+            "[[tenants]]\nid = \"{t}\"\ntoken_sha256 = \"{}\"\n",
+            ccx_config::hash_token(&token(t))
+        ));
+    }
+    let path = dir.join("ccx.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+async fn crash_and_recover(workers: usize, processes: usize, seed: u64) {
+    let broker = Broker::start().expect("broker");
+    let topic = unique_topic("ccx.events.crash");
+    broker
+        .create_topic(&topic, PARTITIONS as i32)
+        .await
+        .expect("topic");
+    let (_clickhouse, ch) = ClickHouseServer::start();
+    let store = Store::connect(&ch).await.expect("store");
+    store.migrate().await.expect("migrate");
+    let collector_cfg = collector_config(&broker.addr(), &topic, PARTITIONS);
+    let (collector, _) = start_collector(&collector_cfg).await.expect("collector");
+    let dir = std::env::temp_dir().join(unique_topic("ccx-crash"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut cluster = Cluster {
+        config: write_config(&dir, &broker.addr(), &topic, &ch.url),
+        workers,
+        processes,
+        children: Vec::new(),
+        http_ports: Vec::new(),
+    };
+
+    let events = simulated(seed, now_ms() - 3 * 3_600_000, 1_200, 1.0);
+    assert!(events.len() >= 5_000);
+    let chunks: Vec<&[Event]> = events.chunks(events.len() / 6 + 1).collect();
+    let mut rng = Rng::new(seed);
+    let mut kills = 0;
+    cluster.start();
+    for (i, chunk) in chunks.iter().enumerate() {
+        publish_all(collector.grpc_addr, chunk, 400).await;
+        if i % 2 == 0 && kills < 3 {
+            // Kill while the chunk is being consumed, at a random moment.
+            tokio::time::sleep(Duration::from_millis(rng.range(30, 900) as u64)).await;
+            cluster.kill();
+            kills += 1;
+            cluster.start();
+        } else {
+            tokio::time::sleep(Duration::from_millis(rng.range(100, 600) as u64)).await;
+        }
+    }
+    assert_eq!(kills, 3);
+    // Once the partitions are idle the watermark follows the clock, past every event.
+    let target = newest(&events) + 1;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let w = cluster.watermark().await;
+        assert!(Instant::now() < deadline, "watermark stuck at {w:?}");
+        if w.is_some_and(|w| w >= target) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.stop();
+
+    // No agent state is open and FCR successes would need a day more: the rows are final.
+    let want = ccx_reference::compute(&events, &TenantSettings::default(), target + 3_600_000);
+    let got = store.read_final(None).await.expect("read");
+    assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
+    for (key, value) in &want.queue {
+        assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
+    }
+    assert_eq!(got.agent, want.agent, "agent rows");
+    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
+    assert_eq!(got.quality, want.quality, "quality rows");
+    assert_eq!(got.alerts, want.alerts, "churn alerts");
+    let checkpoints = std::fs::read_dir(dir.join("checkpoints"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(checkpoints > 0, "checkpoints were written");
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_killed_three_times_loses_and_doubles_nothing() {
+    crash_and_recover(1, 1, 21).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_killed_three_times_lose_and_double_nothing() {
+    crash_and_recover(2, 1, 22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_process_cluster_killed_three_times_loses_and_doubles_nothing() {
+    crash_and_recover(1, 2, 23).await;
+}

@@ -1,0 +1,108 @@
+//! End to end with the real broker and the real ClickHouse server: a simulated contact center
+//! of four tenants published through the collector, consumed by the stream, and every row of
+//! `… FINAL` compared with the independent reference model at the stream's watermark.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ccx_e2e::*;
+use ccx_model::settings::TenantSettings;
+use ccx_store::testing::ClickHouseServer;
+use ccx_store::Store;
+use ccx_stream::dataflow::{run, Progress, StreamOptions};
+use ccx_stream::sink::ClickHouseSink;
+use ccx_stream::source::KafkaLog;
+use ccx_stream::Settings;
+
+const PARTITIONS: u32 = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_final_row_equals_the_reference_model() {
+    let broker = Broker::start().expect("broker");
+    let topic = unique_topic("ccx.events.e2e");
+    broker
+        .create_topic(&topic, PARTITIONS as i32)
+        .await
+        .expect("topic");
+    let (_clickhouse, ch_config) = ClickHouseServer::start();
+    let store = Store::connect(&ch_config).await.expect("store");
+    store.migrate().await.expect("migrate");
+    let config = collector_config(&broker.addr(), &topic, PARTITIONS);
+    let (collector, _) = start_collector(&config).await.expect("collector");
+
+    let events = simulated(11, now_ms() - 3_600_000, 1_100, 1.0);
+    assert!(events.len() >= 5_000, "{} events", events.len());
+    publish_all(collector.grpc_addr, &events, 500).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
+    let checkpoints = tempfile_dir();
+    let options = StreamOptions {
+        workers: 2,
+        partitions: PARTITIONS,
+        checkpoint_dir: Some(checkpoints.clone()),
+        idle_timeout: Duration::from_secs(3),
+        checkpoint_every_ms: 60_000,
+        ..StreamOptions::default()
+    };
+    let mut kafka = config.kafka.clone();
+    kafka.topic = topic.clone();
+    let stream = {
+        let (stop, progress, ch) = (Arc::clone(&stop), Arc::clone(&progress), ch_config.clone());
+        std::thread::spawn(move || {
+            run(
+                options,
+                Settings::new(TenantSettings::default()),
+                move |_| KafkaLog::new(&kafka),
+                move |_| ClickHouseSink::new(&ch),
+                stop,
+                progress,
+            )
+        })
+    };
+    // Once the partitions are idle the watermark follows the clock, past every event.
+    let target = newest(&events) + 1;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while progress.watermark() < target {
+        assert!(
+            Instant::now() < deadline,
+            "watermark stuck at {}",
+            progress.watermark()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    stream.join().expect("join").expect("stream");
+    let watermark = progress.watermark();
+    assert!(watermark >= target);
+    // Every event is behind the watermark and no agent state is open: the rows are final
+    // (FCR successes would need a day more).
+    let want = ccx_reference::compute(&events, &TenantSettings::default(), watermark);
+    let got = store.read_final(None).await.expect("read");
+    assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
+    for (key, value) in &want.queue {
+        assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
+    }
+    assert_eq!(got.agent, want.agent, "agent rows");
+    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
+    assert_eq!(got.quality, want.quality, "quality rows");
+    assert_eq!(got.alerts, want.alerts, "churn alerts");
+    assert!(!want.alerts.is_empty(), "the scenario raises churn alerts");
+    assert!(want.queue.len() > 100, "{} queue rows", want.queue.len());
+
+    // Every accepted event is in `events`, once.
+    let rows = store
+        .query_json("SELECT count() AS n FROM ccx.events FINAL")
+        .await
+        .expect("count");
+    assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(checkpoints);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique_topic("ccx-ckpt"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
