@@ -373,6 +373,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             log.poll(4096, &mut records)?;
         }
         let exhausted = records.is_empty();
+        let now = Instant::now();
         for record in records.drain(..) {
             next_offsets.insert(record.partition, record.offset + 1);
             let Ok(event) = Event::decode(record.payload.as_slice()) else {
@@ -383,17 +384,17 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                 );
                 continue;
             };
-            let ev = Ev::from_event(&event);
+            let (tenant, ev) = Ev::from_owned(event);
             if let Some(clock) = clocks.get_mut(&record.partition) {
                 clock.max_time = clock.max_time.max(ev.time());
-                clock.last_record = Instant::now();
+                clock.last_record = now;
             }
             let raw = if options.keep_events {
                 record.payload
             } else {
                 Vec::new()
             };
-            input.send((event.tenant_id, ev, raw));
+            input.send((tenant, ev, raw));
             progress.events_read.fetch_add(1, Ordering::Relaxed);
         }
         let mut target = if has_partitions {
@@ -438,10 +439,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
 }
 
 /// The offsets the source had when its input time crossed `boundary`; forgets older ones.
-fn offsets_at_boundary(
-    offsets_at: &mut OffsetsAt,
-    boundary: u64,
-) -> Vec<(i32, i64)> {
+fn offsets_at_boundary(offsets_at: &mut OffsetsAt, boundary: u64) -> Vec<(i32, i64)> {
     let found = offsets_at
         .range(boundary..)
         .next()

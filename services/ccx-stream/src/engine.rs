@@ -9,6 +9,7 @@
 //! the rows changed since the last call, with their full values.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::AddAssign;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
@@ -74,6 +75,77 @@ impl Output {
     }
 }
 
+/// A hash map with a fast, non-cryptographic hasher.
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>;
+
+/// The numeric part of a row key: (minute, channel, direction) or (minute, channel, 0).
+type RowNum = (i64, i32, i32);
+
+/// Rows of one table of one tenant, keyed by a numeric part and an id (queue or agent), with
+/// the keys changed since the last hand-over. Adding to an existing row allocates nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RowTable<V> {
+    rows: FastMap<RowNum, FastMap<String, (V, bool)>>,
+    dirty: Vec<(RowNum, String)>,
+}
+
+impl<V> Default for RowTable<V> {
+    fn default() -> Self {
+        RowTable {
+            rows: FastMap::default(),
+            dirty: Vec::new(),
+        }
+    }
+}
+
+impl<V: Copy + Default + AddAssign> RowTable<V> {
+    fn add(&mut self, num: RowNum, id: &str, value: V) {
+        let inner = self.rows.entry(num).or_default();
+        match inner.get_mut(id) {
+            Some((row, dirty)) => {
+                *row += value;
+                if !*dirty {
+                    *dirty = true;
+                    self.dirty.push((num, id.to_string()));
+                }
+            }
+            None => {
+                inner.insert(id.to_string(), (value, true));
+                self.dirty.push((num, id.to_string()));
+            }
+        }
+    }
+
+    /// The changed rows with their current values; clears the change marks.
+    fn take_dirty(&mut self) -> Vec<(RowNum, String, V)> {
+        let mut out = Vec::with_capacity(self.dirty.len());
+        for (num, id) in std::mem::take(&mut self.dirty) {
+            if let Some((value, dirty)) = self.rows.get_mut(&num).and_then(|r| r.get_mut(&id)) {
+                *dirty = false;
+                out.push((num, id, *value));
+            }
+        }
+        out
+    }
+
+    fn all(&self) -> impl Iterator<Item = (RowNum, &String, V)> {
+        self.rows
+            .iter()
+            .flat_map(|(num, ids)| ids.iter().map(move |(id, (v, _))| (*num, id, *v)))
+    }
+
+    /// Drops rows of minutes before `horizon` that were handed over already.
+    fn forget_before(&mut self, horizon: i64) {
+        self.rows.retain(|(minute, _, _), ids| {
+            if *minute >= horizon {
+                return true;
+            }
+            ids.retain(|_, (_, dirty)| *dirty);
+            !ids.is_empty()
+        });
+    }
+}
+
 /// The compact form of an event the engine keeps (and the dataflow exchanges).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ev {
@@ -100,6 +172,30 @@ impl Ev {
     /// The event time in ms.
     pub fn time(&self) -> i64 {
         self.t
+    }
+
+    /// Takes the fields of a decoded event without copying them; returns (tenant, event).
+    pub fn from_owned(e: Event) -> (String, Ev) {
+        let ev = Ev {
+            t: e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0),
+            kind: e.r#type,
+            event_id: e.event_id,
+            contact_id: e.contact_id,
+            customer_id: e.customer_id,
+            channel: e.channel,
+            direction: e.direction,
+            queue_id: e.queue_id,
+            agent_id: e.agent_id,
+            reason: e.reason,
+            resolved: e.resolved,
+            converted: e.converted,
+            to_queue_id: e.to_queue_id,
+            survey_type: e.survey_type,
+            score: e.score.unwrap_or(0),
+            sentiment: e.sentiment.unwrap_or(0.0),
+            agent_state: e.agent_state,
+        };
+        (e.tenant_id, ev)
     }
 
     pub fn from_event(e: &Event) -> Ev {
@@ -162,13 +258,45 @@ struct Dims {
 }
 
 impl Dims {
-    fn of(ev: &Ev, agent_id: &str) -> Dims {
-        Dims {
+    fn at(&self) -> At<'_> {
+        At {
+            minute: self.minute,
+            queue_id: &self.queue_id,
+            channel: self.channel,
+            direction: self.direction,
+            agent_id: &self.agent_id,
+        }
+    }
+}
+
+/// [`Dims`] borrowed from the completing event (no copy on the hot path).
+#[derive(Debug, Clone, Copy)]
+struct At<'a> {
+    minute: i64,
+    queue_id: &'a str,
+    channel: i32,
+    direction: i32,
+    agent_id: &'a str,
+}
+
+impl<'a> At<'a> {
+    fn of(ev: &'a Ev, agent_id: &'a str) -> At<'a> {
+        At {
             minute: minute_of(ev.t),
-            queue_id: ev.queue_id.clone(),
+            queue_id: &ev.queue_id,
             channel: ev.channel,
             direction: ev.direction,
-            agent_id: agent_id.to_string(),
+            agent_id,
+        }
+    }
+
+    fn owned(&self) -> Dims {
+        Dims {
+            minute: self.minute,
+            queue_id: self.queue_id.to_string(),
+            channel: self.channel,
+            direction: self.direction,
+            agent_id: self.agent_id.to_string(),
         }
     }
 }
@@ -233,26 +361,30 @@ struct Waiting {
 /// Everything the engine keeps for one tenant (checkpointed as a unit).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TenantState {
-    buffer: Vec<Ev>,
+    /// Events waiting for the watermark, by event time.
+    buffer: BTreeMap<i64, Vec<Ev>>,
     /// Times of duplicates not yet behind the watermark.
     pending_duplicates: Vec<i64>,
-    seen: HashMap<String, i64>,
-    contacts: HashMap<String, Contact>,
-    customers: HashMap<String, Customer>,
-    agents: HashMap<String, AgentClock>,
-    waiting: HashMap<String, Waiting>,
-    queue_rows: BTreeMap<QueueKey, Components>,
-    agent_rows: BTreeMap<AgentKey, Components>,
-    state_rows: BTreeMap<AgentMinute, StateTimes>,
+    seen: FastMap<String, i64>,
+    contacts: FastMap<String, Contact>,
+    customers: FastMap<String, Customer>,
+    agents: FastMap<String, AgentClock>,
+    waiting: FastMap<String, Waiting>,
+    queue_rows: RowTable<Components>,
+    agent_rows: RowTable<Components>,
+    state_rows: RowTable<StateTimes>,
     quality_rows: BTreeMap<i64, Quality>,
     /// Keys of `queue_now` rows last reported non-zero.
     queue_now_keys: BTreeSet<(String, i32)>,
-    dirty_queue: BTreeSet<QueueKey>,
-    dirty_agent: BTreeSet<AgentKey>,
-    dirty_state: BTreeSet<AgentMinute>,
+    /// (ended_at, customer) of pending FCR verdicts, in time order.
+    fcr_queue: BTreeSet<(i64, String)>,
+    next_expiry: i64,
     dirty_quality: BTreeSet<i64>,
     alerts: Vec<ChurnAlert>,
 }
+
+/// How often (in event time) state that can no longer change is dropped.
+const EXPIRY_EVERY_MS: i64 = 60_000;
 
 /// The engine: state of every tenant routed to it, and the watermark it applied up to.
 #[derive(Debug, Clone)]
@@ -307,14 +439,17 @@ impl Engine {
             false
         } else {
             tenant.seen.insert(ev.event_id.clone(), ev.t);
-            tenant.buffer.push(ev);
+            tenant.buffer.entry(ev.t).or_default().push(ev);
             true
         }
     }
 
     /// Number of events waiting for the watermark.
     pub fn buffered(&self) -> usize {
-        self.tenants.values().map(|t| t.buffer.len()).sum()
+        self.tenants
+            .values()
+            .map(|t| t.buffer.values().map(Vec::len).sum::<usize>())
+            .sum()
     }
 
     /// Applies, in event-time order, every buffered event before `watermark`, then the time
@@ -325,16 +460,8 @@ impl Engine {
         }
         for (tenant_id, tenant) in self.tenants.iter_mut() {
             let settings = self.settings.for_tenant(tenant_id);
-            let mut ready: Vec<Ev> = Vec::new();
-            tenant.buffer.retain(|ev| {
-                if ev.t < watermark {
-                    ready.push(ev.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            ready.sort_by(|a, b| a.order().cmp(&b.order()));
+            let later = tenant.buffer.split_off(&watermark);
+            let ready = std::mem::replace(&mut tenant.buffer, later);
             let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
             duplicates.retain(|t| {
                 if *t < watermark {
@@ -345,12 +472,17 @@ impl Engine {
                 }
             });
             tenant.pending_duplicates = duplicates;
-            for ev in &ready {
-                tenant.apply(tenant_id, settings, ev);
+            for (_, mut same_time) in ready {
+                same_time.sort_by(|a, b| a.order().cmp(&b.order()));
+                for ev in &same_time {
+                    tenant.apply(tenant_id, settings, ev);
+                }
             }
-            tenant.accrue_agents(tenant_id, watermark);
-            tenant.fcr_successes(tenant_id, settings, watermark);
-            tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
+            tenant.fcr_successes(settings, watermark);
+            if watermark >= tenant.next_expiry {
+                tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
+                tenant.next_expiry = watermark + EXPIRY_EVERY_MS;
+            }
         }
         self.watermark = watermark;
     }
@@ -358,19 +490,18 @@ impl Engine {
     /// The rows changed since the last call (full values), new alerts, and `queue_now` as of
     /// the watermark.
     pub fn take_output(&mut self) -> Output {
+        self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
-            for key in std::mem::take(&mut t.dirty_queue) {
-                let value = t.queue_rows.get(&key).copied().unwrap_or_default();
-                out.queue.push((key, value));
+            for (num, queue_id, value) in t.queue_rows.take_dirty() {
+                out.queue.push((queue_key(tenant_id, num, queue_id), value));
             }
-            for key in std::mem::take(&mut t.dirty_agent) {
-                let value = t.agent_rows.get(&key).copied().unwrap_or_default();
-                out.agent.push((key, value));
+            for (num, agent_id, value) in t.agent_rows.take_dirty() {
+                out.agent.push((agent_key(tenant_id, num, agent_id), value));
             }
-            for key in std::mem::take(&mut t.dirty_state) {
-                let value = t.state_rows.get(&key).copied().unwrap_or_default();
-                out.agent_state.push((key, value));
+            for (num, agent_id, value) in t.state_rows.take_dirty() {
+                out.agent_state
+                    .push((agent_minute(tenant_id, num, agent_id), value));
             }
             for minute in std::mem::take(&mut t.dirty_quality) {
                 let value = t.quality_rows.get(&minute).copied().unwrap_or_default();
@@ -382,16 +513,28 @@ impl Engine {
         out
     }
 
+    /// Brings agent-state time up to the watermark (additive, so how often does not matter).
+    fn settle(&mut self) {
+        for t in self.tenants.values_mut() {
+            t.accrue_agents(self.watermark);
+        }
+    }
+
     /// Every row currently held, as final rows (for tests and the reference comparison).
-    pub fn final_rows(&self) -> FinalRows {
+    pub fn final_rows(&mut self) -> FinalRows {
+        self.settle();
         let mut rows = FinalRows::default();
         for (tenant_id, t) in &self.tenants {
-            rows.queue
-                .extend(t.queue_rows.iter().map(|(k, v)| (k.clone(), *v)));
-            rows.agent
-                .extend(t.agent_rows.iter().map(|(k, v)| (k.clone(), *v)));
-            rows.agent_state
-                .extend(t.state_rows.iter().map(|(k, v)| (k.clone(), *v)));
+            for (num, id, v) in t.queue_rows.all() {
+                rows.queue.insert(queue_key(tenant_id, num, id.clone()), v);
+            }
+            for (num, id, v) in t.agent_rows.all() {
+                rows.agent.insert(agent_key(tenant_id, num, id.clone()), v);
+            }
+            for (num, id, v) in t.state_rows.all() {
+                rows.agent_state
+                    .insert(agent_minute(tenant_id, num, id.clone()), v);
+            }
             rows.quality.extend(
                 t.quality_rows
                     .iter()
@@ -422,7 +565,7 @@ impl Engine {
             c.open_contacts += t.contacts.values().filter(|c| !c.terminal).count();
             c.contacts += t.contacts.len();
             c.customers += t.customers.len();
-            c.buffered += t.buffer.len();
+            c.buffered += t.buffer.values().map(Vec::len).sum::<usize>();
             c.seen_ids += t.seen.len();
         }
         c
@@ -451,8 +594,9 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
         engine.ingest(e);
     }
     engine.advance(watermark);
+    let alerts = engine.take_output().alerts;
     let mut rows = engine.final_rows();
-    rows.alerts = engine.take_output().alerts;
+    rows.alerts = alerts;
     rows.without_zero_rows()
 }
 
@@ -465,32 +609,18 @@ impl TenantState {
 
     /// Adds `c` to the queue row of `dims` and, if `to_agent` and there is an agent, to the
     /// agent row.
-    fn add(&mut self, tenant: &str, dims: &Dims, c: Components, to_agent: bool) {
-        let key = QueueKey {
-            tenant_id: tenant.to_string(),
-            window_start: dims.minute,
-            queue_id: dims.queue_id.clone(),
-            channel: channel_name(dims.channel),
-            direction: direction_name(dims.direction),
-        };
-        *self.queue_rows.entry(key.clone()).or_default() += c;
-        self.dirty_queue.insert(key);
+    fn add(&mut self, dims: At<'_>, c: Components, to_agent: bool) {
+        let num = (dims.minute, dims.channel, dims.direction);
+        self.queue_rows.add(num, dims.queue_id, c);
         if to_agent && !dims.agent_id.is_empty() {
             // Agent rows carry the components from `handled` down (SPEC §5).
             let mut c = c;
             (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
             (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
-            if c.is_zero() {
-                return;
+            if !c.is_zero() {
+                self.agent_rows
+                    .add((dims.minute, dims.channel, 0), dims.agent_id, c);
             }
-            let key = AgentKey {
-                tenant_id: tenant.to_string(),
-                window_start: dims.minute,
-                agent_id: dims.agent_id.clone(),
-                channel: channel_name(dims.channel),
-            };
-            *self.agent_rows.entry(key.clone()).or_default() += c;
-            self.dirty_agent.insert(key);
         }
     }
 
@@ -500,7 +630,7 @@ impl TenantState {
 
     fn apply(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
         match ev.kind() {
-            EventType::AgentStateChanged => self.agent_state(tenant, ev),
+            EventType::AgentStateChanged => self.agent_state(ev),
             EventType::SurveyResponded => self.survey(tenant, s, ev),
             EventType::SentimentScored => self.sentiment(tenant, s, ev),
             EventType::ContactOffered => self.offered(tenant, s, ev),
@@ -529,10 +659,9 @@ impl TenantState {
                 since: ev.t,
             },
         );
-        let dims = Dims::of(ev, &ev.agent_id);
+        let dims = At::of(ev, &ev.agent_id);
         self.add(
-            tenant,
-            &dims,
+            dims,
             Components {
                 offered: 1,
                 ..Components::default()
@@ -562,7 +691,7 @@ impl TenantState {
                     fcr_eligible: 1,
                     ..Components::default()
                 };
-                self.add(tenant, &dims, c, true);
+                self.add(dims.at(), c, true);
             }
             if contact.repeat {
                 self.signal(tenant, s, &ev.customer_id, Signal::RepeatContact, ev);
@@ -598,7 +727,7 @@ impl TenantState {
         }
         contact.last_at = ev.t;
         let mut c = Components::default();
-        let mut agent = ev.agent_id.clone();
+        let mut segment_agent: Option<String> = None;
         let mut signals = Vec::new();
         let mut fcr_end = None;
         match kind {
@@ -665,8 +794,8 @@ impl TenantState {
             EventType::ContactEnded => {
                 if let Some(seg) = contact.segment.take() {
                     close_segment(&seg, ev.t, &mut c);
-                    if agent.is_empty() {
-                        agent = seg.agent_id.clone();
+                    if ev.agent_id.is_empty() {
+                        segment_agent = Some(seg.agent_id);
                     }
                 }
                 c.resolved = u64::from(ev.resolved);
@@ -690,32 +819,27 @@ impl TenantState {
             }
             _ => {}
         }
-        let customer = if ev.customer_id.is_empty() {
+        let customer = if signals.is_empty() {
+            String::new()
+        } else if ev.customer_id.is_empty() {
             contact.customer_id.clone()
         } else {
             ev.customer_id.clone()
         };
-        let dims = Dims::of(ev, &agent);
+        let agent = segment_agent.as_deref().unwrap_or(&ev.agent_id);
+        let dims = At::of(ev, agent);
         if !c.is_zero() {
-            self.add(tenant, &dims, c, true);
+            self.add(dims, c, true);
         }
         if let Some((customer_id, reason, repeat)) = fcr_end {
-            self.fcr_end(tenant, &customer_id, reason, repeat, ev, dims);
+            self.fcr_end(&customer_id, reason, repeat, ev, dims.owned());
         }
         for signal in signals {
             self.signal(tenant, s, &customer, signal, ev);
         }
     }
 
-    fn fcr_end(
-        &mut self,
-        tenant: &str,
-        customer_id: &str,
-        reason: String,
-        repeat: bool,
-        ev: &Ev,
-        dims: Dims,
-    ) {
+    fn fcr_end(&mut self, customer_id: &str, reason: String, repeat: bool, ev: &Ev, dims: Dims) {
         let customer = self.customers.entry(customer_id.to_string()).or_default();
         customer.ended.push((ev.t, reason.clone()));
         if repeat {
@@ -727,25 +851,32 @@ impl TenantState {
                 reason,
                 dims,
             });
+            self.fcr_queue.insert((ev.t, customer_id.to_string()));
         } else {
             let c = Components {
                 fcr_eligible: 1,
                 ..Components::default()
             };
-            self.add(tenant, &dims, c, true);
+            self.add(dims.at(), c, true);
         }
     }
 
-    fn fcr_successes(&mut self, tenant: &str, s: &TenantSettings, watermark: i64) {
+    fn fcr_successes(&mut self, s: &TenantSettings, watermark: i64) {
         let mut done = Vec::new();
-        for customer in self.customers.values_mut() {
-            customer.pending.retain(|p| {
-                let decided = p.ended_at + s.fcr_window_ms < watermark;
-                if decided {
-                    done.push(p.dims.clone());
-                }
-                !decided
-            });
+        while let Some((ended_at, customer_id)) = self.fcr_queue.first().cloned() {
+            if ended_at + s.fcr_window_ms >= watermark {
+                break;
+            }
+            self.fcr_queue.pop_first();
+            if let Some(customer) = self.customers.get_mut(&customer_id) {
+                customer.pending.retain(|p| {
+                    let decided = p.ended_at + s.fcr_window_ms < watermark;
+                    if decided {
+                        done.push(p.dims.clone());
+                    }
+                    !decided
+                });
+            }
         }
         for dims in done {
             let c = Components {
@@ -753,7 +884,7 @@ impl TenantState {
                 fcr_success: 1,
                 ..Components::default()
             };
-            self.add(tenant, &dims, c, true);
+            self.add(dims.at(), c, true);
         }
     }
 
@@ -816,7 +947,7 @@ impl TenantState {
             }
             None => ev.customer_id.clone(),
         };
-        self.add(tenant, &Dims::of(ev, &ev.agent_id), c, true);
+        self.add(At::of(ev, &ev.agent_id), c, true);
         if let Some(signal) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }
@@ -881,8 +1012,8 @@ impl TenantState {
         }
     }
 
-    fn agent_state(&mut self, tenant: &str, ev: &Ev) {
-        self.accrue(tenant, &ev.agent_id, ev.t);
+    fn agent_state(&mut self, ev: &Ev) {
+        self.accrue(&ev.agent_id, ev.t);
         self.agents.insert(
             ev.agent_id.clone(),
             AgentClock {
@@ -893,7 +1024,7 @@ impl TenantState {
     }
 
     /// Adds the time of `agent`'s current state up to `until`, split at minute boundaries.
-    fn accrue(&mut self, tenant: &str, agent: &str, until: i64) {
+    fn accrue(&mut self, agent: &str, until: i64) {
         let Some(clock) = self.agents.get_mut(agent) else {
             return;
         };
@@ -912,22 +1043,16 @@ impl TenantState {
                 _ => {}
             }
             if add != StateTimes::default() {
-                let key = AgentMinute {
-                    tenant_id: tenant.to_string(),
-                    window_start: minute,
-                    agent_id: agent.to_string(),
-                };
-                *self.state_rows.entry(key.clone()).or_default() += add;
-                self.dirty_state.insert(key);
+                self.state_rows.add((minute, 0, 0), agent, add);
             }
             from = to;
         }
     }
 
-    fn accrue_agents(&mut self, tenant: &str, watermark: i64) {
+    fn accrue_agents(&mut self, watermark: i64) {
         let agents: Vec<String> = self.agents.keys().cloned().collect();
         for agent in agents {
-            self.accrue(tenant, &agent, watermark);
+            self.accrue(&agent, watermark);
         }
     }
 
@@ -990,20 +1115,39 @@ impl TenantState {
         });
         let horizon = minute_of(watermark - s.fcr_window_ms - 2 * 3_600_000);
         // Rows not yet handed over stay until the next `take_output`.
-        let (dq, da, ds, dy) = (
-            &self.dirty_queue,
-            &self.dirty_agent,
-            &self.dirty_state,
-            &self.dirty_quality,
-        );
-        self.queue_rows
-            .retain(|k, _| k.window_start >= horizon || dq.contains(k));
-        self.agent_rows
-            .retain(|k, _| k.window_start >= horizon || da.contains(k));
-        self.state_rows
-            .retain(|k, _| k.window_start >= horizon || ds.contains(k));
+        self.queue_rows.forget_before(horizon);
+        self.agent_rows.forget_before(horizon);
+        self.state_rows.forget_before(horizon);
+        let dirty = &self.dirty_quality;
         self.quality_rows
-            .retain(|m, _| *m >= horizon || dy.contains(m));
+            .retain(|m, _| *m >= horizon || dirty.contains(m));
+    }
+}
+
+fn queue_key(tenant: &str, (minute, channel, direction): RowNum, queue_id: String) -> QueueKey {
+    QueueKey {
+        tenant_id: tenant.to_string(),
+        window_start: minute,
+        queue_id,
+        channel: channel_name(channel),
+        direction: direction_name(direction),
+    }
+}
+
+fn agent_key(tenant: &str, (minute, channel, _): RowNum, agent_id: String) -> AgentKey {
+    AgentKey {
+        tenant_id: tenant.to_string(),
+        window_start: minute,
+        agent_id,
+        channel: channel_name(channel),
+    }
+}
+
+fn agent_minute(tenant: &str, (minute, _, _): RowNum, agent_id: String) -> AgentMinute {
+    AgentMinute {
+        tenant_id: tenant.to_string(),
+        window_start: minute,
+        agent_id,
     }
 }
 

@@ -156,11 +156,13 @@ impl EventLog for MemoryLog {
     }
 
     fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), String> {
-        let mut budget = max;
+        // An equal share per partition, as a broker's fetches interleave partitions.
+        let share = (max / self.next.len().max(1)).max(1);
         for (partition, next) in self.next.iter_mut() {
             let log = self.topic.partitions[*partition as usize]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
+            let mut budget = share;
             while budget > 0 && (*next as usize) < log.len() {
                 out.push(LogRecord {
                     partition: *partition,

@@ -1,0 +1,181 @@
+//! Stream figures (SPEC §6).
+//!
+//! 1. Compute only: simulated events (8 tenants) pre-encoded in an in-process log of 8
+//!    partitions, read, decoded, exchanged and applied by the timely dataflow with 1 and then
+//!    2 workers, rows discarded; events/s and the 2-worker speed-up.
+//! 2. State memory: resident memory added per open contact and per tracked customer, measured
+//!    on an engine holding 1,000,000 of each.
+//!
+//! Usage: `cargo run --release -p ccx-load-tests --bin stream-bench -- [--contacts N]`
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ccx_model::settings::TenantSettings;
+use ccx_model::{kafka_key, ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
+use ccx_proto::prost::Message;
+use ccx_sim::{Sim, SimConfig};
+use ccx_stream::dataflow::{run, Progress, StreamOptions};
+use ccx_stream::engine::{Engine, Settings};
+use ccx_stream::sink::NullSink;
+use ccx_stream::source::{MemoryLog, MemoryTopic};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Simulated contacts (about 6 events each).
+    #[arg(long, default_value_t = 300_000)]
+    contacts: usize,
+    /// Contacts (and customers) held for the memory figures.
+    #[arg(long, default_value_t = 1_000_000)]
+    state_items: usize,
+}
+
+const START: i64 = 1_790_000_000_000;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    compute(&args)?;
+    memory(&args);
+    Ok(())
+}
+
+fn compute(args: &Args) -> anyhow::Result<()> {
+    let config = SimConfig {
+        tenants: (0..8).map(|i| format!("tenant-{i}")).collect(),
+        customers: 50_000,
+        agents: 200,
+        ..SimConfig::default()
+    };
+    let events = Sim::new(config).generate(START, args.contacts, 200.0);
+    let last = events
+        .iter()
+        .filter_map(|e| e.occurred_at.as_ref())
+        .map(timestamp_ms)
+        .max()
+        .unwrap_or(START);
+    let topic = MemoryTopic::new(8);
+    for e in &events {
+        topic.append(&kafka_key(e), &e.encode_to_vec());
+    }
+    println!("| workers | events | seconds | events/s |");
+    println!("|---|---|---|---|");
+    let mut rates = Vec::new();
+    for workers in [1usize, 2] {
+        let options = StreamOptions {
+            workers,
+            partitions: 8,
+            finish_at: Some(last + 60_000),
+            checkpoint_every_ms: 0,
+            keep_events: false,
+            ..StreamOptions::default()
+        };
+        let log = Arc::clone(&topic);
+        let started = Instant::now();
+        run(
+            options,
+            Settings::new(TenantSettings::default()),
+            move |_| Ok(MemoryLog::new(Arc::clone(&log))),
+            |_| Ok(NullSink),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(Progress::default()),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = events.len() as f64 / seconds;
+        rates.push(rate);
+        println!(
+            "| {workers} | {} | {seconds:.2} | {rate:.0} |",
+            events.len()
+        );
+    }
+    println!("\n2 workers / 1 worker: {:.2}x\n", rates[1] / rates[0]);
+    Ok(())
+}
+
+/// Resident set size in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn event(id: usize, kind: EventType, t: i64, direction: Direction) -> Event {
+    Event {
+        event_id: format!("e{id}-{}", kind as i32),
+        tenant_id: "tenant-0".into(),
+        r#type: kind as i32,
+        occurred_at: Some(ms_timestamp(t)),
+        contact_id: format!("contact-{id}"),
+        customer_id: format!("customer-{id}"),
+        channel: Channel::Voice as i32,
+        direction: direction as i32,
+        queue_id: "support".into(),
+        reason: "billing".into(),
+        agent_id: "agent-1".into(),
+        resolved: true,
+        ..Event::default()
+    }
+}
+
+fn memory(args: &Args) {
+    let n = args.state_items;
+    // Open contacts: offered (outbound, so no customer state), answered, still talking.
+    let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
+    let before = rss();
+    for i in 0..n {
+        let t = START + i as i64;
+        engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Outbound));
+        engine.ingest(&event(
+            i,
+            EventType::ContactAnswered,
+            t + 1,
+            Direction::Outbound,
+        ));
+        if i % 10_000 == 9_999 {
+            engine.advance(t - 1_000);
+            let _ = engine.take_output();
+        }
+    }
+    // Past the dedup horizon: event ids are forgotten, the open contacts stay.
+    engine.advance(START + n as i64 + 11 * 60_000);
+    let _ = engine.take_output();
+    let per_contact = (rss() - before) as f64 / n as f64;
+    let counts = engine.state_counts();
+    assert_eq!(counts.open_contacts, n);
+    drop(engine);
+
+    // Tracked customers: one inbound contact each, resolved and ended (FCR verdict pending,
+    // repeat detection armed for the FCR window); the finished contacts themselves expire.
+    let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
+    let before = rss();
+    for i in 0..n {
+        let t = START + i as i64;
+        engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Inbound));
+        engine.ingest(&event(
+            i,
+            EventType::ContactEnded,
+            t + 1,
+            Direction::Inbound,
+        ));
+        if i % 10_000 == 9_999 {
+            engine.advance(t - 1_000);
+            let _ = engine.take_output();
+        }
+    }
+    engine.advance(START + n as i64 + 2 * 3_600_000);
+    let _ = engine.take_output();
+    let per_customer = (rss() - before) as f64 / n as f64;
+    let counts = engine.state_counts();
+    assert_eq!(counts.customers, n);
+    assert_eq!(counts.contacts, 0);
+    println!("| state | items | bytes each (resident memory added) |");
+    println!("|---|---|---|");
+    println!("| open contact (answered, talking) | {n} | {per_contact:.0} |");
+    println!("| tracked customer (FCR window, verdict pending) | {n} | {per_customer:.0} |");
+}

@@ -1,0 +1,363 @@
+//! A client of the control plane: talks to any replica of a list, prefers the one that answered
+//! last (or that a follower named as leader), and retries retryable failures until its timeout.
+//! Each write carries one request id across all its retries, so it is applied at most once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ccx_model::rows::ChurnAlert;
+use ccx_proto::v1 as pb;
+use ccx_proto::v1::control_client::ControlClient as GrpcClient;
+use tonic::transport::Channel;
+
+use crate::error::{leader_of, ControlError};
+use crate::state::{AlertFilter, AlertRecord};
+use crate::transport::channel;
+
+/// Connects to the control plane through any of its replicas and follows the leader.
+pub struct ControlClient {
+    endpoints: Mutex<Vec<String>>,
+    channels: Mutex<HashMap<String, Channel>>,
+    preferred: Mutex<usize>,
+    timeout: Duration,
+    id_prefix: String,
+    counter: AtomicU64,
+}
+
+fn normalize(endpoint: &str) -> String {
+    endpoint
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+impl ControlClient {
+    /// A client of the replicas at `endpoints` (host:port each). Connections are made lazily.
+    pub fn new<I, S>(endpoints: I) -> Result<ControlClient, ControlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let endpoints: Vec<String> = endpoints
+            .into_iter()
+            .map(|e| normalize(e.as_ref()))
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(ControlError::Config(
+                "no control endpoint given (--control host:port,...)".into(),
+            ));
+        }
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        Ok(ControlClient {
+            endpoints: Mutex::new(endpoints),
+            channels: Mutex::new(HashMap::new()),
+            preferred: Mutex::new(0),
+            timeout: Duration::from_secs(15),
+            id_prefix: format!("{:016x}", h.finish()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// How long one call may take, retries included (default 15 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> ControlClient {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A fresh request id: one per logical write, reused by its retries.
+    pub fn new_request_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.id_prefix,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn client_for(&self, endpoint: &str) -> Result<GrpcClient<Channel>, ControlError> {
+        let mut channels = self.channels.lock().unwrap();
+        let ch = match channels.get(endpoint) {
+            Some(c) => c.clone(),
+            None => {
+                let c = channel(endpoint)?;
+                channels.insert(endpoint.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(GrpcClient::new(ch))
+    }
+
+    /// Calls `f` on replicas until one answers with success or a non-retryable error.
+    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ControlError>
+    where
+        F: FnMut(GrpcClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let mut last: Option<ControlError> = None;
+        let mut failures_in_row = 0usize;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(match last {
+                    Some(e) => ControlError::Unavailable(format!(
+                        "control plane did not answer within {:?}: {e}",
+                        self.timeout
+                    )),
+                    None => ControlError::Unavailable("control plane timeout".into()),
+                });
+            }
+            let (index, endpoint) = {
+                let endpoints = self.endpoints.lock().unwrap();
+                let i = *self.preferred.lock().unwrap() % endpoints.len();
+                (i, endpoints[i].clone())
+            };
+            let client = self.client_for(&endpoint)?;
+            match f(client, remaining).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(status) => {
+                    let err = ControlError::from(status.clone());
+                    if !err.is_retryable() {
+                        return Err(err);
+                    }
+                    let pause = {
+                        let mut endpoints = self.endpoints.lock().unwrap();
+                        let next = match leader_of(&status).map(|l| normalize(&l)) {
+                            Some(leader) if leader != endpoint => {
+                                match endpoints.iter().position(|e| *e == leader) {
+                                    Some(i) => i,
+                                    None => {
+                                        endpoints.push(leader);
+                                        endpoints.len() - 1
+                                    }
+                                }
+                            }
+                            _ => {
+                                failures_in_row += 1;
+                                (index + 1) % endpoints.len()
+                            }
+                        };
+                        *self.preferred.lock().unwrap() = next;
+                        failures_in_row >= endpoints.len()
+                    };
+                    last = Some(err);
+                    if pause {
+                        failures_in_row = 0;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records an alert (once per alert id, whoever raises it).
+    pub async fn raise_alert(&self, alert: &ChurnAlert) -> Result<AlertRecord, ControlError> {
+        let request_id = self.new_request_id();
+        let proto = AlertRecord::from_churn_alert(alert).to_proto();
+        let a = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(pb::RaiseAlertRequest {
+                    alert: Some(proto.clone()),
+                    request_id: request_id.clone(),
+                });
+                r.set_timeout(t);
+                async move { c.raise_alert(r).await }
+            })
+            .await?;
+        Ok(AlertRecord::from_proto_full(&a))
+    }
+
+    /// Alerts matching `filter` (linearizable).
+    pub async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+    ) -> Result<Vec<AlertRecord>, ControlError> {
+        self.list(filter, false).await
+    }
+
+    /// Alerts matching `filter` as the first reachable replica has applied them (no read
+    /// index; may lag the leader).
+    pub async fn list_alerts_local(
+        &self,
+        filter: &AlertFilter,
+    ) -> Result<Vec<AlertRecord>, ControlError> {
+        self.list(filter, true).await
+    }
+
+    async fn list(
+        &self,
+        filter: &AlertFilter,
+        local: bool,
+    ) -> Result<Vec<AlertRecord>, ControlError> {
+        let request = filter.to_proto(local);
+        let r = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(request.clone());
+                r.set_timeout(t);
+                async move { c.list_alerts(r).await }
+            })
+            .await?;
+        Ok(r.alerts.iter().map(AlertRecord::from_proto_full).collect())
+    }
+
+    /// Moves an open alert to ACKNOWLEDGED.
+    pub async fn acknowledge(
+        &self,
+        tenant_id: &str,
+        alert_id: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<AlertRecord, ControlError> {
+        self.action(tenant_id, alert_id, by, note, false).await
+    }
+
+    /// Moves an open or acknowledged alert to RESOLVED.
+    pub async fn resolve(
+        &self,
+        tenant_id: &str,
+        alert_id: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<AlertRecord, ControlError> {
+        self.action(tenant_id, alert_id, by, note, true).await
+    }
+
+    async fn action(
+        &self,
+        tenant_id: &str,
+        alert_id: &str,
+        by: &str,
+        note: &str,
+        resolve: bool,
+    ) -> Result<AlertRecord, ControlError> {
+        let request = pb::AlertActionRequest {
+            tenant_id: tenant_id.to_string(),
+            alert_id: alert_id.to_string(),
+            by: by.to_string(),
+            note: note.to_string(),
+            request_id: self.new_request_id(),
+        };
+        let a = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(request.clone());
+                r.set_timeout(t);
+                async move {
+                    if resolve {
+                        c.resolve_alert(r).await
+                    } else {
+                        c.acknowledge_alert(r).await
+                    }
+                }
+            })
+            .await?;
+        Ok(AlertRecord::from_proto_full(&a))
+    }
+
+    /// The tenant's configuration (SPEC defaults with version 0 if never set); linearizable.
+    pub async fn get_config(&self, tenant_id: &str) -> Result<pb::TenantConfig, ControlError> {
+        let request = pb::GetTenantConfigRequest {
+            tenant_id: tenant_id.to_string(),
+            local: false,
+        };
+        self.call(|mut c, t| {
+            let mut r = tonic::Request::new(request.clone());
+            r.set_timeout(t);
+            async move { c.get_tenant_config(r).await }
+        })
+        .await
+    }
+
+    /// The tenant's settings as the stream applies them.
+    pub async fn get_settings(
+        &self,
+        tenant_id: &str,
+    ) -> Result<ccx_model::settings::TenantSettings, ControlError> {
+        let config = self.get_config(tenant_id).await?;
+        Ok(crate::state::tenant_settings(&config)?)
+    }
+
+    /// Stores a configuration. `config.version` 0 writes unconditionally; otherwise it must be
+    /// the stored version (optimistic concurrency). Returns the stored configuration.
+    pub async fn put_config(
+        &self,
+        config: pb::TenantConfig,
+    ) -> Result<pb::TenantConfig, ControlError> {
+        self.put_config_by(config, "").await
+    }
+
+    /// [`ControlClient::put_config`] recording who changed it.
+    pub async fn put_config_by(
+        &self,
+        config: pb::TenantConfig,
+        by: &str,
+    ) -> Result<pb::TenantConfig, ControlError> {
+        let request = pb::PutTenantConfigRequest {
+            config: Some(config),
+            request_id: self.new_request_id(),
+            by: by.to_string(),
+        };
+        self.call(|mut c, t| {
+            let mut r = tonic::Request::new(request.clone());
+            r.set_timeout(t);
+            async move { c.put_tenant_config(r).await }
+        })
+        .await
+    }
+
+    /// Leader, term, members, commit and applied index, as the answering replica sees them.
+    pub async fn status(&self) -> Result<pb::ClusterStatusResponse, ControlError> {
+        self.call(|mut c, t| {
+            let mut r = tonic::Request::new(pb::ClusterStatusRequest {});
+            r.set_timeout(t);
+            async move { c.cluster_status(r).await }
+        })
+        .await
+    }
+
+    /// Adds replica `id` at `address` (host:port) as a voter. Start it with `join` first.
+    pub async fn add_replica(
+        &self,
+        id: u64,
+        address: &str,
+    ) -> Result<pb::ClusterStatusResponse, ControlError> {
+        self.membership(pb::MembershipChange::AddReplica, id, address)
+            .await
+    }
+
+    /// Removes replica `id` from the voters.
+    pub async fn remove_replica(&self, id: u64) -> Result<pb::ClusterStatusResponse, ControlError> {
+        self.membership(pb::MembershipChange::RemoveReplica, id, "")
+            .await
+    }
+
+    async fn membership(
+        &self,
+        change: pb::MembershipChange,
+        id: u64,
+        address: &str,
+    ) -> Result<pb::ClusterStatusResponse, ControlError> {
+        let request = pb::ChangeMembershipRequest {
+            change: change as i32,
+            replica_id: id,
+            address: address.to_string(),
+        };
+        self.call(|mut c, t| {
+            let mut r = tonic::Request::new(request.clone());
+            r.set_timeout(t);
+            async move { c.change_membership(r).await }
+        })
+        .await
+    }
+}

@@ -1,0 +1,1119 @@
+//! The replicated state machine: tenant configuration and the churn-alert lifecycle.
+//!
+//! Pure logic: [`StateMachine::apply`] is deterministic in the log entry it is given (the
+//! proposer stamps the time), so every replica that applies the same log holds the same state.
+//! Retried writes carry the same request id and are applied once (a bounded window of recent ids
+//! is kept, and travels in snapshots).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use ccx_model::rows::ChurnAlert;
+use ccx_model::settings::{ChurnSettings, Signal, SignalRule, TenantSettings};
+use ccx_proto::v1 as pb;
+use serde::{Deserialize, Serialize};
+
+/// How many recent request ids are remembered for exactly-once retries.
+pub const DEDUP_WINDOW: usize = 65_536;
+
+/// Format tag written in front of every encoded proposal and snapshot.
+const FORMAT_V1: u8 = 1;
+
+/// Lifecycle of an alert: open → acknowledged → resolved (acknowledging is optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "OPEN",
+            AlertStatus::Acknowledged => "ACKNOWLEDGED",
+            AlertStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    pub fn to_proto(self) -> pb::AlertStatus {
+        match self {
+            AlertStatus::Open => pb::AlertStatus::Open,
+            AlertStatus::Acknowledged => pb::AlertStatus::Acknowledged,
+            AlertStatus::Resolved => pb::AlertStatus::Resolved,
+        }
+    }
+
+    /// `None` for UNSPECIFIED (no filter).
+    pub fn from_proto(status: pb::AlertStatus) -> Option<AlertStatus> {
+        match status {
+            pb::AlertStatus::Unspecified => None,
+            pb::AlertStatus::Open => Some(AlertStatus::Open),
+            pb::AlertStatus::Acknowledged => Some(AlertStatus::Acknowledged),
+            pb::AlertStatus::Resolved => Some(AlertStatus::Resolved),
+        }
+    }
+
+    /// Parses `open`, `acknowledged`/`ack`, `resolved` (any case).
+    pub fn parse(text: &str) -> Option<AlertStatus> {
+        match text.to_ascii_lowercase().as_str() {
+            "open" => Some(AlertStatus::Open),
+            "acknowledged" | "ack" | "acked" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// One step of an alert's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: AlertStatus,
+    pub by: String,
+    pub note: String,
+    pub at_ms: i64,
+}
+
+/// An alert as the control plane holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub tenant_id: String,
+    pub alert_id: String,
+    pub customer_id: String,
+    pub score: u32,
+    pub reasons: Vec<String>,
+    pub triggered_at_ms: i64,
+    pub contact_id: String,
+    pub channel: String,
+    pub queue_id: String,
+    pub agent_id: String,
+    pub status: AlertStatus,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl AlertRecord {
+    pub fn from_churn_alert(alert: &ChurnAlert) -> AlertRecord {
+        AlertRecord {
+            tenant_id: alert.tenant_id.clone(),
+            alert_id: alert.alert_id.clone(),
+            customer_id: alert.customer_id.clone(),
+            score: alert.score,
+            reasons: alert.reasons.clone(),
+            triggered_at_ms: alert.triggered_at,
+            contact_id: alert.contact_id.clone(),
+            channel: alert.channel.clone(),
+            queue_id: alert.queue_id.clone(),
+            agent_id: alert.agent_id.clone(),
+            status: AlertStatus::Open,
+            history: Vec::new(),
+        }
+    }
+
+    pub fn to_churn_alert(&self) -> ChurnAlert {
+        ChurnAlert {
+            tenant_id: self.tenant_id.clone(),
+            alert_id: self.alert_id.clone(),
+            customer_id: self.customer_id.clone(),
+            score: self.score,
+            reasons: self.reasons.clone(),
+            triggered_at: self.triggered_at_ms,
+            contact_id: self.contact_id.clone(),
+            channel: self.channel.clone(),
+            queue_id: self.queue_id.clone(),
+            agent_id: self.agent_id.clone(),
+        }
+    }
+
+    pub fn to_proto(&self) -> pb::Alert {
+        pb::Alert {
+            tenant_id: self.tenant_id.clone(),
+            alert_id: self.alert_id.clone(),
+            customer_id: self.customer_id.clone(),
+            score: self.score,
+            reasons: self.reasons.clone(),
+            triggered_at: Some(ccx_model::ms_timestamp(self.triggered_at_ms)),
+            contact_id: self.contact_id.clone(),
+            channel: self.channel.clone(),
+            queue_id: self.queue_id.clone(),
+            agent_id: self.agent_id.clone(),
+            status: self.status.to_proto() as i32,
+            history: self
+                .history
+                .iter()
+                .map(|h| pb::AlertHistoryEntry {
+                    status: h.status.to_proto() as i32,
+                    by: h.by.clone(),
+                    note: h.note.clone(),
+                    at: Some(ccx_model::ms_timestamp(h.at_ms)),
+                })
+                .collect(),
+        }
+    }
+
+    /// The raise-relevant fields of a proto alert (status and history are ignored).
+    pub fn from_proto(alert: &pb::Alert) -> AlertRecord {
+        AlertRecord {
+            tenant_id: alert.tenant_id.clone(),
+            alert_id: alert.alert_id.clone(),
+            customer_id: alert.customer_id.clone(),
+            score: alert.score,
+            reasons: alert.reasons.clone(),
+            triggered_at_ms: alert
+                .triggered_at
+                .as_ref()
+                .map(ccx_model::timestamp_ms)
+                .unwrap_or(0),
+            contact_id: alert.contact_id.clone(),
+            channel: alert.channel.clone(),
+            queue_id: alert.queue_id.clone(),
+            agent_id: alert.agent_id.clone(),
+            status: AlertStatus::Open,
+            history: Vec::new(),
+        }
+    }
+
+    /// Every field of a proto alert, status and history included.
+    pub fn from_proto_full(alert: &pb::Alert) -> AlertRecord {
+        let status = |s: i32| {
+            pb::AlertStatus::try_from(s)
+                .ok()
+                .and_then(AlertStatus::from_proto)
+                .unwrap_or(AlertStatus::Open)
+        };
+        let mut record = AlertRecord::from_proto(alert);
+        record.status = status(alert.status);
+        record.history = alert
+            .history
+            .iter()
+            .map(|h| HistoryEntry {
+                status: status(h.status),
+                by: h.by.clone(),
+                note: h.note.clone(),
+                at_ms: h.at.as_ref().map(ccx_model::timestamp_ms).unwrap_or(0),
+            })
+            .collect();
+        record
+    }
+
+    /// Checks what a raise must carry.
+    pub fn validate_new(&self) -> Result<(), CommandError> {
+        if !ccx_model::validate::is_tenant_id(&self.tenant_id) {
+            return Err(CommandError::invalid(format!(
+                "tenantId: {:?} is not a tenant id ([a-z0-9][a-z0-9_-]{{0,62}})",
+                self.tenant_id
+            )));
+        }
+        if self.alert_id.is_empty() || self.alert_id.len() > 512 {
+            return Err(CommandError::invalid(
+                "alertId: required, at most 512 bytes",
+            ));
+        }
+        if self.score > 100 {
+            return Err(CommandError::invalid(format!(
+                "score: {} is above 100",
+                self.score
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Weight and cap of one churn signal, by SPEC name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalConfig {
+    pub weight: u32,
+    pub cap: u32,
+}
+
+/// A tenant's configuration as the control plane holds it (SPEC §3 settings plus the sha256 of
+/// each collector token). Token plaintext is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredConfig {
+    pub tenant_id: String,
+    pub sl_threshold_ms: u32,
+    pub short_abandon_ms: u32,
+    pub fcr_window_ms: u64,
+    pub allowed_lateness_ms: u32,
+    /// Keyed by SPEC signal name (`NPS_DETRACTOR`, …); a missing signal keeps its default.
+    pub churn_signals: BTreeMap<String, SignalConfig>,
+    pub churn_lookback_ms: u64,
+    pub churn_threshold: u32,
+    pub churn_cooldown_ms: u64,
+    pub churn_long_abandon_ms: u64,
+    /// Lowercase hex sha256 of each collector bearer token, sorted, unique.
+    pub token_sha256: Vec<String>,
+    pub version: u64,
+    pub updated_at_ms: i64,
+    pub updated_by: String,
+}
+
+impl StoredConfig {
+    /// SPEC defaults for a tenant that has never been configured (version 0).
+    pub fn defaults(tenant_id: &str) -> StoredConfig {
+        let mut config = config_from_settings(tenant_id, &TenantSettings::default());
+        config.version = 0;
+        config
+    }
+
+    pub fn to_proto(&self) -> pb::TenantConfig {
+        pb::TenantConfig {
+            tenant_id: self.tenant_id.clone(),
+            sl_threshold_ms: self.sl_threshold_ms,
+            short_abandon_ms: self.short_abandon_ms,
+            fcr_window_ms: self.fcr_window_ms,
+            allowed_lateness_ms: self.allowed_lateness_ms,
+            churn_signals: Signal::ALL
+                .iter()
+                .filter_map(|s| {
+                    self.churn_signals
+                        .get(s.name())
+                        .map(|c| pb::ChurnSignalConfig {
+                            signal: s.name().to_string(),
+                            weight: c.weight,
+                            cap: c.cap,
+                        })
+                })
+                .collect(),
+            churn_lookback_ms: self.churn_lookback_ms,
+            churn_threshold: self.churn_threshold,
+            churn_cooldown_ms: self.churn_cooldown_ms,
+            token_sha256: self.token_sha256.clone(),
+            version: self.version,
+            churn_long_abandon_ms: self.churn_long_abandon_ms,
+            updated_at: (self.updated_at_ms != 0)
+                .then(|| ccx_model::ms_timestamp(self.updated_at_ms)),
+            updated_by: self.updated_by.clone(),
+        }
+    }
+
+    /// Reads a proto config. Zero-valued settings take the SPEC default, so a sparse message is
+    /// a valid put; signals that are absent keep their defaults.
+    pub fn from_proto(config: &pb::TenantConfig) -> Result<StoredConfig, CommandError> {
+        let defaults = StoredConfig::defaults(&config.tenant_id);
+        let or = |v: u64, d: u64| if v == 0 { d } else { v };
+        let or32 = |v: u32, d: u32| if v == 0 { d } else { v };
+        let mut signals = defaults.churn_signals.clone();
+        for s in &config.churn_signals {
+            let name = s.signal.to_ascii_uppercase();
+            if !signals.contains_key(&name) {
+                return Err(CommandError::invalid(format!(
+                    "churnSignals: unknown signal {:?} (known: {})",
+                    s.signal,
+                    Signal::ALL.map(|s| s.name()).join(", ")
+                )));
+            }
+            signals.insert(
+                name,
+                SignalConfig {
+                    weight: s.weight,
+                    cap: s.cap,
+                },
+            );
+        }
+        let mut tokens: Vec<String> = config
+            .token_sha256
+            .iter()
+            .map(|t| t.to_ascii_lowercase())
+            .collect();
+        tokens.sort();
+        tokens.dedup();
+        let stored = StoredConfig {
+            tenant_id: config.tenant_id.clone(),
+            sl_threshold_ms: or32(config.sl_threshold_ms, defaults.sl_threshold_ms),
+            short_abandon_ms: or32(config.short_abandon_ms, defaults.short_abandon_ms),
+            fcr_window_ms: or(config.fcr_window_ms, defaults.fcr_window_ms),
+            allowed_lateness_ms: or32(config.allowed_lateness_ms, defaults.allowed_lateness_ms),
+            churn_signals: signals,
+            churn_lookback_ms: or(config.churn_lookback_ms, defaults.churn_lookback_ms),
+            churn_threshold: or32(config.churn_threshold, defaults.churn_threshold),
+            churn_cooldown_ms: or(config.churn_cooldown_ms, defaults.churn_cooldown_ms),
+            churn_long_abandon_ms: or(config.churn_long_abandon_ms, defaults.churn_long_abandon_ms),
+            token_sha256: tokens,
+            version: config.version,
+            updated_at_ms: 0,
+            updated_by: String::new(),
+        };
+        stored.validate()?;
+        Ok(stored)
+    }
+
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if !ccx_model::validate::is_tenant_id(&self.tenant_id) {
+            return Err(CommandError::invalid(format!(
+                "tenantId: {:?} is not a tenant id ([a-z0-9][a-z0-9_-]{{0,62}})",
+                self.tenant_id
+            )));
+        }
+        const DAY: u64 = 86_400_000;
+        let checks: [(&str, u64, u64); 8] = [
+            ("slThresholdMs", self.sl_threshold_ms as u64, DAY),
+            ("shortAbandonMs", self.short_abandon_ms as u64, DAY),
+            ("fcrWindowMs", self.fcr_window_ms, 90 * DAY),
+            ("allowedLatenessMs", self.allowed_lateness_ms as u64, DAY),
+            ("churnLookbackMs", self.churn_lookback_ms, 365 * DAY),
+            ("churnThreshold", self.churn_threshold as u64, 100),
+            ("churnCooldownMs", self.churn_cooldown_ms, 365 * DAY),
+            ("churnLongAbandonMs", self.churn_long_abandon_ms, DAY),
+        ];
+        for (field, value, max) in checks {
+            if value == 0 || value > max {
+                return Err(CommandError::invalid(format!(
+                    "{field}: {value} is out of range 1..={max}"
+                )));
+            }
+        }
+        for (name, s) in &self.churn_signals {
+            if s.weight > 100 || s.cap > 1000 {
+                return Err(CommandError::invalid(format!(
+                    "churnSignals: {name}: weight must be 0..=100 and cap 0..=1000"
+                )));
+            }
+        }
+        for t in &self.token_sha256 {
+            if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(CommandError::invalid(
+                    "tokenSha256: each entry must be 64 hex digits (sha256 of the token)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings the stream applies for this tenant.
+    pub fn to_settings(&self) -> TenantSettings {
+        settings_from_config(self)
+    }
+}
+
+/// The `ccx-model` settings held by a stored configuration.
+pub fn settings_from_config(config: &StoredConfig) -> TenantSettings {
+    let defaults = ChurnSettings::default();
+    let mut rules = defaults.rules;
+    for s in Signal::ALL {
+        if let Some(c) = config.churn_signals.get(s.name()) {
+            rules[s.index()] = SignalRule {
+                weight: c.weight,
+                cap: c.cap,
+            };
+        }
+    }
+    TenantSettings {
+        sl_threshold_ms: config.sl_threshold_ms as i64,
+        short_abandon_ms: config.short_abandon_ms as i64,
+        fcr_window_ms: config.fcr_window_ms as i64,
+        allowed_lateness_ms: config.allowed_lateness_ms as i64,
+        churn: ChurnSettings {
+            rules,
+            lookback_ms: config.churn_lookback_ms as i64,
+            threshold: config.churn_threshold,
+            cooldown_ms: config.churn_cooldown_ms as i64,
+            long_abandon_ms: config.churn_long_abandon_ms as i64,
+        },
+    }
+}
+
+/// A stored configuration carrying `settings` (no tokens, version 1).
+pub fn config_from_settings(tenant_id: &str, settings: &TenantSettings) -> StoredConfig {
+    let clamp32 = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
+    let clamp64 = |v: i64| v.max(0) as u64;
+    StoredConfig {
+        tenant_id: tenant_id.to_string(),
+        sl_threshold_ms: clamp32(settings.sl_threshold_ms),
+        short_abandon_ms: clamp32(settings.short_abandon_ms),
+        fcr_window_ms: clamp64(settings.fcr_window_ms),
+        allowed_lateness_ms: clamp32(settings.allowed_lateness_ms),
+        churn_signals: Signal::ALL
+            .iter()
+            .map(|s| {
+                let r = settings.churn.rules[s.index()];
+                (
+                    s.name().to_string(),
+                    SignalConfig {
+                        weight: r.weight,
+                        cap: r.cap,
+                    },
+                )
+            })
+            .collect(),
+        churn_lookback_ms: clamp64(settings.churn.lookback_ms),
+        churn_threshold: settings.churn.threshold,
+        churn_cooldown_ms: clamp64(settings.churn.cooldown_ms),
+        churn_long_abandon_ms: clamp64(settings.churn.long_abandon_ms),
+        token_sha256: Vec::new(),
+        version: 1,
+        updated_at_ms: 0,
+        updated_by: String::new(),
+    }
+}
+
+/// `TenantSettings` from a proto configuration (zero fields take SPEC defaults).
+pub fn tenant_settings(config: &pb::TenantConfig) -> Result<TenantSettings, CommandError> {
+    Ok(StoredConfig::from_proto(config)?.to_settings())
+}
+
+/// A proto configuration carrying `settings` (no tokens, version 0 = unconditional put).
+pub fn tenant_config(tenant_id: &str, settings: &TenantSettings) -> pb::TenantConfig {
+    let mut config = config_from_settings(tenant_id, settings).to_proto();
+    config.version = 0;
+    config
+}
+
+/// Lowercase hex sha256 of a collector bearer token: the only form the control plane stores.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// A state change, as proposed to raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Stores a configuration. `expected_version` 0 writes unconditionally.
+    PutConfig {
+        config: StoredConfig,
+        expected_version: u64,
+    },
+    /// Records an alert once: an alert id that exists leaves the alert as it is.
+    RaiseAlert { alert: AlertRecord },
+    Acknowledge {
+        tenant_id: String,
+        alert_id: String,
+        by: String,
+        note: String,
+    },
+    Resolve {
+        tenant_id: String,
+        alert_id: String,
+        by: String,
+        note: String,
+    },
+}
+
+impl Command {
+    /// Shape checks done before proposing (apply re-checks what depends on state).
+    pub fn validate(&self) -> Result<(), CommandError> {
+        match self {
+            Command::PutConfig { config, .. } => config.validate(),
+            Command::RaiseAlert { alert } => alert.validate_new(),
+            Command::Acknowledge {
+                tenant_id,
+                alert_id,
+                by,
+                ..
+            }
+            | Command::Resolve {
+                tenant_id,
+                alert_id,
+                by,
+                ..
+            } => {
+                if tenant_id.is_empty() || alert_id.is_empty() {
+                    Err(CommandError::invalid("tenantId and alertId are required"))
+                } else if by.trim().is_empty() {
+                    Err(CommandError::invalid(
+                        "by: required (who acknowledges or resolves)",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// A command with what makes it deterministic and retryable: the proposer's id for it and the
+/// time the proposer stamped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub request_id: String,
+    pub at_ms: i64,
+    pub command: Command,
+}
+
+impl Proposal {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_V1];
+        out.extend(bincode::serialize(self).expect("proposal serializes"));
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Proposal, String> {
+        match bytes.split_first() {
+            Some((&FORMAT_V1, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((v, _)) => Err(format!("unknown proposal format {v}")),
+            None => Err("empty proposal".into()),
+        }
+    }
+}
+
+/// Deterministic failure of a command; the same on every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+}
+
+impl CommandError {
+    pub fn invalid(msg: impl Into<String>) -> CommandError {
+        CommandError::InvalidArgument(msg.into())
+    }
+}
+
+/// What an applied command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandValue {
+    Config(StoredConfig),
+    Alert(AlertRecord),
+    /// A membership change applied for this replica id.
+    Membership(u64),
+}
+
+pub type CommandResult = Result<CommandValue, CommandError>;
+
+/// Alert list filter. `from` inclusive, `to` exclusive, on `triggered_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub tenant_id: Option<String>,
+    pub status: Option<AlertStatus>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+impl AlertFilter {
+    pub fn matches(&self, a: &AlertRecord) -> bool {
+        self.tenant_id.as_ref().is_none_or(|t| *t == a.tenant_id)
+            && self.status.is_none_or(|s| s == a.status)
+            && self.from_ms.is_none_or(|f| a.triggered_at_ms >= f)
+            && self.to_ms.is_none_or(|t| a.triggered_at_ms < t)
+    }
+
+    pub fn to_proto(&self, local: bool) -> pb::ListAlertsRequest {
+        pb::ListAlertsRequest {
+            tenant_id: self.tenant_id.clone().unwrap_or_default(),
+            status: self
+                .status
+                .map(|s| s.to_proto())
+                .unwrap_or(pb::AlertStatus::Unspecified) as i32,
+            from: self.from_ms.map(ccx_model::ms_timestamp),
+            to: self.to_ms.map(ccx_model::ms_timestamp),
+            local,
+            limit: self.limit.unwrap_or(0).min(u32::MAX as usize) as u32,
+        }
+    }
+
+    pub fn from_proto(req: &pb::ListAlertsRequest) -> AlertFilter {
+        AlertFilter {
+            tenant_id: (!req.tenant_id.is_empty()).then(|| req.tenant_id.clone()),
+            status: pb::AlertStatus::try_from(req.status)
+                .ok()
+                .and_then(AlertStatus::from_proto),
+            from_ms: req.from.as_ref().map(ccx_model::timestamp_ms),
+            to_ms: req.to.as_ref().map(ccx_model::timestamp_ms),
+            limit: (req.limit > 0).then_some(req.limit as usize),
+        }
+    }
+}
+
+/// A replica known to the cluster: its id and gRPC address (host:port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub address: String,
+}
+
+/// The replicated state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMachine {
+    configs: BTreeMap<String, StoredConfig>,
+    alerts: BTreeMap<(String, String), AlertRecord>,
+    /// Replica addresses learned through configuration changes (id → host:port).
+    members: BTreeMap<u64, String>,
+    recent: HashMap<String, Result<(), CommandError>>,
+    recent_order: VecDeque<String>,
+    applied_index: u64,
+}
+
+impl StateMachine {
+    pub fn new() -> StateMachine {
+        StateMachine::default()
+    }
+
+    /// Index of the last log entry applied.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    pub fn set_applied_index(&mut self, index: u64) {
+        self.applied_index = index;
+    }
+
+    /// Applies one proposal at log `index`.
+    pub fn apply(&mut self, index: u64, proposal: &Proposal) -> CommandResult {
+        self.applied_index = index;
+        if let Some(prior) = self.recent.get(&proposal.request_id) {
+            // A retry of a command already applied: answer with the current state.
+            let prior = prior.clone();
+            return prior.and_then(|()| self.current_value(&proposal.command));
+        }
+        let result = self.execute(proposal);
+        if !proposal.request_id.is_empty() {
+            self.remember(
+                proposal.request_id.clone(),
+                result.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+        }
+        result
+    }
+
+    fn remember(&mut self, id: String, outcome: Result<(), CommandError>) {
+        if self.recent.insert(id.clone(), outcome).is_none() {
+            self.recent_order.push_back(id);
+        }
+        while self.recent_order.len() > DEDUP_WINDOW {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
+            }
+        }
+    }
+
+    fn current_value(&self, command: &Command) -> CommandResult {
+        match command {
+            Command::PutConfig { config, .. } => Ok(CommandValue::Config(
+                self.config_or_default(&config.tenant_id),
+            )),
+            Command::RaiseAlert { alert } => self.alert_value(&alert.tenant_id, &alert.alert_id),
+            Command::Acknowledge {
+                tenant_id,
+                alert_id,
+                ..
+            }
+            | Command::Resolve {
+                tenant_id,
+                alert_id,
+                ..
+            } => self.alert_value(tenant_id, alert_id),
+        }
+    }
+
+    fn alert_value(&self, tenant_id: &str, alert_id: &str) -> CommandResult {
+        self.alert(tenant_id, alert_id)
+            .cloned()
+            .map(CommandValue::Alert)
+            .ok_or_else(|| not_found(tenant_id, alert_id))
+    }
+
+    fn execute(&mut self, proposal: &Proposal) -> CommandResult {
+        let at_ms = proposal.at_ms;
+        proposal.command.validate()?;
+        match &proposal.command {
+            Command::PutConfig {
+                config,
+                expected_version,
+            } => {
+                let current = self.configs.get(&config.tenant_id).map_or(0, |c| c.version);
+                if *expected_version != 0 && *expected_version != current {
+                    return Err(CommandError::FailedPrecondition(format!(
+                        "tenant {}: configuration is at version {current}, not {expected_version}",
+                        config.tenant_id
+                    )));
+                }
+                let mut stored = config.clone();
+                stored.version = current + 1;
+                stored.updated_at_ms = at_ms;
+                self.configs
+                    .insert(stored.tenant_id.clone(), stored.clone());
+                Ok(CommandValue::Config(stored))
+            }
+            Command::RaiseAlert { alert } => {
+                let key = (alert.tenant_id.clone(), alert.alert_id.clone());
+                if let Some(existing) = self.alerts.get(&key) {
+                    return Ok(CommandValue::Alert(existing.clone()));
+                }
+                let mut record = alert.clone();
+                record.status = AlertStatus::Open;
+                record.history = vec![HistoryEntry {
+                    status: AlertStatus::Open,
+                    by: "ccx-stream".into(),
+                    note: format!("score {}: {}", record.score, record.reasons.join(", ")),
+                    at_ms,
+                }];
+                self.alerts.insert(key, record.clone());
+                Ok(CommandValue::Alert(record))
+            }
+            Command::Acknowledge {
+                tenant_id,
+                alert_id,
+                by,
+                note,
+            } => self.transition(
+                tenant_id,
+                alert_id,
+                AlertStatus::Acknowledged,
+                by,
+                note,
+                at_ms,
+            ),
+            Command::Resolve {
+                tenant_id,
+                alert_id,
+                by,
+                note,
+            } => self.transition(tenant_id, alert_id, AlertStatus::Resolved, by, note, at_ms),
+        }
+    }
+
+    fn transition(
+        &mut self,
+        tenant_id: &str,
+        alert_id: &str,
+        to: AlertStatus,
+        by: &str,
+        note: &str,
+        at_ms: i64,
+    ) -> CommandResult {
+        let record = self
+            .alerts
+            .get_mut(&(tenant_id.to_string(), alert_id.to_string()))
+            .ok_or_else(|| not_found(tenant_id, alert_id))?;
+        let allowed = matches!(
+            (record.status, to),
+            (AlertStatus::Open, AlertStatus::Acknowledged)
+                | (AlertStatus::Open, AlertStatus::Resolved)
+                | (AlertStatus::Acknowledged, AlertStatus::Resolved)
+        );
+        if !allowed {
+            let last = record.history.last();
+            return Err(CommandError::FailedPrecondition(format!(
+                "alert {alert_id} is already {}{}",
+                record.status.name(),
+                last.map(|h| format!(" (by {})", h.by)).unwrap_or_default()
+            )));
+        }
+        record.status = to;
+        record.history.push(HistoryEntry {
+            status: to,
+            by: by.to_string(),
+            note: note.to_string(),
+            at_ms,
+        });
+        Ok(CommandValue::Alert(record.clone()))
+    }
+
+    /// Records the address of a replica added by a configuration change.
+    pub fn add_member(&mut self, id: u64, address: String, index: u64) {
+        self.applied_index = index;
+        if !address.is_empty() {
+            self.members.insert(id, address);
+        }
+    }
+
+    /// Forgets a removed replica.
+    pub fn remove_member(&mut self, id: u64, index: u64) {
+        self.applied_index = index;
+        self.members.remove(&id);
+    }
+
+    /// Addresses learned through configuration changes.
+    pub fn members(&self) -> &BTreeMap<u64, String> {
+        &self.members
+    }
+
+    pub fn config(&self, tenant_id: &str) -> Option<&StoredConfig> {
+        self.configs.get(tenant_id)
+    }
+
+    /// The stored configuration, or the SPEC defaults (version 0).
+    pub fn config_or_default(&self, tenant_id: &str) -> StoredConfig {
+        self.configs
+            .get(tenant_id)
+            .cloned()
+            .unwrap_or_else(|| StoredConfig::defaults(tenant_id))
+    }
+
+    pub fn configs(&self) -> impl Iterator<Item = &StoredConfig> {
+        self.configs.values()
+    }
+
+    pub fn alert(&self, tenant_id: &str, alert_id: &str) -> Option<&AlertRecord> {
+        self.alerts
+            .get(&(tenant_id.to_string(), alert_id.to_string()))
+    }
+
+    /// Alerts matching `filter`, ordered by trigger time, then tenant and alert id.
+    pub fn list_alerts(&self, filter: &AlertFilter) -> Vec<AlertRecord> {
+        let mut out: Vec<AlertRecord> = match &filter.tenant_id {
+            Some(t) => self
+                .alerts
+                .range((t.clone(), String::new())..)
+                .take_while(|((tenant, _), _)| tenant == t)
+                .map(|(_, a)| a)
+                .filter(|a| filter.matches(a))
+                .cloned()
+                .collect(),
+            None => self
+                .alerts
+                .values()
+                .filter(|a| filter.matches(a))
+                .cloned()
+                .collect(),
+        };
+        out.sort_by(|a, b| {
+            (a.triggered_at_ms, &a.tenant_id, &a.alert_id).cmp(&(
+                b.triggered_at_ms,
+                &b.tenant_id,
+                &b.alert_id,
+            ))
+        });
+        if let Some(limit) = filter.limit {
+            out.truncate(limit);
+        }
+        out
+    }
+
+    pub fn alert_count(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Serializes the whole state (the data of a raft snapshot).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT_V1];
+        out.extend(bincode::serialize(self).expect("state serializes"));
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<StateMachine, String> {
+        match bytes.split_first() {
+            None => Ok(StateMachine::default()),
+            Some((&FORMAT_V1, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((v, _)) => Err(format!("unknown snapshot format {v}")),
+        }
+    }
+}
+
+fn not_found(tenant_id: &str, alert_id: &str) -> CommandError {
+    CommandError::NotFound(format!("tenant {tenant_id}: no alert {alert_id:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str) -> AlertRecord {
+        AlertRecord::from_churn_alert(&ChurnAlert {
+            tenant_id: "acme".into(),
+            alert_id: id.into(),
+            customer_id: "c1".into(),
+            score: 70,
+            reasons: vec!["NPS_DETRACTOR".into(), "REPEAT_CONTACT".into()],
+            triggered_at: 1_000,
+            contact_id: "k1".into(),
+            channel: "VOICE".into(),
+            queue_id: "q1".into(),
+            agent_id: "a1".into(),
+        })
+    }
+
+    fn p(id: &str, at: i64, command: Command) -> Proposal {
+        Proposal {
+            request_id: id.into(),
+            at_ms: at,
+            command,
+        }
+    }
+
+    fn ack(id: &str, by: &str) -> Command {
+        Command::Acknowledge {
+            tenant_id: "acme".into(),
+            alert_id: id.into(),
+            by: by.into(),
+            note: "calling back".into(),
+        }
+    }
+
+    fn resolve(id: &str) -> Command {
+        Command::Resolve {
+            tenant_id: "acme".into(),
+            alert_id: id.into(),
+            by: "sam".into(),
+            note: "refund issued".into(),
+        }
+    }
+
+    #[test]
+    fn raise_is_idempotent_by_alert_id() {
+        let mut sm = StateMachine::new();
+        let a = alert("acme:c1:e1");
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: a.clone() }))
+            .unwrap();
+        let mut again = a.clone();
+        again.score = 99;
+        let r = sm
+            .apply(2, &p("r2", 20, Command::RaiseAlert { alert: again }))
+            .unwrap();
+        let CommandValue::Alert(r) = r else { panic!() };
+        assert_eq!(r.score, 70);
+        assert_eq!(r.history.len(), 1);
+        assert_eq!(sm.alert_count(), 1);
+    }
+
+    #[test]
+    fn lifecycle_and_history() {
+        let mut sm = StateMachine::new();
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: alert("x") }))
+            .unwrap();
+        sm.apply(2, &p("r2", 20, ack("x", "kim"))).unwrap();
+        let err = sm.apply(3, &p("r3", 30, ack("x", "lee"))).unwrap_err();
+        assert!(matches!(err, CommandError::FailedPrecondition(_)), "{err}");
+        let CommandValue::Alert(done) = sm.apply(4, &p("r4", 40, resolve("x"))).unwrap() else {
+            panic!()
+        };
+        assert_eq!(done.status, AlertStatus::Resolved);
+        let steps: Vec<_> = done
+            .history
+            .iter()
+            .map(|h| (h.status, h.by.as_str(), h.at_ms))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (AlertStatus::Open, "ccx-stream", 10),
+                (AlertStatus::Acknowledged, "kim", 20),
+                (AlertStatus::Resolved, "sam", 40)
+            ]
+        );
+        assert!(sm.apply(5, &p("r5", 50, resolve("x"))).is_err());
+        assert!(matches!(
+            sm.apply(6, &p("r6", 60, resolve("nope"))),
+            Err(CommandError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn retried_request_applies_once() {
+        let mut sm = StateMachine::new();
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: alert("x") }))
+            .unwrap();
+        sm.apply(2, &p("r2", 20, ack("x", "kim"))).unwrap();
+        // The same request again (a retry after a lost answer) succeeds without a new step.
+        let CommandValue::Alert(a) = sm.apply(3, &p("r2", 20, ack("x", "kim"))).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.history.len(), 2);
+    }
+
+    #[test]
+    fn config_versions_and_defaults() {
+        let mut sm = StateMachine::new();
+        assert_eq!(sm.config_or_default("acme").version, 0);
+        let mut c = StoredConfig::defaults("acme");
+        c.sl_threshold_ms = 30_000;
+        let put = |c: &StoredConfig, v| Command::PutConfig {
+            config: c.clone(),
+            expected_version: v,
+        };
+        let CommandValue::Config(v1) = sm.apply(1, &p("a", 5, put(&c, 0))).unwrap() else {
+            panic!()
+        };
+        assert_eq!((v1.version, v1.updated_at_ms), (1, 5));
+        assert!(matches!(
+            sm.apply(2, &p("b", 6, put(&c, 7))),
+            Err(CommandError::FailedPrecondition(_))
+        ));
+        let CommandValue::Config(v2) = sm.apply(3, &p("c", 7, put(&c, 1))).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v2.version, 2);
+        assert_eq!(v2.to_settings().sl_threshold_ms, 30_000);
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let mut s = TenantSettings::default();
+        s.churn.rules[Signal::RepeatContact.index()] = SignalRule { weight: 12, cap: 4 };
+        s.churn.threshold = 55;
+        s.fcr_window_ms = 3_600_000;
+        let config = tenant_config("acme", &s);
+        assert_eq!(tenant_settings(&config).unwrap(), s);
+        assert_eq!(config_from_settings("acme", &s).to_settings(), s);
+        // A sparse message takes the defaults.
+        let sparse = pb::TenantConfig {
+            tenant_id: "acme".into(),
+            ..Default::default()
+        };
+        assert_eq!(tenant_settings(&sparse).unwrap(), TenantSettings::default());
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected() {
+        let bad_signal = pb::TenantConfig {
+            tenant_id: "acme".into(),
+            churn_signals: vec![pb::ChurnSignalConfig {
+                signal: "BAD".into(),
+                weight: 1,
+                cap: 1,
+            }],
+            ..Default::default()
+        };
+        assert!(StoredConfig::from_proto(&bad_signal).is_err());
+        let bad_tenant = pb::TenantConfig {
+            tenant_id: "Not OK".into(),
+            ..Default::default()
+        };
+        assert!(StoredConfig::from_proto(&bad_tenant).is_err());
+        let bad_token = pb::TenantConfig {
+            tenant_id: "acme".into(),
+            token_sha256: vec!["abc".into()],
+            ..Default::default()
+        };
+        assert!(StoredConfig::from_proto(&bad_token).is_err());
+        let ok = pb::TenantConfig {
+            tenant_id: "acme".into(),
+            token_sha256: vec![token_hash("secret").to_uppercase()],
+            ..Default::default()
+        };
+        assert_eq!(
+            StoredConfig::from_proto(&ok).unwrap().token_sha256,
+            vec![token_hash("secret")]
+        );
+    }
+
+    #[test]
+    fn filters_and_snapshot_round_trip() {
+        let mut sm = StateMachine::new();
+        for (i, t) in [3_000, 1_000, 2_000].into_iter().enumerate() {
+            let mut a = alert(&format!("a{i}"));
+            a.triggered_at_ms = t;
+            sm.apply(
+                i as u64 + 1,
+                &p(&format!("r{i}"), 1, Command::RaiseAlert { alert: a }),
+            )
+            .unwrap();
+        }
+        sm.apply(9, &p("ack", 2, ack("a0", "kim"))).unwrap();
+        let all = sm.list_alerts(&AlertFilter::default());
+        assert_eq!(
+            all.iter().map(|a| a.alert_id.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2", "a0"]
+        );
+        let open = sm.list_alerts(&AlertFilter {
+            tenant_id: Some("acme".into()),
+            status: Some(AlertStatus::Open),
+            from_ms: Some(1_500),
+            ..Default::default()
+        });
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].alert_id, "a2");
+        assert!(sm
+            .list_alerts(&AlertFilter {
+                tenant_id: Some("other".into()),
+                ..Default::default()
+            })
+            .is_empty());
+        let back = StateMachine::decode(&sm.encode()).unwrap();
+        assert_eq!(back, sm);
+        assert_eq!(back.applied_index(), 9);
+    }
+}
