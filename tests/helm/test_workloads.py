@@ -182,7 +182,7 @@ def test_control_peers_and_ids(chart, replicas):
     assert c["args"][0] == "control"
     peers = flag(c["args"], "--peers").split(",")
     assert peers == [
-        f"ccx-control-{i}.ccx-control-headless.{NAMESPACE}.svc.cluster.local:50061" for i in range(replicas)
+        f"{i + 1}=ccx-control-{i}.ccx-control-headless.{NAMESPACE}.svc.cluster.local:50061" for i in range(replicas)
     ]
     # Raft ids are non-zero: ordinal i runs as id i + 1.
     assert c["command"][2] == 'exec ccx "$@" --id "$$(( ${CCX_POD_INDEX} + 1 ))"'

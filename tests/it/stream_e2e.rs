@@ -30,6 +30,14 @@ async fn every_final_row_equals_the_reference_model() {
     store.migrate().await.expect("migrate");
     let config = collector_config(&broker.addr(), &topic, PARTITIONS);
     let (collector, _) = start_collector(&config).await.expect("collector");
+    // A single-replica control plane receives the churn alerts too.
+    let control_dir = tempfile_dir();
+    let control = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(
+        control_dir.clone(),
+    ))
+    .await
+    .expect("control replica");
+    let control_endpoint = control.grpc_addr().to_string();
 
     let events = simulated(11, now_ms() - 3_600_000, 1_100, 1.0);
     assert!(events.len() >= 5_000, "{} events", events.len());
@@ -55,7 +63,7 @@ async fn every_final_row_equals_the_reference_model() {
                 options,
                 Settings::new(TenantSettings::default()),
                 move |_| KafkaLog::new(&kafka),
-                move |_| ClickHouseSink::new(&ch),
+                move |_| ClickHouseSink::new(&ch)?.with_control(&[control_endpoint.clone()]),
                 stop,
                 progress,
             )
@@ -89,6 +97,20 @@ async fn every_final_row_equals_the_reference_model() {
     assert_eq!(got.quality, want.quality, "quality rows");
     assert_eq!(got.alerts, want.alerts, "churn alerts");
     assert!(!want.alerts.is_empty(), "the scenario raises churn alerts");
+    // The same alerts are open in the control plane, once each.
+    let client =
+        ccx_control::ControlClient::new([control.grpc_addr().to_string()]).expect("client");
+    let mut raised: Vec<String> = client
+        .list_alerts(&ccx_control::AlertFilter::default())
+        .await
+        .expect("alerts")
+        .into_iter()
+        .map(|a| a.alert_id)
+        .collect();
+    raised.sort();
+    let mut expected: Vec<String> = want.alerts.iter().map(|a| a.alert_id.clone()).collect();
+    expected.sort();
+    assert_eq!(raised, expected, "alerts in the control plane");
     assert!(want.queue.len() > 100, "{} queue rows", want.queue.len());
 
     // Every accepted event is in `events`, once.
@@ -98,7 +120,9 @@ async fn every_final_row_equals_the_reference_model() {
         .expect("count");
     assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
     collector.stop().await;
+    control.stop().await;
     let _ = std::fs::remove_dir_all(checkpoints);
+    let _ = std::fs::remove_dir_all(control_dir);
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

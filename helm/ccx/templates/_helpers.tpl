@@ -110,7 +110,7 @@ Raft peer list: every control pod's stable DNS name with the gRPC port, in ordin
 {{- $svc := include "ccx.control.headless" . }}
 {{- $suffix := include "ccx.dnsSuffix" . }}
 {{- range $i := until (int .Values.control.replicas) }}
-{{- $peers = append $peers (printf "%s-%d.%s.%s:%d" $sts $i $svc $suffix (int $.Values.control.grpcPort)) }}
+{{- $peers = append $peers (printf "%d=%s-%d.%s.%s:%d" (add $i (int $.Values.control.idBase)) $sts $i $svc $suffix (int $.Values.control.grpcPort)) }}
 {{- end }}
 {{- join "," $peers }}
 {{- end }}

@@ -196,6 +196,8 @@ pub struct ControlConfig {
     pub data_dir: PathBuf,
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// Control-plane replicas the stream raises churn alerts into (host:port); empty: none.
+    pub endpoints: Vec<String>,
 }
 
 impl Default for ControlConfig {
@@ -204,6 +206,7 @@ impl Default for ControlConfig {
             data_dir: PathBuf::from("/var/lib/ccx/control"),
             grpc_listen: ([127, 0, 0, 1], 50061).into(),
             http_listen: ([127, 0, 0, 1], 9091).into(),
+            endpoints: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
-use ccx_model::rows::{FinalRows, QueueNow};
+use ccx_model::rows::{ChurnAlert, FinalRows, QueueNow};
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -16,6 +16,10 @@ pub struct ClickHouseSink {
     store: Store,
     runtime: tokio::runtime::Runtime,
     last_version: u64,
+    /// Churn alerts are also raised into the control plane (idempotent by alert_id); the
+    /// ones it could not take yet are retried with the next write.
+    control: Option<ccx_control::ControlClient>,
+    unraised: Vec<ChurnAlert>,
 }
 
 impl ClickHouseSink {
@@ -31,7 +35,33 @@ impl ClickHouseSink {
             store,
             runtime,
             last_version: 0,
+            control: None,
+            unraised: Vec::new(),
         })
+    }
+
+    /// Also raises every churn alert into the control plane at `endpoints`.
+    pub fn with_control(mut self, endpoints: &[String]) -> Result<ClickHouseSink, String> {
+        let client = {
+            let _guard = self.runtime.enter();
+            ccx_control::ControlClient::new(endpoints.iter().cloned()).map_err(|e| e.to_string())?
+        };
+        self.control = Some(client);
+        Ok(self)
+    }
+
+    fn raise_alerts(&mut self) {
+        let Some(client) = &self.control else {
+            self.unraised.clear();
+            return;
+        };
+        let pending = std::mem::take(&mut self.unraised);
+        for alert in pending {
+            if let Err(e) = self.runtime.block_on(client.raise_alert(&alert)) {
+                tracing::warn!(alert = %alert.alert_id, error = %e, "control plane did not take the alert yet");
+                self.unraised.push(alert);
+            }
+        }
     }
 }
 
@@ -55,11 +85,15 @@ impl RowSink for ClickHouseSink {
             return Ok(());
         }
         self.last_version = version_now().max(self.last_version + 1);
+        self.unraised.extend(rows.alerts.iter().cloned());
         let batch = row_batch(rows, events, self.last_version);
         let mut delay = std::time::Duration::from_millis(100);
         loop {
             match self.runtime.block_on(self.store.write(&batch)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.raise_alerts();
+                    return Ok(());
+                }
                 Err(e) if delay < std::time::Duration::from_secs(10) => {
                     tracing::warn!(error = %e, "ClickHouse write failed, retrying");
                     std::thread::sleep(delay);

@@ -37,6 +37,14 @@ enum Command {
     Collector,
     /// Run stream workers: Kafka partitions -> metric engine -> ClickHouse rows.
     Stream(StreamArgs),
+    /// Run one control-plane replica (raft): tenant configuration and the alert lifecycle.
+    Control(ccx_control::ReplicaArgs),
+    /// Churn alerts: list, acknowledge, resolve (through the control plane).
+    Alerts(ccx_control::AlertsArgs),
+    /// Tenant configuration held by the control plane: get, set.
+    Config(ccx_control::ConfigArgs),
+    /// Control-plane membership: status, add or remove a replica.
+    Cluster(ccx_control::ClusterArgs),
     /// Load and validate the configuration, print it (token hashes included) and exit.
     CheckConfig,
     /// Print the SHA-256 of a bearer token, for `[[tenants]] token_sha256`.
@@ -78,7 +86,25 @@ struct StreamArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // `ccx control` listens and stores where the config says unless a flag says otherwise.
+    if let (Command::Control(args), Some(("control", sub))) =
+        (&mut cli.command, matches.subcommand())
+    {
+        use clap::parser::ValueSource::DefaultValue;
+        let config = Config::load(&cli.config)?;
+        if sub.value_source("grpc_listen") == Some(DefaultValue) {
+            args.grpc_listen = config.control.grpc_listen;
+        }
+        if sub.value_source("http_listen") == Some(DefaultValue) {
+            args.http_listen = config.control.http_listen;
+        }
+        if sub.value_source("data_dir") == Some(DefaultValue) {
+            args.data_dir = config.control.data_dir.clone();
+        }
+    }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,6 +139,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Arc::new(Config::load(&cli.config)?);
             collector(&config).await
         }
+        Command::Control(args) => {
+            let shutdown = CancellationToken::new();
+            let replica = tokio::spawn(ccx_control::run_replica(
+                args.to_options(),
+                shutdown.clone(),
+            ));
+            println!("control replica {} running", args.id);
+            wait_for_signal().await;
+            shutdown.cancel();
+            replica.await??;
+            Ok(())
+        }
+        Command::Alerts(args) => Ok(ccx_control::run_alerts(args).await?),
+        Command::Config(args) => Ok(ccx_control::run_config(args).await?),
+        Command::Cluster(args) => Ok(ccx_control::run_cluster(args).await?),
         Command::Stream(args) => {
             let config = Config::load(&cli.config)?;
             stream(config, args).await
@@ -274,6 +315,7 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
     ));
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
+    let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());
     let mut worker = {
         let stop = Arc::clone(&stop);
         tokio::task::spawn_blocking(move || {
@@ -281,7 +323,13 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
                 options,
                 settings,
                 move |_| ccx_stream::source::KafkaLog::new(&kafka),
-                move |_| ccx_stream::sink::ClickHouseSink::new(&clickhouse),
+                move |_| {
+                    let sink = ccx_stream::sink::ClickHouseSink::new(&clickhouse)?;
+                    Ok(match &control {
+                        Some(endpoints) => sink.with_control(endpoints)?,
+                        None => sink,
+                    })
+                },
                 stop,
                 progress,
             )

@@ -1,0 +1,227 @@
+"""Known rows for the dashboards' tests, and the instant the dashboards are looked at.
+
+The clock is NOW = 2026-01-15 10:30:20 UTC, so with the dashboards' own ranges:
+
+* wallboard, last 60 minutes: window_start in [09:30:20, 10:30:20] → minutes 09:31 … 10:30;
+  last 15 minutes: window_start ≥ 10:15:20 → minutes 10:16 … 10:30;
+* agents, last 24 hours: from 2026-01-14 10:30:20;
+* CX trends, last 30 days: from 2025-12-16 10:30:20.
+
+Rows just outside each window (09:30, 10:15, 2026-01-13 …, 2025-12-10) and rows of another tenant
+would change every expected number if they were counted. Several keys are written twice with
+different versions, the stale version sometimes inserted *after* the newer one, so that only
+`FROM … FINAL` (highest version per key) gives the expected numbers; merges are stopped while the
+rows are inserted and queried, so the versions stay in separate parts.
+
+Each row lists only its non-zero columns; the tests fill the others with 0 / '' / [] from the
+table's own column list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+NOW = datetime(2026, 1, 15, 10, 30, 20, tzinfo=timezone.utc)
+TENANT = "tenant-0"
+OTHER_TENANT = "tenant-1"
+
+
+def ts(text: str) -> int:
+    """'2026-01-15 10:20' or '2026-01-15 10:20:05' (UTC) → Unix seconds."""
+    fmt = "%Y-%m-%d %H:%M:%S" if text.count(":") == 2 else "%Y-%m-%d %H:%M"
+    return int(datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp())
+
+
+def q(when, queue, channel, direction, version=1, tenant=TENANT, **components):
+    return {"tenant_id": tenant, "window_start": ts(when), "queue_id": queue, "channel": channel,
+            "direction": direction, "version": version, **components}
+
+
+def ag(when, agent, channel, version=1, tenant=TENANT, **components):
+    return {"tenant_id": tenant, "window_start": ts(when), "agent_id": agent, "channel": channel,
+            "version": version, **components}
+
+
+def st(when, agent, version=1, tenant=TENANT, **state):
+    return {"tenant_id": tenant, "window_start": ts(when), "agent_id": agent, "version": version, **state}
+
+
+D = "2026-01-15 "
+
+# Each batch is one INSERT (one part), in this order.
+BATCHES: list[tuple[str, list[dict]]] = [
+    # ------------------------------------------------------------------ queue_metrics_1m
+    ("queue_metrics_1m", [
+        # A: 10:20 q1 VOICE INBOUND — the newest version (2) first …
+        q(D + "10:20", "q1", "VOICE", "INBOUND", version=2,
+          offered=10, answered=7, answered_in_sl=6, wait_answered_ms=84000,
+          abandoned=3, abandoned_short=1, wait_abandoned_ms=45000,
+          handled=6, talk_ms=540000, hold_ms=60000, holds=3, transfers=1, acw_ms=120000, acw_count=5,
+          resolved=4, fcr_eligible=4, fcr_success=3,
+          nps_responses=4, nps_promoters=2, nps_detractors=1, csat_responses=5, csat_satisfied=4,
+          ces_responses=2, ces_score_sum=9,
+          sentiment_count=4, sentiment_milli_sum=-500, sentiment_negative=1, sentiment_positive=1),
+        # B: 10:16 q2 CHAT INBOUND — a stale version 1 …
+        q(D + "10:16", "q2", "CHAT", "INBOUND", version=1,
+          offered=2, answered=1, answered_in_sl=1, wait_answered_ms=1000, handled=1, talk_ms=10000),
+    ]),
+    ("queue_metrics_1m", [
+        # … A's stale version 1, inserted after version 2: FINAL must still keep version 2.
+        q(D + "10:20", "q1", "VOICE", "INBOUND", version=1,
+          offered=3, answered=3, answered_in_sl=3, wait_answered_ms=3000, handled=3, talk_ms=30000,
+          nps_responses=1, nps_promoters=1, csat_responses=1, csat_satisfied=1),
+        # … and B's newer version 3.
+        q(D + "10:16", "q2", "CHAT", "INBOUND", version=3,
+          offered=4, answered=4, answered_in_sl=2, wait_answered_ms=100000,
+          handled=4, talk_ms=400000, acw_ms=40000, acw_count=4, conversions=1,
+          fcr_eligible=2, fcr_success=2, csat_responses=2, csat_satisfied=1,
+          sentiment_count=2, sentiment_milli_sum=700, sentiment_positive=1),
+        # J: 10:15 — in the last 60 minutes, not in the last 15.
+        q(D + "10:15", "q1", "CHAT", "INBOUND",
+          offered=2, answered=1, answered_in_sl=0, wait_answered_ms=30000, handled=1, talk_ms=100000),
+        # C: 09:50 q1 VOICE INBOUND
+        q(D + "09:50", "q1", "VOICE", "INBOUND",
+          offered=6, answered=4, answered_in_sl=4, wait_answered_ms=20000,
+          abandoned=2, abandoned_short=2, wait_abandoned_ms=6000,
+          handled=5, talk_ms=500000, hold_ms=50000, holds=2, acw_ms=50000, acw_count=5,
+          nps_responses=2, nps_detractors=2, fcr_eligible=1),
+        # D: 10:10 q2 VOICE OUTBOUND
+        q(D + "10:10", "q2", "VOICE", "OUTBOUND",
+          offered=5, answered=3, answered_in_sl=3, abandoned=2, handled=3, talk_ms=300000, conversions=2),
+        # K: 09:30 — before the wallboard's 60 minutes (from 09:30:20), inside 30 days.
+        q(D + "09:30", "q1", "VOICE", "INBOUND",
+          offered=8, answered=6, answered_in_sl=5, wait_answered_ms=30000, abandoned=2,
+          handled=6, talk_ms=360000, acw_ms=60000, acw_count=6, conversions=1,
+          fcr_eligible=3, fcr_success=3, nps_responses=4, nps_promoters=3,
+          csat_responses=2, csat_satisfied=2, sentiment_count=1, sentiment_milli_sum=800,
+          sentiment_positive=1),
+        # F: the day before
+        q("2026-01-14 15:00", "q1", "VOICE", "INBOUND",
+          offered=20, answered=18, answered_in_sl=15, wait_answered_ms=180000,
+          abandoned=2, abandoned_short=1, wait_abandoned_ms=20000,
+          handled=18, talk_ms=1800000, hold_ms=90000, holds=6, transfers=2, acw_ms=180000, acw_count=16,
+          conversions=3, fcr_eligible=10, fcr_success=8,
+          nps_responses=10, nps_promoters=6, nps_detractors=2, csat_responses=8, csat_satisfied=6,
+          ces_responses=5, ces_score_sum=30, sentiment_count=5, sentiment_milli_sum=1500,
+          sentiment_positive=3),
+        # G: older than 30 days
+        q("2025-12-10 12:00", "q1", "VOICE", "INBOUND",
+          offered=1000, answered=1000, nps_responses=100, nps_detractors=100, csat_responses=100),
+        # I: 10:25 q3 EMAIL — surveys only: every queue ratio but NPS has a zero denominator.
+        q(D + "10:25", "q3", "EMAIL", "INBOUND", nps_responses=1, nps_promoters=1),
+        # H: another tenant, same minute and queue as A.
+        q(D + "10:20", "q1", "VOICE", "INBOUND", tenant=OTHER_TENANT,
+          offered=500, answered=500, wait_answered_ms=50000000, handled=500, talk_ms=50000000,
+          nps_responses=50, nps_detractors=50, csat_responses=50),
+    ]),
+    # ------------------------------------------------------------------ agent_metrics_1m
+    ("agent_metrics_1m", [
+        ag(D + "10:20", "a1", "VOICE", version=1, handled=40, talk_ms=4000000, transfers=20),
+    ]),
+    ("agent_metrics_1m", [
+        ag(D + "10:20", "a1", "VOICE", version=2,
+           handled=4, talk_ms=360000, hold_ms=60000, holds=3, transfers=1, acw_ms=80000, acw_count=3,
+           resolved=2, conversions=1, fcr_eligible=3, fcr_success=2,
+           nps_responses=2, nps_promoters=1, nps_detractors=1, csat_responses=3, csat_satisfied=2,
+           ces_responses=1, ces_score_sum=5, sentiment_count=2, sentiment_milli_sum=-300,
+           sentiment_negative=1),
+        ag("2026-01-14 15:00", "a1", "CHAT",
+           handled=2, talk_ms=200000, acw_ms=20000, acw_count=2, fcr_eligible=1, fcr_success=1,
+           csat_responses=1, csat_satisfied=1),
+        ag(D + "10:20", "a2", "VOICE",
+           handled=2, talk_ms=180000, acw_ms=40000, acw_count=2, fcr_eligible=2, fcr_success=2,
+           nps_responses=1, nps_promoters=1),
+        ag("2026-01-13 10:00", "a2", "VOICE", handled=100, talk_ms=1000),
+        ag(D + "10:20", "a1", "VOICE", tenant=OTHER_TENANT, handled=9, talk_ms=9000000),
+    ]),
+    # ------------------------------------------------------------------ agent_state_1m
+    ("agent_state_1m", [
+        st(D + "10:20", "a1", version=2, available_ms=20000, busy_ms=30000, acw_state_ms=10000),
+    ]),
+    ("agent_state_1m", [
+        st(D + "10:20", "a1", version=1, busy_ms=60000),
+        st(D + "10:20", "a2", available_ms=30000, busy_ms=30000),
+        st(D + "09:45", "a1", available_ms=60000),
+        st(D + "10:00", "a3", available_ms=60000),
+        st(D + "09:10", "a2", available_ms=60000),
+        st("2026-01-13 10:00", "a1", busy_ms=60000),
+        st(D + "10:20", "a1", tenant=OTHER_TENANT, busy_ms=60000),
+    ]),
+    # ------------------------------------------------------------------ queue_now
+    ("queue_now", [
+        {"tenant_id": TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 9, "longest_wait_ms": 999000,
+         "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
+        {"tenant_id": TENANT, "queue_id": "q2", "channel": "VOICE", "waiting": 4, "longest_wait_ms": 300000,
+         "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
+        {"tenant_id": TENANT, "queue_id": "q2", "channel": "CHAT", "waiting": 1, "longest_wait_ms": 5000,
+         "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
+    ]),
+    ("queue_now", [
+        {"tenant_id": TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 3, "longest_wait_ms": 125000,
+         "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
+        # q2/VOICE emptied: the newer row says nobody is waiting.
+        {"tenant_id": TENANT, "queue_id": "q2", "channel": "VOICE", "waiting": 0, "longest_wait_ms": 0,
+         "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
+        {"tenant_id": OTHER_TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 50,
+         "longest_wait_ms": 600000, "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000,
+         "version": 2},
+    ]),
+    # ------------------------------------------------------------------ churn_alerts
+    ("churn_alerts", [
+        {"tenant_id": TENANT, "alert_id": "tenant-0:x1:e1", "customer_id": "x1", "score": 60,
+         "reasons": ["HIGH_EFFORT", "NEGATIVE_SENTIMENT", "NPS_DETRACTOR"],
+         "triggered_at": ts(D + "10:05:00"), "triggered_at_ms": ts(D + "10:05:00") * 1000,
+         "contact_id": "c1", "channel": "VOICE", "queue_id": "q1", "agent_id": "a1", "version": 1},
+        {"tenant_id": TENANT, "alert_id": "tenant-0:x3:e9", "customer_id": "x3", "score": 70,
+         "reasons": ["CSAT_DISSATISFIED", "NPS_DETRACTOR", "REPEAT_CONTACT"],
+         "triggered_at": ts("2026-01-13 09:00:00"), "triggered_at_ms": ts("2026-01-13 09:00:00") * 1000,
+         "contact_id": "c9", "channel": "VOICE", "queue_id": "q1", "agent_id": "a2", "version": 1},
+    ]),
+    ("churn_alerts", [
+        # the same alert written again by a replay (higher version): still one alert
+        {"tenant_id": TENANT, "alert_id": "tenant-0:x1:e1", "customer_id": "x1", "score": 60,
+         "reasons": ["HIGH_EFFORT", "NEGATIVE_SENTIMENT", "NPS_DETRACTOR"],
+         "triggered_at": ts(D + "10:05:00"), "triggered_at_ms": ts(D + "10:05:00") * 1000,
+         "contact_id": "c1", "channel": "VOICE", "queue_id": "q1", "agent_id": "a1", "version": 2},
+        {"tenant_id": TENANT, "alert_id": "tenant-0:x2:e7", "customer_id": "x2", "score": 80,
+         "reasons": ["CSAT_DISSATISFIED", "NPS_DETRACTOR", "TRANSFER_BOUNCE"],
+         "triggered_at": ts("2026-01-14 20:00:00"), "triggered_at_ms": ts("2026-01-14 20:00:00") * 1000 + 500,
+         "contact_id": "c7", "channel": "CHAT", "queue_id": "q2", "agent_id": "", "version": 1},
+        {"tenant_id": OTHER_TENANT, "alert_id": "tenant-1:y1:e1", "customer_id": "y1", "score": 90,
+         "reasons": ["NPS_DETRACTOR"], "triggered_at": ts(D + "10:00:00"),
+         "triggered_at_ms": ts(D + "10:00:00") * 1000, "contact_id": "d1", "channel": "VOICE",
+         "queue_id": "q1", "agent_id": "b1", "version": 1},
+    ]),
+    # ------------------------------------------------------------------ ingest_quality_1m
+    ("ingest_quality_1m", [
+        {"tenant_id": TENANT, "window_start": ts(D + "10:20"), "duplicates": 2, "out_of_sequence": 1,
+         "late_dropped": 0, "version": 2},
+    ]),
+    ("ingest_quality_1m", [
+        {"tenant_id": TENANT, "window_start": ts(D + "10:20"), "duplicates": 5, "out_of_sequence": 5,
+         "late_dropped": 5, "version": 1},
+        {"tenant_id": TENANT, "window_start": ts(D + "09:40"), "duplicates": 1, "out_of_sequence": 0,
+         "late_dropped": 1, "version": 1},
+        {"tenant_id": TENANT, "window_start": ts(D + "09:00"), "duplicates": 100, "out_of_sequence": 0,
+         "late_dropped": 0, "version": 1},
+        {"tenant_id": OTHER_TENANT, "window_start": ts(D + "10:20"), "duplicates": 7, "out_of_sequence": 7,
+         "late_dropped": 7, "version": 1},
+    ]),
+]
+
+
+def complete(row: dict, columns: list[tuple[str, str]]) -> dict:
+    """row with every column of the table: the missing ones at their type's default."""
+    out = {}
+    for name, type_ in columns:
+        if name in row:
+            out[name] = row[name]
+        elif type_.startswith("Array"):
+            out[name] = []
+        elif type_.startswith("String"):
+            out[name] = ""
+        else:
+            out[name] = 0
+    unknown = set(row) - {n for n, _ in columns}
+    assert not unknown, f"seed row has columns the table lacks: {sorted(unknown)}"
+    return out
