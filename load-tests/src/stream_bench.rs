@@ -69,6 +69,7 @@ fn compute(args: &Args) -> anyhow::Result<()> {
             finish_at: Some(last + 60_000),
             checkpoint_every_ms: 0,
             keep_events: false,
+            provisional: false,
             ..StreamOptions::default()
         };
         let log = Arc::clone(&topic);

@@ -63,7 +63,9 @@ async fn every_final_row_equals_the_reference_model() {
                 options,
                 Settings::new(TenantSettings::default()),
                 move |_| KafkaLog::new(&kafka),
-                move |_| ClickHouseSink::new(&ch)?.with_control(std::slice::from_ref(&control_endpoint)),
+                move |_| {
+                    ClickHouseSink::new(&ch)?.with_control(std::slice::from_ref(&control_endpoint))
+                },
                 stop,
                 progress,
             )

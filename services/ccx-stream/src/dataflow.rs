@@ -55,6 +55,8 @@ pub struct StreamOptions {
     pub finish_at: Option<i64>,
     /// Also hand accepted raw events to the sink (the `events` table).
     pub keep_events: bool,
+    /// Write provisional rows that include events still waiting for the watermark.
+    pub provisional: bool,
 }
 
 impl Default for StreamOptions {
@@ -72,6 +74,7 @@ impl Default for StreamOptions {
             checkpoint_dir: None,
             finish_at: None,
             keep_events: true,
+            provisional: true,
         }
     }
 }
@@ -221,6 +224,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         None => None,
     };
     let start_time = restored.as_ref().map(|c| c.boundary).unwrap_or(0);
+    let mut settings = settings;
+    settings.provisional = options.provisional;
     let mut engine = Engine::new(settings, start_time as i64);
     let mut starts: HashMap<i32, i64> = owned.iter().map(|p| (*p, 0)).collect();
     if let Some(ckpt) = restored {

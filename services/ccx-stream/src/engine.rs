@@ -27,6 +27,10 @@ pub struct Settings {
     /// How long event ids are remembered behind the watermark for deduplication; a copy that
     /// arrives later is counted as late instead (it is never applied twice either way).
     pub dedup_horizon_ms: i64,
+    /// Hand over provisional queue and agent rows that include the events still waiting for
+    /// the watermark (applied speculatively, in event-time order, to copies of their
+    /// contacts); the final values replace them once the watermark passes.
+    pub provisional: bool,
 }
 
 impl Settings {
@@ -35,6 +39,7 @@ impl Settings {
             default,
             tenants: HashMap::new(),
             dedup_horizon_ms: 10 * 60_000,
+            provisional: false,
         }
     }
 
@@ -374,6 +379,10 @@ pub struct TenantState {
     agent_rows: RowTable<Components>,
     state_rows: RowTable<StateTimes>,
     quality_rows: BTreeMap<i64, Quality>,
+    /// Keys of the provisional rows last handed over (re-sent with final values when the
+    /// speculation behind them is gone).
+    provisional_queue: BTreeSet<(RowNum, String)>,
+    provisional_agent: BTreeSet<(RowNum, String)>,
     /// Keys of `queue_now` rows last reported non-zero.
     queue_now_keys: BTreeSet<(String, i32)>,
     /// (ended_at, customer) of pending FCR verdicts, in time order.
@@ -493,10 +502,26 @@ impl Engine {
         self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
-            for (num, queue_id, value) in t.queue_rows.take_dirty() {
+            let mut queue: BTreeMap<(RowNum, String), Components> = t
+                .queue_rows
+                .take_dirty()
+                .into_iter()
+                .map(|(num, id, v)| ((num, id), v))
+                .collect();
+            let mut agent: BTreeMap<(RowNum, String), Components> = t
+                .agent_rows
+                .take_dirty()
+                .into_iter()
+                .map(|(num, id, v)| ((num, id), v))
+                .collect();
+            if self.settings.provisional {
+                let settings = self.settings.for_tenant(tenant_id);
+                t.provisional(tenant_id, settings, &mut queue, &mut agent);
+            }
+            for ((num, queue_id), value) in queue {
                 out.queue.push((queue_key(tenant_id, num, queue_id), value));
             }
-            for (num, agent_id, value) in t.agent_rows.take_dirty() {
+            for ((num, agent_id), value) in agent {
                 out.agent.push((agent_key(tenant_id, num, agent_id), value));
             }
             for (num, agent_id, value) in t.state_rows.take_dirty() {
@@ -622,6 +647,66 @@ impl TenantState {
                     .add((dims.minute, dims.channel, 0), dims.agent_id, c);
             }
         }
+    }
+
+    /// Applies the buffered events to a scratch copy of the contacts they touch and turns the
+    /// changes into provisional rows (final value + speculative change) in `queue`/`agent`.
+    fn provisional(
+        &mut self,
+        tenant: &str,
+        s: &TenantSettings,
+        queue: &mut BTreeMap<(RowNum, String), Components>,
+        agent: &mut BTreeMap<(RowNum, String), Components>,
+    ) {
+        let mut scratch = TenantState::default();
+        for ev in self.buffer.values().flatten() {
+            if let Some(contact) = self.contacts.get(&ev.contact_id) {
+                scratch
+                    .contacts
+                    .entry(ev.contact_id.clone())
+                    .or_insert_with(|| contact.clone());
+            }
+        }
+        for same_time in self.buffer.values() {
+            let mut same_time = same_time.clone();
+            same_time.sort_by(|a, b| a.order().cmp(&b.order()));
+            for ev in &same_time {
+                scratch.apply(tenant, s, ev);
+            }
+        }
+        let spec_queue: BTreeMap<(RowNum, String), Components> = scratch
+            .queue_rows
+            .all()
+            .map(|(num, id, v)| ((num, id.clone()), v))
+            .collect();
+        let spec_agent: BTreeMap<(RowNum, String), Components> = scratch
+            .agent_rows
+            .all()
+            .map(|(num, id, v)| ((num, id.clone()), v))
+            .collect();
+        let finals = |rows: &RowTable<Components>, key: &(RowNum, String)| {
+            rows.rows
+                .get(&key.0)
+                .and_then(|ids| ids.get(&key.1))
+                .map(|(v, _)| *v)
+                .unwrap_or_default()
+        };
+        for key in self.provisional_queue.iter().chain(spec_queue.keys()) {
+            let mut value = finals(&self.queue_rows, key);
+            if let Some(delta) = spec_queue.get(key) {
+                value += *delta;
+            }
+            queue.insert(key.clone(), value);
+        }
+        for key in self.provisional_agent.iter().chain(spec_agent.keys()) {
+            let mut value = finals(&self.agent_rows, key);
+            if let Some(delta) = spec_agent.get(key) {
+                value += *delta;
+            }
+            agent.insert(key.clone(), value);
+        }
+        self.provisional_queue = spec_queue.into_keys().collect();
+        self.provisional_agent = spec_agent.into_keys().collect();
     }
 
     fn out_of_sequence(&mut self, ev: &Ev) {

@@ -301,6 +301,7 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
         checkpoint_dir: Some(s.checkpoint_dir.clone()),
         finish_at: None,
         keep_events: true,
+        provisional: true,
     };
     let tenant = ccx_model::settings::TenantSettings {
         allowed_lateness_ms: options.allowed_lateness_ms,
