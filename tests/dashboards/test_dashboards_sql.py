@@ -1,0 +1,364 @@
+"""Every panel's SQL and every variable's query of dashboards/*.json, after the Grafana and
+plugin substitutions of dashboards_grafana.expand, against
+
+* a real ClickHouse 18.16 server started here, with the schema of `ccx migrate`, and
+* a current ClickHouse engine (chdb-core) with the same DDL (replayed from the 18.16 server),
+
+both holding the rows of dashboards_seed. Both engines must answer every query, identically,
+and the KPIs must be the numbers computed by hand below (SPEC §3: ratios of components summed
+over the range, NULL on a zero denominator, rows read with FINAL).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import pytest
+
+from dashboards_engines import ChdbEngine, QueryError, Server18
+from dashboards_grafana import ALL, Context, all_panels, dashboard_files, expand, load, variable_sql, variables
+from dashboards_seed import BATCHES, NOW, TENANT, complete
+
+DASHBOARDS = {load(p)["uid"]: load(p) for p in dashboard_files()}
+
+# Variable selections every panel is run with: everything (the default), and a narrow choice
+# that takes the IN (…) branch of every $__conditionalAll.
+SELECTIONS = {
+    "all": {},
+    "narrow": {"queue": ["q1", "q3"], "channel": ["VOICE", "EMAIL"], "agent": ["a1"]},
+}
+
+
+# --------------------------------------------------------------------------------- engines
+
+def _chdb_wanted() -> bool:
+    return os.environ.get("CCX_DASHBOARDS_SKIP_CHDB") != "1"
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server18()
+    try:
+        srv.start()
+        print(f"\nClickHouse {srv.version} on {srv.url}")
+        print(srv.migrate())
+        # Keep every inserted version in its own part: FINAL, not a background merge, must
+        # pick the newest row of each key.
+        srv.execute("SYSTEM STOP MERGES")
+        for table, rows in BATCHES:
+            cols = srv.columns(f"ccx.{table}")
+            srv.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def current(server):
+    if not _chdb_wanted():
+        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
+    engine = ChdbEngine()
+    try:
+        engine.execute("CREATE DATABASE IF NOT EXISTS ccx")
+        for statement in server.ddl("ccx"):
+            engine.execute(statement)
+        engine.execute("SYSTEM STOP MERGES")
+        for table, rows in BATCHES:
+            cols = server.columns(f"ccx.{table}")
+            engine.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
+        print(f"\nchdb engine {engine.version}")
+        yield engine
+    finally:
+        engine.close()
+
+
+# --------------------------------------------------------------------------------- helpers
+
+def options_of(engine, dashboard: dict, ctx: Context) -> dict[str, list[str]]:
+    """Runs the variable queries in order, as Grafana does, and returns each one's options."""
+    out: dict[str, list[str]] = {}
+    for v in variables(dashboard):
+        frm, to = ctx.time_range(dashboard)
+        rows = engine.query(expand(variable_sql(v), ctx, frm, to))
+        out[v["name"]] = [str(next(iter(r.values()))) for r in rows]
+        ctx.options[v["name"]] = out[v["name"]]
+    return out
+
+
+def context(dashboard: dict, selection: str, engine=None) -> Context:
+    values: dict[str, object] = {v["name"]: ALL for v in variables(dashboard)}
+    values["tenant"] = TENANT
+    values.update({k: v for k, v in SELECTIONS[selection].items() if k in values})
+    ctx = Context(now=NOW, values=values)
+    if engine is not None:
+        options_of(engine, dashboard, ctx)
+    return ctx
+
+
+def panel(uid: str, title: str) -> dict:
+    found = [p for p in all_panels(DASHBOARDS[uid]) if p["title"] == title]
+    assert len(found) == 1, f"{uid}: no single panel titled {title!r}"
+    return found[0]
+
+
+def panel_sql(uid: str, title: str, ctx: Context, ref: str = "A") -> str:
+    d = DASHBOARDS[uid]
+    p = panel(uid, title)
+    (t,) = [t for t in p["targets"] if t["refId"] == ref]
+    frm, to = ctx.time_range(d, p)
+    return expand(t["rawSql"], ctx, frm, to)
+
+
+def run(engine, uid: str, title: str, selection: str = "all") -> list[dict]:
+    ctx = context(DASHBOARDS[uid], selection, engine)
+    return engine.query(panel_sql(uid, title, ctx))
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def assert_rows(actual: list[dict], expected: list[dict], what: str) -> None:
+    assert same(actual, expected), f"{what}:\n  got      {actual}\n  expected {expected}"
+
+
+# --------------------------------------------------------------------------------- every query
+
+CASES = [
+    pytest.param(uid, p["id"], selection, id=f"{uid}/{p['id']}-{p['title']}/{selection}")
+    for uid, d in DASHBOARDS.items()
+    for p in all_panels(d)
+    for selection in SELECTIONS
+]
+
+
+def test_the_server_is_clickhouse_18_16(server):
+    assert server.version.startswith("18.16."), server.version
+
+
+@pytest.mark.parametrize("uid", sorted(DASHBOARDS))
+def test_variable_queries_run_on_both_engines(server, current, uid):
+    d = DASHBOARDS[uid]
+    old = options_of(server, d, context(d, "all"))
+    new = options_of(current, d, context(d, "all"))
+    assert old == new, f"{uid}: ClickHouse {server.version} {old} != chdb {current.version} {new}"
+    assert old["tenant"] == ["tenant-0", "tenant-1"]
+    expected = {
+        "ccx-wallboard": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
+        "ccx-cx-trends": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
+        "ccx-agents": {"channel": ["CHAT", "VOICE"], "agent": ["a1", "a2", "a3"]},
+    }[uid]
+    for name, values in expected.items():
+        assert old[name] == values, f"{uid}: ${name} options {old[name]}"
+
+
+@pytest.mark.parametrize("uid,panel_id,selection", CASES)
+def test_every_panel_runs_on_18_16_and_the_current_engine_with_the_same_answer(server, current, uid, panel_id,
+                                                                               selection):
+    d = DASHBOARDS[uid]
+    (p,) = [p for p in all_panels(d) if p["id"] == panel_id]
+    ctx_old = context(d, selection, server)
+    ctx_new = context(d, selection, current)
+    for t in p["targets"]:
+        frm, to = ctx_old.time_range(d, p)
+        old = server.query(expand(t["rawSql"], ctx_old, frm, to))
+        new = current.query(expand(t["rawSql"], ctx_new, frm, to))
+        assert same(old, new), (f"{uid} panel {p['title']!r} ({selection}): ClickHouse {server.version} and "
+                                f"chdb {current.version} differ:\n  {old}\n  {new}")
+        if p["type"] == "timeseries" and old:
+            assert "time" in old[0], f"{p['title']}: a time series needs a `time` column"
+
+
+# --------------------------------------------------------------------------------- hand-computed
+
+W = "ccx-wallboard"
+X = "ccx-cx-trends"
+AG = "ccx-agents"
+
+
+@pytest.fixture(params=["18.16", "current"])
+def engine(request, server):
+    if request.param == "18.16":
+        return server
+    if not _chdb_wanted():
+        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
+    return request.getfixturevalue("current")
+
+
+def test_wallboard_service_level_asa_abandonment_aht(engine):
+    # last 15 min = rows A (version 2), B (version 3), I; last 60 min adds J, C, D (not K at 09:30)
+    expect = {
+        # 100·Σanswered_in_sl / (Σanswered + Σabandoned − Σabandoned_short)
+        "Service level %": {"15 min": 100 * (6 + 2) / (7 + 4 + 3 - 1),
+                            "60 min": 100 * (6 + 2 + 0 + 4 + 3) / ((7 + 4 + 1 + 4 + 3) + (3 + 2 + 2) - (1 + 2))},
+        # Σwait_answered_ms / Σanswered, in seconds
+        "ASA": {"15 min": (84000 + 100000) / (7 + 4) / 1000,
+                "60 min": (84000 + 100000 + 30000 + 20000 + 0) / (7 + 4 + 1 + 4 + 3) / 1000},
+        # 100·(Σabandoned − Σabandoned_short) / (Σoffered − Σabandoned_short)
+        "Abandonment %": {"15 min": 100 * (3 - 1) / (10 + 4 + 0 - 1),
+                          "60 min": 100 * ((3 + 2 + 2) - (1 + 2)) / ((10 + 4 + 2 + 6 + 5) - (1 + 2))},
+        # (Σtalk + Σhold + Σacw) / Σhandled, in seconds
+        "AHT": {"15 min": (540000 + 400000 + 60000 + 120000 + 40000) / (6 + 4) / 1000,
+                "60 min": ((540000 + 400000 + 100000 + 500000 + 300000) + (60000 + 50000)
+                           + (120000 + 40000 + 50000)) / (6 + 4 + 1 + 5 + 3) / 1000},
+        "Offered": {"15 min": 14, "60 min": 27},
+        # 100·(Σbusy + Σacw_state) / (Σbusy + Σacw_state + Σavailable), agent_state_1m
+        "Occupancy %": {"15 min": 100 * (30000 + 10000 + 30000) / (70000 + 20000 + 30000),
+                        "60 min": 100 * 70000 / (70000 + 20000 + 30000 + 60000 + 60000)},
+    }
+    assert math.isclose(expect["Service level %"]["60 min"], 1500 / 23)
+    for title, values in expect.items():
+        assert_rows(run(engine, W, title), [values], title)
+
+
+def test_wallboard_narrow_selection_and_zero_denominators(engine):
+    # queue q1 or q3, channel VOICE or EMAIL: rows A, C, I over 60 min; A, I over 15 min
+    assert_rows(run(engine, W, "Service level %", "narrow"),
+                [{"15 min": 100 * 6 / (7 + 3 - 1), "60 min": 100 * (6 + 4) / ((7 + 4) + (3 + 2) - (1 + 2))}], "SL")
+    # only q3 (surveys only): every queue ratio has a zero denominator → NULL, not 0
+    ctx = context(DASHBOARDS[W], "all", engine)
+    ctx.values["queue"] = ["q3"]
+    for title in ("Service level %", "ASA", "Abandonment %", "AHT"):
+        assert_rows(engine.query(panel_sql(W, title, ctx)), [{"15 min": None, "60 min": None}], f"{title} (q3)")
+    assert_rows(engine.query(panel_sql(W, "Offered", ctx)), [{"15 min": 0, "60 min": 0}], "Offered (q3)")
+
+
+def test_wallboard_live_queue_churn_and_quality(engine):
+    # queue_now FINAL: q1/VOICE 3 (version 2), q2/CHAT 1, q2/VOICE 0 (emptied, version 2)
+    assert_rows(run(engine, W, "Waiting now"), [{"waiting": 4}], "Waiting now")
+    assert_rows(run(engine, W, "Longest wait now"), [{"longest_wait_s": 125.0}], "Longest wait now")
+    assert_rows(run(engine, W, "Queues now"), [
+        {"queue": "q1", "channel": "VOICE", "waiting": 3, "longest_wait_s": 125.0, "as_of": "2026-01-15 10:30:18"},
+        {"queue": "q2", "channel": "CHAT", "waiting": 1, "longest_wait_s": 5.0, "as_of": "2026-01-15 10:30:18"},
+        {"queue": "q2", "channel": "VOICE", "waiting": 0, "longest_wait_s": 0.0, "as_of": "2026-01-15 10:30:18"},
+    ], "Queues now")
+    # the replayed alert x1 counts once; x3 is older than 24 h; tenant-1's is not shown
+    assert_rows(run(engine, W, "Churn alerts (24 h)"), [{"alerts": 2}], "Churn alerts (24 h)")
+    latest = run(engine, W, "Churn alerts — latest")
+    assert [r["alert_id"] for r in latest] == ["tenant-0:x1:e1", "tenant-0:x2:e7"]
+    assert latest[0]["signals"] == "HIGH_EFFORT, NEGATIVE_SENTIMENT, NPS_DETRACTOR"
+    assert latest[0]["score"] == 60 and latest[0]["triggered_at"] == "2026-01-15 10:05:00"
+    assert_rows(run(engine, W, "Ingest quality (60 min)"),
+                [{"duplicates": 2 + 1, "out_of_sequence": 1, "late_dropped": 1}], "Ingest quality")
+
+
+def test_wallboard_queue_table_and_minutes(engine):
+    rows = {(r["queue"], r["channel"]): r for r in run(engine, W, "Queues — last 15 / 60 minutes")}
+    assert sorted(rows) == [("q1", "CHAT"), ("q1", "VOICE"), ("q2", "CHAT"), ("q2", "VOICE"), ("q3", "EMAIL")]
+    q1v = rows[("q1", "VOICE")]  # A (15 and 60), C (60)
+    assert same(q1v["service_level_pct_15m"], 100 * 6 / 9)
+    assert same(q1v["service_level_pct_60m"], 100 * 10 / 13)
+    assert same(q1v["asa_s_60m"], (84000 + 20000) / 11 / 1000)
+    assert same(q1v["abandonment_pct_60m"], 100 * (5 - 3) / (16 - 3))
+    q1c = rows[("q1", "CHAT")]  # J at 10:15: in the 60 minutes only
+    assert q1c["offered_15m"] == 0 and q1c["service_level_pct_15m"] is None and q1c["aht_s_15m"] is None
+    assert same(q1c["service_level_pct_60m"], 0.0) and same(q1c["aht_s_60m"], 100.0)
+    minutes = run(engine, W, "Contacts per minute")
+    assert [r["time"][11:16] for r in minutes] == ["09:50", "10:10", "10:15", "10:16", "10:20", "10:25"]
+    assert [r["Offered"] for r in minutes] == [6, 5, 2, 4, 10, 0]
+    sl = {r["time"][11:16]: r for r in run(engine, W, "Service level and abandonment per minute")}
+    assert same(sl["10:20"]["Service level %"], 100 * 6 / 9) and sl["10:25"]["Service level %"] is None
+    assert sl["10:25"]["Abandonment %"] is None
+
+
+def test_cx_trends(engine):
+    # 30 days: rows A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    expect = {
+        "NPS": 100 * ((2 + 3 + 6 + 1) - (1 + 2 + 2)) / (4 + 2 + 4 + 10 + 1),
+        "CSAT %": 100 * (4 + 1 + 2 + 6) / (5 + 2 + 2 + 8),
+        "CES": (9 + 30) / (2 + 5),
+        "FCR %": 100 * (3 + 2 + 3 + 8) / (4 + 2 + 1 + 3 + 10),
+        "Sentiment": (-500 + 700 + 800 + 1500) / 1000 / (4 + 2 + 1 + 5),
+        "Conversion rate %": 100 * (1 + 2 + 1 + 3) / (7 + 4 + 1 + 4 + 3 + 6 + 18),
+        "Answer rate % (outbound)": 100 * 3 / 5,
+    }
+    assert math.isclose(expect["NPS"], 100 / 3) and expect["FCR %"] == 80.0
+    for title, value in expect.items():
+        assert_rows(run(engine, X, title), [{"value": value}], title)
+    assert_rows(run(engine, X, "Contacts offered"), [{"offered": 10 + 4 + 2 + 6 + 5 + 8 + 20}], "offered")
+
+    days = run(engine, X, "NPS, CSAT %, FCR % by day")
+    assert_rows(days, [
+        {"time": "2026-01-14 00:00:00", "NPS": 100 * (6 - 2) / 10, "CSAT %": 100 * 6 / 8, "FCR %": 100 * 8 / 10},
+        {"time": "2026-01-15 00:00:00", "NPS": 100 * ((2 + 3 + 1) - (1 + 2)) / (4 + 2 + 4 + 1),
+         "CSAT %": 100 * (4 + 1 + 2) / (5 + 2 + 2), "FCR %": 100 * (3 + 2 + 3) / (4 + 2 + 1 + 3)},
+    ], "by day")
+
+    channels = {r["channel"]: r for r in run(engine, X, "CX by channel")}
+    assert sorted(channels) == ["CHAT", "EMAIL", "VOICE"]
+    chat = channels["CHAT"]  # B and J
+    assert chat["offered"] == 6 and chat["answered"] == 5 and chat["nps_responses"] == 0
+    assert chat["nps"] is None and chat["ces"] is None and chat["outbound_answer_rate_pct"] is None
+    assert same(chat["csat_pct"], 50.0) and same(chat["conversion_rate_pct"], 20.0) and same(chat["sentiment"], 0.35)
+    email = channels["EMAIL"]  # I: one promoter, nothing else
+    assert same(email["nps"], 100.0) and email["csat_pct"] is None and email["conversion_rate_pct"] is None
+    queues = {r["queue"]: r for r in run(engine, X, "CX by queue")}
+    assert same(queues["q2"]["outbound_answer_rate_pct"], 60.0) and queues["q1"]["outbound_answer_rate_pct"] is None
+
+    by_channel = run(engine, X, "NPS by day and channel")
+    assert [(r["time"][:10], r["channel"]) for r in by_channel] == [
+        ("2026-01-14", "VOICE"), ("2026-01-15", "CHAT"), ("2026-01-15", "EMAIL"), ("2026-01-15", "VOICE")]
+    assert by_channel[1]["value"] is None and same(by_channel[3]["value"], 100 * (5 - 3) / 10)
+
+
+def test_agents(engine):
+    # 24 hours: a1 (10:20 VOICE version 2, yesterday 15:00 CHAT), a2 (10:20 VOICE), a3 (state only)
+    rows = {r["agent"]: r for r in run(engine, AG, "Agent performance")}
+    assert sorted(rows) == ["a1", "a2", "a3"]
+    a1, a2, a3 = rows["a1"], rows["a2"], rows["a3"]
+    assert a1["handled"] == 6 and a1["holds"] == 3 and a1["transfers"] == 1
+    assert same(a1["aht_s"], (360000 + 200000 + 60000 + 80000 + 20000) / 6 / 1000)
+    assert same(a1["talk_s"], 560000 / 6 / 1000) and same(a1["acw_s"], 100000 / 5 / 1000)
+    assert same(a1["avg_hold_s"], 20.0) and same(a1["transfer_rate_pct"], 100 / 6)
+    assert same(a1["fcr_pct"], 75.0) and same(a1["conversion_rate_pct"], 100 * 1 / (6 - 1))
+    assert same(a1["occupancy_pct"], 100 * (30000 + 10000) / (30000 + 10000 + 20000 + 60000))
+    assert same(a1["staffed_h"], 120000 / 3600000)
+    assert same(a2["aht_s"], 110.0) and a2["avg_hold_s"] is None and same(a2["transfer_rate_pct"], 0.0)
+    assert same(a2["fcr_pct"], 100.0) and same(a2["occupancy_pct"], 25.0)
+    assert a3["handled"] == 0 and a3["aht_s"] is None and a3["fcr_pct"] is None and a3["conversion_rate_pct"] is None
+    assert same(a3["occupancy_pct"], 0.0)
+
+    assert_rows(run(engine, AG, "AHT"), [{"value": (560000 + 180000 + 60000 + 100000 + 40000) / 8 / 1000}], "AHT")
+    assert_rows(run(engine, AG, "Average hold"), [{"value": 20.0}], "Average hold")
+    assert_rows(run(engine, AG, "Transfer rate %"), [{"value": 12.5}], "Transfer rate %")
+    assert_rows(run(engine, AG, "FCR %"), [{"value": 100 * 5 / 6}], "FCR %")
+    assert_rows(run(engine, AG, "CSAT %"), [{"value": 75.0}], "CSAT %")
+    assert_rows(run(engine, AG, "Occupancy %"),
+                [{"value": 100 * 70000 / (70000 + 20000 + 60000 + 30000 + 60000 + 60000)}], "Occupancy %")
+
+    surveys = {r["agent"]: r for r in run(engine, AG, "Surveys by agent")}
+    assert surveys["a1"]["nps_responses"] == 2 and same(surveys["a1"]["nps"], 0.0)
+    assert same(surveys["a1"]["csat_pct"], 75.0) and same(surveys["a1"]["ces"], 5.0)
+    assert same(surveys["a1"]["sentiment"], -0.15)
+    assert same(surveys["a2"]["nps"], 100.0) and surveys["a2"]["csat_pct"] is None
+
+    # narrow: agent a1, channels VOICE/EMAIL → a1's VOICE row only; occupancy has no channel
+    assert_rows(run(engine, AG, "AHT", "narrow"), [{"value": (360000 + 60000 + 80000) / 4 / 1000}], "AHT a1 VOICE")
+    assert_rows(run(engine, AG, "Occupancy %", "narrow"), [{"value": 100 * 40000 / 120000}], "Occupancy a1")
+
+
+def test_final_is_what_makes_the_numbers_right(server):
+    """Without FINAL the stale versions would count: the seed really exercises FINAL."""
+    ctx = context(DASHBOARDS[W], "all", server)
+    sql = panel_sql(W, "Service level %", ctx)
+    with_final = server.query(sql)
+    without = server.query(re.sub(r"\s+FINAL\b", "", sql))
+    assert not same(with_final, without), "the seeded versions do not change the service level"
+    ctx = context(DASHBOARDS[AG], "all", server)
+    sql = panel_sql(AG, "Agent performance", ctx)
+    assert not same(server.query(sql), server.query(re.sub(r"\s+FINAL\b", "", sql)))
+
+
+def test_an_engine_error_is_reported_with_the_query(server):
+    with pytest.raises(QueryError, match="toStartOfInterval"):
+        server.query("SELECT toStartOfInterval(now(), INTERVAL 1 hour)")
