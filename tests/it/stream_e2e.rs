@@ -11,7 +11,7 @@ use ccx_model::settings::TenantSettings;
 use ccx_store::testing::ClickHouseServer;
 use ccx_store::Store;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
-use ccx_stream::sink::ClickHouseSink;
+use ccx_stream::sink::{ClickHouseSink, WithAlerts};
 use ccx_stream::source::KafkaLog;
 use ccx_stream::Settings;
 
@@ -64,7 +64,8 @@ async fn every_final_row_equals_the_reference_model() {
                 Settings::new(TenantSettings::default()),
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
-                    ClickHouseSink::new(&ch)?.with_control(std::slice::from_ref(&control_endpoint))
+                    let sink = ClickHouseSink::new(&ch)?;
+                    WithAlerts::new(sink, std::slice::from_ref(&control_endpoint))
                 },
                 stop,
                 progress,

@@ -298,37 +298,56 @@ pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
         .collect()
 }
 
-/// Publishes events through the collector's gRPC API, each tenant with its own token, in
-/// batches of `batch`; panics unless every event is accepted.
+/// Publishes events through the collector's gRPC API, each tenant with its own token,
+/// keeping event-time order within four seconds (inside the allowed lateness, as live
+/// sources do): events are cut into four-second slices, each sent as one batch per tenant of at
+/// most `batch` events. Panics unless every event is accepted.
 pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: usize) {
     use ccx_proto::v1::collector_client::CollectorClient;
     use ccx_proto::v1::PublishRequest;
     let mut client = CollectorClient::connect(format!("http://{grpc}"))
         .await
         .expect("connect");
-    let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
-    for e in events {
-        by_tenant
-            .entry(e.tenant_id.as_str())
-            .or_default()
-            .push(e.clone());
-    }
-    for (tenant, events) in by_tenant {
-        for chunk in events.chunks(batch) {
-            let mut request = tonic::Request::new(PublishRequest {
-                events: chunk.to_vec(),
-            });
-            let auth = format!("Bearer {}", token(tenant));
-            request
-                .metadata_mut()
-                .insert("authorization", auth.parse().expect("ascii"));
-            let response = client.publish(request).await.expect("publish").into_inner();
-            assert!(
-                response.rejected.is_empty(),
-                "{:?}",
-                response.rejected.first()
-            );
-            assert_eq!(response.accepted as usize, chunk.len());
+    let time = |e: &Event| {
+        e.occurred_at
+            .as_ref()
+            .map(ccx_model::timestamp_ms)
+            .unwrap_or(0)
+    };
+    let mut start = 0;
+    while start < events.len() {
+        let slice_end = time(&events[start]) + 4_000;
+        let len = events[start..]
+            .iter()
+            .take_while(|e| time(e) < slice_end)
+            .count()
+            .max(1);
+        let slice = &events[start..start + len];
+        start += len;
+        let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
+        for e in slice {
+            by_tenant
+                .entry(e.tenant_id.as_str())
+                .or_default()
+                .push(e.clone());
+        }
+        for (tenant, events) in by_tenant {
+            for chunk in events.chunks(batch) {
+                let mut request = tonic::Request::new(PublishRequest {
+                    events: chunk.to_vec(),
+                });
+                let auth = format!("Bearer {}", token(tenant));
+                request
+                    .metadata_mut()
+                    .insert("authorization", auth.parse().expect("ascii"));
+                let response = client.publish(request).await.expect("publish").into_inner();
+                assert!(
+                    response.rejected.is_empty(),
+                    "{:?}",
+                    response.rejected.first()
+                );
+                assert_eq!(response.accepted as usize, chunk.len());
+            }
         }
     }
 }

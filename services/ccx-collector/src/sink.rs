@@ -28,6 +28,8 @@ pub enum Sink {
     Kafka(Arc<KafkaSink>),
     /// Drops records after they were built: the collector's own cost, for benchmarks.
     Null,
+    /// The in-process log of `ccx demo` (stored once appended).
+    Memory(Arc<ccx_model::log::MemoryTopic>),
 }
 
 impl Sink {
@@ -37,13 +39,19 @@ impl Sink {
         match self {
             Sink::Kafka(kafka) => kafka.write(records).await,
             Sink::Null => Ok(()),
+            Sink::Memory(topic) => {
+                for r in records {
+                    topic.append(&r.key, &r.value);
+                }
+                Ok(())
+            }
         }
     }
 
     pub fn ready(&self) -> bool {
         match self {
             Sink::Kafka(kafka) => kafka.ready.load(Ordering::Relaxed),
-            Sink::Null => true,
+            Sink::Null | Sink::Memory(_) => true,
         }
     }
 

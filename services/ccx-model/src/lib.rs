@@ -7,6 +7,8 @@
 //! all share one definition of a valid event.
 
 pub mod json;
+pub mod kpi;
+pub mod log;
 pub mod rows;
 pub mod settings;
 pub mod validate;

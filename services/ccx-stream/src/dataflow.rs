@@ -85,6 +85,12 @@ pub trait RowSink {
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String>;
 }
 
+impl RowSink for Box<dyn RowSink> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+        (**self).write(rows, events)
+    }
+}
+
 /// What the stream reports while it runs (shared by all workers of the process).
 #[derive(Debug, Default)]
 pub struct Progress {

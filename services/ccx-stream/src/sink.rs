@@ -16,10 +16,6 @@ pub struct ClickHouseSink {
     store: Store,
     runtime: tokio::runtime::Runtime,
     last_version: u64,
-    /// Churn alerts are also raised into the control plane (idempotent by alert_id); the
-    /// ones it could not take yet are retried with the next write.
-    control: Option<ccx_control::ControlClient>,
-    unraised: Vec<ChurnAlert>,
 }
 
 impl ClickHouseSink {
@@ -35,33 +31,50 @@ impl ClickHouseSink {
             store,
             runtime,
             last_version: 0,
-            control: None,
+        })
+    }
+}
+
+/// Raises the churn alerts of every output into the control plane (idempotent by alert_id),
+/// after the inner sink stored the rows; alerts the control plane could not take yet are
+/// retried with the next output.
+pub struct WithAlerts<S> {
+    inner: S,
+    runtime: tokio::runtime::Runtime,
+    client: ccx_control::ControlClient,
+    unraised: Vec<ChurnAlert>,
+}
+
+impl<S: RowSink> WithAlerts<S> {
+    pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let client = {
+            let _guard = runtime.enter();
+            ccx_control::ControlClient::new(endpoints.iter().cloned()).map_err(|e| e.to_string())?
+        };
+        Ok(WithAlerts {
+            inner,
+            runtime,
+            client,
             unraised: Vec::new(),
         })
     }
+}
 
-    /// Also raises every churn alert into the control plane at `endpoints`.
-    pub fn with_control(mut self, endpoints: &[String]) -> Result<ClickHouseSink, String> {
-        let client = {
-            let _guard = self.runtime.enter();
-            ccx_control::ControlClient::new(endpoints.iter().cloned()).map_err(|e| e.to_string())?
-        };
-        self.control = Some(client);
-        Ok(self)
-    }
-
-    fn raise_alerts(&mut self) {
-        let Some(client) = &self.control else {
-            self.unraised.clear();
-            return;
-        };
-        let pending = std::mem::take(&mut self.unraised);
-        for alert in pending {
-            if let Err(e) = self.runtime.block_on(client.raise_alert(&alert)) {
+impl<S: RowSink> RowSink for WithAlerts<S> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+        self.unraised.extend(rows.alerts.iter().cloned());
+        self.inner.write(rows, events)?;
+        for alert in std::mem::take(&mut self.unraised) {
+            if let Err(e) = self.runtime.block_on(self.client.raise_alert(&alert)) {
                 tracing::warn!(alert = %alert.alert_id, error = %e, "control plane did not take the alert yet");
                 self.unraised.push(alert);
             }
         }
+        Ok(())
     }
 }
 
@@ -85,15 +98,11 @@ impl RowSink for ClickHouseSink {
             return Ok(());
         }
         self.last_version = version_now().max(self.last_version + 1);
-        self.unraised.extend(rows.alerts.iter().cloned());
         let batch = row_batch(rows, events, self.last_version);
         let mut delay = std::time::Duration::from_millis(100);
         loop {
             match self.runtime.block_on(self.store.write(&batch)) {
-                Ok(()) => {
-                    self.raise_alerts();
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(e) if delay < std::time::Duration::from_secs(10) => {
                     tracing::warn!(error = %e, "ClickHouse write failed, retrying");
                     std::thread::sleep(delay);

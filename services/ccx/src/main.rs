@@ -14,6 +14,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "ccx", version, about = "Real-time contact-center analytics")]
 struct Cli {
@@ -37,6 +39,16 @@ enum Command {
     Collector,
     /// Run stream workers: Kafka partitions -> metric engine -> ClickHouse rows.
     Stream(StreamArgs),
+    /// The whole pipeline in one process: a simulated contact center, the collector, the
+    /// stream, a single-node control plane and a live wallboard.
+    Demo {
+        /// Wallboard address.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "CCX_DEMO_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// Simulated contacts per second (all tenants).
+        #[arg(long, default_value_t = 4.0, env = "CCX_DEMO_RATE")]
+        rate: f64,
+    },
     /// Run one control-plane replica (raft): tenant configuration and the alert lifecycle.
     Control(ccx_control::ReplicaArgs),
     /// Churn alerts: list, acknowledge, resolve (through the control plane).
@@ -139,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Arc::new(Config::load(&cli.config)?);
             collector(&config).await
         }
+        Command::Demo { listen, rate } => demo::run_demo(listen, rate).await,
         Command::Control(args) => {
             let shutdown = CancellationToken::new();
             let replica = tokio::spawn(ccx_control::run_replica(
@@ -205,7 +218,7 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
@@ -326,10 +339,13 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
                 move |_| ccx_stream::source::KafkaLog::new(&kafka),
                 move |_| {
                     let sink = ccx_stream::sink::ClickHouseSink::new(&clickhouse)?;
-                    Ok(match &control {
-                        Some(endpoints) => sink.with_control(endpoints)?,
-                        None => sink,
-                    })
+                    let sink: Box<dyn ccx_stream::dataflow::RowSink> = match &control {
+                        Some(endpoints) => {
+                            Box::new(ccx_stream::sink::WithAlerts::new(sink, endpoints)?)
+                        }
+                        None => Box::new(sink),
+                    };
+                    Ok(sink)
                 },
                 stop,
                 progress,

@@ -1,0 +1,261 @@
+//! End-to-end latency (SPEC §6): a simulated contact center publishing about `--rate`
+//! events/s for `--seconds` through the collector (gRPC), into the real broker, through the
+//! stream (provisional rows on), into the real ClickHouse server. Every 100 ms a probe event
+//! (a contact offered to a queue of its own) is published; a poller sees when its row is
+//! visible in `queue_metrics_1m FINAL`. Prints the ack -> visible latency percentiles and
+//! checks that nothing was lost or doubled.
+//!
+//! Usage: `cargo run --release -p ccx-load-tests --bin e2e-bench -- --rate 20000 --seconds 60`
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ccx_e2e::{collector_config, now_ms, start_collector, token, unique_topic, Broker, TENANTS};
+use ccx_model::settings::TenantSettings;
+use ccx_model::{ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
+use ccx_proto::v1::collector_client::CollectorClient;
+use ccx_proto::v1::PublishRequest;
+use ccx_sim::{Sim, SimConfig};
+use ccx_store::testing::ClickHouseServer;
+use ccx_store::Store;
+use ccx_stream::dataflow::{run, Progress, StreamOptions};
+use ccx_stream::sink::ClickHouseSink;
+use ccx_stream::source::KafkaLog;
+use ccx_stream::Settings;
+use clap::Parser;
+use tonic::transport::Channel as GrpcChannel;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+const PARTITIONS: u32 = 8;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let broker = Broker::start()?;
+    let topic = unique_topic("bench.e2e");
+    broker.create_topic(&topic, PARTITIONS as i32).await?;
+    let (_clickhouse, ch) = ClickHouseServer::try_start().map_err(|e| anyhow::anyhow!(e))?;
+    let store = Store::connect(&ch).await?;
+    store.migrate().await?;
+    let config = collector_config(&broker.addr(), &topic, PARTITIONS);
+    let (collector, _) = start_collector(&config).await?;
+
+    // The stream, in this process, on its own threads.
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
+    let mut kafka = config.kafka.clone();
+    kafka.topic = topic.clone();
+    let options = StreamOptions {
+        workers: args.workers,
+        partitions: PARTITIONS,
+        flush_interval: Duration::from_millis(250),
+        idle_timeout: Duration::from_secs(3),
+        checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
+        ..StreamOptions::default()
+    };
+    let stream = {
+        let (stop, progress, ch) = (Arc::clone(&stop), Arc::clone(&progress), ch.clone());
+        std::thread::spawn(move || {
+            run(
+                options,
+                Settings::new(TenantSettings::default()),
+                move |_| KafkaLog::new(&kafka),
+                move |_| ClickHouseSink::new(&ch),
+                stop,
+                progress,
+            )
+        })
+    };
+
+    // The load: contacts whose events are published when their time comes.
+    let start = now_ms() + 2_000;
+    let contacts = (args.rate * args.seconds) as usize / 6;
+    let sim_config = SimConfig {
+        tenants: TENANTS.iter().map(|t| t.to_string()).collect(),
+        customers: 20_000,
+        agents: 100,
+        ..SimConfig::default()
+    };
+    let mut events =
+        Sim::new(sim_config).generate(start, contacts, contacts as f64 / args.seconds as f64);
+    let end = start + args.seconds as i64 * 1000;
+    events.retain(|e| e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0) < end);
+    let mut client = CollectorClient::connect(format!("http://{}", collector.grpc_addr)).await?;
+
+    let probes: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>> = Arc::default();
+    let poller = tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes)));
+
+    let mut next = 0usize;
+    let mut published = 0usize;
+    let mut offered = 0usize;
+    let mut probe_n = 0u64;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while now_ms() < end {
+        tick.tick().await;
+        let now = now_ms();
+        let upto = events[next..]
+            .iter()
+            .position(|e| e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0) > now)
+            .map_or(events.len(), |p| next + p);
+        let due = &events[next..upto];
+        next = upto;
+        offered += due
+            .iter()
+            .filter(|e| e.r#type == EventType::ContactOffered as i32)
+            .count();
+        published += due.len();
+        publish(&mut client, due).await?;
+        // One probe per tick.
+        probe_n += 1;
+        let queue = format!("probe-{probe_n}");
+        let probe = probe_event(&queue, now);
+        publish(&mut client, std::slice::from_ref(&probe)).await?;
+        probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(queue, (Instant::now(), None));
+        published += 1;
+        offered += 1;
+    }
+    let publish_seconds = started.elapsed().as_secs_f64();
+    // Let the last probes become visible, then the watermark pass everything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    poller.abort();
+    let target = now_ms() - 1_000;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while progress.watermark() < target && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stream
+        .join()
+        .map_err(|_| anyhow::anyhow!("stream panicked"))?
+        .map_err(|e| anyhow::anyhow!(e))?;
+
+    let mut latencies: Vec<f64> = probes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter_map(|(ack, seen)| seen.map(|s| s.duration_since(*ack).as_secs_f64() * 1000.0))
+        .collect();
+    let probes_sent = probe_n as usize;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let stored_offered = store
+        .query_json("SELECT sum(offered) AS n FROM ccx.queue_metrics_1m FINAL")
+        .await?[0]["n"]
+        .as_u64()
+        .unwrap_or(0);
+    let stored_events = store
+        .query_json("SELECT count() AS n FROM ccx.events FINAL")
+        .await?[0]["n"]
+        .as_u64()
+        .unwrap_or(0);
+    println!("| what | value |");
+    println!("|---|---|");
+    println!(
+        "| events published (acknowledged) | {published} in {publish_seconds:.1} s = {:.0}/s |",
+        published as f64 / publish_seconds
+    );
+    println!(
+        "| probes visible / sent | {} / {probes_sent} |",
+        latencies.len()
+    );
+    println!(
+        "| ack -> visible p50 / p99 / max | {:.0} / {:.0} / {:.0} ms |",
+        pct(0.5),
+        pct(0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "| CONTACT_OFFERED published / sum(offered) in ClickHouse | {offered} / {stored_offered} |"
+    );
+    println!("| events published / rows in ccx.events | {published} / {stored_events} |");
+    collector.stop().await;
+    Ok(())
+}
+
+fn probe_event(queue: &str, now: i64) -> Event {
+    Event {
+        event_id: format!("{queue}-offer"),
+        tenant_id: "tenant-0".into(),
+        r#type: EventType::ContactOffered as i32,
+        occurred_at: Some(ms_timestamp(now)),
+        contact_id: format!("{queue}-contact"),
+        customer_id: "probe-customer".into(),
+        channel: Channel::Chat as i32,
+        direction: Direction::Outbound as i32,
+        queue_id: queue.into(),
+        ..Event::default()
+    }
+}
+
+async fn publish(
+    client: &mut CollectorClient<GrpcChannel>,
+    events: &[Event],
+) -> anyhow::Result<()> {
+    let mut by_tenant: HashMap<&str, Vec<Event>> = HashMap::new();
+    for e in events {
+        by_tenant
+            .entry(e.tenant_id.as_str())
+            .or_default()
+            .push(e.clone());
+    }
+    for (tenant, events) in by_tenant {
+        for chunk in events.chunks(5_000) {
+            let mut request = tonic::Request::new(PublishRequest {
+                events: chunk.to_vec(),
+            });
+            let auth = format!("Bearer {}", token(tenant));
+            request
+                .metadata_mut()
+                .insert("authorization", auth.parse()?);
+            let response = client.publish(request).await?.into_inner();
+            anyhow::ensure!(
+                response.rejected.is_empty(),
+                "rejected: {:?}",
+                response.rejected[0]
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn poll_probes(
+    store: Store,
+    probes: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>,
+) {
+    let sql = "SELECT queue_id FROM ccx.queue_metrics_1m FINAL \
+               WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND offered > 0";
+    loop {
+        if let Ok(rows) = store.query_json(sql).await {
+            let now = Instant::now();
+            let mut probes = probes.lock().unwrap_or_else(|p| p.into_inner());
+            for row in rows {
+                if let Some(q) = row["queue_id"].as_str() {
+                    if let Some((_, seen)) = probes.get_mut(q) {
+                        seen.get_or_insert(now);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

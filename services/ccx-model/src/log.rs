@@ -1,0 +1,61 @@
+//! An in-process, append-only, partitioned event log: the Kafka topic of `ccx demo` and of
+//! benchmarks (the collector appends, the stream reads with its own offsets).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An in-process, append-only log with partitions (the demo's event log).
+#[derive(Debug, Default)]
+pub struct MemoryTopic {
+    partitions: Vec<Mutex<Vec<Arc<[u8]>>>>,
+}
+
+impl MemoryTopic {
+    pub fn new(partitions: usize) -> Arc<MemoryTopic> {
+        Arc::new(MemoryTopic {
+            partitions: (0..partitions.max(1)).map(|_| Mutex::default()).collect(),
+        })
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Appends a record to the partition of `key`; returns (partition, offset).
+    pub fn append(&self, key: &str, payload: &[u8]) -> (i32, i64) {
+        let partition = (fnv(key.as_bytes()) % self.partitions.len() as u64) as usize;
+        let mut log = self.partitions[partition]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        log.push(Arc::from(payload));
+        (partition as i32, log.len() as i64 - 1)
+    }
+
+    /// The records of one partition (locked while the guard lives).
+    pub fn partition(&self, index: usize) -> MutexGuard<'_, Vec<Arc<[u8]>>> {
+        self.partitions[index]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Total records.
+    pub fn len(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// FNV-1a: a stable hash for routing (the same key goes to the same place in every process).
+pub fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
