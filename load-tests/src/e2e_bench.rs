@@ -39,6 +39,9 @@ struct Args {
 
 const PARTITIONS: u32 = 8;
 
+/// Probe queue -> (acknowledged at, first seen in ClickHouse at).
+type Probes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -93,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     events.retain(|e| e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0) < end);
     let mut client = CollectorClient::connect(format!("http://{}", collector.grpc_addr)).await?;
 
-    let probes: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>> = Arc::default();
+    let probes: Probes = Arc::default();
     let poller = tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes)));
 
     let mut next = 0usize;
@@ -238,10 +241,7 @@ async fn publish(
     Ok(())
 }
 
-async fn poll_probes(
-    store: Store,
-    probes: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>,
-) {
+async fn poll_probes(store: Store, probes: Probes) {
     let sql = "SELECT queue_id FROM ccx.queue_metrics_1m FINAL \
                WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND offered > 0";
     loop {
