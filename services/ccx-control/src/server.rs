@@ -566,6 +566,25 @@ impl ControlService {
             .write(WriteOp::Command(Box::new(proposal)), true, timeout)
             .await?)
     }
+
+    /// Acknowledge or resolve: the same request, a different command.
+    async fn alert_action(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+        command: impl FnOnce(String, String, String, String) -> Command,
+    ) -> Result<Response<pb::Alert>, Status> {
+        let timeout = self.0.request_timeout_of(&request);
+        let r = request.into_inner();
+        let request_id = request_id_or(&self.0, &r.request_id);
+        let v = self
+            .command(
+                request_id,
+                command(r.tenant_id, r.alert_id, r.by, r.note),
+                timeout,
+            )
+            .await?;
+        Ok(Response::new(alert_of(v)?))
+    }
 }
 
 #[tonic::async_trait]
@@ -661,42 +680,28 @@ impl Control for ControlService {
         &self,
         request: Request<pb::AlertActionRequest>,
     ) -> Result<Response<pb::Alert>, Status> {
-        let timeout = self.0.request_timeout_of(&request);
-        let r = request.into_inner();
-        let v = self
-            .command(
-                request_id_or(&self.0, &r.request_id),
-                Command::Acknowledge {
-                    tenant_id: r.tenant_id,
-                    alert_id: r.alert_id,
-                    by: r.by,
-                    note: r.note,
-                },
-                timeout,
-            )
-            .await?;
-        Ok(Response::new(alert_of(v)?))
+        self.alert_action(request, |tenant_id, alert_id, by, note| {
+            Command::Acknowledge {
+                tenant_id,
+                alert_id,
+                by,
+                note,
+            }
+        })
+        .await
     }
 
     async fn resolve_alert(
         &self,
         request: Request<pb::AlertActionRequest>,
     ) -> Result<Response<pb::Alert>, Status> {
-        let timeout = self.0.request_timeout_of(&request);
-        let r = request.into_inner();
-        let v = self
-            .command(
-                request_id_or(&self.0, &r.request_id),
-                Command::Resolve {
-                    tenant_id: r.tenant_id,
-                    alert_id: r.alert_id,
-                    by: r.by,
-                    note: r.note,
-                },
-                timeout,
-            )
-            .await?;
-        Ok(Response::new(alert_of(v)?))
+        self.alert_action(request, |tenant_id, alert_id, by, note| Command::Resolve {
+            tenant_id,
+            alert_id,
+            by,
+            note,
+        })
+        .await
     }
 
     async fn cluster_status(
