@@ -3,8 +3,8 @@
 //! 1. Compute only: simulated events (8 tenants) pre-encoded in an in-process log of 8
 //!    partitions, read, decoded, exchanged and applied by the timely dataflow with 1 and then
 //!    2 workers, rows discarded; events/s and the 2-worker speed-up.
-//! 2. State memory: resident memory added per open contact and per tracked customer, measured
-//!    on an engine holding 1,000,000 of each.
+//! 2. State memory: live heap bytes (jemalloc's count of allocated bytes) added per open
+//!    contact and per tracked customer, on an engine holding 1,000,000 of each.
 //!
 //! Usage: `cargo run --release -p ccx-load-tests --bin stream-bench -- [--contacts N]`
 
@@ -33,6 +33,9 @@ struct Args {
 }
 
 const START: i64 = 1_790_000_000_000;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -95,15 +98,10 @@ fn compute(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resident set size in bytes.
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Live heap bytes.
+fn allocated() -> u64 {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
 }
 
 fn event(id: usize, kind: EventType, t: i64, direction: Direction) -> Event {
@@ -128,7 +126,7 @@ fn memory(args: &Args) {
     let n = args.state_items;
     // Open contacts: offered (outbound, so no customer state), answered, still talking.
     let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
-    let before = rss();
+    let before = allocated();
     for i in 0..n {
         let t = START + i as i64;
         engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Outbound));
@@ -146,7 +144,7 @@ fn memory(args: &Args) {
     // Past the dedup horizon: event ids are forgotten, the open contacts stay.
     engine.advance(START + n as i64 + 11 * 60_000);
     let _ = engine.take_output();
-    let per_contact = (rss() - before) as f64 / n as f64;
+    let per_contact = (allocated() - before) as f64 / n as f64;
     let counts = engine.state_counts();
     assert_eq!(counts.open_contacts, n);
     drop(engine);
@@ -154,7 +152,7 @@ fn memory(args: &Args) {
     // Tracked customers: one inbound contact each, resolved and ended (FCR verdict pending,
     // repeat detection armed for the FCR window); the finished contacts themselves expire.
     let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
-    let before = rss();
+    let before = allocated();
     for i in 0..n {
         let t = START + i as i64;
         engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Inbound));
@@ -171,11 +169,11 @@ fn memory(args: &Args) {
     }
     engine.advance(START + n as i64 + 2 * 3_600_000);
     let _ = engine.take_output();
-    let per_customer = (rss() - before) as f64 / n as f64;
+    let per_customer = (allocated() - before) as f64 / n as f64;
     let counts = engine.state_counts();
     assert_eq!(counts.customers, n);
     assert_eq!(counts.contacts, 0);
-    println!("| state | items | bytes each (resident memory added) |");
+    println!("| state | items | bytes each (live heap added) |");
     println!("|---|---|---|");
     println!("| open contact (answered, talking) | {n} | {per_contact:.0} |");
     println!("| tracked customer (FCR window, verdict pending) | {n} | {per_customer:.0} |");

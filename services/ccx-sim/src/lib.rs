@@ -86,12 +86,14 @@ impl Sim {
     /// `contacts` contacts offered at `per_second` on average from `start_ms`, all events
     /// sorted by time (agent state changes included).
     pub fn generate(&mut self, start_ms: i64, contacts: usize, per_second: f64) -> Vec<Event> {
-        let gap = (1000.0 / per_second.max(0.001)) as i64;
-        let mut at = start_ms;
+        // Exponential-like spacing around the mean gap, kept in fractional milliseconds so
+        // that rates above 1,000 contacts/s are exact on average.
+        let gap = 1000.0 / per_second.max(0.001);
+        let mut at = start_ms as f64;
         let mut events = Vec::new();
         for _ in 0..contacts {
-            at += self.rng.range(0, 2 * gap.max(1));
-            events.extend(self.contact(at));
+            at += gap * 2.0 * (self.rng.range(0, 1_000_000) as f64 / 1_000_000.0);
+            events.extend(self.contact(at as i64));
         }
         events.sort_by_key(|e| e.occurred_at.as_ref().map(ccx_model::timestamp_ms));
         events
