@@ -30,7 +30,7 @@ fn caller<T>(ingest: &Ingest, request: &Request<T>) -> Result<String, CollectorE
         .metadata()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    ingest.authenticate(header).map(str::to_owned)
+    ingest.authenticate(header)
 }
 
 async fn publish_one(

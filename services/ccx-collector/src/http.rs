@@ -70,7 +70,7 @@ async fn publish_inner(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let tenant = ingest.authenticate(auth)?.to_owned();
+    let tenant = ingest.authenticate(auth)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

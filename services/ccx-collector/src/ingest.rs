@@ -14,7 +14,8 @@ use crate::sink::{Record, Sink};
 use crate::CollectorError;
 
 pub struct Ingest {
-    tokens: Tokens,
+    /// Replaced as a whole when tenants or tokens change (see `set_tenants`).
+    tokens: std::sync::RwLock<Tokens>,
     limits: Limits,
     max_events: usize,
     max_bytes: usize,
@@ -25,7 +26,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(config: &Config, sink: Sink) -> Ingest {
         Ingest {
-            tokens: Tokens::new(&config.tenants),
+            tokens: std::sync::RwLock::new(Tokens::new(&config.tenants)),
             limits: config.validation.limits(),
             max_events: config.collector.max_batch_events,
             max_bytes: config.collector.max_batch_bytes,
@@ -43,8 +44,15 @@ impl Ingest {
     }
 
     /// The caller's tenant, from an `Authorization` header value.
-    pub fn authenticate(&self, header: Option<&str>) -> Result<&str, CollectorError> {
-        self.tokens.authenticate(header)
+    pub fn authenticate(&self, header: Option<&str>) -> Result<String, CollectorError> {
+        let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+        tokens.authenticate(header).map(str::to_owned)
+    }
+
+    /// Replaces the tenants and their token hashes (applied to the next request).
+    pub fn set_tenants(&self, tenants: &[ccx_config::TenantToken]) {
+        let fresh = Tokens::new(tenants);
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 
     /// Refuses a batch over the byte limit before it is parsed.

@@ -6,6 +6,7 @@
 //! path, [`ingest::Ingest::publish`]; validation itself is `ccx-model`'s. It computes no metric.
 
 pub mod auth;
+pub mod directory;
 pub mod error;
 pub mod grpc;
 pub mod http;

@@ -279,6 +279,18 @@ impl ControlClient {
         .await
     }
 
+    /// Every stored tenant configuration; linearizable.
+    pub async fn list_configs(&self) -> Result<Vec<pb::TenantConfig>, ControlError> {
+        let response = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(pb::ListTenantConfigsRequest { local: false });
+                r.set_timeout(t);
+                async move { c.list_tenant_configs(r).await }
+            })
+            .await?;
+        Ok(response.configs)
+    }
+
     /// The tenant's settings as the stream applies them.
     pub async fn get_settings(
         &self,

@@ -613,6 +613,24 @@ impl Control for ControlService {
         Ok(Response::new(config.to_proto()))
     }
 
+    async fn list_tenant_configs(
+        &self,
+        request: Request<pb::ListTenantConfigsRequest>,
+    ) -> Result<Response<pb::ListTenantConfigsResponse>, Status> {
+        if !request.into_inner().local {
+            self.0.linearizable().await?;
+        }
+        let configs = self
+            .0
+            .state
+            .read()
+            .unwrap()
+            .configs()
+            .map(|c| c.to_proto())
+            .collect();
+        Ok(Response::new(pb::ListTenantConfigsResponse { configs }))
+    }
+
     async fn put_tenant_config(
         &self,
         request: Request<pb::PutTenantConfigRequest>,

@@ -27,6 +27,9 @@ pub struct Settings {
     /// How long event ids are remembered behind the watermark for deduplication; a copy that
     /// arrives later is counted as late instead (it is never applied twice either way).
     pub dedup_horizon_ms: i64,
+    /// Tenant settings that change while the stream runs (the control plane's); applied at
+    /// the next watermark advance.
+    pub shared: Option<std::sync::Arc<SharedSettings>>,
     /// Hand over provisional queue and agent rows that include the events still waiting for
     /// the watermark (applied speculatively, in event-time order, to copies of their
     /// contacts); the final values replace them once the watermark passes.
@@ -39,12 +42,44 @@ impl Settings {
             default,
             tenants: HashMap::new(),
             dedup_horizon_ms: 10 * 60_000,
+            shared: None,
             provisional: false,
         }
     }
 
     pub fn for_tenant(&self, tenant: &str) -> &TenantSettings {
         self.tenants.get(tenant).unwrap_or(&self.default)
+    }
+}
+
+/// Per-tenant settings published by another thread (a control-plane poller).
+#[derive(Debug, Default)]
+pub struct SharedSettings {
+    version: std::sync::atomic::AtomicU64,
+    tenants: std::sync::RwLock<HashMap<String, TenantSettings>>,
+}
+
+impl SharedSettings {
+    /// Replaces every tenant's settings; engines pick them up at their next advance.
+    pub fn replace(&self, tenants: HashMap<String, TenantSettings>) {
+        let mut current = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        if *current != tenants {
+            *current = tenants;
+            self.version
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// The settings of one tenant, if the control plane holds them.
+    pub fn get(&self, tenant: &str) -> Option<TenantSettings> {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        tenants.get(tenant).cloned()
+    }
+
+    fn snapshot(&self) -> (u64, HashMap<String, TenantSettings>) {
+        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let version = self.version.load(std::sync::atomic::Ordering::Acquire);
+        (version, tenants.clone())
     }
 }
 
@@ -399,6 +434,7 @@ const EXPIRY_EVERY_MS: i64 = 60_000;
 #[derive(Debug, Clone)]
 pub struct Engine {
     settings: Settings,
+    settings_version: u64,
     watermark: i64,
     tenants: BTreeMap<String, TenantState>,
 }
@@ -408,6 +444,7 @@ impl Engine {
     pub fn new(settings: Settings, watermark: i64) -> Engine {
         Engine {
             settings,
+            settings_version: 0,
             watermark,
             tenants: BTreeMap::new(),
         }
@@ -466,6 +503,13 @@ impl Engine {
     pub fn advance(&mut self, watermark: i64) {
         if watermark <= self.watermark {
             return;
+        }
+        if let Some(shared) = &self.settings.shared {
+            let (version, tenants) = shared.snapshot();
+            if version != self.settings_version {
+                self.settings_version = version;
+                self.settings.tenants = tenants;
+            }
         }
         for (tenant_id, tenant) in self.tenants.iter_mut() {
             let settings = self.settings.for_tenant(tenant_id);

@@ -163,3 +163,28 @@ impl MemorySink {
         shared.rows.clone().without_zero_rows()
     }
 }
+
+/// Keeps `shared` equal to the tenant settings held by the control plane (polled every
+/// `every`; a failed poll keeps the last ones). Runs until the process ends.
+pub async fn follow_settings(
+    shared: Arc<crate::engine::SharedSettings>,
+    client: ccx_control::ControlClient,
+    every: std::time::Duration,
+) {
+    loop {
+        match client.list_configs().await {
+            Ok(configs) => shared.replace(
+                configs
+                    .iter()
+                    .filter_map(|c| {
+                        Some((c.tenant_id.clone(), ccx_control::tenant_settings(c).ok()?))
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read tenant settings from the control plane")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}

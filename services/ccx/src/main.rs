@@ -207,6 +207,16 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
+    if !config.control.endpoints.is_empty() {
+        let client = ccx_control::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        tokio::spawn(ccx_collector::directory::follow_control(
+            Arc::clone(&running.ingest),
+            config.tenants.clone(),
+            client,
+            Duration::from_secs(2),
+            shutdown.clone(),
+        ));
+    }
     println!(
         "collector ready: grpc={} http={}",
         running.grpc_addr, running.http_addr
@@ -320,7 +330,19 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
         allowed_lateness_ms: options.allowed_lateness_ms,
         ..Default::default()
     };
-    let settings = ccx_stream::Settings::new(tenant);
+    let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());
+    let mut settings = ccx_stream::Settings::new(tenant);
+    if let Some(endpoints) = &control {
+        // Tenant settings held by the control plane apply without a restart.
+        let shared = Arc::new(ccx_stream::engine::SharedSettings::default());
+        settings.shared = Some(Arc::clone(&shared));
+        let client = ccx_control::ControlClient::new(endpoints.iter().cloned())?;
+        tokio::spawn(ccx_stream::sink::follow_settings(
+            shared,
+            client,
+            Duration::from_secs(2),
+        ));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
     tokio::spawn(ccx_stream::http::serve(
@@ -329,7 +351,6 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
     ));
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
-    let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());
     let mut worker = {
         let stop = Arc::clone(&stop);
         tokio::task::spawn_blocking(move || {
