@@ -970,16 +970,19 @@ impl TenantState {
 
     fn fcr_end(&mut self, customer_id: &str, reason: String, repeat: bool, ev: &Ev, dims: Dims) {
         let customer = self.customers.entry(customer_id.to_string()).or_default();
-        customer.ended.push((ev.t, reason.clone()));
+        push_tight(&mut customer.ended, (ev.t, reason.clone()));
         if repeat {
             return;
         }
         if ev.resolved {
-            customer.pending.push(PendingFcr {
-                ended_at: ev.t,
-                reason,
-                dims,
-            });
+            push_tight(
+                &mut customer.pending,
+                PendingFcr {
+                    ended_at: ev.t,
+                    reason,
+                    dims,
+                },
+            );
             self.fcr_queue.insert((ev.t, customer_id.to_string()));
         } else {
             let c = Components {
@@ -1095,7 +1098,7 @@ impl TenantState {
         }
         let churn = &s.churn;
         let customer = self.customers.entry(customer_id.to_string()).or_default();
-        customer.signals.push((sig.index(), ev.t));
+        push_tight(&mut customer.signals, (sig.index(), ev.t));
         customer
             .signals
             .retain(|(_, at)| *at <= ev.t && ev.t - at < churn.lookback_ms);
@@ -1278,6 +1281,15 @@ fn agent_minute(tenant: &str, (minute, _, _): RowNum, agent_id: String) -> Agent
         window_start: minute,
         agent_id,
     }
+}
+
+/// Per-customer lists are short: grow them one element at a time instead of the usual
+/// doubling from four (most customers hold one or two entries).
+fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }
 
 fn close_segment(seg: &Segment, at: i64, c: &mut Components) {
