@@ -27,7 +27,7 @@ use timely::dataflow::InputHandle;
 use timely::CommunicationConfig;
 
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
-use crate::engine::{Engine, Ev, Output, Settings};
+use crate::engine::{Engine, Ev, Ingested, Output, Settings};
 use crate::source::{fnv, EventLog, LogRecord};
 
 /// How a stream process runs.
@@ -475,8 +475,10 @@ fn take_until(
     let later = stash.split_off(&until);
     for (_, batch) in std::mem::replace(stash, later) {
         for (tenant, ev, raw) in batch {
-            let accepted = engine.ingest_compact(&tenant, ev);
-            if accepted && keep_events {
+            // Every event that is not a copy goes to `events` (late ones too: they were
+            // accepted, only not applied).
+            let outcome = engine.ingest_compact(&tenant, ev);
+            if outcome != Ingested::Duplicate && keep_events {
                 if let Ok(event) = Event::decode(raw.as_slice()) {
                     events.push(event);
                 }

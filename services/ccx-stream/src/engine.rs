@@ -52,6 +52,17 @@ impl Settings {
     }
 }
 
+/// What became of an ingested event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// Waiting for the watermark, then applied.
+    Buffered,
+    /// A copy of an event already seen: counted in `duplicates`, nothing else.
+    Duplicate,
+    /// Behind the watermark: counted in `late_dropped`, not applied.
+    Late,
+}
+
 /// Per-tenant settings published by another thread (a control-plane poller).
 #[derive(Debug, Default)]
 pub struct SharedSettings {
@@ -459,13 +470,12 @@ impl Engine {
     }
 
     /// Accepts one event in any order: duplicates and late events are counted, others buffered.
-    pub fn ingest(&mut self, event: &Event) -> bool {
+    pub fn ingest(&mut self, event: &Event) -> Ingested {
         self.ingest_compact(&event.tenant_id, Ev::from_event(event))
     }
 
-    /// [`Engine::ingest`] for an event already in compact form. True when the event was
-    /// accepted (neither a duplicate nor late).
-    pub fn ingest_compact(&mut self, tenant_id: &str, ev: Ev) -> bool {
+    /// [`Engine::ingest`] for an event already in compact form.
+    pub fn ingest_compact(&mut self, tenant_id: &str, ev: Ev) -> Ingested {
         let watermark = self.watermark;
         if !self.tenants.contains_key(tenant_id) {
             self.tenants
@@ -479,14 +489,14 @@ impl Engine {
             } else {
                 tenant.pending_duplicates.push(ev.t);
             }
-            false
+            Ingested::Duplicate
         } else if ev.t < watermark {
             tenant.quality(ev.t, |q| q.late_dropped += 1);
-            false
+            Ingested::Late
         } else {
             tenant.seen.insert(ev.event_id.clone(), ev.t);
             tenant.buffer.entry(ev.t).or_default().push(ev);
-            true
+            Ingested::Buffered
         }
     }
 
