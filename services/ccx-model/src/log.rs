@@ -3,10 +3,17 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// One record of a [`MemoryTopic`]: its key and value, as a Kafka record has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRecord {
+    pub key: Arc<str>,
+    pub payload: Arc<[u8]>,
+}
+
 /// An in-process, append-only log with partitions (the demo's event log).
 #[derive(Debug, Default)]
 pub struct MemoryTopic {
-    partitions: Vec<Mutex<Vec<Arc<[u8]>>>>,
+    partitions: Vec<Mutex<Vec<LoggedRecord>>>,
 }
 
 impl MemoryTopic {
@@ -26,12 +33,15 @@ impl MemoryTopic {
         let mut log = self.partitions[partition]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        log.push(Arc::from(payload));
+        log.push(LoggedRecord {
+            key: Arc::from(key),
+            payload: Arc::from(payload),
+        });
         (partition as i32, log.len() as i64 - 1)
     }
 
     /// The records of one partition (locked while the guard lives).
-    pub fn partition(&self, index: usize) -> MutexGuard<'_, Vec<Arc<[u8]>>> {
+    pub fn partition(&self, index: usize) -> MutexGuard<'_, Vec<LoggedRecord>> {
         self.partitions[index]
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 pub struct LogRecord {
     pub partition: i32,
     pub offset: i64,
+    pub key: Vec<u8>,
     pub payload: Vec<u8>,
 }
 
@@ -77,6 +78,7 @@ impl EventLog for KafkaLog {
                 Some(Ok(message)) => out.push(LogRecord {
                     partition: message.partition(),
                     offset: message.offset(),
+                    key: message.key().unwrap_or_default().to_vec(),
                     payload: message.payload().unwrap_or_default().to_vec(),
                 }),
             }
@@ -117,7 +119,8 @@ impl EventLog for MemoryLog {
                 out.push(LogRecord {
                     partition: *partition,
                     offset: *next,
-                    payload: log[*next as usize].to_vec(),
+                    key: log[*next as usize].key.as_bytes().to_vec(),
+                    payload: log[*next as usize].payload.to_vec(),
                 });
                 *next += 1;
                 budget -= 1;

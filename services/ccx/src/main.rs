@@ -265,37 +265,27 @@ async fn create_topic(config: &Config, replication: i32) -> anyhow::Result<()> {
 /// Reads every partition of the topic from the beginning with explicit assignment.
 fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
     use ccx_proto::prost::Message as _;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Message, Offset, TopicPartitionList};
-    let mut client = rdkafka::ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.kafka.brokers)
-        .set("group.id", "ccx-tail-events")
-        .set("enable.auto.commit", "false");
-    for (k, v) in &config.kafka.properties {
-        client.set(k, v);
-    }
-    let consumer: BaseConsumer = client.create()?;
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..config.kafka.partitions as i32 {
-        assignment.add_partition_offset(&config.kafka.topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+    use ccx_stream::source::{EventLog, KafkaLog};
+    let mut log = KafkaLog::new(&config.kafka).map_err(anyhow::Error::msg)?;
+    let starts: Vec<(i32, i64)> = (0..config.kafka.partitions as i32)
+        .map(|p| (p, 0))
+        .collect();
+    log.assign(&starts).map_err(anyhow::Error::msg)?;
+    let mut records = Vec::new();
     let mut last = std::time::Instant::now();
     while last.elapsed() < idle {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = message?;
-        last = std::time::Instant::now();
-        let event = ccx_proto::v1::Event::decode(message.payload().unwrap_or_default())?;
-        let line = serde_json::json!({
-            "partition": message.partition(),
-            "offset": message.offset(),
-            "key": String::from_utf8_lossy(message.key().unwrap_or_default()),
-            "event": ccx_model::json::event_to_json(&event),
-        });
-        println!("{line}");
+        log.poll(1000, &mut records).map_err(anyhow::Error::msg)?;
+        for record in records.drain(..) {
+            last = std::time::Instant::now();
+            let event = ccx_proto::v1::Event::decode(record.payload.as_slice())?;
+            let line = serde_json::json!({
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": String::from_utf8_lossy(&record.key),
+                "event": ccx_model::json::event_to_json(&event),
+            });
+            println!("{line}");
+        }
     }
     Ok(())
 }
