@@ -12,13 +12,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccx_e2e::{collector_config, now_ms, start_collector, token, unique_topic, Broker, TENANTS};
+use ccx_e2e::{now_ms, token, unique_topic, Pipeline, TENANTS};
 use ccx_model::settings::TenantSettings;
 use ccx_model::{ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
 use ccx_proto::v1::collector_client::CollectorClient;
 use ccx_proto::v1::PublishRequest;
 use ccx_sim::{Sim, SimConfig};
-use ccx_store::testing::ClickHouseServer;
 use ccx_store::Store;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
 use ccx_stream::sink::ClickHouseSink;
@@ -45,20 +44,13 @@ type Probes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let broker = Broker::start()?;
-    let topic = unique_topic("bench.e2e");
-    broker.create_topic(&topic, PARTITIONS as i32).await?;
-    let (_clickhouse, ch) = ClickHouseServer::try_start().map_err(|e| anyhow::anyhow!(e))?;
-    let store = Store::connect(&ch).await?;
-    store.migrate().await?;
-    let config = collector_config(&broker.addr(), &topic, PARTITIONS);
-    let (collector, _) = start_collector(&config).await?;
+    let p = Pipeline::start("bench.e2e", PARTITIONS).await?;
+    let (store, collector) = (p.store.clone(), p.collector);
 
     // The stream, in this process, on its own threads.
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
-    let mut kafka = config.kafka.clone();
-    kafka.topic = topic.clone();
+    let kafka = p.config.kafka.clone();
     let options = StreamOptions {
         workers: args.workers,
         partitions: PARTITIONS,
@@ -68,7 +60,8 @@ async fn main() -> anyhow::Result<()> {
         ..StreamOptions::default()
     };
     let stream = {
-        let (stop, progress, ch) = (Arc::clone(&stop), Arc::clone(&progress), ch.clone());
+        let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
+        let ch = p.clickhouse_config.clone();
         std::thread::spawn(move || {
             run(
                 options,

@@ -122,54 +122,48 @@ fn event(id: usize, kind: EventType, t: i64, direction: Direction) -> Event {
     }
 }
 
-fn memory(args: &Args) {
-    let n = args.state_items;
-    // Open contacts: offered (outbound, so no customer state), answered, still talking.
+/// Feeds `n` contacts of two events each (`second` one ms after the offer) to a fresh engine,
+/// then moves the watermark to `settle_after` ms past the last one; returns the engine and the
+/// live heap bytes it added per contact.
+fn hold(n: usize, second: EventType, direction: Direction, settle_after: i64) -> (Engine, f64) {
     let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
     let before = allocated();
     for i in 0..n {
         let t = START + i as i64;
-        engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Outbound));
-        engine.ingest(&event(
-            i,
-            EventType::ContactAnswered,
-            t + 1,
-            Direction::Outbound,
-        ));
+        engine.ingest(&event(i, EventType::ContactOffered, t, direction));
+        engine.ingest(&event(i, second, t + 1, direction));
         if i % 10_000 == 9_999 {
             engine.advance(t - 1_000);
             let _ = engine.take_output();
         }
     }
-    // Past the dedup horizon: event ids are forgotten, the open contacts stay.
-    engine.advance(START + n as i64 + 11 * 60_000);
+    engine.advance(START + n as i64 + settle_after);
     let _ = engine.take_output();
-    let per_contact = (allocated() - before) as f64 / n as f64;
-    let counts = engine.state_counts();
-    assert_eq!(counts.open_contacts, n);
+    let per_item = (allocated() - before) as f64 / n as f64;
+    (engine, per_item)
+}
+
+fn memory(args: &Args) {
+    let n = args.state_items;
+    // Open contacts: offered (outbound, so no customer state), answered, still talking; past
+    // the dedup horizon, so event ids are forgotten and the open contacts stay.
+    let (engine, per_contact) = hold(
+        n,
+        EventType::ContactAnswered,
+        Direction::Outbound,
+        11 * 60_000,
+    );
+    assert_eq!(engine.state_counts().open_contacts, n);
     drop(engine);
 
     // Tracked customers: one inbound contact each, resolved and ended (FCR verdict pending,
     // repeat detection armed for the FCR window); the finished contacts themselves expire.
-    let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
-    let before = allocated();
-    for i in 0..n {
-        let t = START + i as i64;
-        engine.ingest(&event(i, EventType::ContactOffered, t, Direction::Inbound));
-        engine.ingest(&event(
-            i,
-            EventType::ContactEnded,
-            t + 1,
-            Direction::Inbound,
-        ));
-        if i % 10_000 == 9_999 {
-            engine.advance(t - 1_000);
-            let _ = engine.take_output();
-        }
-    }
-    engine.advance(START + n as i64 + 2 * 3_600_000);
-    let _ = engine.take_output();
-    let per_customer = (allocated() - before) as f64 / n as f64;
+    let (engine, per_customer) = hold(
+        n,
+        EventType::ContactEnded,
+        Direction::Inbound,
+        2 * 3_600_000,
+    );
     let counts = engine.state_counts();
     assert_eq!(counts.customers, n);
     assert_eq!(counts.contacts, 0);

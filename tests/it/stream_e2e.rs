@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use ccx_e2e::*;
 use ccx_model::settings::TenantSettings;
-use ccx_store::testing::ClickHouseServer;
-use ccx_store::Store;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
 use ccx_stream::sink::{ClickHouseSink, WithAlerts};
 use ccx_stream::source::KafkaLog;
@@ -19,17 +17,9 @@ const PARTITIONS: u32 = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_final_row_equals_the_reference_model() {
-    let broker = Broker::start().expect("broker");
-    let topic = unique_topic("ccx.events.e2e");
-    broker
-        .create_topic(&topic, PARTITIONS as i32)
+    let p = Pipeline::start("ccx.events.e2e", PARTITIONS)
         .await
-        .expect("topic");
-    let (_clickhouse, ch_config) = ClickHouseServer::start();
-    let store = Store::connect(&ch_config).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let config = collector_config(&broker.addr(), &topic, PARTITIONS);
-    let (collector, _) = start_collector(&config).await.expect("collector");
+        .expect("pipeline");
     // A single-replica control plane receives the churn alerts too.
     let control_dir = tempfile_dir();
     let control = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(
@@ -41,7 +31,7 @@ async fn every_final_row_equals_the_reference_model() {
 
     let events = simulated(11, now_ms() - 3_600_000, 1_100, 1.0);
     assert!(events.len() >= 5_000, "{} events", events.len());
-    publish_all(collector.grpc_addr, &events, 500).await;
+    publish_all(p.collector.grpc_addr, &events, 500).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
@@ -54,10 +44,10 @@ async fn every_final_row_equals_the_reference_model() {
         checkpoint_every_ms: 60_000,
         ..StreamOptions::default()
     };
-    let mut kafka = config.kafka.clone();
-    kafka.topic = topic.clone();
+    let kafka = p.config.kafka.clone();
     let stream = {
-        let (stop, progress, ch) = (Arc::clone(&stop), Arc::clone(&progress), ch_config.clone());
+        let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
+        let ch = p.clickhouse_config.clone();
         std::thread::spawn(move || {
             run(
                 options,
@@ -90,15 +80,8 @@ async fn every_final_row_equals_the_reference_model() {
     // Every event is behind the watermark and no agent state is open: the rows are final
     // (FCR successes would need a day more).
     let want = ccx_reference::compute(&events, &TenantSettings::default(), watermark);
-    let got = store.read_final(None).await.expect("read");
-    assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
-    for (key, value) in &want.queue {
-        assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
-    }
-    assert_eq!(got.agent, want.agent, "agent rows");
-    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
-    assert_eq!(got.quality, want.quality, "quality rows");
-    assert_eq!(got.alerts, want.alerts, "churn alerts");
+    let got = p.store.read_final(None).await.expect("read");
+    assert_same_rows(&got, &want);
     assert!(!want.alerts.is_empty(), "the scenario raises churn alerts");
     // The same alerts are open in the control plane, once each.
     let client =
@@ -117,12 +100,13 @@ async fn every_final_row_equals_the_reference_model() {
     assert!(want.queue.len() > 100, "{} queue rows", want.queue.len());
 
     // Every accepted event is in `events`, once.
-    let rows = store
+    let rows = p
+        .store
         .query_json("SELECT count() AS n FROM ccx.events FINAL")
         .await
         .expect("count");
     assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
-    collector.stop().await;
+    p.collector.stop().await;
     control.stop().await;
     let _ = std::fs::remove_dir_all(checkpoints);
     let _ = std::fs::remove_dir_all(control_dir);

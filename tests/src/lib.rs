@@ -382,3 +382,52 @@ pub fn newest(events: &[Event]) -> i64 {
         .max()
         .unwrap_or(0)
 }
+
+/// The real pipeline around a stream: a broker with a fresh topic, a ClickHouse server with
+/// the ccx schema, and a collector writing to that topic.
+pub struct Pipeline {
+    pub broker: Broker,
+    pub topic: String,
+    /// The ClickHouse server process (stopped when dropped).
+    pub clickhouse: ccx_store::testing::ClickHouseServer,
+    pub clickhouse_config: ccx_config::ClickHouseConfig,
+    pub store: ccx_store::Store,
+    /// The collector's configuration (its `kafka` section names the topic).
+    pub config: Config,
+    pub collector: Running,
+}
+
+impl Pipeline {
+    pub async fn start(topic_prefix: &str, partitions: u32) -> anyhow::Result<Pipeline> {
+        let broker = Broker::start()?;
+        let topic = unique_topic(topic_prefix);
+        broker.create_topic(&topic, partitions as i32).await?;
+        let (clickhouse, clickhouse_config) =
+            ccx_store::testing::ClickHouseServer::try_start().map_err(anyhow::Error::msg)?;
+        let store = ccx_store::Store::connect(&clickhouse_config).await?;
+        store.migrate().await?;
+        let config = collector_config(&broker.addr(), &topic, partitions);
+        let (collector, _) = start_collector(&config).await?;
+        Ok(Pipeline {
+            broker,
+            topic,
+            clickhouse,
+            clickhouse_config,
+            store,
+            config,
+            collector,
+        })
+    }
+}
+
+/// Asserts that the rows read back from ClickHouse equal the reference rows, table by table.
+pub fn assert_same_rows(got: &ccx_model::rows::FinalRows, want: &ccx_model::rows::FinalRows) {
+    assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
+    for (key, value) in &want.queue {
+        assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
+    }
+    assert_eq!(got.agent, want.agent, "agent rows");
+    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
+    assert_eq!(got.quality, want.quality, "quality rows");
+    assert_eq!(got.alerts, want.alerts, "churn alerts");
+}

@@ -12,8 +12,6 @@ use ccx_e2e::*;
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
 use ccx_sim::Rng;
-use ccx_store::testing::ClickHouseServer;
-use ccx_store::Store;
 
 const PARTITIONS: u32 = 8;
 
@@ -137,21 +135,13 @@ fn write_config(dir: &Path, brokers: &str, topic: &str, clickhouse_url: &str) ->
 }
 
 async fn crash_and_recover(workers: usize, processes: usize, seed: u64) {
-    let broker = Broker::start().expect("broker");
-    let topic = unique_topic("ccx.events.crash");
-    broker
-        .create_topic(&topic, PARTITIONS as i32)
+    let p = Pipeline::start("ccx.events.crash", PARTITIONS)
         .await
-        .expect("topic");
-    let (_clickhouse, ch) = ClickHouseServer::start();
-    let store = Store::connect(&ch).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let collector_cfg = collector_config(&broker.addr(), &topic, PARTITIONS);
-    let (collector, _) = start_collector(&collector_cfg).await.expect("collector");
+        .expect("pipeline");
     let dir = std::env::temp_dir().join(unique_topic("ccx-crash"));
     std::fs::create_dir_all(&dir).expect("dir");
     let mut cluster = Cluster {
-        config: write_config(&dir, &broker.addr(), &topic, &ch.url),
+        config: write_config(&dir, &p.broker.addr(), &p.topic, &p.clickhouse_config.url),
         workers,
         processes,
         children: Vec::new(),
@@ -165,7 +155,7 @@ async fn crash_and_recover(workers: usize, processes: usize, seed: u64) {
     let mut kills = 0;
     cluster.start();
     for (i, chunk) in chunks.iter().enumerate() {
-        publish_all(collector.grpc_addr, chunk, 400).await;
+        publish_all(p.collector.grpc_addr, chunk, 400).await;
         if i % 2 == 0 && kills < 3 {
             // Kill while the chunk is being consumed, at a random moment.
             tokio::time::sleep(Duration::from_millis(rng.range(30, 900) as u64)).await;
@@ -192,20 +182,13 @@ async fn crash_and_recover(workers: usize, processes: usize, seed: u64) {
 
     // No agent state is open and FCR successes would need a day more: the rows are final.
     let want = ccx_reference::compute(&events, &TenantSettings::default(), target + 3_600_000);
-    let got = store.read_final(None).await.expect("read");
-    assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
-    for (key, value) in &want.queue {
-        assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
-    }
-    assert_eq!(got.agent, want.agent, "agent rows");
-    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
-    assert_eq!(got.quality, want.quality, "quality rows");
-    assert_eq!(got.alerts, want.alerts, "churn alerts");
+    let got = p.store.read_final(None).await.expect("read");
+    assert_same_rows(&got, &want);
     let checkpoints = std::fs::read_dir(dir.join("checkpoints"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert!(checkpoints > 0, "checkpoints were written");
-    collector.stop().await;
+    p.collector.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
