@@ -12,6 +12,7 @@ pub mod log;
 pub mod rows;
 pub mod settings;
 pub mod validate;
+pub mod view;
 
 pub use ccx_proto::v1::{AgentState, Channel, Direction, Event, EventType, SurveyType};
 pub use validate::{validate, Limits, RejectCode, Rejection};

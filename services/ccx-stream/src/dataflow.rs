@@ -27,8 +27,9 @@ use timely::dataflow::InputHandle;
 use timely::CommunicationConfig;
 
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
-use crate::engine::{Engine, Ev, Ingested, Output, Settings};
+use crate::engine::{Engine, Ingested, Output, Settings};
 use crate::source::{fnv, EventLog, LogRecord};
+use ccx_model::view::EventView;
 
 /// How a stream process runs.
 #[derive(Debug, Clone)]
@@ -191,7 +192,8 @@ struct Shared {
     engine_watermark: i64,
 }
 
-type Exchanged = (String, Ev, Vec<u8>);
+/// (route: hash of the tenant, encoded event).
+type Exchanged = (u64, Vec<u8>);
 
 /// Input time advanced to -> (time advanced from, next offset of each owned partition).
 type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
@@ -276,7 +278,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             } else {
                 None
             };
-            let exchange = Exchange::new(|(tenant, _, _): &Exchanged| fnv(tenant.as_bytes()));
+            let exchange = Exchange::new(|(route, _): &Exchanged| *route);
             stream.sink(exchange, "Engine", move |(input, frontier)| {
                 input.for_each(|cap, data| {
                     let time = cap.least().copied().unwrap_or_default();
@@ -387,25 +389,23 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         let now = Instant::now();
         for record in records.drain(..) {
             next_offsets.insert(record.partition, record.offset + 1);
-            let Ok(event) = Event::decode(record.payload.as_slice()) else {
-                tracing::warn!(
-                    partition = record.partition,
-                    offset = record.offset,
-                    "undecodable record skipped"
-                );
-                continue;
+            let (route, time) = match EventView::decode(&record.payload) {
+                Ok(view) => (fnv(view.tenant_id.as_bytes()), view.time_ms()),
+                Err(e) => {
+                    tracing::warn!(
+                        partition = record.partition,
+                        offset = record.offset,
+                        error = %e,
+                        "undecodable record skipped"
+                    );
+                    continue;
+                }
             };
-            let (tenant, ev) = Ev::from_owned(event);
             if let Some(clock) = clocks.get_mut(&record.partition) {
-                clock.max_time = clock.max_time.max(ev.time());
+                clock.max_time = clock.max_time.max(time);
                 clock.last_record = now;
             }
-            let raw = if options.keep_events {
-                record.payload
-            } else {
-                Vec::new()
-            };
-            input.send((tenant, ev, raw));
+            input.send((route, record.payload));
             progress.events_read.fetch_add(1, Ordering::Relaxed);
         }
         let mut target = if has_partitions {
@@ -474,14 +474,17 @@ fn take_until(
 ) {
     let later = stash.split_off(&until);
     for (_, batch) in std::mem::replace(stash, later) {
-        for (tenant, ev, raw) in batch {
+        for (_, record) in batch {
             // Every event that is not a copy goes to `events` (late ones too: they were
             // accepted, only not applied).
-            let outcome = engine.ingest_compact(&tenant, ev);
-            if outcome != Ingested::Duplicate && keep_events {
-                if let Ok(event) = Event::decode(raw.as_slice()) {
-                    events.push(event);
-                }
+            let event = if keep_events {
+                Event::decode(record.as_slice()).ok()
+            } else {
+                None
+            };
+            let outcome = engine.ingest_record(record);
+            if let (Some(event), Ok(Ingested::Buffered | Ingested::Late)) = (event, outcome) {
+                events.push(event);
             }
         }
     }

@@ -8,7 +8,8 @@
 //! state, per-agent state time, and the rows it completes; [`Engine::take_output`] hands over
 //! the rows changed since the last call, with their full values.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::AddAssign;
 
 use ccx_model::rows::{
@@ -16,7 +17,9 @@ use ccx_model::rows::{
     QueueNow, StateTimes,
 };
 use ccx_model::settings::{Signal, TenantSettings};
+use ccx_model::view::{DecodeError, EventView};
 use ccx_model::{timestamp_ms, AgentState, Channel, Direction, Event, EventType, SurveyType};
+use ccx_proto::prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 /// Metric settings: SPEC defaults, overridden per tenant.
@@ -129,15 +132,67 @@ impl Output {
 /// A hash map with a fast, non-cryptographic hasher.
 pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>;
 
-/// The numeric part of a row key: (minute, channel, direction) or (minute, channel, 0).
-type RowNum = (i64, i32, i32);
+/// The identity of an event, contact or customer id: a 128-bit hash of its text (0: none).
+/// Ids are only compared, never shown, so the text is not kept; two different ids of one
+/// tenant sharing a hash is a 2^-100 event even at billions of ids.
+type Id = u128;
 
-/// Rows of one table of one tenant, keyed by a numeric part and an id (queue or agent), with
-/// the keys changed since the last hand-over. Adding to an existing row allocates nothing.
+fn id_of(text: &str) -> Id {
+    if text.is_empty() {
+        0
+    } else {
+        xxhash_rust::xxh3::xxh3_128(text.as_bytes()) | 1
+    }
+}
+
+/// A queue, agent or reason name of one tenant, as an index into its [`Names`] (0: empty).
+type Sym = u32;
+
+/// The names rows carry (queues, agents) and reasons, each stored once per tenant. These are
+/// a tenant's configuration-sized sets, so they are kept for the tenant's lifetime.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Names {
+    ids: FastMap<Box<str>, Sym>,
+    names: Vec<Box<str>>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            ids: FastMap::default(),
+            names: vec![Box::from("")],
+        }
+    }
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> Sym {
+        if name.is_empty() {
+            return 0;
+        }
+        if let Some(sym) = self.ids.get(name) {
+            return *sym;
+        }
+        let sym = self.names.len() as Sym;
+        self.names.push(Box::from(name));
+        self.ids.insert(Box::from(name), sym);
+        sym
+    }
+
+    fn name(&self, sym: Sym) -> &str {
+        self.names.get(sym as usize).map(|n| &**n).unwrap_or("")
+    }
+}
+
+/// The numeric part of a row key: (minute, channel, direction) or (minute, channel, 0).
+type RowNum = (i64, u8, u8);
+
+/// Rows of one table of one tenant, keyed by a numeric part and a name (queue or agent),
+/// with the keys changed since the last hand-over.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RowTable<V> {
-    rows: FastMap<RowNum, FastMap<String, (V, bool)>>,
-    dirty: Vec<(RowNum, String)>,
+    rows: FastMap<(RowNum, Sym), (V, bool)>,
+    dirty: Vec<(RowNum, Sym)>,
 }
 
 impl<V> Default for RowTable<V> {
@@ -150,28 +205,24 @@ impl<V> Default for RowTable<V> {
 }
 
 impl<V: Copy + Default + AddAssign> RowTable<V> {
-    fn add(&mut self, num: RowNum, id: &str, value: V) {
-        let inner = self.rows.entry(num).or_default();
-        match inner.get_mut(id) {
-            Some((row, dirty)) => {
-                *row += value;
-                if !*dirty {
-                    *dirty = true;
-                    self.dirty.push((num, id.to_string()));
-                }
-            }
-            None => {
-                inner.insert(id.to_string(), (value, true));
-                self.dirty.push((num, id.to_string()));
-            }
+    fn add(&mut self, num: RowNum, id: Sym, value: V) {
+        let (row, dirty) = self.rows.entry((num, id)).or_default();
+        *row += value;
+        if !*dirty {
+            *dirty = true;
+            self.dirty.push((num, id));
         }
     }
 
+    fn get(&self, key: &(RowNum, Sym)) -> V {
+        self.rows.get(key).map(|(v, _)| *v).unwrap_or_default()
+    }
+
     /// The changed rows with their current values; clears the change marks.
-    fn take_dirty(&mut self) -> Vec<(RowNum, String, V)> {
+    fn take_dirty(&mut self) -> Vec<(RowNum, Sym, V)> {
         let mut out = Vec::with_capacity(self.dirty.len());
         for (num, id) in std::mem::take(&mut self.dirty) {
-            if let Some((value, dirty)) = self.rows.get_mut(&num).and_then(|r| r.get_mut(&id)) {
+            if let Some((value, dirty)) = self.rows.get_mut(&(num, id)) {
                 *dirty = false;
                 out.push((num, id, *value));
             }
@@ -179,100 +230,95 @@ impl<V: Copy + Default + AddAssign> RowTable<V> {
         out
     }
 
-    fn all(&self) -> impl Iterator<Item = (RowNum, &String, V)> {
-        self.rows
-            .iter()
-            .flat_map(|(num, ids)| ids.iter().map(move |(id, (v, _))| (*num, id, *v)))
+    fn all(&self) -> impl Iterator<Item = (RowNum, Sym, V)> + '_ {
+        self.rows.iter().map(|((num, id), (v, _))| (*num, *id, *v))
     }
 
     /// Drops rows of minutes before `horizon` that were handed over already.
     fn forget_before(&mut self, horizon: i64) {
-        self.rows.retain(|(minute, _, _), ids| {
-            if *minute >= horizon {
-                return true;
-            }
-            ids.retain(|_, (_, dirty)| *dirty);
-            !ids.is_empty()
-        });
+        self.rows
+            .retain(|((minute, _, _), _), (_, dirty)| *minute >= horizon || *dirty);
+        shrink(&mut self.rows);
     }
 }
 
-/// The compact form of an event the engine keeps (and the dataflow exchanges).
+/// Gives memory back once a map holds a quarter of what it has room for.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut FastMap<K, V>) {
+    if map.capacity() > 1024 && map.capacity() > 4 * map.len() {
+        map.shrink_to_fit();
+    }
+}
+
+/// A known enum value as a byte; values outside the enum become 0 (UNSPECIFIED), as their
+/// names are.
+fn enum_byte(n: i32, known: std::ops::RangeInclusive<i32>) -> u8 {
+    if known.contains(&n) {
+        n as u8
+    } else {
+        0
+    }
+}
+
+/// The compact form of an event the engine keeps until the watermark passes it: numbers,
+/// hashed ids and interned names, plus the record itself (for the text of an alert and the
+/// eventId tie-break).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ev {
     t: i64,
     kind: i32,
-    event_id: String,
-    contact_id: String,
-    customer_id: String,
-    channel: i32,
-    direction: i32,
-    queue_id: String,
-    agent_id: String,
-    reason: String,
+    id: Id,
+    contact: Id,
+    customer: Id,
+    queue: Sym,
+    agent: Sym,
+    to_queue: Sym,
+    reason: Sym,
+    channel: u8,
+    direction: u8,
+    survey_type: i32,
+    agent_state: i32,
+    score: i32,
     resolved: bool,
     converted: bool,
-    to_queue_id: String,
-    survey_type: i32,
-    score: i32,
     sentiment: f64,
-    agent_state: i32,
+    record: Box<[u8]>,
 }
 
 impl Ev {
-    /// The event time in ms.
-    pub fn time(&self) -> i64 {
-        self.t
-    }
-
-    /// Takes the fields of a decoded event without copying them; returns (tenant, event).
-    pub fn from_owned(e: Event) -> (String, Ev) {
-        let ev = Ev {
-            t: e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0),
-            kind: e.r#type,
-            event_id: e.event_id,
-            contact_id: e.contact_id,
-            customer_id: e.customer_id,
-            channel: e.channel,
-            direction: e.direction,
-            queue_id: e.queue_id,
-            agent_id: e.agent_id,
-            reason: e.reason,
-            resolved: e.resolved,
-            converted: e.converted,
-            to_queue_id: e.to_queue_id,
-            survey_type: e.survey_type,
-            score: e.score.unwrap_or(0),
-            sentiment: e.sentiment.unwrap_or(0.0),
-            agent_state: e.agent_state,
-        };
-        (e.tenant_id, ev)
-    }
-
-    pub fn from_event(e: &Event) -> Ev {
+    /// The event of `view` (decoded from `record`), its names interned in `names`.
+    fn new(view: &EventView<'_>, names: &mut Names, record: Box<[u8]>) -> Ev {
         Ev {
-            t: e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0),
-            kind: e.r#type,
-            event_id: e.event_id.clone(),
-            contact_id: e.contact_id.clone(),
-            customer_id: e.customer_id.clone(),
-            channel: e.channel,
-            direction: e.direction,
-            queue_id: e.queue_id.clone(),
-            agent_id: e.agent_id.clone(),
-            reason: e.reason.clone(),
-            resolved: e.resolved,
-            converted: e.converted,
-            to_queue_id: e.to_queue_id.clone(),
-            survey_type: e.survey_type,
-            score: e.score.unwrap_or(0),
-            sentiment: e.sentiment.unwrap_or(0.0),
-            agent_state: e.agent_state,
+            t: view.time_ms(),
+            kind: view.kind,
+            id: id_of(view.event_id),
+            contact: id_of(view.contact_id),
+            customer: id_of(view.customer_id),
+            queue: names.intern(view.queue_id),
+            agent: names.intern(view.agent_id),
+            to_queue: names.intern(view.to_queue_id),
+            reason: names.intern(view.reason),
+            channel: enum_byte(view.channel, 1..=7),
+            direction: enum_byte(view.direction, 1..=2),
+            survey_type: view.survey_type,
+            agent_state: view.agent_state,
+            score: view.score.unwrap_or(0),
+            resolved: view.resolved,
+            converted: view.converted,
+            sentiment: view.sentiment.unwrap_or(0.0),
+            record,
         }
     }
 
-    fn order(&self) -> (i64, i32, &str) {
-        (self.t, self.kind, &self.event_id)
+    /// The text fields of the event (decodable: it was decoded when ingested).
+    fn view(&self) -> EventView<'_> {
+        EventView::decode(&self.record).unwrap_or_default()
+    }
+
+    /// SPEC §2 order: event time, then type order, then eventId.
+    fn cmp_order(&self, other: &Ev) -> std::cmp::Ordering {
+        (self.t, self.kind)
+            .cmp(&(other.t, other.kind))
+            .then_with(|| self.view().event_id.cmp(other.view().event_id))
     }
 
     fn kind(&self) -> EventType {
@@ -280,120 +326,157 @@ impl Ev {
     }
 
     fn inbound(&self) -> bool {
-        self.direction == Direction::Inbound as i32
+        self.direction == Direction::Inbound as u8
+    }
+
+    fn minute(&self) -> i64 {
+        minute_of(self.t)
     }
 }
 
-fn channel_name(n: i32) -> String {
-    Channel::try_from(n)
+fn channel_name(n: u8) -> String {
+    Channel::try_from(i32::from(n))
         .map(|c| c.as_str_name())
         .unwrap_or("CHANNEL_UNSPECIFIED")
         .to_string()
 }
 
-fn direction_name(n: i32) -> String {
-    Direction::try_from(n)
+fn direction_name(n: u8) -> String {
+    Direction::try_from(i32::from(n))
         .map(|d| d.as_str_name())
         .unwrap_or("DIRECTION_UNSPECIFIED")
         .to_string()
 }
 
 /// Where a component lands: the minute and dimensions of the event that completes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Dims {
     minute: i64,
-    queue_id: String,
-    channel: i32,
-    direction: i32,
-    agent_id: String,
+    queue: Sym,
+    agent: Sym,
+    channel: u8,
+    direction: u8,
 }
 
 impl Dims {
-    fn at(&self) -> At<'_> {
-        At {
-            minute: self.minute,
-            queue_id: &self.queue_id,
-            channel: self.channel,
-            direction: self.direction,
-            agent_id: &self.agent_id,
-        }
-    }
-}
-
-/// [`Dims`] borrowed from the completing event (no copy on the hot path).
-#[derive(Debug, Clone, Copy)]
-struct At<'a> {
-    minute: i64,
-    queue_id: &'a str,
-    channel: i32,
-    direction: i32,
-    agent_id: &'a str,
-}
-
-impl<'a> At<'a> {
-    fn of(ev: &'a Ev, agent_id: &'a str) -> At<'a> {
-        At {
-            minute: minute_of(ev.t),
-            queue_id: &ev.queue_id,
+    fn of(ev: &Ev, agent: Sym) -> Dims {
+        Dims {
+            minute: ev.minute(),
+            queue: ev.queue,
+            agent,
             channel: ev.channel,
             direction: ev.direction,
-            agent_id,
-        }
-    }
-
-    fn owned(&self) -> Dims {
-        Dims {
-            minute: self.minute,
-            queue_id: self.queue_id.to_string(),
-            channel: self.channel,
-            direction: self.direction,
-            agent_id: self.agent_id.to_string(),
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Segment {
-    start: i64,
-    agent_id: String,
-    hold_since: Option<i64>,
-    hold_ms: i64,
-    holds: u64,
-}
+/// "Not set" for the optional times of compact state.
+const NONE: i64 = i64::MIN;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Contact {
-    customer_id: String,
-    inbound: bool,
-    reason: String,
+    /// The customer's id as sent (alerts name it; empty: none).
+    customer: Box<str>,
     offered_at: i64,
+    last_at: i64,
+    /// Set by CONTACT_ENDED (else NONE).
+    ended_at: i64,
+    /// The open agent segment: started at (NONE: no segment), hold start (NONE: not on
+    /// hold), hold time so far, holds, agent.
+    seg_start: i64,
+    hold_since: i64,
+    hold_ms: i64,
+    holds: u32,
+    seg_agent: Sym,
+    reason: Sym,
+    transfers: u16,
+    inbound: bool,
     answered: bool,
     repeat: bool,
-    segment: Option<Segment>,
-    transfers: u32,
-    /// Set by CONTACT_ENDED; `terminal` also by CONTACT_ABANDONED.
-    ended_at: Option<i64>,
+    /// Set by CONTACT_ENDED and CONTACT_ABANDONED.
     terminal: bool,
     wrapped: bool,
-    last_at: i64,
 }
 
-/// An eligible, resolved contact waiting for its FCR verdict.
+impl Contact {
+    fn in_segment(&self) -> bool {
+        self.seg_start != NONE
+    }
+
+    /// Ends the open segment at `at`: its handled/talk/hold components.
+    fn close_segment(&mut self, at: i64, c: &mut Components) {
+        let open_hold = if self.hold_since == NONE {
+            0
+        } else {
+            at - self.hold_since
+        };
+        let hold = self.hold_ms + open_hold;
+        c.handled += 1;
+        c.hold_ms += hold as u64;
+        c.talk_ms += (at - self.seg_start - hold).max(0) as u64;
+        c.holds += u64::from(self.holds);
+        (self.seg_start, self.hold_since, self.hold_ms, self.holds) = (NONE, NONE, 0, 0);
+    }
+}
+
+/// An inbound contact of a customer that ended within the FCR window; `pending` while its
+/// FCR verdict is not known (eligible and resolved), with the dimensions it lands on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Ended {
+    at: i64,
+    reason: Sym,
+    queue: Sym,
+    agent: Sym,
+    channel: u8,
+    direction: u8,
+    pending: bool,
+}
+
+impl Ended {
+    fn dims(&self) -> Dims {
+        Dims {
+            minute: minute_of(self.at),
+            queue: self.queue,
+            agent: self.agent,
+            channel: self.channel,
+            direction: self.direction,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PendingFcr {
-    ended_at: i64,
-    reason: String,
-    dims: Dims,
+struct Customer {
+    ended: Box<[Ended]>,
+    /// (time, signal index) of signals within the lookback.
+    signals: Box<[(i64, u8)]>,
+    /// NONE: never alerted.
+    last_alert: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Customer {
-    /// (ended_at, reason) of inbound contacts that ended within the FCR window.
-    ended: Vec<(i64, String)>,
-    pending: Vec<PendingFcr>,
-    /// (signal index, time) of signals within the lookback.
-    signals: Vec<(usize, i64)>,
-    last_alert: Option<i64>,
+impl Default for Customer {
+    fn default() -> Self {
+        Customer {
+            ended: Box::default(),
+            signals: Box::default(),
+            last_alert: NONE,
+        }
+    }
+}
+
+/// Per-customer lists are short (most hold one entry): they are boxed slices of exactly
+/// their length, rebuilt on change.
+fn push<T: Copy>(list: &mut Box<[T]>, item: T) {
+    let mut v = Vec::with_capacity(list.len() + 1);
+    v.extend_from_slice(list);
+    v.push(item);
+    *list = v.into_boxed_slice();
+}
+
+fn retain<T: Copy>(list: &mut Box<[T]>, mut keep: impl FnMut(&T) -> bool) {
+    if list.iter().all(&mut keep) {
+        return;
+    }
+    *list = list.iter().copied().filter(|x| keep(x)).collect();
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -404,35 +487,37 @@ struct AgentClock {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Waiting {
-    queue_id: String,
-    channel: i32,
+    queue: Sym,
+    channel: u8,
     since: i64,
 }
 
 /// Everything the engine keeps for one tenant (checkpointed as a unit).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TenantState {
-    /// Events waiting for the watermark, by event time.
-    buffer: BTreeMap<i64, Vec<Ev>>,
+    names: Names,
+    /// Events waiting for the watermark (sorted when it advances).
+    buffer: VecDeque<Ev>,
     /// Times of duplicates not yet behind the watermark.
     pending_duplicates: Vec<i64>,
-    seen: FastMap<String, i64>,
-    contacts: FastMap<String, Contact>,
-    customers: FastMap<String, Customer>,
-    agents: FastMap<String, AgentClock>,
-    waiting: FastMap<String, Waiting>,
+    seen: FastMap<Id, i64>,
+    contacts: FastMap<Id, Contact>,
+    customers: FastMap<Id, Customer>,
+    agents: FastMap<Sym, AgentClock>,
+    waiting: FastMap<Id, Waiting>,
     queue_rows: RowTable<Components>,
     agent_rows: RowTable<Components>,
     state_rows: RowTable<StateTimes>,
     quality_rows: BTreeMap<i64, Quality>,
     /// Keys of the provisional rows last handed over (re-sent with final values when the
     /// speculation behind them is gone).
-    provisional_queue: BTreeSet<(RowNum, String)>,
-    provisional_agent: BTreeSet<(RowNum, String)>,
+    provisional_queue: BTreeSet<(RowNum, Sym)>,
+    provisional_agent: BTreeSet<(RowNum, Sym)>,
     /// Keys of `queue_now` rows last reported non-zero.
-    queue_now_keys: BTreeSet<(String, i32)>,
-    /// (ended_at, customer) of pending FCR verdicts, in time order.
-    fcr_queue: BTreeSet<(i64, String)>,
+    queue_now_keys: BTreeSet<(Sym, u8)>,
+    /// (ended_at, customer) of pending FCR verdicts in time order (contacts end in event-time
+    /// order, so appending keeps it sorted).
+    fcr_queue: VecDeque<(i64, Id)>,
     next_expiry: i64,
     dirty_quality: BTreeSet<i64>,
     alerts: Vec<ChurnAlert>,
@@ -471,41 +556,54 @@ impl Engine {
 
     /// Accepts one event in any order: duplicates and late events are counted, others buffered.
     pub fn ingest(&mut self, event: &Event) -> Ingested {
-        self.ingest_compact(&event.tenant_id, Ev::from_event(event))
+        self.ingest_record(event.encode_to_vec())
+            .expect("an encoded event decodes")
     }
 
-    /// [`Engine::ingest`] for an event already in compact form.
-    pub fn ingest_compact(&mut self, tenant_id: &str, ev: Ev) -> Ingested {
+    /// [`Engine::ingest`] for an encoded event (a Kafka record's value).
+    pub fn ingest_record(&mut self, record: Vec<u8>) -> Result<Ingested, DecodeError> {
+        let view = EventView::decode(&record)?;
         let watermark = self.watermark;
-        if !self.tenants.contains_key(tenant_id) {
+        if !self.tenants.contains_key(view.tenant_id) {
             self.tenants
-                .insert(tenant_id.to_string(), TenantState::default());
+                .insert(view.tenant_id.to_string(), TenantState::default());
         }
-        let tenant = self.tenants.get_mut(tenant_id).expect("inserted above");
-        if tenant.seen.contains_key(&ev.event_id) {
-            // Counted when the watermark passes it, like everything else about that time.
-            if ev.t < watermark {
-                tenant.quality(ev.t, |q| q.duplicates += 1);
-            } else {
-                tenant.pending_duplicates.push(ev.t);
+        let tenant = self
+            .tenants
+            .get_mut(view.tenant_id)
+            .expect("inserted above");
+        let t = view.time_ms();
+        let id = id_of(view.event_id);
+        let outcome = match tenant.seen.entry(id) {
+            Entry::Occupied(_) => {
+                // Counted when the watermark passes it, like everything else about that time.
+                if t < watermark {
+                    tenant.quality(t, |q| q.duplicates += 1);
+                } else {
+                    tenant.pending_duplicates.push(t);
+                }
+                Ingested::Duplicate
             }
-            Ingested::Duplicate
-        } else if ev.t < watermark {
-            tenant.quality(ev.t, |q| q.late_dropped += 1);
-            Ingested::Late
-        } else {
-            tenant.seen.insert(ev.event_id.clone(), ev.t);
-            tenant.buffer.entry(ev.t).or_default().push(ev);
-            Ingested::Buffered
-        }
+            Entry::Vacant(_) if t < watermark => {
+                tenant.quality(t, |q| q.late_dropped += 1);
+                Ingested::Late
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(t);
+                let ev = Ev::new(&view, &mut tenant.names, Box::default());
+                tenant.buffer.push_back(Ev {
+                    record: record.into_boxed_slice(),
+                    ..ev
+                });
+                Ingested::Buffered
+            }
+        };
+        Ok(outcome)
     }
 
     /// Number of events waiting for the watermark.
     pub fn buffered(&self) -> usize {
-        self.tenants
-            .values()
-            .map(|t| t.buffer.values().map(Vec::len).sum::<usize>())
-            .sum()
+        self.tenants.values().map(|t| t.buffer.len()).sum()
     }
 
     /// Applies, in event-time order, every buffered event before `watermark`, then the time
@@ -523,8 +621,6 @@ impl Engine {
         }
         for (tenant_id, tenant) in self.tenants.iter_mut() {
             let settings = self.settings.for_tenant(tenant_id);
-            let later = tenant.buffer.split_off(&watermark);
-            let ready = std::mem::replace(&mut tenant.buffer, later);
             let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
             duplicates.retain(|t| {
                 if *t < watermark {
@@ -535,12 +631,15 @@ impl Engine {
                 }
             });
             tenant.pending_duplicates = duplicates;
-            for (_, mut same_time) in ready {
-                same_time.sort_by(|a, b| a.order().cmp(&b.order()));
-                for ev in &same_time {
-                    tenant.apply(tenant_id, settings, ev);
+            // Mostly in order already: the stable sort merges the new arrivals in one pass.
+            let mut buffer = std::mem::take(&mut tenant.buffer);
+            buffer.make_contiguous().sort_by(Ev::cmp_order);
+            while buffer.front().is_some_and(|ev| ev.t < watermark) {
+                if let Some(ev) = buffer.pop_front() {
+                    tenant.apply(tenant_id, settings, &ev);
                 }
             }
+            tenant.buffer = buffer;
             tenant.fcr_successes(settings, watermark);
             if watermark >= tenant.next_expiry {
                 tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
@@ -556,13 +655,13 @@ impl Engine {
         self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
-            let mut queue: BTreeMap<(RowNum, String), Components> = t
+            let mut queue: BTreeMap<(RowNum, Sym), Components> = t
                 .queue_rows
                 .take_dirty()
                 .into_iter()
                 .map(|(num, id, v)| ((num, id), v))
                 .collect();
-            let mut agent: BTreeMap<(RowNum, String), Components> = t
+            let mut agent: BTreeMap<(RowNum, Sym), Components> = t
                 .agent_rows
                 .take_dirty()
                 .into_iter()
@@ -573,14 +672,16 @@ impl Engine {
                 t.provisional(tenant_id, settings, &mut queue, &mut agent);
             }
             for ((num, queue_id), value) in queue {
-                out.queue.push((queue_key(tenant_id, num, queue_id), value));
+                out.queue
+                    .push((queue_key(tenant_id, num, t.names.name(queue_id)), value));
             }
             for ((num, agent_id), value) in agent {
-                out.agent.push((agent_key(tenant_id, num, agent_id), value));
+                out.agent
+                    .push((agent_key(tenant_id, num, t.names.name(agent_id)), value));
             }
             for (num, agent_id, value) in t.state_rows.take_dirty() {
                 out.agent_state
-                    .push((agent_minute(tenant_id, num, agent_id), value));
+                    .push((agent_minute(tenant_id, num, t.names.name(agent_id)), value));
             }
             for minute in std::mem::take(&mut t.dirty_quality) {
                 let value = t.quality_rows.get(&minute).copied().unwrap_or_default();
@@ -604,15 +705,16 @@ impl Engine {
         self.settle();
         let mut rows = FinalRows::default();
         for (tenant_id, t) in &self.tenants {
+            let name = |sym| t.names.name(sym);
             for (num, id, v) in t.queue_rows.all() {
-                rows.queue.insert(queue_key(tenant_id, num, id.clone()), v);
+                rows.queue.insert(queue_key(tenant_id, num, name(id)), v);
             }
             for (num, id, v) in t.agent_rows.all() {
-                rows.agent.insert(agent_key(tenant_id, num, id.clone()), v);
+                rows.agent.insert(agent_key(tenant_id, num, name(id)), v);
             }
             for (num, id, v) in t.state_rows.all() {
                 rows.agent_state
-                    .insert(agent_minute(tenant_id, num, id.clone()), v);
+                    .insert(agent_minute(tenant_id, num, name(id)), v);
             }
             rows.quality.extend(
                 t.quality_rows
@@ -644,7 +746,7 @@ impl Engine {
             c.open_contacts += t.contacts.values().filter(|c| !c.terminal).count();
             c.contacts += t.contacts.len();
             c.customers += t.customers.len();
-            c.buffered += t.buffer.values().map(Vec::len).sum::<usize>();
+            c.buffered += t.buffer.len();
             c.seen_ids += t.seen.len();
         }
         c
@@ -679,6 +781,13 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
     rows.without_zero_rows()
 }
 
+/// The dimensions of agent rows: the components from `handled` down (SPEC §5).
+fn agent_part(mut c: Components) -> Components {
+    (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
+    (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
+    c
+}
+
 impl TenantState {
     fn quality(&mut self, t: i64, f: impl FnOnce(&mut Quality)) {
         let minute = minute_of(t);
@@ -688,17 +797,14 @@ impl TenantState {
 
     /// Adds `c` to the queue row of `dims` and, if `to_agent` and there is an agent, to the
     /// agent row.
-    fn add(&mut self, dims: At<'_>, c: Components, to_agent: bool) {
+    fn add(&mut self, dims: Dims, c: Components, to_agent: bool) {
         let num = (dims.minute, dims.channel, dims.direction);
-        self.queue_rows.add(num, dims.queue_id, c);
-        if to_agent && !dims.agent_id.is_empty() {
-            // Agent rows carry the components from `handled` down (SPEC §5).
-            let mut c = c;
-            (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
-            (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
+        self.queue_rows.add(num, dims.queue, c);
+        if to_agent && dims.agent != 0 {
+            let c = agent_part(c);
             if !c.is_zero() {
                 self.agent_rows
-                    .add((dims.minute, dims.channel, 0), dims.agent_id, c);
+                    .add((dims.minute, dims.channel, 0), dims.agent, c);
             }
         }
     }
@@ -709,55 +815,46 @@ impl TenantState {
         &mut self,
         tenant: &str,
         s: &TenantSettings,
-        queue: &mut BTreeMap<(RowNum, String), Components>,
-        agent: &mut BTreeMap<(RowNum, String), Components>,
+        queue: &mut BTreeMap<(RowNum, Sym), Components>,
+        agent: &mut BTreeMap<(RowNum, Sym), Components>,
     ) {
         let mut scratch = TenantState::default();
-        for ev in self.buffer.values().flatten() {
-            if let Some(contact) = self.contacts.get(&ev.contact_id) {
+        for ev in &self.buffer {
+            if let Some(contact) = self.contacts.get(&ev.contact) {
                 scratch
                     .contacts
-                    .entry(ev.contact_id.clone())
+                    .entry(ev.contact)
                     .or_insert_with(|| contact.clone());
             }
         }
-        for same_time in self.buffer.values() {
-            let mut same_time = same_time.clone();
-            same_time.sort_by(|a, b| a.order().cmp(&b.order()));
-            for ev in &same_time {
-                scratch.apply(tenant, s, ev);
-            }
+        let mut pending: Vec<&Ev> = self.buffer.iter().collect();
+        pending.sort_by(|a, b| a.cmp_order(b));
+        for ev in pending {
+            scratch.apply(tenant, s, ev);
         }
-        let spec_queue: BTreeMap<(RowNum, String), Components> = scratch
+        let spec_queue: BTreeMap<(RowNum, Sym), Components> = scratch
             .queue_rows
             .all()
-            .map(|(num, id, v)| ((num, id.clone()), v))
+            .map(|(num, id, v)| ((num, id), v))
             .collect();
-        let spec_agent: BTreeMap<(RowNum, String), Components> = scratch
+        let spec_agent: BTreeMap<(RowNum, Sym), Components> = scratch
             .agent_rows
             .all()
-            .map(|(num, id, v)| ((num, id.clone()), v))
+            .map(|(num, id, v)| ((num, id), v))
             .collect();
-        let finals = |rows: &RowTable<Components>, key: &(RowNum, String)| {
-            rows.rows
-                .get(&key.0)
-                .and_then(|ids| ids.get(&key.1))
-                .map(|(v, _)| *v)
-                .unwrap_or_default()
-        };
         for key in self.provisional_queue.iter().chain(spec_queue.keys()) {
-            let mut value = finals(&self.queue_rows, key);
+            let mut value = self.queue_rows.get(key);
             if let Some(delta) = spec_queue.get(key) {
                 value += *delta;
             }
-            queue.insert(key.clone(), value);
+            queue.insert(*key, value);
         }
         for key in self.provisional_agent.iter().chain(spec_agent.keys()) {
-            let mut value = finals(&self.agent_rows, key);
+            let mut value = self.agent_rows.get(key);
             if let Some(delta) = spec_agent.get(key) {
                 value += *delta;
             }
-            agent.insert(key.clone(), value);
+            agent.insert(*key, value);
         }
         self.provisional_queue = spec_queue.into_keys().collect();
         self.provisional_agent = spec_agent.into_keys().collect();
@@ -779,85 +876,90 @@ impl TenantState {
     }
 
     fn offered(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
-        if self.contacts.contains_key(&ev.contact_id) {
+        if self.contacts.contains_key(&ev.contact) {
             return self.out_of_sequence(ev);
         }
         let mut contact = Contact {
-            customer_id: ev.customer_id.clone(),
-            inbound: ev.inbound(),
-            reason: ev.reason.clone(),
+            customer: Box::from(ev.view().customer_id),
             offered_at: ev.t,
             last_at: ev.t,
-            ..Contact::default()
+            ended_at: NONE,
+            seg_start: NONE,
+            hold_since: NONE,
+            hold_ms: 0,
+            holds: 0,
+            seg_agent: 0,
+            reason: ev.reason,
+            transfers: 0,
+            inbound: ev.inbound(),
+            answered: false,
+            repeat: false,
+            terminal: false,
+            wrapped: false,
         };
         self.waiting.insert(
-            ev.contact_id.clone(),
+            ev.contact,
             Waiting {
-                queue_id: ev.queue_id.clone(),
+                queue: ev.queue,
                 channel: ev.channel,
                 since: ev.t,
             },
         );
-        let dims = At::of(ev, &ev.agent_id);
-        self.add(
-            dims,
-            Components {
-                offered: 1,
-                ..Components::default()
-            },
-            false,
-        );
-        if contact.inbound && !ev.customer_id.is_empty() {
-            let customer = self.customers.entry(ev.customer_id.clone()).or_default();
+        let offered = Components {
+            offered: 1,
+            ..Components::default()
+        };
+        self.add(Dims::of(ev, ev.agent), offered, false);
+        if contact.inbound && ev.customer != 0 {
+            let customer = self.customers.entry(ev.customer).or_default();
             let window = s.fcr_window_ms;
-            let matches = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
+            let matches = |a: Sym, b: Sym| a == 0 || b == 0 || a == b;
+            let within = |end: i64| end < ev.t && ev.t <= end + window;
             contact.repeat = customer
                 .ended
                 .iter()
-                .any(|(end, r)| *end < ev.t && ev.t <= end + window && matches(r, &ev.reason));
+                .any(|e| within(e.at) && matches(e.reason, ev.reason));
             let mut failed = Vec::new();
-            customer.pending.retain(|p| {
-                let fails = p.ended_at < ev.t
-                    && ev.t <= p.ended_at + window
-                    && matches(&p.reason, &ev.reason);
-                if fails {
-                    failed.push(p.dims.clone());
+            if customer
+                .ended
+                .iter()
+                .any(|e| e.pending && within(e.at) && matches(e.reason, ev.reason))
+            {
+                for e in customer.ended.iter_mut() {
+                    if e.pending && within(e.at) && matches(e.reason, ev.reason) {
+                        e.pending = false;
+                        failed.push(e.dims());
+                    }
                 }
-                !fails
-            });
+            }
             for dims in failed {
                 let c = Components {
                     fcr_eligible: 1,
                     ..Components::default()
                 };
-                self.add(dims.at(), c, true);
+                self.add(dims, c, true);
             }
             if contact.repeat {
-                self.signal(tenant, s, &ev.customer_id, Signal::RepeatContact, ev);
+                let name = contact.customer.clone();
+                self.signal(tenant, s, &name, Signal::RepeatContact, ev);
             }
         }
-        self.contacts.insert(ev.contact_id.clone(), contact);
+        self.contacts.insert(ev.contact, contact);
     }
 
     fn contact_event(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
-        let Some(contact) = self.contacts.get_mut(&ev.contact_id) else {
+        let Some(contact) = self.contacts.get_mut(&ev.contact) else {
             return self.out_of_sequence(ev);
         };
         let kind = ev.kind();
         let fits = match kind {
-            EventType::WrapupEnded => contact.ended_at.is_some() && !contact.wrapped,
+            EventType::WrapupEnded => contact.ended_at != NONE && !contact.wrapped,
             _ if contact.terminal => false,
-            EventType::ContactAnswered => contact.segment.is_none(),
+            EventType::ContactAnswered => !contact.in_segment(),
             EventType::ContactAbandoned => !contact.answered,
-            EventType::HoldStarted => contact
-                .segment
-                .as_ref()
-                .is_some_and(|s| s.hold_since.is_none()),
-            EventType::HoldEnded => contact
-                .segment
-                .as_ref()
-                .is_some_and(|s| s.hold_since.is_some()),
-            EventType::ContactTransferred => contact.segment.is_some(),
+            EventType::HoldStarted => contact.in_segment() && contact.hold_since == NONE,
+            EventType::HoldEnded => contact.in_segment() && contact.hold_since != NONE,
+            EventType::ContactTransferred => contact.in_segment(),
             EventType::ContactEnded => true,
             _ => false,
         };
@@ -866,8 +968,8 @@ impl TenantState {
         }
         contact.last_at = ev.t;
         let mut c = Components::default();
-        let mut segment_agent: Option<String> = None;
-        let mut signals = Vec::new();
+        let mut agent = ev.agent;
+        let mut signal = None;
         let mut fcr_end = None;
         match kind {
             EventType::ContactAnswered => {
@@ -878,12 +980,9 @@ impl TenantState {
                     c.answered_in_sl = u64::from(wait <= s.sl_threshold_ms);
                     c.wait_answered_ms = wait as u64;
                 }
-                contact.segment = Some(Segment {
-                    start: ev.t,
-                    agent_id: ev.agent_id.clone(),
-                    ..Segment::default()
-                });
-                self.waiting.remove(&ev.contact_id);
+                contact.seg_start = ev.t;
+                contact.seg_agent = ev.agent;
+                self.waiting.remove(&ev.contact);
             }
             EventType::ContactAbandoned => {
                 let wait = ev.t - contact.offered_at;
@@ -892,132 +991,116 @@ impl TenantState {
                 c.wait_abandoned_ms = wait as u64;
                 contact.terminal = true;
                 if contact.inbound && wait >= s.churn.long_abandon_ms {
-                    signals.push(Signal::LongAbandon);
+                    signal = Some(Signal::LongAbandon);
                 }
-                self.waiting.remove(&ev.contact_id);
+                self.waiting.remove(&ev.contact);
             }
             EventType::HoldStarted => {
-                if let Some(seg) = contact.segment.as_mut() {
-                    seg.hold_since = Some(ev.t);
-                    seg.holds += 1;
-                }
+                contact.hold_since = ev.t;
+                contact.holds += 1;
             }
             EventType::HoldEnded => {
-                if let Some(seg) = contact.segment.as_mut() {
-                    seg.hold_ms += ev.t - seg.hold_since.take().unwrap_or(ev.t);
-                }
+                contact.hold_ms += ev.t - contact.hold_since;
+                contact.hold_since = NONE;
             }
             EventType::ContactTransferred => {
-                if let Some(seg) = contact.segment.take() {
-                    close_segment(&seg, ev.t, &mut c);
-                }
+                contact.close_segment(ev.t, &mut c);
                 c.transfers = 1;
-                contact.transfers += 1;
+                contact.transfers = contact.transfers.saturating_add(1);
                 if contact.transfers == 2 {
-                    signals.push(Signal::TransferBounce);
+                    signal = Some(Signal::TransferBounce);
                 }
-                let queue_id = if ev.to_queue_id.is_empty() {
-                    ev.queue_id.clone()
+                let queue = if ev.to_queue == 0 {
+                    ev.queue
                 } else {
-                    ev.to_queue_id.clone()
+                    ev.to_queue
                 };
-                self.waiting.insert(
-                    ev.contact_id.clone(),
-                    Waiting {
-                        queue_id,
-                        channel: ev.channel,
-                        since: ev.t,
-                    },
-                );
+                let waiting = Waiting {
+                    queue,
+                    channel: ev.channel,
+                    since: ev.t,
+                };
+                self.waiting.insert(ev.contact, waiting);
             }
             EventType::ContactEnded => {
-                if let Some(seg) = contact.segment.take() {
-                    close_segment(&seg, ev.t, &mut c);
-                    if ev.agent_id.is_empty() {
-                        segment_agent = Some(seg.agent_id);
+                if contact.in_segment() {
+                    if ev.agent == 0 {
+                        agent = contact.seg_agent;
                     }
+                    contact.close_segment(ev.t, &mut c);
                 }
                 c.resolved = u64::from(ev.resolved);
                 c.self_served = u64::from(ev.resolved && !contact.answered);
                 c.conversions = u64::from(ev.converted);
-                contact.ended_at = Some(ev.t);
+                contact.ended_at = ev.t;
                 contact.terminal = true;
-                if contact.inbound && !contact.customer_id.is_empty() {
-                    fcr_end = Some((
-                        contact.customer_id.clone(),
-                        contact.reason.clone(),
-                        contact.repeat,
-                    ));
+                if contact.inbound && !contact.customer.is_empty() {
+                    fcr_end = Some((id_of(&contact.customer), contact.reason, contact.repeat));
                 }
-                self.waiting.remove(&ev.contact_id);
+                self.waiting.remove(&ev.contact);
             }
             EventType::WrapupEnded => {
-                c.acw_ms = (ev.t - contact.ended_at.unwrap_or(ev.t)) as u64;
+                c.acw_ms = (ev.t - contact.ended_at) as u64;
                 c.acw_count = 1;
                 contact.wrapped = true;
             }
             _ => {}
         }
-        let customer = if signals.is_empty() {
-            String::new()
-        } else if ev.customer_id.is_empty() {
-            contact.customer_id.clone()
-        } else {
-            ev.customer_id.clone()
+        let customer = match signal {
+            Some(_) if ev.customer == 0 => contact.customer.clone(),
+            Some(_) => Box::from(ev.view().customer_id),
+            None => Box::default(),
         };
-        let agent = segment_agent.as_deref().unwrap_or(&ev.agent_id);
-        let dims = At::of(ev, agent);
+        let dims = Dims::of(ev, agent);
         if !c.is_zero() {
             self.add(dims, c, true);
         }
         if let Some((customer_id, reason, repeat)) = fcr_end {
-            self.fcr_end(&customer_id, reason, repeat, ev, dims.owned());
+            self.fcr_end(customer_id, reason, repeat, ev, dims);
         }
-        for signal in signals {
+        if let Some(signal) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }
     }
 
-    fn fcr_end(&mut self, customer_id: &str, reason: String, repeat: bool, ev: &Ev, dims: Dims) {
-        let customer = self.customers.entry(customer_id.to_string()).or_default();
-        push_tight(&mut customer.ended, (ev.t, reason.clone()));
-        if repeat {
-            return;
-        }
-        if ev.resolved {
-            push_tight(
-                &mut customer.pending,
-                PendingFcr {
-                    ended_at: ev.t,
-                    reason,
-                    dims,
-                },
-            );
-            self.fcr_queue.insert((ev.t, customer_id.to_string()));
-        } else {
+    fn fcr_end(&mut self, customer_id: Id, reason: Sym, repeat: bool, ev: &Ev, dims: Dims) {
+        let customer = self.customers.entry(customer_id).or_default();
+        let pending = !repeat && ev.resolved;
+        let ended = Ended {
+            at: ev.t,
+            reason,
+            queue: dims.queue,
+            agent: dims.agent,
+            channel: dims.channel,
+            direction: dims.direction,
+            pending,
+        };
+        push(&mut customer.ended, ended);
+        if pending {
+            self.fcr_queue.push_back((ev.t, customer_id));
+        } else if !repeat {
             let c = Components {
                 fcr_eligible: 1,
                 ..Components::default()
             };
-            self.add(dims.at(), c, true);
+            self.add(dims, c, true);
         }
     }
 
     fn fcr_successes(&mut self, s: &TenantSettings, watermark: i64) {
         let mut done = Vec::new();
-        while let Some((ended_at, customer_id)) = self.fcr_queue.first().cloned() {
+        while let Some(&(ended_at, customer_id)) = self.fcr_queue.front() {
             if ended_at + s.fcr_window_ms >= watermark {
                 break;
             }
-            self.fcr_queue.pop_first();
+            self.fcr_queue.pop_front();
             if let Some(customer) = self.customers.get_mut(&customer_id) {
-                customer.pending.retain(|p| {
-                    let decided = p.ended_at + s.fcr_window_ms < watermark;
-                    if decided {
-                        done.push(p.dims.clone());
+                for e in customer.ended.iter_mut() {
+                    if e.pending && e.at + s.fcr_window_ms < watermark {
+                        e.pending = false;
+                        done.push(e.dims());
                     }
-                    !decided
-                });
+                }
             }
         }
         for dims in done {
@@ -1026,7 +1109,7 @@ impl TenantState {
                 fcr_success: 1,
                 ..Components::default()
             };
-            self.add(dims.at(), c, true);
+            self.add(dims, c, true);
         }
     }
 
@@ -1077,19 +1160,18 @@ impl TenantState {
         c: Components,
         signal: Option<Signal>,
     ) {
-        let known = self.contacts.get_mut(&ev.contact_id);
-        let customer = match known {
+        let customer: Box<str> = match self.contacts.get_mut(&ev.contact) {
             Some(contact) => {
                 contact.last_at = contact.last_at.max(ev.t);
-                if ev.customer_id.is_empty() {
-                    contact.customer_id.clone()
+                if ev.customer == 0 {
+                    contact.customer.clone()
                 } else {
-                    ev.customer_id.clone()
+                    Box::from(ev.view().customer_id)
                 }
             }
-            None => ev.customer_id.clone(),
+            None => Box::from(ev.view().customer_id),
         };
-        self.add(At::of(ev, &ev.agent_id), c, true);
+        self.add(Dims::of(ev, ev.agent), c, true);
         if let Some(signal) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }
@@ -1107,14 +1189,14 @@ impl TenantState {
             return;
         }
         let churn = &s.churn;
-        let customer = self.customers.entry(customer_id.to_string()).or_default();
-        push_tight(&mut customer.signals, (sig.index(), ev.t));
-        customer
-            .signals
-            .retain(|(_, at)| *at <= ev.t && ev.t - at < churn.lookback_ms);
+        let customer = self.customers.entry(id_of(customer_id)).or_default();
+        push(&mut customer.signals, (ev.t, sig.index() as u8));
+        retain(&mut customer.signals, |(at, _)| {
+            *at <= ev.t && ev.t - at < churn.lookback_ms
+        });
         let mut counts = [0u32; 7];
-        for (i, _) in &customer.signals {
-            counts[*i] += 1;
+        for (_, i) in customer.signals.iter() {
+            counts[usize::from(*i)] += 1;
         }
         let raw: u32 = Signal::ALL
             .iter()
@@ -1123,11 +1205,9 @@ impl TenantState {
             })
             .sum();
         let score = raw.min(100);
-        let cooled = customer
-            .last_alert
-            .is_none_or(|last| ev.t - last >= churn.cooldown_ms);
+        let cooled = customer.last_alert == NONE || ev.t - customer.last_alert >= churn.cooldown_ms;
         if score >= churn.threshold && cooled {
-            customer.last_alert = Some(ev.t);
+            customer.last_alert = ev.t;
             let reasons = Signal::ALL
                 .iter()
                 .filter(|k| counts[k.index()] > 0)
@@ -1135,29 +1215,30 @@ impl TenantState {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
+            let view = ev.view();
             self.alerts.push(ChurnAlert {
                 tenant_id: tenant.to_string(),
-                alert_id: format!("{tenant}:{customer_id}:{}", ev.event_id),
+                alert_id: format!("{tenant}:{customer_id}:{}", view.event_id),
                 customer_id: customer_id.to_string(),
                 score,
                 reasons,
                 triggered_at: ev.t,
-                contact_id: ev.contact_id.clone(),
+                contact_id: view.contact_id.to_string(),
                 channel: if ev.channel == 0 {
                     String::new()
                 } else {
                     channel_name(ev.channel)
                 },
-                queue_id: ev.queue_id.clone(),
-                agent_id: ev.agent_id.clone(),
+                queue_id: view.queue_id.to_string(),
+                agent_id: view.agent_id.to_string(),
             });
         }
     }
 
     fn agent_state(&mut self, ev: &Ev) {
-        self.accrue(&ev.agent_id, ev.t);
+        self.accrue(ev.agent, ev.t);
         self.agents.insert(
-            ev.agent_id.clone(),
+            ev.agent,
             AgentClock {
                 state: ev.agent_state,
                 since: ev.t,
@@ -1166,8 +1247,8 @@ impl TenantState {
     }
 
     /// Adds the time of `agent`'s current state up to `until`, split at minute boundaries.
-    fn accrue(&mut self, agent: &str, until: i64) {
-        let Some(clock) = self.agents.get_mut(agent) else {
+    fn accrue(&mut self, agent: Sym, until: i64) {
+        let Some(clock) = self.agents.get_mut(&agent) else {
             return;
         };
         let (state, mut from) = (clock.state, clock.since);
@@ -1192,28 +1273,26 @@ impl TenantState {
     }
 
     fn accrue_agents(&mut self, watermark: i64) {
-        let agents: Vec<String> = self.agents.keys().cloned().collect();
+        let agents: Vec<Sym> = self.agents.keys().copied().collect();
         for agent in agents {
-            self.accrue(&agent, watermark);
+            self.accrue(agent, watermark);
         }
     }
 
     fn queue_now(&mut self, tenant: &str, watermark: i64) -> Vec<QueueNow> {
-        let mut now: BTreeMap<(String, i32), (u64, i64)> = BTreeMap::new();
+        let mut now: BTreeMap<(Sym, u8), (u64, i64)> = BTreeMap::new();
         for w in self.waiting.values() {
-            let entry = now
-                .entry((w.queue_id.clone(), w.channel))
-                .or_insert((0, w.since));
+            let entry = now.entry((w.queue, w.channel)).or_insert((0, w.since));
             entry.0 += 1;
             entry.1 = entry.1.min(w.since);
         }
-        let keys: BTreeSet<(String, i32)> = now.keys().cloned().collect();
+        let keys: BTreeSet<(Sym, u8)> = now.keys().copied().collect();
         let mut rows = Vec::new();
         for key in keys.union(&self.queue_now_keys) {
             let (waiting, since) = now.get(key).copied().unwrap_or((0, watermark));
             rows.push(QueueNow {
                 tenant_id: tenant.to_string(),
-                queue_id: key.0.clone(),
+                queue_id: self.names.name(key.0).to_string(),
                 channel: channel_name(key.1),
                 waiting,
                 longest_wait_ms: (watermark - since).max(0) as u64,
@@ -1228,6 +1307,7 @@ impl TenantState {
     /// without pending verdicts or active signals, and rows no verdict can reach any more.
     fn expire(&mut self, s: &TenantSettings, watermark: i64, dedup_horizon_ms: i64) {
         self.seen.retain(|_, t| *t >= watermark - dedup_horizon_ms);
+        shrink(&mut self.seen);
         let keep_ended = 3_600_000; // wrap-up, surveys and sentiment still find their contact
         let stale = s.fcr_window_ms.max(86_400_000);
         self.contacts.retain(|_, c| {
@@ -1237,24 +1317,25 @@ impl TenantState {
                 c.last_at >= watermark - stale
             }
         });
+        shrink(&mut self.contacts);
         let waiting_contacts = &self.contacts;
         self.waiting
             .retain(|id, _| waiting_contacts.contains_key(id));
+        shrink(&mut self.waiting);
         for customer in self.customers.values_mut() {
-            customer
-                .ended
-                .retain(|(end, _)| end + s.fcr_window_ms >= watermark);
-            customer
-                .signals
-                .retain(|(_, at)| watermark - at < s.churn.lookback_ms);
+            retain(&mut customer.ended, |e| {
+                e.pending || e.at + s.fcr_window_ms >= watermark
+            });
+            retain(&mut customer.signals, |(at, _)| {
+                watermark - at < s.churn.lookback_ms
+            });
         }
         self.customers.retain(|_, c| {
             !c.ended.is_empty()
-                || !c.pending.is_empty()
                 || !c.signals.is_empty()
-                || c.last_alert
-                    .is_some_and(|at| watermark - at < s.churn.cooldown_ms)
+                || (c.last_alert != NONE && watermark - c.last_alert < s.churn.cooldown_ms)
         });
+        shrink(&mut self.customers);
         let horizon = minute_of(watermark - s.fcr_window_ms - 2 * 3_600_000);
         // Rows not yet handed over stay until the next `take_output`.
         self.queue_rows.forget_before(horizon);
@@ -1266,47 +1347,29 @@ impl TenantState {
     }
 }
 
-fn queue_key(tenant: &str, (minute, channel, direction): RowNum, queue_id: String) -> QueueKey {
+fn queue_key(tenant: &str, (minute, channel, direction): RowNum, queue_id: &str) -> QueueKey {
     QueueKey {
         tenant_id: tenant.to_string(),
         window_start: minute,
-        queue_id,
+        queue_id: queue_id.to_string(),
         channel: channel_name(channel),
         direction: direction_name(direction),
     }
 }
 
-fn agent_key(tenant: &str, (minute, channel, _): RowNum, agent_id: String) -> AgentKey {
+fn agent_key(tenant: &str, (minute, channel, _): RowNum, agent_id: &str) -> AgentKey {
     AgentKey {
         tenant_id: tenant.to_string(),
         window_start: minute,
-        agent_id,
+        agent_id: agent_id.to_string(),
         channel: channel_name(channel),
     }
 }
 
-fn agent_minute(tenant: &str, (minute, _, _): RowNum, agent_id: String) -> AgentMinute {
+fn agent_minute(tenant: &str, (minute, _, _): RowNum, agent_id: &str) -> AgentMinute {
     AgentMinute {
         tenant_id: tenant.to_string(),
         window_start: minute,
-        agent_id,
+        agent_id: agent_id.to_string(),
     }
-}
-
-/// Per-customer lists are short: grow them one element at a time instead of the usual
-/// doubling from four (most customers hold one or two entries).
-fn push_tight<T>(list: &mut Vec<T>, item: T) {
-    if list.len() == list.capacity() {
-        list.reserve_exact(1);
-    }
-    list.push(item);
-}
-
-fn close_segment(seg: &Segment, at: i64, c: &mut Components) {
-    let open_hold = seg.hold_since.map(|h| at - h).unwrap_or(0);
-    let hold = seg.hold_ms + open_hold;
-    c.handled += 1;
-    c.hold_ms += hold as u64;
-    c.talk_ms += (at - seg.start - hold).max(0) as u64;
-    c.holds += seg.holds;
 }

@@ -1,0 +1,351 @@
+//! A borrowed view of a protobuf-encoded [`Event`]: the same fields, read straight from the
+//! record bytes without allocating (the stream's hot path decodes every record this way).
+//!
+//! It follows the protobuf wire format as `prost` does for this message: the last value of a
+//! field wins, embedded `occurred_at` messages merge, unknown fields are skipped, strings must
+//! be UTF-8, and a known field with the wrong wire type is an error. A test checks it against
+//! `prost` on arbitrary events.
+
+use crate::Event;
+
+/// The fields of one event, borrowed from its encoded bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventView<'a> {
+    pub event_id: &'a str,
+    pub tenant_id: &'a str,
+    pub kind: i32,
+    /// `occurred_at`, if present: (seconds, nanos).
+    pub occurred_at: Option<(i64, i32)>,
+    pub contact_id: &'a str,
+    pub customer_id: &'a str,
+    pub channel: i32,
+    pub direction: i32,
+    pub queue_id: &'a str,
+    pub agent_id: &'a str,
+    pub reason: &'a str,
+    pub resolved: bool,
+    pub converted: bool,
+    pub to_queue_id: &'a str,
+    pub to_agent_id: &'a str,
+    pub survey_type: i32,
+    pub score: Option<i32>,
+    pub sentiment: Option<f64>,
+    pub agent_state: i32,
+}
+
+/// Why bytes are not an encoded event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError(pub &'static str);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid event record: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+/// A cursor over protobuf wire-format bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let (&b, rest) = self
+                .bytes
+                .split_first()
+                .ok_or(DecodeError("truncated varint"))?;
+            self.bytes = rest;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError("varint longer than 10 bytes"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.bytes.len() {
+            return Err(DecodeError("truncated field"));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    /// The next (field number, wire type), or None at the end.
+    fn key(&mut self) -> Result<Option<(u32, u8)>, DecodeError> {
+        if self.bytes.is_empty() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let field = u32::try_from(key >> 3).map_err(|_| DecodeError("field number too large"))?;
+        if field == 0 {
+            return Err(DecodeError("field number 0"));
+        }
+        Ok(Some((field, (key & 7) as u8)))
+    }
+
+    fn len_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.varint()?;
+        self.take(usize::try_from(n).map_err(|_| DecodeError("length too large"))?)
+    }
+
+    /// Skips the value of an unknown field (a group up to its end, nested at most 100 deep).
+    fn skip(&mut self, field: u32, wire: u8, depth: u32) -> Result<(), DecodeError> {
+        match wire {
+            VARINT => self.varint().map(|_| ()),
+            FIXED64 => self.take(8).map(|_| ()),
+            LEN => self.len_delimited().map(|_| ()),
+            FIXED32 => self.take(4).map(|_| ()),
+            START_GROUP if depth < 100 => loop {
+                match self.key()? {
+                    None => return Err(DecodeError("unterminated group")),
+                    Some((f, END_GROUP)) if f == field => return Ok(()),
+                    Some((_, END_GROUP)) => return Err(DecodeError("unmatched group end")),
+                    Some((f, w)) => self.skip(f, w, depth + 1)?,
+                }
+            },
+            START_GROUP => Err(DecodeError("groups nested too deep")),
+            _ => Err(DecodeError("unsupported wire type")),
+        }
+    }
+}
+
+fn expect(wire: u8, wanted: u8) -> Result<(), DecodeError> {
+    if wire == wanted {
+        Ok(())
+    } else {
+        Err(DecodeError("wrong wire type for a known field"))
+    }
+}
+
+impl<'a> EventView<'a> {
+    /// Reads an encoded event without copying its strings.
+    pub fn decode(bytes: &'a [u8]) -> Result<EventView<'a>, DecodeError> {
+        let mut v = EventView::default();
+        let mut r = Reader { bytes };
+        while let Some((field, wire)) = r.key()? {
+            match field {
+                1 | 2 | 5 | 6 | 9 | 10 | 11 | 14 | 15 => {
+                    expect(wire, LEN)?;
+                    let s = std::str::from_utf8(r.len_delimited()?)
+                        .map_err(|_| DecodeError("string field is not UTF-8"))?;
+                    *v.string_field(field) = s;
+                }
+                4 => {
+                    expect(wire, LEN)?;
+                    let (mut seconds, mut nanos) = v.occurred_at.unwrap_or((0, 0));
+                    let mut ts = Reader {
+                        bytes: r.len_delimited()?,
+                    };
+                    while let Some((f, w)) = ts.key()? {
+                        match f {
+                            1 => {
+                                expect(w, VARINT)?;
+                                seconds = ts.varint()? as i64;
+                            }
+                            2 => {
+                                expect(w, VARINT)?;
+                                nanos = ts.varint()? as i32;
+                            }
+                            _ => ts.skip(f, w, 0)?,
+                        }
+                    }
+                    v.occurred_at = Some((seconds, nanos));
+                }
+                18 => {
+                    expect(wire, FIXED64)?;
+                    let b = r.take(8)?;
+                    let bits = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                    v.sentiment = Some(f64::from_bits(bits));
+                }
+                3 | 7 | 8 | 12 | 13 | 16 | 17 | 19 => {
+                    expect(wire, VARINT)?;
+                    let n = r.varint()?;
+                    match field {
+                        3 => v.kind = n as i32,
+                        7 => v.channel = n as i32,
+                        8 => v.direction = n as i32,
+                        12 => v.resolved = n != 0,
+                        13 => v.converted = n != 0,
+                        16 => v.survey_type = n as i32,
+                        17 => v.score = Some(n as i32),
+                        _ => v.agent_state = n as i32,
+                    }
+                }
+                _ => r.skip(field, wire, 0)?,
+            }
+        }
+        Ok(v)
+    }
+
+    fn string_field(&mut self, field: u32) -> &mut &'a str {
+        match field {
+            1 => &mut self.event_id,
+            2 => &mut self.tenant_id,
+            5 => &mut self.contact_id,
+            6 => &mut self.customer_id,
+            9 => &mut self.queue_id,
+            10 => &mut self.agent_id,
+            11 => &mut self.reason,
+            14 => &mut self.to_queue_id,
+            _ => &mut self.to_agent_id,
+        }
+    }
+
+    /// The event time in ms since the epoch (0 without `occurred_at`), as
+    /// [`crate::timestamp_ms`] computes it.
+    pub fn time_ms(&self) -> i64 {
+        self.occurred_at
+            .map(|(seconds, nanos)| {
+                seconds
+                    .saturating_mul(1000)
+                    .saturating_add(i64::from(nanos.div_euclid(1_000_000)))
+            })
+            .unwrap_or(0)
+    }
+
+    /// An owned [`Event`] with the same fields.
+    pub fn to_event(&self) -> Event {
+        Event {
+            event_id: self.event_id.to_string(),
+            tenant_id: self.tenant_id.to_string(),
+            r#type: self.kind,
+            occurred_at: self
+                .occurred_at
+                .map(|(seconds, nanos)| ccx_proto::prost_types::Timestamp { seconds, nanos }),
+            contact_id: self.contact_id.to_string(),
+            customer_id: self.customer_id.to_string(),
+            channel: self.channel,
+            direction: self.direction,
+            queue_id: self.queue_id.to_string(),
+            agent_id: self.agent_id.to_string(),
+            reason: self.reason.to_string(),
+            resolved: self.resolved,
+            converted: self.converted,
+            to_queue_id: self.to_queue_id.to_string(),
+            to_agent_id: self.to_agent_id.to_string(),
+            survey_type: self.survey_type,
+            score: self.score,
+            sentiment: self.sentiment,
+            agent_state: self.agent_state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccx_proto::prost::Message;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["", "[a-z0-9-]{1,12}", "\\PC{0,6}"]
+    }
+
+    prop_compose! {
+        fn arb_event()(
+            ids in proptest::collection::vec(text(), 9),
+            nums in proptest::collection::vec(any::<i32>(), 6),
+            flags in any::<(bool, bool)>(),
+            time in proptest::option::of((any::<i64>(), 0..1_000_000_000i32)),
+            score in proptest::option::of(any::<i32>()),
+            sentiment in proptest::option::of(-1.0f64..1.0),
+        ) -> Event {
+            Event {
+                event_id: ids[0].clone(),
+                tenant_id: ids[1].clone(),
+                contact_id: ids[2].clone(),
+                customer_id: ids[3].clone(),
+                queue_id: ids[4].clone(),
+                agent_id: ids[5].clone(),
+                reason: ids[6].clone(),
+                to_queue_id: ids[7].clone(),
+                to_agent_id: ids[8].clone(),
+                r#type: nums[0],
+                channel: nums[1],
+                direction: nums[2],
+                survey_type: nums[3],
+                agent_state: nums[4],
+                resolved: flags.0,
+                converted: flags.1,
+                occurred_at: time.map(|(seconds, nanos)| ccx_proto::prost_types::Timestamp { seconds, nanos }),
+                score,
+                sentiment,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn reads_what_prost_writes(event in arb_event(), junk in any::<u32>()) {
+            let mut bytes = event.encode_to_vec();
+            let view = EventView::decode(&bytes).unwrap();
+            prop_assert_eq!(view.to_event(), event.clone());
+            // An unknown field (number 100, varint) is skipped, as prost skips it.
+            bytes.extend_from_slice(&[0xa0, 0x06]);
+            bytes.extend_from_slice(&{
+                let mut v = Vec::new();
+                let mut n = u64::from(junk);
+                loop {
+                    let b = (n & 0x7f) as u8;
+                    n >>= 7;
+                    if n == 0 { v.push(b); break; }
+                    v.push(b | 0x80);
+                }
+                v
+            });
+            prop_assert_eq!(EventView::decode(&bytes).unwrap().to_event(), Event::decode(bytes.as_slice()).unwrap());
+        }
+
+        #[test]
+        fn rejects_what_prost_rejects(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let ours = EventView::decode(&bytes).map(|v| v.to_event());
+            let theirs = Event::decode(bytes.as_slice());
+            if let (Ok(a), Ok(b)) = (&ours, &theirs) {
+                prop_assert_eq!(a, b);
+            }
+            // Anything prost accepts we accept too.
+            prop_assert!(theirs.is_err() || ours.is_ok(), "{:?} / {:?}", ours, theirs);
+        }
+    }
+
+    #[test]
+    fn names_the_reason_of_bad_bytes() {
+        assert_eq!(
+            EventView::decode(&[0x0a, 0x05, b'a']).unwrap_err(),
+            DecodeError("truncated field")
+        );
+        assert_eq!(
+            EventView::decode(&[0x0a, 0x01, 0xff]).unwrap_err(),
+            DecodeError("string field is not UTF-8")
+        );
+        assert_eq!(
+            EventView::decode(&[0x08, 0x01]).unwrap_err(),
+            DecodeError("wrong wire type for a known field")
+        );
+    }
+
+    #[test]
+    fn time_is_that_of_timestamp_ms() {
+        for ms in [0, 1, 999, -1, -1001, 1_790_000_000_123] {
+            let e = Event {
+                occurred_at: Some(crate::ms_timestamp(ms)),
+                ..Event::default()
+            };
+            let bytes = e.encode_to_vec();
+            assert_eq!(EventView::decode(&bytes).unwrap().time_ms(), ms);
+        }
+    }
+}
