@@ -389,8 +389,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         let now = Instant::now();
         for record in records.drain(..) {
             next_offsets.insert(record.partition, record.offset + 1);
-            let (route, time) = match EventView::decode(&record.payload) {
-                Ok(view) => (fnv(view.tenant_id.as_bytes()), view.time_ms()),
+            let (route, time) = match EventView::tenant_and_time(&record.payload) {
+                Ok((tenant, time)) => (fnv(tenant), time),
                 Err(e) => {
                     tracing::warn!(
                         partition = record.partition,
@@ -482,9 +482,10 @@ fn take_until(
             } else {
                 None
             };
-            let outcome = engine.ingest_record(record);
-            if let (Some(event), Ok(Ingested::Buffered | Ingested::Late)) = (event, outcome) {
-                events.push(event);
+            match engine.ingest_record(record) {
+                Ok(Ingested::Buffered | Ingested::Late) => events.extend(event),
+                Ok(Ingested::Duplicate) => {}
+                Err(e) => tracing::warn!(error = %e, "undecodable record skipped"),
             }
         }
     }
