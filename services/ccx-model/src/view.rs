@@ -58,7 +58,19 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Most varints here (keys, lengths, enums) are one byte: that case is inlined.
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        match self.bytes.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.bytes = rest;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for i in 0..10 {
             let (&b, rest) = self
@@ -74,6 +86,7 @@ impl<'a> Reader<'a> {
         Err(DecodeError("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.bytes.len() {
             return Err(DecodeError("truncated field"));
@@ -84,6 +97,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next (field number, wire type), or None at the end.
+    #[inline]
     fn key(&mut self) -> Result<Option<(u32, u8)>, DecodeError> {
         if self.bytes.is_empty() {
             return Ok(None);

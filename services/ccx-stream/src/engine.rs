@@ -284,13 +284,27 @@ pub struct Ev {
     resolved: bool,
     converted: bool,
     sentiment: f64,
+    /// Where the eventId and customerId are in `record`.
+    event_id: Span,
+    customer_id: Span,
     record: Box<[u8]>,
+}
+
+/// A (start, end) byte range of a text field inside an event's record.
+type Span = (u32, u32);
+
+/// The span of `field`, a slice of `record`.
+fn span_of(record: &[u8], field: &str) -> Span {
+    let start = (field.as_ptr() as usize).saturating_sub(record.as_ptr() as usize);
+    (start as u32, (start + field.len()) as u32)
 }
 
 impl Ev {
     /// The event of `view` (decoded from `record`), its names interned in `names`.
-    fn new(view: &EventView<'_>, names: &mut Names, record: Box<[u8]>) -> Ev {
+    fn new(view: &EventView<'_>, names: &mut Names, record: &[u8]) -> Ev {
         Ev {
+            event_id: span_of(record, view.event_id),
+            customer_id: span_of(record, view.customer_id),
             t: view.time_ms(),
             kind: view.kind,
             id: id_of(view.event_id),
@@ -308,7 +322,7 @@ impl Ev {
             resolved: view.resolved,
             converted: view.converted,
             sentiment: view.sentiment.unwrap_or(0.0),
-            record,
+            record: Box::default(),
         }
     }
 
@@ -317,11 +331,29 @@ impl Ev {
         EventView::decode(&self.record).unwrap_or_default()
     }
 
+    fn text(&self, (start, end): Span) -> &str {
+        let bytes = self
+            .record
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// The eventId as sent.
+    fn event_id(&self) -> &str {
+        self.text(self.event_id)
+    }
+
+    /// The customerId as sent.
+    fn customer_id(&self) -> &str {
+        self.text(self.customer_id)
+    }
+
     /// SPEC §2 order: event time, then type order, then eventId.
     fn cmp_order(&self, other: &Ev) -> std::cmp::Ordering {
         (self.t, self.kind)
             .cmp(&(other.t, other.kind))
-            .then_with(|| self.view().event_id.cmp(other.view().event_id))
+            .then_with(|| self.event_id().cmp(other.event_id()))
     }
 
     fn kind(&self) -> EventType {
@@ -593,7 +625,7 @@ impl Engine {
             }
             Entry::Vacant(slot) => {
                 slot.insert(t);
-                let ev = Ev::new(&view, &mut tenant.names, Box::default());
+                let ev = Ev::new(&view, &mut tenant.names, &record);
                 tenant.buffer.push_back(Ev {
                     record: record.into_boxed_slice(),
                     ..ev
@@ -883,7 +915,7 @@ impl TenantState {
             return self.out_of_sequence(ev);
         }
         let mut contact = Contact {
-            customer: Box::from(ev.view().customer_id),
+            customer: Box::from(ev.customer_id()),
             offered_at: ev.t,
             last_at: ev.t,
             ended_at: NONE,
@@ -1051,7 +1083,7 @@ impl TenantState {
         }
         let customer = match signal {
             Some(_) if ev.customer == NO_ID => contact.customer.clone(),
-            Some(_) => Box::from(ev.view().customer_id),
+            Some(_) => Box::from(ev.customer_id()),
             None => Box::default(),
         };
         let dims = Dims::of(ev, agent);
@@ -1169,10 +1201,10 @@ impl TenantState {
                 if ev.customer == NO_ID {
                     contact.customer.clone()
                 } else {
-                    Box::from(ev.view().customer_id)
+                    Box::from(ev.customer_id())
                 }
             }
-            None => Box::from(ev.view().customer_id),
+            None => Box::from(ev.customer_id()),
         };
         self.add(Dims::of(ev, ev.agent), c, true);
         if let Some(signal) = signal {
