@@ -527,12 +527,60 @@ struct Waiting {
     since: i64,
 }
 
+/// Events waiting for the watermark, in buckets of [`BUCKET_MS`] of event time: an event
+/// goes into its bucket unsorted; a bucket is sorted once, when the watermark passes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Buffer {
+    buckets: BTreeMap<i64, Vec<Ev>>,
+    len: usize,
+}
+
+const BUCKET_MS: i64 = 128;
+
+impl Buffer {
+    fn push(&mut self, ev: Ev) {
+        self.buckets
+            .entry(ev.t.div_euclid(BUCKET_MS))
+            .or_default()
+            .push(ev);
+        self.len += 1;
+    }
+
+    /// The events before `watermark`, in SPEC §2 order (removed from the buffer).
+    fn take_before(&mut self, watermark: i64) -> Vec<Vec<Ev>> {
+        let edge = watermark.div_euclid(BUCKET_MS);
+        let later = self.buckets.split_off(&edge);
+        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.buckets, later)
+            .into_values()
+            .collect();
+        if let Some(partial) = self.buckets.get_mut(&edge) {
+            if partial.iter().any(|ev| ev.t < watermark) {
+                let (before, after) = std::mem::take(partial)
+                    .into_iter()
+                    .partition(|ev| ev.t < watermark);
+                *partial = after;
+                ready.push(before);
+            }
+        }
+        for bucket in &mut ready {
+            // (time, type, eventId) is a total order over distinct events.
+            bucket.sort_unstable_by(Ev::cmp_order);
+            self.len -= bucket.len();
+        }
+        ready
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Ev> {
+        self.buckets.values().flatten()
+    }
+}
+
 /// Everything the engine keeps for one tenant (checkpointed as a unit).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TenantState {
     names: Names,
-    /// Events waiting for the watermark (sorted when it advances).
-    buffer: VecDeque<Ev>,
+    /// Events waiting for the watermark.
+    buffer: Buffer,
     /// Times of duplicates not yet behind the watermark.
     pending_duplicates: Vec<i64>,
     seen: FastMap<Id, i64>,
@@ -559,7 +607,7 @@ pub struct TenantState {
 }
 
 /// How often (in event time) state that can no longer change is dropped.
-const EXPIRY_EVERY_MS: i64 = 60_000;
+const EXPIRY_EVERY_MS: i64 = 5 * 60_000;
 
 /// The engine: state of every tenant routed to it, and the watermark it applied up to.
 #[derive(Debug, Clone)]
@@ -599,46 +647,23 @@ impl Engine {
     pub fn ingest_record(&mut self, record: Vec<u8>) -> Result<Ingested, DecodeError> {
         let view = EventView::decode(&record)?;
         let watermark = self.watermark;
-        if !self.tenants.contains_key(view.tenant_id) {
-            self.tenants
-                .insert(view.tenant_id.to_string(), TenantState::default());
-        }
-        let tenant = self
-            .tenants
-            .get_mut(view.tenant_id)
-            .expect("inserted above");
-        let t = view.time_ms();
-        let id = id_of(view.event_id);
-        let outcome = match tenant.seen.entry(id) {
-            Entry::Occupied(_) => {
-                // Counted when the watermark passes it, like everything else about that time.
-                if t < watermark {
-                    tenant.quality(t, |q| q.duplicates += 1);
-                } else {
-                    tenant.pending_duplicates.push(t);
-                }
-                Ingested::Duplicate
-            }
-            Entry::Vacant(_) if t < watermark => {
-                tenant.quality(t, |q| q.late_dropped += 1);
-                Ingested::Late
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(t);
-                let ev = Ev::new(&view, &mut tenant.names, &record);
-                tenant.buffer.push_back(Ev {
-                    record: record.into_boxed_slice(),
-                    ..ev
-                });
-                Ingested::Buffered
-            }
+        let tenant = match self.tenants.get_mut(view.tenant_id) {
+            Some(tenant) => tenant,
+            None => self.tenants.entry(view.tenant_id.to_string()).or_default(),
         };
+        let (outcome, ev) = tenant.ingest(&view, &record, watermark);
+        if let Some(ev) = ev {
+            tenant.buffer.push(Ev {
+                record: record.into_boxed_slice(),
+                ..ev
+            });
+        }
         Ok(outcome)
     }
 
     /// Number of events waiting for the watermark.
     pub fn buffered(&self) -> usize {
-        self.tenants.values().map(|t| t.buffer.len()).sum()
+        self.tenants.values().map(|t| t.buffer.len).sum()
     }
 
     /// Applies, in event-time order, every buffered event before `watermark`, then the time
@@ -666,15 +691,9 @@ impl Engine {
                 }
             });
             tenant.pending_duplicates = duplicates;
-            // Mostly in order already: the stable sort merges the new arrivals in one pass.
-            let mut buffer = std::mem::take(&mut tenant.buffer);
-            buffer.make_contiguous().sort_by(Ev::cmp_order);
-            while buffer.front().is_some_and(|ev| ev.t < watermark) {
-                if let Some(ev) = buffer.pop_front() {
-                    tenant.apply(tenant_id, settings, &ev);
-                }
+            for ev in tenant.buffer.take_before(watermark).iter().flatten() {
+                tenant.apply(tenant_id, settings, ev);
             }
-            tenant.buffer = buffer;
             tenant.fcr_successes(settings, watermark);
             if watermark >= tenant.next_expiry {
                 tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
@@ -781,7 +800,7 @@ impl Engine {
             c.open_contacts += t.contacts.values().filter(|c| !c.terminal).count();
             c.contacts += t.contacts.len();
             c.customers += t.customers.len();
-            c.buffered += t.buffer.len();
+            c.buffered += t.buffer.len;
             c.seen_ids += t.seen.len();
         }
         c
@@ -824,6 +843,37 @@ fn agent_part(mut c: Components) -> Components {
 }
 
 impl TenantState {
+    /// [`Engine::ingest_record`] for this tenant's event `view`, decoded from `record`: what
+    /// became of it and, if it is to be buffered, its compact form (without the record).
+    fn ingest(
+        &mut self,
+        view: &EventView<'_>,
+        record: &[u8],
+        watermark: i64,
+    ) -> (Ingested, Option<Ev>) {
+        let t = view.time_ms();
+        match self.seen.entry(id_of(view.event_id)) {
+            Entry::Occupied(_) => {
+                // Counted when the watermark passes it, like everything else about that time.
+                if t < watermark {
+                    self.quality(t, |q| q.duplicates += 1);
+                } else {
+                    self.pending_duplicates.push(t);
+                }
+                (Ingested::Duplicate, None)
+            }
+            Entry::Vacant(_) if t < watermark => {
+                self.quality(t, |q| q.late_dropped += 1);
+                (Ingested::Late, None)
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(t);
+                let ev = Ev::new(view, &mut self.names, record);
+                (Ingested::Buffered, Some(ev))
+            }
+        }
+    }
+
     fn quality(&mut self, t: i64, f: impl FnOnce(&mut Quality)) {
         let minute = minute_of(t);
         f(self.quality_rows.entry(minute).or_default());
@@ -854,7 +904,7 @@ impl TenantState {
         agent: &mut BTreeMap<(RowNum, Sym), Components>,
     ) {
         let mut scratch = TenantState::default();
-        for ev in &self.buffer {
+        for ev in self.buffer.iter() {
             if let Some(contact) = self.contacts.get(&ev.contact) {
                 scratch
                     .contacts
