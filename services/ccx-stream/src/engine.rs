@@ -134,7 +134,7 @@ pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<rustc_hash:
 
 /// The identity of an event, contact or customer id: a 128-bit hash of its text ([`NO_ID`]:
 /// none). Ids are only compared, never shown, so the text is not kept; two different ids of
-/// one tenant sharing a hash is a 2^-100 event even at billions of ids. Two `u64`s rather
+/// one tenant sharing a hash has a chance below 10^-20 at a billion ids. Two `u64`s rather
 /// than a `u128` keep map slots 8-byte aligned (smaller).
 type Id = [u64; 2];
 
