@@ -21,6 +21,10 @@ pub struct WorkerCheckpoint {
     pub tenants: Vec<(String, TenantState)>,
 }
 
+/// The layout of the engine state in checkpoint files, written first in every file. A file of
+/// another layout (another engine version) is refused with a clear error rather than misread.
+pub const FORMAT: u32 = 2;
+
 pub struct CheckpointDir {
     path: PathBuf,
 }
@@ -39,7 +43,8 @@ impl CheckpointDir {
 
     /// Writes durably: a reader sees the whole file or none of it.
     pub fn write(&self, ckpt: &WorkerCheckpoint) -> std::io::Result<()> {
-        let bytes = bincode::serialize(ckpt).map_err(std::io::Error::other)?;
+        let mut bytes = FORMAT.to_le_bytes().to_vec();
+        bincode::serialize_into(&mut bytes, ckpt).map_err(std::io::Error::other)?;
         let target = self.file(ckpt.boundary, ckpt.worker, ckpt.workers);
         let tmp = target.with_extension("tmp");
         let mut f = fs::File::create(&tmp)?;
@@ -85,8 +90,20 @@ impl CheckpointDir {
         worker: usize,
         workers: usize,
     ) -> std::io::Result<WorkerCheckpoint> {
-        let bytes = fs::read(self.file(boundary, worker, workers))?;
-        bincode::deserialize(&bytes).map_err(std::io::Error::other)
+        let file = self.file(boundary, worker, workers);
+        let bytes = fs::read(&file)?;
+        let format = bytes
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if format != Some(FORMAT) {
+            return Err(std::io::Error::other(format!(
+                "checkpoint {} is not in format {FORMAT} (written by another version of the \
+                 engine): run that version, or remove the checkpoint directory to recompute \
+                 from the log",
+                file.display()
+            )));
+        }
+        bincode::deserialize(&bytes[4..]).map_err(std::io::Error::other)
     }
 
     /// Removes this worker's files older than the newest complete boundary.
@@ -103,5 +120,35 @@ impl CheckpointDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_reads_back_and_another_format_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ccx-ckpt-test-{}", std::process::id()));
+        let ckpts = CheckpointDir::new(&dir).unwrap();
+        let ckpt = WorkerCheckpoint {
+            boundary: 10_000,
+            workers: 1,
+            worker: 0,
+            offsets: vec![(0, 42)],
+            tenants: vec![("t1".into(), TenantState::default())],
+        };
+        ckpts.write(&ckpt).unwrap();
+        assert_eq!(ckpts.latest_complete(1), Some(10_000));
+        let back = ckpts.load(10_000, 0, 1).unwrap();
+        assert_eq!((back.boundary, back.offsets), (10_000, vec![(0, 42)]));
+
+        let file = ckpts.file(10_000, 0, 1);
+        let mut bytes = fs::read(&file).unwrap();
+        bytes[..4].copy_from_slice(&(FORMAT + 1).to_le_bytes());
+        fs::write(&file, bytes).unwrap();
+        let err = ckpts.load(10_000, 0, 1).unwrap_err().to_string();
+        assert!(err.contains("not in format"), "{err}");
+        fs::remove_dir_all(dir).unwrap();
     }
 }
