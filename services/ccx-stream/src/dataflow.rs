@@ -27,7 +27,7 @@ use timely::dataflow::InputHandle;
 use timely::CommunicationConfig;
 
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
-use crate::engine::{Engine, Ingested, Output, Settings};
+use crate::engine::{Engine, FastMap, Ingested, Output, Settings};
 use crate::source::{fnv, EventLog, LogRecord};
 use ccx_model::view::EventView;
 
@@ -193,7 +193,7 @@ struct Shared {
 }
 
 /// (route: hash of the tenant, encoded event).
-type Exchanged = (u64, Vec<u8>);
+type Exchanged = (u64, Arc<[u8]>);
 
 /// Input time advanced to -> (time advanced from, next offset of each owned partition).
 type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
@@ -361,7 +361,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
     input.advance_to(start_time);
     progress.running.store(true, Ordering::Relaxed);
     let lateness = options.allowed_lateness_ms;
-    let mut clocks: HashMap<i32, PartitionClock> = owned
+    let mut clocks: FastMap<i32, PartitionClock> = owned
         .iter()
         .map(|p| {
             let clock = PartitionClock {
@@ -371,7 +371,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             (*p, clock)
         })
         .collect();
-    let mut next_offsets: BTreeMap<i32, i64> = start_list.iter().copied().collect();
+    let mut next_offsets: FastMap<i32, i64> = start_list.iter().copied().collect();
     let mut records: Vec<LogRecord> = Vec::new();
     let has_partitions = !owned.is_empty();
     loop {
@@ -386,6 +386,9 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             log.poll(4096, &mut records)?;
         }
         let exhausted = records.is_empty();
+        progress
+            .events_read
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         let now = Instant::now();
         for record in records.drain(..) {
             next_offsets.insert(record.partition, record.offset + 1);
@@ -406,7 +409,6 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                 clock.last_record = now;
             }
             input.send((route, record.payload));
-            progress.events_read.fetch_add(1, Ordering::Relaxed);
         }
         let mut target = if has_partitions {
             local_watermark(&clocks, lateness, options.idle_timeout)
@@ -424,7 +426,9 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             let target = target.max(0) as u64;
             let from = *input.time();
             if target > from {
-                let offsets = next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
+                let mut offsets: Vec<(i32, i64)> =
+                    next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
+                offsets.sort_unstable();
                 shared
                     .borrow_mut()
                     .offsets_at
@@ -478,7 +482,7 @@ fn take_until(
             // Every event that is not a copy goes to `events` (late ones too: they were
             // accepted, only not applied).
             let event = if keep_events {
-                Event::decode(record.as_slice()).ok()
+                Event::decode(&record[..]).ok()
             } else {
                 None
             };
@@ -500,7 +504,7 @@ struct PartitionClock {
 /// The worker's watermark: min over non-idle partitions of (latest time − lateness); the
 /// clock minus lateness when all are idle.
 fn local_watermark(
-    clocks: &HashMap<i32, PartitionClock>,
+    clocks: &FastMap<i32, PartitionClock>,
     lateness: i64,
     idle: Duration,
 ) -> Option<i64> {

@@ -11,6 +11,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::AddAssign;
+use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
@@ -287,7 +288,7 @@ pub struct Ev {
     /// Where the eventId and customerId are in `record`.
     event_id: Span,
     customer_id: Span,
-    record: Box<[u8]>,
+    record: Arc<[u8]>,
 }
 
 /// A (start, end) byte range of a text field inside an event's record.
@@ -322,7 +323,7 @@ impl Ev {
             resolved: view.resolved,
             converted: view.converted,
             sentiment: view.sentiment.unwrap_or(0.0),
-            record: Box::default(),
+            record: Arc::from([]),
         }
     }
 
@@ -639,12 +640,12 @@ impl Engine {
 
     /// Accepts one event in any order: duplicates and late events are counted, others buffered.
     pub fn ingest(&mut self, event: &Event) -> Ingested {
-        self.ingest_record(event.encode_to_vec())
+        self.ingest_record(event.encode_to_vec().into())
             .expect("an encoded event decodes")
     }
 
     /// [`Engine::ingest`] for an encoded event (a Kafka record's value).
-    pub fn ingest_record(&mut self, record: Vec<u8>) -> Result<Ingested, DecodeError> {
+    pub fn ingest_record(&mut self, record: Arc<[u8]>) -> Result<Ingested, DecodeError> {
         let view = EventView::decode(&record)?;
         let watermark = self.watermark;
         let tenant = match self.tenants.get_mut(view.tenant_id) {
@@ -653,10 +654,7 @@ impl Engine {
         };
         let (outcome, ev) = tenant.ingest(&view, &record, watermark);
         if let Some(ev) = ev {
-            tenant.buffer.push(Ev {
-                record: record.into_boxed_slice(),
-                ..ev
-            });
+            tenant.buffer.push(Ev { record, ..ev });
         }
         Ok(outcome)
     }

@@ -11,13 +11,14 @@ use ccx_config::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// One record read from a partition.
+/// One record read from a partition (key and value shared, not copied, where the log keeps
+/// them in memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
     pub partition: i32,
     pub offset: i64,
-    pub key: Vec<u8>,
-    pub payload: Vec<u8>,
+    pub key: Arc<[u8]>,
+    pub payload: Arc<[u8]>,
 }
 
 /// A reader of some partitions of the events log, owned by one worker.
@@ -78,8 +79,8 @@ impl EventLog for KafkaLog {
                 Some(Ok(message)) => out.push(LogRecord {
                     partition: message.partition(),
                     offset: message.offset(),
-                    key: message.key().unwrap_or_default().to_vec(),
-                    payload: message.payload().unwrap_or_default().to_vec(),
+                    key: Arc::from(message.key().unwrap_or_default()),
+                    payload: Arc::from(message.payload().unwrap_or_default()),
                 }),
             }
             wait = Duration::ZERO;
@@ -116,11 +117,12 @@ impl EventLog for MemoryLog {
             let log = self.topic.partition(*partition as usize);
             let mut budget = share;
             while budget > 0 && (*next as usize) < log.len() {
+                let record = &log[*next as usize];
                 out.push(LogRecord {
                     partition: *partition,
                     offset: *next,
-                    key: log[*next as usize].key.as_bytes().to_vec(),
-                    payload: log[*next as usize].payload.to_vec(),
+                    key: Arc::from(Arc::clone(&record.key)),
+                    payload: Arc::clone(&record.payload),
                 });
                 *next += 1;
                 budget -= 1;

@@ -277,7 +277,7 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
         log.poll(1000, &mut records).map_err(anyhow::Error::msg)?;
         for record in records.drain(..) {
             last = std::time::Instant::now();
-            let event = ccx_proto::v1::Event::decode(record.payload.as_slice())?;
+            let event = ccx_proto::v1::Event::decode(&record.payload[..])?;
             let line = serde_json::json!({
                 "partition": record.partition,
                 "offset": record.offset,
