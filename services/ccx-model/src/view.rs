@@ -187,23 +187,6 @@ impl<'a> EventView<'a> {
         Ok(v)
     }
 
-    /// Only the tenant (unchecked bytes) and the event time of an encoded event: what routing
-    /// and watermarks need, read without validating the other fields ([`EventView::decode`]
-    /// does that where the event is applied).
-    pub fn tenant_and_time(bytes: &'a [u8]) -> Result<(&'a [u8], i64), DecodeError> {
-        let mut tenant: &[u8] = &[];
-        let mut at = EventView::default();
-        let mut r = Reader { bytes };
-        while let Some((field, wire)) = r.key()? {
-            match (field, wire) {
-                (2, LEN) => tenant = r.len_delimited()?,
-                (4, LEN) => at.merge_timestamp(r.len_delimited()?)?,
-                _ => r.skip(field, wire, 0)?,
-            }
-        }
-        Ok((tenant, at.time_ms()))
-    }
-
     /// Merges an embedded `Timestamp` into `occurred_at` (fields merge as protobuf does).
     fn merge_timestamp(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         let (mut seconds, mut nanos) = self.occurred_at.unwrap_or((0, 0));
@@ -328,9 +311,6 @@ mod tests {
             let mut bytes = event.encode_to_vec();
             let view = EventView::decode(&bytes).unwrap();
             prop_assert_eq!(view.to_event(), event.clone());
-            let (tenant, time) = EventView::tenant_and_time(&bytes).unwrap();
-            prop_assert_eq!(tenant, event.tenant_id.as_bytes());
-            prop_assert_eq!(time, view.time_ms());
             // An unknown field (number 100, varint) is skipped, as prost skips it.
             bytes.extend_from_slice(&[0xa0, 0x06]);
             bytes.extend_from_slice(&{

@@ -27,9 +27,8 @@ use timely::dataflow::InputHandle;
 use timely::CommunicationConfig;
 
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
-use crate::engine::{Engine, FastMap, Ingested, Output, Settings};
+use crate::engine::{Engine, Ev, FastMap, Ingested, Output, Settings};
 use crate::source::{fnv, EventLog, LogRecord};
-use ccx_model::view::EventView;
 
 /// How a stream process runs.
 #[derive(Debug, Clone)]
@@ -192,8 +191,8 @@ struct Shared {
     engine_watermark: i64,
 }
 
-/// (route: hash of the tenant, encoded event).
-type Exchanged = (u64, Arc<[u8]>);
+/// (route: hash of the tenant, the event read from its record).
+type Exchanged = (u64, Ev);
 
 /// Input time advanced to -> (time advanced from, next offset of each owned partition).
 type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
@@ -268,7 +267,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         let dir = dir.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             let stream = input.to_stream(scope);
-            let mut stash: BTreeMap<u64, Vec<Exchanged>> = BTreeMap::new();
+            // Batches received, by the time they were sent at (kept whole, not copied).
+            let mut stash: BTreeMap<u64, Vec<Vec<Exchanged>>> = BTreeMap::new();
             let mut events: Vec<Event> = Vec::new();
             let mut last_flush = Instant::now();
             // Boundaries are the multiples of `checkpoint_every_ms` after the first frontier
@@ -282,7 +282,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             stream.sink(exchange, "Engine", move |(input, frontier)| {
                 input.for_each(|cap, data| {
                     let time = cap.least().copied().unwrap_or_default();
-                    stash.entry(time).or_default().append(data);
+                    stash.entry(time).or_default().push(std::mem::take(data));
                 });
                 let Some(front) = frontier.frontier().first().copied() else {
                     // The inputs closed: the process is stopping. Rows still go out; the
@@ -392,8 +392,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         let now = Instant::now();
         for record in records.drain(..) {
             next_offsets.insert(record.partition, record.offset + 1);
-            let (route, time) = match EventView::tenant_and_time(&record.payload) {
-                Ok((tenant, time)) => (fnv(tenant), time),
+            let ev = match Ev::read(record.payload) {
+                Ok(ev) => ev,
                 Err(e) => {
                     tracing::warn!(
                         partition = record.partition,
@@ -405,10 +405,10 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                 }
             };
             if let Some(clock) = clocks.get_mut(&record.partition) {
-                clock.max_time = clock.max_time.max(time);
+                clock.max_time = clock.max_time.max(ev.time());
                 clock.last_record = now;
             }
-            input.send((route, record.payload));
+            input.send((fnv(ev.tenant()), ev));
         }
         let mut target = if has_partitions {
             local_watermark(&clocks, lateness, options.idle_timeout)
@@ -470,26 +470,24 @@ fn next_boundary_after(time: u64, every: u64) -> Option<u64> {
 }
 
 fn take_until(
-    stash: &mut BTreeMap<u64, Vec<Exchanged>>,
+    stash: &mut BTreeMap<u64, Vec<Vec<Exchanged>>>,
     until: u64,
     engine: &mut Engine,
     events: &mut Vec<Event>,
     keep_events: bool,
 ) {
     let later = stash.split_off(&until);
-    for (_, batch) in std::mem::replace(stash, later) {
-        for (_, record) in batch {
+    for batch in std::mem::replace(stash, later).into_values().flatten() {
+        for (_, ev) in batch {
             // Every event that is not a copy goes to `events` (late ones too: they were
             // accepted, only not applied).
             let event = if keep_events {
-                Event::decode(&record[..]).ok()
+                Event::decode(ev.record()).ok()
             } else {
                 None
             };
-            match engine.ingest_record(record) {
-                Ok(Ingested::Buffered | Ingested::Late) => events.extend(event),
-                Ok(Ingested::Duplicate) => {}
-                Err(e) => tracing::warn!(error = %e, "undecodable record skipped"),
+            if engine.ingest_event(ev) != Ingested::Duplicate {
+                events.extend(event);
             }
         }
     }

@@ -156,7 +156,7 @@ type Sym = u32;
 /// a tenant's configuration-sized sets, so they are kept for the tenant's lifetime.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Names {
-    ids: FastMap<Box<str>, Sym>,
+    ids: FastMap<Box<[u8]>, Sym>,
     names: Vec<Box<str>>,
 }
 
@@ -170,7 +170,9 @@ impl Default for Names {
 }
 
 impl Names {
-    fn intern(&mut self, name: &str) -> Sym {
+    /// The symbol of a name given as UTF-8 bytes (a name that is not UTF-8 is stored with
+    /// replacement characters; records are checked before they get here).
+    fn intern(&mut self, name: &[u8]) -> Sym {
         if name.is_empty() {
             return 0;
         }
@@ -178,7 +180,8 @@ impl Names {
             return *sym;
         }
         let sym = self.names.len() as Sym;
-        self.names.push(Box::from(name));
+        self.names
+            .push(String::from_utf8_lossy(name).into_owned().into_boxed_str());
         self.ids.insert(Box::from(name), sym);
         sym
     }
@@ -263,9 +266,10 @@ fn enum_byte(n: i32, known: std::ops::RangeInclusive<i32>) -> u8 {
     }
 }
 
-/// The compact form of an event the engine keeps until the watermark passes it: numbers,
-/// hashed ids and interned names, plus the record itself (for the text of an alert and the
-/// eventId tie-break).
+/// The compact form of an event: numbers, hashed ids and (once its tenant's engine took it)
+/// interned names, plus the record itself, which the event keeps until the watermark passes
+/// it (alerts quote its ids; the eventId breaks ties). The source reads records into this
+/// form once; the dataflow exchanges it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ev {
     t: i64,
@@ -285,14 +289,24 @@ pub struct Ev {
     resolved: bool,
     converted: bool,
     sentiment: f64,
-    /// Where the eventId and customerId are in `record`.
-    event_id: Span,
-    customer_id: Span,
+    spans: Spans,
     record: Arc<[u8]>,
 }
 
 /// A (start, end) byte range of a text field inside an event's record.
 type Span = (u32, u32);
+
+/// Where an event's text fields are in its record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Spans {
+    tenant: Span,
+    event_id: Span,
+    customer_id: Span,
+    queue: Span,
+    agent: Span,
+    to_queue: Span,
+    reason: Span,
+}
 
 /// The span of `field`, a slice of `record`.
 fn span_of(record: &[u8], field: &str) -> Span {
@@ -301,20 +315,29 @@ fn span_of(record: &[u8], field: &str) -> Span {
 }
 
 impl Ev {
-    /// The event of `view` (decoded from `record`), its names interned in `names`.
-    fn new(view: &EventView<'_>, names: &mut Names, record: &[u8]) -> Ev {
-        Ev {
-            event_id: span_of(record, view.event_id),
-            customer_id: span_of(record, view.customer_id),
+    /// Reads an encoded event (checked as a whole, as prost checks it). Its names are
+    /// interned later, by the engine that owns its tenant.
+    pub fn read(record: Arc<[u8]>) -> Result<Ev, DecodeError> {
+        let view = EventView::decode(&record)?;
+        let spans = Spans {
+            tenant: span_of(&record, view.tenant_id),
+            event_id: span_of(&record, view.event_id),
+            customer_id: span_of(&record, view.customer_id),
+            queue: span_of(&record, view.queue_id),
+            agent: span_of(&record, view.agent_id),
+            to_queue: span_of(&record, view.to_queue_id),
+            reason: span_of(&record, view.reason),
+        };
+        let ev = Ev {
             t: view.time_ms(),
             kind: view.kind,
             id: id_of(view.event_id),
             contact: id_of(view.contact_id),
             customer: id_of(view.customer_id),
-            queue: names.intern(view.queue_id),
-            agent: names.intern(view.agent_id),
-            to_queue: names.intern(view.to_queue_id),
-            reason: names.intern(view.reason),
+            queue: 0,
+            agent: 0,
+            to_queue: 0,
+            reason: 0,
             channel: enum_byte(view.channel, 1..=7),
             direction: enum_byte(view.direction, 1..=2),
             survey_type: view.survey_type,
@@ -323,8 +346,33 @@ impl Ev {
             resolved: view.resolved,
             converted: view.converted,
             sentiment: view.sentiment.unwrap_or(0.0),
+            spans,
             record: Arc::from([]),
-        }
+        };
+        Ok(Ev { record, ..ev })
+    }
+
+    /// The event time in ms.
+    pub fn time(&self) -> i64 {
+        self.t
+    }
+
+    /// The tenantId's bytes (for routing).
+    pub fn tenant(&self) -> &[u8] {
+        self.bytes(self.spans.tenant)
+    }
+
+    /// The encoded event.
+    pub fn record(&self) -> &[u8] {
+        &self.record
+    }
+
+    /// Sets the names' symbols from `names`.
+    fn intern(&mut self, names: &mut Names) {
+        self.queue = names.intern(self.bytes(self.spans.queue));
+        self.agent = names.intern(self.bytes(self.spans.agent));
+        self.to_queue = names.intern(self.bytes(self.spans.to_queue));
+        self.reason = names.intern(self.bytes(self.spans.reason));
     }
 
     /// The text fields of the event (decodable: it was decoded when ingested).
@@ -332,29 +380,26 @@ impl Ev {
         EventView::decode(&self.record).unwrap_or_default()
     }
 
-    fn text(&self, (start, end): Span) -> &str {
-        let bytes = self
-            .record
+    fn bytes(&self, (start, end): Span) -> &[u8] {
+        self.record
             .get(start as usize..end as usize)
-            .unwrap_or_default();
-        std::str::from_utf8(bytes).unwrap_or_default()
+            .unwrap_or_default()
     }
 
-    /// The eventId as sent.
-    fn event_id(&self) -> &str {
-        self.text(self.event_id)
-    }
-
-    /// The customerId as sent.
+    /// The customerId as sent (UTF-8: the record was checked when read).
     fn customer_id(&self) -> &str {
-        self.text(self.customer_id)
+        std::str::from_utf8(self.bytes(self.spans.customer_id)).unwrap_or_default()
     }
 
-    /// SPEC §2 order: event time, then type order, then eventId.
+    /// SPEC §2 order: event time, then type order, then eventId (byte order of UTF-8 is
+    /// string order).
     fn cmp_order(&self, other: &Ev) -> std::cmp::Ordering {
         (self.t, self.kind)
             .cmp(&(other.t, other.kind))
-            .then_with(|| self.event_id().cmp(other.event_id()))
+            .then_with(|| {
+                self.bytes(self.spans.event_id)
+                    .cmp(other.bytes(other.spans.event_id))
+            })
     }
 
     fn kind(&self) -> EventType {
@@ -646,17 +691,23 @@ impl Engine {
 
     /// [`Engine::ingest`] for an encoded event (a Kafka record's value).
     pub fn ingest_record(&mut self, record: Arc<[u8]>) -> Result<Ingested, DecodeError> {
-        let view = EventView::decode(&record)?;
+        Ok(self.ingest_event(Ev::read(record)?))
+    }
+
+    /// [`Engine::ingest`] for an event the source read already.
+    pub fn ingest_event(&mut self, mut ev: Ev) -> Ingested {
         let watermark = self.watermark;
-        let tenant = match self.tenants.get_mut(view.tenant_id) {
+        let tenant_id = std::str::from_utf8(ev.tenant()).unwrap_or_default();
+        let tenant = match self.tenants.get_mut(tenant_id) {
             Some(tenant) => tenant,
-            None => self.tenants.entry(view.tenant_id.to_string()).or_default(),
+            None => self.tenants.entry(tenant_id.to_string()).or_default(),
         };
-        let (outcome, ev) = tenant.ingest(&view, &record, watermark);
-        if let Some(ev) = ev {
-            tenant.buffer.push(Ev { record, ..ev });
+        let outcome = tenant.ingest(&ev, watermark);
+        if outcome == Ingested::Buffered {
+            ev.intern(&mut tenant.names);
+            tenant.buffer.push(ev);
         }
-        Ok(outcome)
+        outcome
     }
 
     /// Number of events waiting for the watermark.
@@ -841,16 +892,10 @@ fn agent_part(mut c: Components) -> Components {
 }
 
 impl TenantState {
-    /// [`Engine::ingest_record`] for this tenant's event `view`, decoded from `record`: what
-    /// became of it and, if it is to be buffered, its compact form (without the record).
-    fn ingest(
-        &mut self,
-        view: &EventView<'_>,
-        record: &[u8],
-        watermark: i64,
-    ) -> (Ingested, Option<Ev>) {
-        let t = view.time_ms();
-        match self.seen.entry(id_of(view.event_id)) {
+    /// Deduplication and lateness of one of this tenant's events: what becomes of it.
+    fn ingest(&mut self, ev: &Ev, watermark: i64) -> Ingested {
+        let t = ev.t;
+        match self.seen.entry(ev.id) {
             Entry::Occupied(_) => {
                 // Counted when the watermark passes it, like everything else about that time.
                 if t < watermark {
@@ -858,16 +903,15 @@ impl TenantState {
                 } else {
                     self.pending_duplicates.push(t);
                 }
-                (Ingested::Duplicate, None)
+                Ingested::Duplicate
             }
             Entry::Vacant(_) if t < watermark => {
                 self.quality(t, |q| q.late_dropped += 1);
-                (Ingested::Late, None)
+                Ingested::Late
             }
             Entry::Vacant(slot) => {
                 slot.insert(t);
-                let ev = Ev::new(view, &mut self.names, record);
-                (Ingested::Buffered, Some(ev))
+                Ingested::Buffered
             }
         }
     }
