@@ -1,6 +1,7 @@
 //! The metric engine of SPEC §3, for any number of tenants.
 //!
-//! Events go in through [`Engine::ingest`] in any order: a copy of an event already seen is a
+//! Events go in through [`Engine::ingest`] (or, read from their records into the compact
+//! [`Ev`], [`Engine::ingest_event`]) in any order: a copy of an event already seen is a
 //! duplicate, an event behind the watermark is late; the rest wait in a buffer. When the
 //! watermark advances ([`Engine::advance`]), the buffered events before it are applied in
 //! event-time order (ties by type order, then eventId), so the result does not depend on the
