@@ -6,8 +6,6 @@
 //! be UTF-8, and a known field with the wrong wire type is an error. A test checks it against
 //! `prost` on arbitrary events.
 
-use crate::Event;
-
 /// The fields of one event, borrowed from its encoded bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EventView<'a> {
@@ -222,51 +220,49 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// The event time in ms since the epoch (0 without `occurred_at`), as
-    /// [`crate::timestamp_ms`] computes it.
+    /// The event time in ms since the epoch (0 without `occurred_at`).
     pub fn time_ms(&self) -> i64 {
         self.occurred_at
             .map(|(seconds, nanos)| {
-                seconds
-                    .saturating_mul(1000)
-                    .saturating_add(i64::from(nanos.div_euclid(1_000_000)))
+                crate::timestamp_ms(&ccx_proto::prost_types::Timestamp { seconds, nanos })
             })
             .unwrap_or(0)
-    }
-
-    /// An owned [`Event`] with the same fields.
-    pub fn to_event(&self) -> Event {
-        Event {
-            event_id: self.event_id.to_string(),
-            tenant_id: self.tenant_id.to_string(),
-            r#type: self.kind,
-            occurred_at: self
-                .occurred_at
-                .map(|(seconds, nanos)| ccx_proto::prost_types::Timestamp { seconds, nanos }),
-            contact_id: self.contact_id.to_string(),
-            customer_id: self.customer_id.to_string(),
-            channel: self.channel,
-            direction: self.direction,
-            queue_id: self.queue_id.to_string(),
-            agent_id: self.agent_id.to_string(),
-            reason: self.reason.to_string(),
-            resolved: self.resolved,
-            converted: self.converted,
-            to_queue_id: self.to_queue_id.to_string(),
-            to_agent_id: self.to_agent_id.to_string(),
-            survey_type: self.survey_type,
-            score: self.score,
-            sentiment: self.sentiment,
-            agent_state: self.agent_state,
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Event;
     use ccx_proto::prost::Message;
     use proptest::prelude::*;
+
+    /// An owned [`Event`] with the fields of `v`.
+    fn owned(v: &EventView<'_>) -> Event {
+        Event {
+            event_id: v.event_id.to_string(),
+            tenant_id: v.tenant_id.to_string(),
+            r#type: v.kind,
+            occurred_at: v
+                .occurred_at
+                .map(|(seconds, nanos)| ccx_proto::prost_types::Timestamp { seconds, nanos }),
+            contact_id: v.contact_id.to_string(),
+            customer_id: v.customer_id.to_string(),
+            channel: v.channel,
+            direction: v.direction,
+            queue_id: v.queue_id.to_string(),
+            agent_id: v.agent_id.to_string(),
+            reason: v.reason.to_string(),
+            resolved: v.resolved,
+            converted: v.converted,
+            to_queue_id: v.to_queue_id.to_string(),
+            to_agent_id: v.to_agent_id.to_string(),
+            survey_type: v.survey_type,
+            score: v.score,
+            sentiment: v.sentiment,
+            agent_state: v.agent_state,
+        }
+    }
 
     fn text() -> impl Strategy<Value = String> {
         prop_oneof!["", "[a-z0-9-]{1,12}", "\\PC{0,6}"]
@@ -310,7 +306,7 @@ mod tests {
         fn reads_what_prost_writes(event in arb_event(), junk in any::<u32>()) {
             let mut bytes = event.encode_to_vec();
             let view = EventView::decode(&bytes).unwrap();
-            prop_assert_eq!(view.to_event(), event.clone());
+            prop_assert_eq!(owned(&view), event.clone());
             // An unknown field (number 100, varint) is skipped, as prost skips it.
             bytes.extend_from_slice(&[0xa0, 0x06]);
             bytes.extend_from_slice(&{
@@ -324,12 +320,12 @@ mod tests {
                 }
                 v
             });
-            prop_assert_eq!(EventView::decode(&bytes).unwrap().to_event(), Event::decode(bytes.as_slice()).unwrap());
+            prop_assert_eq!(owned(&EventView::decode(&bytes).unwrap()), Event::decode(bytes.as_slice()).unwrap());
         }
 
         #[test]
         fn rejects_what_prost_rejects(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let ours = EventView::decode(&bytes).map(|v| v.to_event());
+            let ours = EventView::decode(&bytes).map(|v| owned(&v));
             let theirs = Event::decode(bytes.as_slice());
             if let (Ok(a), Ok(b)) = (&ours, &theirs) {
                 prop_assert_eq!(a, b);

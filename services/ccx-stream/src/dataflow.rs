@@ -481,13 +481,9 @@ fn take_until(
         for (_, ev) in batch {
             // Every event that is not a copy goes to `events` (late ones too: they were
             // accepted, only not applied).
-            let event = if keep_events {
-                Event::decode(ev.record()).ok()
-            } else {
-                None
-            };
+            let record = keep_events.then(|| Arc::clone(ev.record()));
             if engine.ingest_event(ev) != Ingested::Duplicate {
-                events.extend(event);
+                events.extend(record.and_then(|r| Event::decode(&r[..]).ok()));
             }
         }
     }

@@ -329,7 +329,7 @@ impl Ev {
             to_queue: span_of(&record, view.to_queue_id),
             reason: span_of(&record, view.reason),
         };
-        let ev = Ev {
+        Ok(Ev {
             t: view.time_ms(),
             kind: view.kind,
             id: id_of(view.event_id),
@@ -348,9 +348,8 @@ impl Ev {
             converted: view.converted,
             sentiment: view.sentiment.unwrap_or(0.0),
             spans,
-            record: Arc::from([]),
-        };
-        Ok(Ev { record, ..ev })
+            record,
+        })
     }
 
     /// The event time in ms.
@@ -364,7 +363,7 @@ impl Ev {
     }
 
     /// The encoded event.
-    pub fn record(&self) -> &[u8] {
+    pub fn record(&self) -> &Arc<[u8]> {
         &self.record
     }
 
@@ -686,13 +685,8 @@ impl Engine {
 
     /// Accepts one event in any order: duplicates and late events are counted, others buffered.
     pub fn ingest(&mut self, event: &Event) -> Ingested {
-        self.ingest_record(event.encode_to_vec().into())
-            .expect("an encoded event decodes")
-    }
-
-    /// [`Engine::ingest`] for an encoded event (a Kafka record's value).
-    pub fn ingest_record(&mut self, record: Arc<[u8]>) -> Result<Ingested, DecodeError> {
-        Ok(self.ingest_event(Ev::read(record)?))
+        let ev = Ev::read(event.encode_to_vec().into()).expect("an encoded event decodes");
+        self.ingest_event(ev)
     }
 
     /// [`Engine::ingest`] for an event the source read already.
@@ -885,6 +879,14 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
     rows.without_zero_rows()
 }
 
+/// The customer a signal of `ev` is about: the event's, else its contact's.
+fn signal_customer(ev: &Ev, contact: Option<&Contact>) -> Box<str> {
+    match contact {
+        Some(contact) if ev.customer == NO_ID => contact.customer.clone(),
+        _ => Box::from(ev.customer_id()),
+    }
+}
+
 /// The dimensions of agent rows: the components from `handled` down (SPEC §5).
 fn agent_part(mut c: Components) -> Components {
     (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
@@ -1048,16 +1050,10 @@ impl TenantState {
                 .iter()
                 .any(|e| within(e.at) && matches(e.reason, ev.reason));
             let mut failed = Vec::new();
-            if customer
-                .ended
-                .iter()
-                .any(|e| e.pending && within(e.at) && matches(e.reason, ev.reason))
-            {
-                for e in customer.ended.iter_mut() {
-                    if e.pending && within(e.at) && matches(e.reason, ev.reason) {
-                        e.pending = false;
-                        failed.push(e.dims());
-                    }
+            for e in customer.ended.iter_mut() {
+                if e.pending && within(e.at) && matches(e.reason, ev.reason) {
+                    e.pending = false;
+                    failed.push(e.dims());
                 }
             }
             for dims in failed {
@@ -1068,8 +1064,7 @@ impl TenantState {
                 self.add(dims, c, true);
             }
             if contact.repeat {
-                let name = contact.customer.clone();
-                self.signal(tenant, s, &name, Signal::RepeatContact, ev);
+                self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
             }
         }
         self.contacts.insert(ev.contact, contact);
@@ -1174,11 +1169,7 @@ impl TenantState {
             }
             _ => {}
         }
-        let customer = match signal {
-            Some(_) if ev.customer == NO_ID => contact.customer.clone(),
-            Some(_) => Box::from(ev.customer_id()),
-            None => Box::default(),
-        };
+        let signal = signal.map(|signal| (signal, signal_customer(ev, Some(contact))));
         let dims = Dims::of(ev, agent);
         if !c.is_zero() {
             self.add(dims, c, true);
@@ -1186,7 +1177,7 @@ impl TenantState {
         if let Some((customer_id, reason, repeat)) = fcr_end {
             self.fcr_end(customer_id, reason, repeat, ev, dims);
         }
-        if let Some(signal) = signal {
+        if let Some((signal, customer)) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }
     }
@@ -1288,19 +1279,13 @@ impl TenantState {
         c: Components,
         signal: Option<Signal>,
     ) {
-        let customer: Box<str> = match self.contacts.get_mut(&ev.contact) {
-            Some(contact) => {
-                contact.last_at = contact.last_at.max(ev.t);
-                if ev.customer == NO_ID {
-                    contact.customer.clone()
-                } else {
-                    Box::from(ev.customer_id())
-                }
-            }
-            None => Box::from(ev.customer_id()),
-        };
+        let contact = self.contacts.get_mut(&ev.contact);
+        let signal = signal.map(|signal| (signal, signal_customer(ev, contact.as_deref())));
+        if let Some(contact) = contact {
+            contact.last_at = contact.last_at.max(ev.t);
+        }
         self.add(Dims::of(ev, ev.agent), c, true);
-        if let Some(signal) = signal {
+        if let Some((signal, customer)) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }
     }
