@@ -33,6 +33,9 @@ struct Args {
     /// Runs per worker count (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Worker counts to run (the speed-up is that of the last over the first).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    workers: Vec<usize>,
 }
 
 const START: i64 = 1_790_000_000_000;
@@ -68,7 +71,7 @@ fn compute(args: &Args) -> anyhow::Result<()> {
     println!("| workers | run | events | seconds | events/s |");
     println!("|---|---|---|---|---|");
     let mut medians = Vec::new();
-    for workers in [1usize, 2] {
+    for &workers in &args.workers {
         let mut rates = Vec::new();
         for run_no in 1..=args.runs.max(1) {
             let options = StreamOptions {
@@ -102,12 +105,17 @@ fn compute(args: &Args) -> anyhow::Result<()> {
         rates.sort_by(|a, b| a.total_cmp(b));
         medians.push(rates[rates.len() / 2]);
     }
-    println!(
-        "\nmedian events/s: 1 worker {:.0}, 2 workers {:.0}; 2 workers / 1 worker: {:.2}x\n",
-        medians[0],
-        medians[1],
-        medians[1] / medians[0]
-    );
+    let summary: Vec<String> = args
+        .workers
+        .iter()
+        .zip(&medians)
+        .map(|(workers, rate)| format!("{workers} worker(s) {rate:.0}"))
+        .collect();
+    println!("\nmedian events/s: {}", summary.join(", "));
+    if let (Some(first), Some(last)) = (medians.first(), medians.last()) {
+        let (w0, w1) = (args.workers[0], args.workers[args.workers.len() - 1]);
+        println!("{w1} workers / {w0} worker(s): {:.2}x\n", last / first);
+    }
     Ok(())
 }
 

@@ -192,7 +192,9 @@ struct Shared {
 }
 
 /// (route: hash of the tenant, the event read from its record).
-type Exchanged = (u64, Ev);
+/// The events of one poll with one route (the hash of their tenant), exchanged as a unit:
+/// the exchange moves a batch, not each event.
+type Exchanged = (u64, Vec<Ev>);
 
 /// Input time advanced to -> (time advanced from, next offset of each owned partition).
 type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
@@ -373,6 +375,9 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         .collect();
     let mut next_offsets: FastMap<i32, i64> = start_list.iter().copied().collect();
     let mut records: Vec<LogRecord> = Vec::new();
+    let mut routed: FastMap<u64, Vec<Ev>> = FastMap::default();
+    // The size of each route's last batch: its next batch starts with that much room.
+    let mut room: FastMap<u64, usize> = FastMap::default();
     let has_partitions = !owned.is_empty();
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -408,7 +413,15 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                 clock.max_time = clock.max_time.max(ev.time());
                 clock.last_record = now;
             }
-            input.send((fnv(ev.tenant()), ev));
+            let route = fnv(ev.tenant());
+            routed
+                .entry(route)
+                .or_insert_with(|| Vec::with_capacity(room.get(&route).copied().unwrap_or(0)))
+                .push(ev);
+        }
+        for (route, batch) in routed.drain() {
+            room.insert(route, batch.len());
+            input.send((route, batch));
         }
         let mut target = if has_partitions {
             local_watermark(&clocks, lateness, options.idle_timeout)
@@ -478,13 +491,14 @@ fn take_until(
 ) {
     let later = stash.split_off(&until);
     for batch in std::mem::replace(stash, later).into_values().flatten() {
-        for (_, ev) in batch {
-            // Every event that is not a copy goes to `events` (late ones too: they were
-            // accepted, only not applied).
-            let record = keep_events.then(|| Arc::clone(ev.record()));
-            if engine.ingest_event(ev) != Ingested::Duplicate {
-                events.extend(record.and_then(|r| Event::decode(&r[..]).ok()));
-            }
+        for (_, evs) in batch {
+            engine.ingest_events(evs, |ev, outcome| {
+                // Every event that is not a copy goes to `events` (late ones too: they were
+                // accepted, only not applied).
+                if keep_events && outcome != Ingested::Duplicate {
+                    events.extend(Event::decode(&ev.record()[..]).ok());
+                }
+            });
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::ops::AddAssign;
+use std::ops::{AddAssign, Bound};
 use std::sync::Arc;
 
 use ccx_model::rows::{
@@ -142,11 +142,11 @@ type Id = [u64; 2];
 
 const NO_ID: Id = [0, 0];
 
-fn id_of(text: &str) -> Id {
+fn id_of(text: &[u8]) -> Id {
     if text.is_empty() {
         return NO_ID;
     }
-    let h = xxhash_rust::xxh3::xxh3_128(text.as_bytes()) | 1;
+    let h = xxhash_rust::xxh3::xxh3_128(text) | 1;
     [h as u64, (h >> 64) as u64]
 }
 
@@ -257,8 +257,8 @@ fn shrink<K: std::hash::Hash + Eq, V>(map: &mut FastMap<K, V>) {
     }
 }
 
-/// A known enum value as a byte; values outside the enum become 0 (UNSPECIFIED), as their
-/// names are.
+/// A known enum value as a byte; values outside the enum become 0 (UNSPECIFIED), which the
+/// rules treat as they treat an unknown value (and rows name it so).
 fn enum_byte(n: i32, known: std::ops::RangeInclusive<i32>) -> u8 {
     if known.contains(&n) {
         n as u8
@@ -267,41 +267,45 @@ fn enum_byte(n: i32, known: std::ops::RangeInclusive<i32>) -> u8 {
     }
 }
 
-/// The compact form of an event: numbers, hashed ids and (once its tenant's engine took it)
-/// interned names, plus the record itself, which the event keeps until the watermark passes
-/// it (alerts quote its ids; the eventId breaks ties). The source reads records into this
-/// form once; the dataflow exchanges it.
+/// The compact form of an event: numbers, spans of its text fields and (once its tenant's
+/// engine took it) interned names, over the record itself, which the event keeps until the
+/// watermark passes it. Ids are hashed from their spans where they are used. The source
+/// reads records into this form once; the dataflow exchanges it and the buffer sorts it, so
+/// it is kept small (96 bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ev {
     t: i64,
-    kind: i32,
-    id: Id,
-    contact: Id,
-    customer: Id,
+    record: Arc<[u8]>,
+    sentiment: f64,
+    score: i32,
     queue: Sym,
     agent: Sym,
     to_queue: Sym,
     reason: Sym,
+    spans: Spans,
+    kind: u8,
     channel: u8,
     direction: u8,
-    survey_type: i32,
-    agent_state: i32,
-    score: i32,
+    survey_type: u8,
+    agent_state: u8,
     resolved: bool,
     converted: bool,
-    sentiment: f64,
-    spans: Spans,
-    record: Arc<[u8]>,
 }
 
-/// A (start, end) byte range of a text field inside an event's record.
-type Span = (u32, u32);
+/// A (start, length) byte range of a text field inside an event's record (records are at
+/// most [`MAX_RECORD_BYTES`] long).
+type Span = (u16, u16);
+
+/// The longest record the stream reads. The collector writes events of at most a few KiB
+/// (ids and names are limited to 128 characters); a longer record is refused as undecodable.
+pub const MAX_RECORD_BYTES: usize = u16::MAX as usize;
 
 /// Where an event's text fields are in its record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Spans {
     tenant: Span,
     event_id: Span,
+    contact_id: Span,
     customer_id: Span,
     queue: Span,
     agent: Span,
@@ -309,20 +313,24 @@ struct Spans {
     reason: Span,
 }
 
-/// The span of `field`, a slice of `record`.
+/// The span of `field`, a slice of `record` (no longer than [`MAX_RECORD_BYTES`]).
 fn span_of(record: &[u8], field: &str) -> Span {
     let start = (field.as_ptr() as usize).saturating_sub(record.as_ptr() as usize);
-    (start as u32, (start + field.len()) as u32)
+    (start as u16, field.len() as u16)
 }
 
 impl Ev {
     /// Reads an encoded event (checked as a whole, as prost checks it). Its names are
     /// interned later, by the engine that owns its tenant.
     pub fn read(record: Arc<[u8]>) -> Result<Ev, DecodeError> {
+        if record.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError("record longer than 65,535 bytes"));
+        }
         let view = EventView::decode(&record)?;
         let spans = Spans {
             tenant: span_of(&record, view.tenant_id),
             event_id: span_of(&record, view.event_id),
+            contact_id: span_of(&record, view.contact_id),
             customer_id: span_of(&record, view.customer_id),
             queue: span_of(&record, view.queue_id),
             agent: span_of(&record, view.agent_id),
@@ -331,23 +339,20 @@ impl Ev {
         };
         Ok(Ev {
             t: view.time_ms(),
-            kind: view.kind,
-            id: id_of(view.event_id),
-            contact: id_of(view.contact_id),
-            customer: id_of(view.customer_id),
+            sentiment: view.sentiment.unwrap_or(0.0),
+            score: view.score.unwrap_or(0),
             queue: 0,
             agent: 0,
             to_queue: 0,
             reason: 0,
+            spans,
+            kind: enum_byte(view.kind, 1..=11),
             channel: enum_byte(view.channel, 1..=7),
             direction: enum_byte(view.direction, 1..=2),
-            survey_type: view.survey_type,
-            agent_state: view.agent_state,
-            score: view.score.unwrap_or(0),
+            survey_type: enum_byte(view.survey_type, 1..=3),
+            agent_state: enum_byte(view.agent_state, 1..=5),
             resolved: view.resolved,
             converted: view.converted,
-            sentiment: view.sentiment.unwrap_or(0.0),
-            spans,
             record,
         })
     }
@@ -380,10 +385,30 @@ impl Ev {
         EventView::decode(&self.record).unwrap_or_default()
     }
 
-    fn bytes(&self, (start, end): Span) -> &[u8] {
+    fn bytes(&self, (start, len): Span) -> &[u8] {
+        let start = usize::from(start);
         self.record
-            .get(start as usize..end as usize)
+            .get(start..start + usize::from(len))
             .unwrap_or_default()
+    }
+
+    /// The hash of the eventId.
+    fn id(&self) -> Id {
+        id_of(self.bytes(self.spans.event_id))
+    }
+
+    /// The hash of the contactId.
+    fn contact(&self) -> Id {
+        id_of(self.bytes(self.spans.contact_id))
+    }
+
+    /// The hash of the customerId (NO_ID: none).
+    fn customer(&self) -> Id {
+        id_of(self.bytes(self.spans.customer_id))
+    }
+
+    fn has_customer(&self) -> bool {
+        self.spans.customer_id.1 > 0
     }
 
     /// The customerId as sent (UTF-8: the record was checked when read).
@@ -403,7 +428,7 @@ impl Ev {
     }
 
     fn kind(&self) -> EventType {
-        EventType::try_from(self.kind).unwrap_or(EventType::TypeUnspecified)
+        EventType::try_from(i32::from(self.kind)).unwrap_or(EventType::TypeUnspecified)
     }
 
     fn inbound(&self) -> bool {
@@ -562,7 +587,7 @@ fn retain<T: Copy>(list: &mut Box<[T]>, mut keep: impl FnMut(&T) -> bool) {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AgentClock {
-    state: i32,
+    state: u8,
     since: i64,
 }
 
@@ -579,17 +604,29 @@ struct Waiting {
 struct Buffer {
     buckets: BTreeMap<i64, Vec<Ev>>,
     len: usize,
+    /// The size of the largest bucket taken lately: new buckets start with room for it.
+    #[serde(skip)]
+    room: usize,
 }
 
 const BUCKET_MS: i64 = 128;
 
 impl Buffer {
     fn push(&mut self, ev: Ev) {
-        self.buckets
-            .entry(ev.t.div_euclid(BUCKET_MS))
-            .or_default()
-            .push(ev);
+        let key = ev.t.div_euclid(BUCKET_MS);
         self.len += 1;
+        // Events come mostly in time order: nearly always to the newest bucket.
+        if let Some(mut newest) = self.buckets.last_entry() {
+            if *newest.key() == key {
+                newest.get_mut().push(ev);
+                return;
+            }
+        }
+        let room = self.room;
+        self.buckets
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(room))
+            .push(ev);
     }
 
     /// The events before `watermark`, in SPEC §2 order (removed from the buffer).
@@ -608,10 +645,15 @@ impl Buffer {
                 ready.push(before);
             }
         }
+        let mut largest = 0;
         for bucket in &mut ready {
             // (time, type, eventId) is a total order over distinct events.
             bucket.sort_unstable_by(Ev::cmp_order);
             self.len -= bucket.len();
+            largest = largest.max(bucket.len());
+        }
+        if !ready.is_empty() {
+            self.room = largest.min(4096);
         }
         ready
     }
@@ -690,19 +732,43 @@ impl Engine {
     }
 
     /// [`Engine::ingest`] for an event the source read already.
-    pub fn ingest_event(&mut self, mut ev: Ev) -> Ingested {
-        let watermark = self.watermark;
-        let tenant_id = std::str::from_utf8(ev.tenant()).unwrap_or_default();
-        let tenant = match self.tenants.get_mut(tenant_id) {
-            Some(tenant) => tenant,
-            None => self.tenants.entry(tenant_id.to_string()).or_default(),
-        };
-        let outcome = tenant.ingest(&ev, watermark);
-        if outcome == Ingested::Buffered {
-            ev.intern(&mut tenant.names);
-            tenant.buffer.push(ev);
-        }
+    pub fn ingest_event(&mut self, ev: Ev) -> Ingested {
+        let mut outcome = Ingested::Buffered;
+        self.ingest_events([ev], |_, o| outcome = o);
         outcome
+    }
+
+    /// [`Engine::ingest_event`] for each of `events`, telling `outcome` what became of each
+    /// (events of one tenant in a row share one look-up of its state).
+    pub fn ingest_events(
+        &mut self,
+        events: impl IntoIterator<Item = Ev>,
+        mut outcome: impl FnMut(&Ev, Ingested),
+    ) {
+        let watermark = self.watermark;
+        let mut events = events.into_iter().peekable();
+        while let Some(first) = events.next() {
+            let tenant_id = std::str::from_utf8(first.tenant()).unwrap_or_default();
+            if !self.tenants.contains_key(tenant_id) {
+                self.tenants
+                    .insert(tenant_id.to_string(), TenantState::default());
+            }
+            let from = (Bound::Included(tenant_id), Bound::Unbounded);
+            let Some((tenant_id, tenant)) = self.tenants.range_mut::<str, _>(from).next() else {
+                continue;
+            };
+            let tenant_id = tenant_id.as_bytes();
+            let mut next = Some(first);
+            while let Some(mut ev) = next {
+                let o = tenant.ingest(&ev, watermark);
+                outcome(&ev, o);
+                if o == Ingested::Buffered {
+                    ev.intern(&mut tenant.names);
+                    tenant.buffer.push(ev);
+                }
+                next = events.next_if(|ev| ev.tenant() == tenant_id);
+            }
+        }
     }
 
     /// Number of events waiting for the watermark.
@@ -882,7 +948,7 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
 /// The customer a signal of `ev` is about: the event's, else its contact's.
 fn signal_customer(ev: &Ev, contact: Option<&Contact>) -> Box<str> {
     match contact {
-        Some(contact) if ev.customer == NO_ID => contact.customer.clone(),
+        Some(contact) if !ev.has_customer() => contact.customer.clone(),
         _ => Box::from(ev.customer_id()),
     }
 }
@@ -898,7 +964,7 @@ impl TenantState {
     /// Deduplication and lateness of one of this tenant's events: what becomes of it.
     fn ingest(&mut self, ev: &Ev, watermark: i64) -> Ingested {
         let t = ev.t;
-        match self.seen.entry(ev.id) {
+        match self.seen.entry(ev.id()) {
             Entry::Occupied(_) => {
                 // Counted when the watermark passes it, like everything else about that time.
                 if t < watermark {
@@ -950,10 +1016,11 @@ impl TenantState {
     ) {
         let mut scratch = TenantState::default();
         for ev in self.buffer.iter() {
-            if let Some(contact) = self.contacts.get(&ev.contact) {
+            let id = ev.contact();
+            if let Some(contact) = self.contacts.get(&id) {
                 scratch
                     .contacts
-                    .entry(ev.contact)
+                    .entry(id)
                     .or_insert_with(|| contact.clone());
             }
         }
@@ -1006,7 +1073,8 @@ impl TenantState {
     }
 
     fn offered(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
-        if self.contacts.contains_key(&ev.contact) {
+        let contact_id = ev.contact();
+        if self.contacts.contains_key(&contact_id) {
             return self.out_of_sequence(ev);
         }
         let mut contact = Contact {
@@ -1028,7 +1096,7 @@ impl TenantState {
             wrapped: false,
         };
         self.waiting.insert(
-            ev.contact,
+            contact_id,
             Waiting {
                 queue: ev.queue,
                 channel: ev.channel,
@@ -1040,8 +1108,8 @@ impl TenantState {
             ..Components::default()
         };
         self.add(Dims::of(ev, ev.agent), offered, false);
-        if contact.inbound && ev.customer != NO_ID {
-            let customer = self.customers.entry(ev.customer).or_default();
+        if contact.inbound && ev.has_customer() {
+            let customer = self.customers.entry(ev.customer()).or_default();
             let window = s.fcr_window_ms;
             let matches = |a: Sym, b: Sym| a == 0 || b == 0 || a == b;
             let within = |end: i64| end < ev.t && ev.t <= end + window;
@@ -1067,11 +1135,12 @@ impl TenantState {
                 self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
             }
         }
-        self.contacts.insert(ev.contact, contact);
+        self.contacts.insert(contact_id, contact);
     }
 
     fn contact_event(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
-        let Some(contact) = self.contacts.get_mut(&ev.contact) else {
+        let contact_id = ev.contact();
+        let Some(contact) = self.contacts.get_mut(&contact_id) else {
             return self.out_of_sequence(ev);
         };
         let kind = ev.kind();
@@ -1105,7 +1174,7 @@ impl TenantState {
                 }
                 contact.seg_start = ev.t;
                 contact.seg_agent = ev.agent;
-                self.waiting.remove(&ev.contact);
+                self.waiting.remove(&contact_id);
             }
             EventType::ContactAbandoned => {
                 let wait = ev.t - contact.offered_at;
@@ -1116,7 +1185,7 @@ impl TenantState {
                 if contact.inbound && wait >= s.churn.long_abandon_ms {
                     signal = Some(Signal::LongAbandon);
                 }
-                self.waiting.remove(&ev.contact);
+                self.waiting.remove(&contact_id);
             }
             EventType::HoldStarted => {
                 contact.hold_since = ev.t;
@@ -1143,7 +1212,7 @@ impl TenantState {
                     channel: ev.channel,
                     since: ev.t,
                 };
-                self.waiting.insert(ev.contact, waiting);
+                self.waiting.insert(contact_id, waiting);
             }
             EventType::ContactEnded => {
                 if contact.in_segment() {
@@ -1158,9 +1227,13 @@ impl TenantState {
                 contact.ended_at = ev.t;
                 contact.terminal = true;
                 if contact.inbound && !contact.customer.is_empty() {
-                    fcr_end = Some((id_of(&contact.customer), contact.reason, contact.repeat));
+                    fcr_end = Some((
+                        id_of(contact.customer.as_bytes()),
+                        contact.reason,
+                        contact.repeat,
+                    ));
                 }
-                self.waiting.remove(&ev.contact);
+                self.waiting.remove(&contact_id);
             }
             EventType::WrapupEnded => {
                 c.acw_ms = (ev.t - contact.ended_at) as u64;
@@ -1235,7 +1308,7 @@ impl TenantState {
     fn survey(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
         let score = ev.score;
         let mut c = Components::default();
-        let signal = match SurveyType::try_from(ev.survey_type) {
+        let signal = match SurveyType::try_from(i32::from(ev.survey_type)) {
             Ok(SurveyType::Nps) => {
                 c.nps_responses = 1;
                 c.nps_promoters = u64::from(score >= 9);
@@ -1279,7 +1352,7 @@ impl TenantState {
         c: Components,
         signal: Option<Signal>,
     ) {
-        let contact = self.contacts.get_mut(&ev.contact);
+        let contact = self.contacts.get_mut(&ev.contact());
         let signal = signal.map(|signal| (signal, signal_customer(ev, contact.as_deref())));
         if let Some(contact) = contact {
             contact.last_at = contact.last_at.max(ev.t);
@@ -1302,7 +1375,10 @@ impl TenantState {
             return;
         }
         let churn = &s.churn;
-        let customer = self.customers.entry(id_of(customer_id)).or_default();
+        let customer = self
+            .customers
+            .entry(id_of(customer_id.as_bytes()))
+            .or_default();
         push(&mut customer.signals, (ev.t, sig.index() as u8));
         retain(&mut customer.signals, |(at, _)| {
             *at <= ev.t && ev.t - at < churn.lookback_ms
@@ -1371,7 +1447,7 @@ impl TenantState {
             let to = until.min(minute + 60_000);
             let ms = (to - from) as u64;
             let mut add = StateTimes::default();
-            match AgentState::try_from(state) {
+            match AgentState::try_from(i32::from(state)) {
                 Ok(AgentState::Available) => add.available_ms = ms,
                 Ok(AgentState::Busy) => add.busy_ms = ms,
                 Ok(AgentState::AfterContactWork) => add.acw_state_ms = ms,
@@ -1484,5 +1560,40 @@ fn agent_minute(tenant: &str, (minute, _, _): RowNum, agent_id: &str) -> AgentMi
         tenant_id: tenant.to_string(),
         window_start: minute,
         agent_id: agent_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_in_flight_stay_small() {
+        assert!(
+            std::mem::size_of::<Ev>() <= 96,
+            "{}",
+            std::mem::size_of::<Ev>()
+        );
+    }
+
+    #[test]
+    fn records_up_to_the_limit_are_read_and_longer_ones_refused() {
+        let event = |reason_len: usize| Event {
+            event_id: "e-1".into(),
+            tenant_id: "t".into(),
+            reason: "r".repeat(reason_len),
+            to_queue_id: "q-last".into(),
+            ..Event::default()
+        };
+        let fits = event(MAX_RECORD_BYTES - 64).encode_to_vec();
+        assert!(fits.len() <= MAX_RECORD_BYTES && fits.len() > MAX_RECORD_BYTES - 100);
+        let ev = Ev::read(fits.into()).unwrap();
+        assert_eq!(ev.bytes(ev.spans.to_queue), b"q-last");
+        assert_eq!(ev.bytes(ev.spans.reason).len(), MAX_RECORD_BYTES - 64);
+        let long = event(MAX_RECORD_BYTES).encode_to_vec();
+        assert_eq!(
+            Ev::read(long.into()).unwrap_err(),
+            DecodeError("record longer than 65,535 bytes")
+        );
     }
 }
