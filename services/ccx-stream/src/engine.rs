@@ -11,7 +11,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::ops::{AddAssign, Bound};
+use std::ops::AddAssign;
 use std::sync::Arc;
 
 use ccx_model::rows::{
@@ -734,41 +734,54 @@ impl Engine {
     /// [`Engine::ingest`] for an event the source read already.
     pub fn ingest_event(&mut self, ev: Ev) -> Ingested {
         let mut outcome = Ingested::Buffered;
-        self.ingest_events([ev], |_, o| outcome = o);
+        self.ingest_events(vec![ev], |_, o| outcome = o);
         outcome
     }
 
-    /// [`Engine::ingest_event`] for each of `events`, telling `outcome` what became of each
-    /// (events of one tenant in a row share one look-up of its state).
-    pub fn ingest_events(
-        &mut self,
-        events: impl IntoIterator<Item = Ev>,
-        mut outcome: impl FnMut(&Ev, Ingested),
-    ) {
+    /// [`Engine::ingest_event`] for each of `events`, telling `outcome` what became of each.
+    /// A run of events of one tenant is deduplicated in one tight pass (the table look-ups
+    /// of consecutive events overlap in the CPU), then buffered.
+    pub fn ingest_events(&mut self, events: Vec<Ev>, mut outcome: impl FnMut(&Ev, Ingested)) {
         let watermark = self.watermark;
-        let mut events = events.into_iter().peekable();
-        while let Some(first) = events.next() {
-            let tenant_id = std::str::from_utf8(first.tenant()).unwrap_or_default();
-            if !self.tenants.contains_key(tenant_id) {
-                self.tenants
-                    .insert(tenant_id.to_string(), TenantState::default());
-            }
-            let from = (Bound::Included(tenant_id), Bound::Unbounded);
-            let Some((tenant_id, tenant)) = self.tenants.range_mut::<str, _>(from).next() else {
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut runs = Vec::new();
+        let mut rest = &events[..];
+        while let Some(first) = rest.first() {
+            let len = rest
+                .iter()
+                .position(|ev| ev.tenant() != first.tenant())
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(len);
+            let tenant = self.tenant_mut(first.tenant());
+            outcomes.extend(run.iter().map(|ev| tenant.ingest(ev, watermark)));
+            runs.push(len);
+            rest = after;
+        }
+        let mut events = events.into_iter().zip(outcomes);
+        for len in runs {
+            let mut run = events.by_ref().take(len).peekable();
+            let Some((first, _)) = run.peek() else {
                 continue;
             };
-            let tenant_id = tenant_id.as_bytes();
-            let mut next = Some(first);
-            while let Some(mut ev) = next {
-                let o = tenant.ingest(&ev, watermark);
+            let tenant = self.tenant_mut(first.tenant());
+            for (mut ev, o) in run {
                 outcome(&ev, o);
                 if o == Ingested::Buffered {
                     ev.intern(&mut tenant.names);
                     tenant.buffer.push(ev);
                 }
-                next = events.next_if(|ev| ev.tenant() == tenant_id);
             }
         }
+    }
+
+    /// The state of the tenant whose id is `tenant` (new if it is the tenant's first event).
+    fn tenant_mut(&mut self, tenant: &[u8]) -> &mut TenantState {
+        let tenant = std::str::from_utf8(tenant).unwrap_or_default();
+        if !self.tenants.contains_key(tenant) {
+            self.tenants
+                .insert(tenant.to_string(), TenantState::default());
+        }
+        self.tenants.get_mut(tenant).expect("inserted above")
     }
 
     /// Number of events waiting for the watermark.
