@@ -6,25 +6,53 @@
 //! be UTF-8, and a known field with the wrong wire type is an error. A test checks it against
 //! `prost` on arbitrary events.
 
+use std::fmt;
+
+/// A string field, borrowed from the record: bytes checked as UTF-8 when the event was
+/// decoded. The hot path uses only the bytes (hashing, comparing); [`Text::as_str`] scans
+/// them again to make a `&str`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Text<'a>(&'a [u8]);
+
+impl<'a> Text<'a> {
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        std::str::from_utf8(self.0).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The fields of one event, borrowed from its encoded bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EventView<'a> {
-    pub event_id: &'a str,
-    pub tenant_id: &'a str,
+    pub event_id: Text<'a>,
+    pub tenant_id: Text<'a>,
     pub kind: i32,
     /// `occurred_at`, if present: (seconds, nanos).
     pub occurred_at: Option<(i64, i32)>,
-    pub contact_id: &'a str,
-    pub customer_id: &'a str,
+    pub contact_id: Text<'a>,
+    pub customer_id: Text<'a>,
     pub channel: i32,
     pub direction: i32,
-    pub queue_id: &'a str,
-    pub agent_id: &'a str,
-    pub reason: &'a str,
+    pub queue_id: Text<'a>,
+    pub agent_id: Text<'a>,
+    pub reason: Text<'a>,
     pub resolved: bool,
     pub converted: bool,
-    pub to_queue_id: &'a str,
-    pub to_agent_id: &'a str,
+    pub to_queue_id: Text<'a>,
+    pub to_agent_id: Text<'a>,
     pub survey_type: i32,
     pub score: Option<i32>,
     pub sentiment: Option<f64>,
@@ -151,9 +179,12 @@ impl<'a> EventView<'a> {
             match field {
                 1 | 2 | 5 | 6 | 9 | 10 | 11 | 14 | 15 => {
                     expect(wire, LEN)?;
-                    let s = std::str::from_utf8(r.len_delimited()?)
-                        .map_err(|_| DecodeError("string field is not UTF-8"))?;
-                    *v.string_field(field) = s;
+                    let bytes = r.len_delimited()?;
+                    // Ids and names are nearly always ASCII: checked a word at a time.
+                    if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+                        return Err(DecodeError("string field is not UTF-8"));
+                    }
+                    *v.string_field(field) = Text(bytes);
                 }
                 4 => {
                     expect(wire, LEN)?;
@@ -206,7 +237,7 @@ impl<'a> EventView<'a> {
         Ok(())
     }
 
-    fn string_field(&mut self, field: u32) -> &mut &'a str {
+    fn string_field(&mut self, field: u32) -> &mut Text<'a> {
         match field {
             1 => &mut self.event_id,
             2 => &mut self.tenant_id,

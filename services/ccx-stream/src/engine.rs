@@ -19,7 +19,7 @@ use ccx_model::rows::{
     QueueNow, StateTimes,
 };
 use ccx_model::settings::{Signal, TenantSettings};
-use ccx_model::view::{DecodeError, EventView};
+use ccx_model::view::{DecodeError, EventView, Text};
 use ccx_model::{timestamp_ms, AgentState, Channel, Direction, Event, EventType, SurveyType};
 use ccx_proto::prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -314,7 +314,8 @@ struct Spans {
 }
 
 /// The span of `field`, a slice of `record` (no longer than [`MAX_RECORD_BYTES`]).
-fn span_of(record: &[u8], field: &str) -> Span {
+fn span_of(record: &[u8], field: Text<'_>) -> Span {
+    let field = field.as_bytes();
     let start = (field.as_ptr() as usize).saturating_sub(record.as_ptr() as usize);
     (start as u16, field.len() as u16)
 }
