@@ -1591,6 +1591,30 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_event_the_collector_accepts_fits_the_record_limit() {
+        // Every string at the collector's limit of characters, each of 4 bytes.
+        let longest = "\u{1D11E}".repeat(ccx_model::validate::MAX_ID_CHARS);
+        let event = Event {
+            event_id: longest.clone(),
+            tenant_id: longest.clone(),
+            contact_id: longest.clone(),
+            customer_id: longest.clone(),
+            queue_id: longest.clone(),
+            agent_id: longest.clone(),
+            reason: longest.clone(),
+            to_queue_id: longest.clone(),
+            to_agent_id: longest,
+            occurred_at: Some(ccx_model::ms_timestamp(i64::MAX / 2)),
+            score: Some(i32::MIN),
+            sentiment: Some(-1.0),
+            ..Event::default()
+        };
+        let record = event.encode_to_vec();
+        assert!(record.len() < MAX_RECORD_BYTES / 10, "{}", record.len());
+        assert!(Ev::read(record.into()).is_ok());
+    }
+
+    #[test]
     fn records_up_to_the_limit_are_read_and_longer_ones_refused() {
         let event = |reason_len: usize| Event {
             event_id: "e-1".into(),
