@@ -73,6 +73,8 @@ impl ControlError {
     }
 
     /// True for answers after which the same call may succeed on another replica or later.
+    /// `Cancelled` is what a call gets when the replica's connection closes under it (the
+    /// replica died): every call is safe to repeat (writes carry request ids).
     pub fn is_retryable(&self) -> bool {
         match self {
             ControlError::NotLeader { .. }
@@ -81,7 +83,10 @@ impl ControlError {
             ControlError::Rpc(s) => {
                 matches!(
                     s.code(),
-                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Unknown
+                        | tonic::Code::Cancelled
                 ) || is_not_leader(s)
             }
             _ => false,
@@ -125,4 +130,17 @@ pub fn leader_of(status: &tonic::Status) -> Option<String> {
         .get(LEADER_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_connection_is_retried_and_a_refusal_is_not() {
+        let closed = tonic::Status::cancelled("operation was canceled");
+        assert!(ControlError::from(closed).is_retryable());
+        let refused = tonic::Status::invalid_argument("churn_threshold: above 100");
+        assert!(!ControlError::from(refused).is_retryable());
+    }
 }
