@@ -98,18 +98,18 @@ impl<'a> Reader<'a> {
 
     fn long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
-        for i in 0..10 {
-            let (&b, rest) = self
-                .bytes
-                .split_first()
-                .ok_or(DecodeError("truncated varint"))?;
-            self.bytes = rest;
+        for (i, &b) in self.bytes.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
+                self.bytes = &self.bytes[i + 1..];
                 return Ok(value);
             }
         }
-        Err(DecodeError("varint longer than 10 bytes"))
+        if self.bytes.len() < 10 {
+            Err(DecodeError("truncated varint"))
+        } else {
+            Err(DecodeError("varint longer than 10 bytes"))
+        }
     }
 
     #[inline]

@@ -601,9 +601,14 @@ struct Waiting {
 
 /// Events waiting for the watermark, in buckets of [`BUCKET_MS`] of event time: an event
 /// goes into its bucket unsorted; a bucket is sorted once, when the watermark passes it.
+/// Buckets up to [`RING_BUCKETS`] apart sit in a ring indexed by bucket number (no search per
+/// event); events further ahead wait in a map.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Buffer {
-    buckets: BTreeMap<i64, Vec<Ev>>,
+    /// The bucket number of `ring[0]`.
+    first: i64,
+    ring: VecDeque<Vec<Ev>>,
+    far: BTreeMap<i64, Vec<Ev>>,
     len: usize,
     /// The size of the largest bucket taken lately: new buckets start with room for it.
     #[serde(skip)]
@@ -612,41 +617,71 @@ struct Buffer {
 
 const BUCKET_MS: i64 = 128;
 
+/// The ring's reach: 4,096 buckets of 128 ms, about 8.7 minutes.
+const RING_BUCKETS: i64 = 4096;
+
 impl Buffer {
     fn push(&mut self, ev: Ev) {
         let key = ev.t.div_euclid(BUCKET_MS);
         self.len += 1;
-        // Events come mostly in time order: nearly always to the newest bucket.
-        if let Some(mut newest) = self.buckets.last_entry() {
-            if *newest.key() == key {
-                newest.get_mut().push(ev);
-                return;
-            }
+        if self.ring.is_empty() {
+            self.first = key;
         }
-        let room = self.room;
-        self.buckets
-            .entry(key)
-            .or_insert_with(|| Vec::with_capacity(room))
-            .push(ev);
+        let span = self.ring.len() as i64;
+        let offset = key - self.first;
+        if offset < 0 && span - offset <= RING_BUCKETS {
+            for _ in offset..0 {
+                self.ring.push_front(Vec::new());
+            }
+            self.first = key;
+        } else if offset >= span && offset < RING_BUCKETS {
+            self.ring.resize_with(offset as usize + 1, Vec::new);
+        }
+        match usize::try_from(key - self.first)
+            .ok()
+            .and_then(|i| self.ring.get_mut(i))
+        {
+            Some(bucket) => {
+                if bucket.capacity() == 0 {
+                    bucket.reserve(self.room);
+                }
+                bucket.push(ev);
+            }
+            None => self.far.entry(key).or_default().push(ev),
+        }
     }
 
     /// The events before `watermark`, in SPEC §2 order (removed from the buffer).
     fn take_before(&mut self, watermark: i64) -> Vec<Vec<Ev>> {
         let edge = watermark.div_euclid(BUCKET_MS);
-        let later = self.buckets.split_off(&edge);
-        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.buckets, later)
-            .into_values()
-            .collect();
-        if let Some(partial) = self.buckets.get_mut(&edge) {
-            if partial.iter().any(|ev| ev.t < watermark) {
-                let (before, after) = std::mem::take(partial)
-                    .into_iter()
-                    .partition(|ev| ev.t < watermark);
-                *partial = after;
-                ready.push(before);
+        // Whole buckets before the edge, and the edge bucket, by bucket number (a number can
+        // be both in the ring and far: its events are merged before sorting).
+        let mut taken: BTreeMap<i64, Vec<Ev>> = BTreeMap::new();
+        while self.first <= edge {
+            let Some(bucket) = self.ring.pop_front() else {
+                break;
+            };
+            if !bucket.is_empty() {
+                taken.insert(self.first, bucket);
+            }
+            self.first += 1;
+        }
+        let later = self.far.split_off(&(edge + 1));
+        for (key, bucket) in std::mem::replace(&mut self.far, later) {
+            taken.entry(key).or_default().extend(bucket);
+        }
+        if let Some(partial) = taken.remove(&edge) {
+            let (before, after): (Vec<Ev>, Vec<Ev>) =
+                partial.into_iter().partition(|ev| ev.t < watermark);
+            if !after.is_empty() {
+                self.put_back(edge, after);
+            }
+            if !before.is_empty() {
+                taken.insert(edge, before);
             }
         }
         let mut largest = 0;
+        let mut ready: Vec<Vec<Ev>> = taken.into_values().collect();
         for bucket in &mut ready {
             // (time, type, eventId) is a total order over distinct events.
             bucket.sort_unstable_by(Ev::cmp_order);
@@ -659,8 +694,19 @@ impl Buffer {
         ready
     }
 
+    /// Returns the not yet ready part of bucket `key` (the ring starts at `key + 1` or is
+    /// empty).
+    fn put_back(&mut self, key: i64, events: Vec<Ev>) {
+        if self.ring.is_empty() || self.first == key + 1 {
+            self.ring.push_front(events);
+            self.first = key;
+        } else {
+            self.far.insert(key, events);
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = &Ev> {
-        self.buckets.values().flatten()
+        self.ring.iter().chain(self.far.values()).flatten()
     }
 }
 
@@ -1588,6 +1634,53 @@ mod tests {
             "{}",
             std::mem::size_of::<Ev>()
         );
+    }
+
+    fn at(t: i64, id: usize) -> Ev {
+        let event = Event {
+            event_id: format!("e-{id}"),
+            tenant_id: "t".into(),
+            r#type: (id % 12) as i32,
+            occurred_at: Some(ccx_model::ms_timestamp(t)),
+            ..Event::default()
+        };
+        Ev::read(event.encode_to_vec().into()).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever the times (near, far ahead, before the ring's first bucket), each advance
+        /// hands over exactly the events before the watermark, in order, once.
+        #[test]
+        fn the_buffer_hands_over_every_event_once_in_order(
+            offsets in proptest::collection::vec(
+                proptest::prop_oneof![0i64..5_000, 0i64..2_000_000, 0i64..20_000_000],
+                1..300,
+            ),
+            steps in proptest::collection::vec(1i64..3_000_000, 1..12),
+        ) {
+            let start = 1_790_000_000_000;
+            let mut buffer = Buffer::default();
+            let mut waiting: Vec<Ev> = Vec::new();
+            let mut watermark = start;
+            let mut pushed = offsets.iter().enumerate();
+            for step in steps {
+                // Some events arrive (never behind the watermark), then the watermark moves.
+                for (id, offset) in pushed.by_ref().take(offsets.len() / 4 + 1) {
+                    let ev = at(watermark + offset, id);
+                    waiting.push(ev.clone());
+                    buffer.push(ev);
+                }
+                watermark += step;
+                let got: Vec<Ev> = buffer.take_before(watermark).into_iter().flatten().collect();
+                let (mut due, rest): (Vec<Ev>, Vec<Ev>) =
+                    waiting.into_iter().partition(|ev| ev.t < watermark);
+                due.sort_by(Ev::cmp_order);
+                proptest::prop_assert_eq!(got, due);
+                proptest::prop_assert_eq!(buffer.len, rest.len());
+                proptest::prop_assert_eq!(buffer.iter().count(), rest.len());
+                waiting = rest;
+            }
+        }
     }
 
     #[test]
