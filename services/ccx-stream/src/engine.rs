@@ -601,14 +601,9 @@ struct Waiting {
 
 /// Events waiting for the watermark, in buckets of [`BUCKET_MS`] of event time: an event
 /// goes into its bucket unsorted; a bucket is sorted once, when the watermark passes it.
-/// Buckets up to [`RING_BUCKETS`] apart sit in a ring indexed by bucket number (no search per
-/// event); events further ahead wait in a map.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Buffer {
-    /// The bucket number of `ring[0]`.
-    first: i64,
-    ring: VecDeque<Vec<Ev>>,
-    far: BTreeMap<i64, Vec<Ev>>,
+    buckets: BTreeMap<i64, Vec<Ev>>,
     len: usize,
     /// The size of the largest bucket taken lately: new buckets start with room for it.
     #[serde(skip)]
@@ -617,71 +612,41 @@ struct Buffer {
 
 const BUCKET_MS: i64 = 128;
 
-/// The ring's reach: 4,096 buckets of 128 ms, about 8.7 minutes.
-const RING_BUCKETS: i64 = 4096;
-
 impl Buffer {
     fn push(&mut self, ev: Ev) {
         let key = ev.t.div_euclid(BUCKET_MS);
         self.len += 1;
-        if self.ring.is_empty() {
-            self.first = key;
-        }
-        let span = self.ring.len() as i64;
-        let offset = key - self.first;
-        if offset < 0 && span - offset <= RING_BUCKETS {
-            for _ in offset..0 {
-                self.ring.push_front(Vec::new());
+        // Events come mostly in time order: nearly always to the newest bucket.
+        if let Some(mut newest) = self.buckets.last_entry() {
+            if *newest.key() == key {
+                newest.get_mut().push(ev);
+                return;
             }
-            self.first = key;
-        } else if offset >= span && offset < RING_BUCKETS {
-            self.ring.resize_with(offset as usize + 1, Vec::new);
         }
-        match usize::try_from(key - self.first)
-            .ok()
-            .and_then(|i| self.ring.get_mut(i))
-        {
-            Some(bucket) => {
-                if bucket.capacity() == 0 {
-                    bucket.reserve(self.room);
-                }
-                bucket.push(ev);
-            }
-            None => self.far.entry(key).or_default().push(ev),
-        }
+        let room = self.room;
+        self.buckets
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(room))
+            .push(ev);
     }
 
     /// The events before `watermark`, in SPEC §2 order (removed from the buffer).
     fn take_before(&mut self, watermark: i64) -> Vec<Vec<Ev>> {
         let edge = watermark.div_euclid(BUCKET_MS);
-        // Whole buckets before the edge, and the edge bucket, by bucket number (a number can
-        // be both in the ring and far: its events are merged before sorting).
-        let mut taken: BTreeMap<i64, Vec<Ev>> = BTreeMap::new();
-        while self.first <= edge {
-            let Some(bucket) = self.ring.pop_front() else {
-                break;
-            };
-            if !bucket.is_empty() {
-                taken.insert(self.first, bucket);
-            }
-            self.first += 1;
-        }
-        let later = self.far.split_off(&(edge + 1));
-        for (key, bucket) in std::mem::replace(&mut self.far, later) {
-            taken.entry(key).or_default().extend(bucket);
-        }
-        if let Some(partial) = taken.remove(&edge) {
-            let (before, after): (Vec<Ev>, Vec<Ev>) =
-                partial.into_iter().partition(|ev| ev.t < watermark);
-            if !after.is_empty() {
-                self.put_back(edge, after);
-            }
-            if !before.is_empty() {
-                taken.insert(edge, before);
+        let later = self.buckets.split_off(&edge);
+        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.buckets, later)
+            .into_values()
+            .collect();
+        if let Some(partial) = self.buckets.get_mut(&edge) {
+            if partial.iter().any(|ev| ev.t < watermark) {
+                let (before, after) = std::mem::take(partial)
+                    .into_iter()
+                    .partition(|ev| ev.t < watermark);
+                *partial = after;
+                ready.push(before);
             }
         }
         let mut largest = 0;
-        let mut ready: Vec<Vec<Ev>> = taken.into_values().collect();
         for bucket in &mut ready {
             // (time, type, eventId) is a total order over distinct events.
             bucket.sort_unstable_by(Ev::cmp_order);
@@ -694,19 +659,8 @@ impl Buffer {
         ready
     }
 
-    /// Returns the not yet ready part of bucket `key` (the ring starts at `key + 1` or is
-    /// empty).
-    fn put_back(&mut self, key: i64, events: Vec<Ev>) {
-        if self.ring.is_empty() || self.first == key + 1 {
-            self.ring.push_front(events);
-            self.first = key;
-        } else {
-            self.far.insert(key, events);
-        }
-    }
-
     fn iter(&self) -> impl Iterator<Item = &Ev> {
-        self.ring.iter().chain(self.far.values()).flatten()
+        self.buckets.values().flatten()
     }
 }
 
