@@ -12,12 +12,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// One record read from a partition (key and value shared, not copied, where the log keeps
-/// them in memory).
+/// them in memory). The key is read only by a reader asked for keys (`with_keys`): the
+/// stream itself never needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
     pub partition: i32,
     pub offset: i64,
-    pub key: Arc<[u8]>,
+    pub key: Option<Arc<[u8]>>,
     pub payload: Arc<[u8]>,
 }
 
@@ -33,6 +34,7 @@ pub trait EventLog {
 pub struct KafkaLog {
     consumer: BaseConsumer,
     topic: String,
+    keys: bool,
 }
 
 impl KafkaLog {
@@ -51,7 +53,13 @@ impl KafkaLog {
         Ok(KafkaLog {
             consumer,
             topic: config.topic.clone(),
+            keys: false,
         })
+    }
+
+    /// Also reads each record's key.
+    pub fn with_keys(self) -> KafkaLog {
+        KafkaLog { keys: true, ..self }
     }
 }
 
@@ -79,7 +87,9 @@ impl EventLog for KafkaLog {
                 Some(Ok(message)) => out.push(LogRecord {
                     partition: message.partition(),
                     offset: message.offset(),
-                    key: Arc::from(message.key().unwrap_or_default()),
+                    key: self
+                        .keys
+                        .then(|| Arc::from(message.key().unwrap_or_default())),
                     payload: Arc::from(message.payload().unwrap_or_default()),
                 }),
             }
@@ -93,6 +103,7 @@ impl EventLog for KafkaLog {
 pub struct MemoryLog {
     topic: Arc<MemoryTopic>,
     next: Vec<(i32, i64)>,
+    keys: bool,
 }
 
 impl MemoryLog {
@@ -100,7 +111,13 @@ impl MemoryLog {
         MemoryLog {
             topic,
             next: Vec::new(),
+            keys: false,
         }
+    }
+
+    /// Also reads each record's key.
+    pub fn with_keys(self) -> MemoryLog {
+        MemoryLog { keys: true, ..self }
     }
 }
 
@@ -121,7 +138,7 @@ impl EventLog for MemoryLog {
                 out.push(LogRecord {
                     partition: *partition,
                     offset: *next,
-                    key: Arc::from(Arc::clone(&record.key)),
+                    key: self.keys.then(|| Arc::from(Arc::clone(&record.key))),
                     payload: Arc::clone(&record.payload),
                 });
                 *next += 1;
@@ -129,5 +146,31 @@ impl EventLog for MemoryLog {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_log_reads_keys_only_when_asked() {
+        let topic = MemoryTopic::new(2);
+        topic.append("acme/c-1", b"one");
+        topic.append("acme/c-2", b"two");
+        let starts = [(0, 0), (1, 0)];
+        let read = |mut log: MemoryLog| {
+            log.assign(&starts).unwrap();
+            let mut records = Vec::new();
+            log.poll(10, &mut records).unwrap();
+            records
+        };
+        let plain = read(MemoryLog::new(Arc::clone(&topic)));
+        assert_eq!(plain.len(), 2);
+        assert!(plain.iter().all(|r| r.key.is_none()));
+        let keyed = read(MemoryLog::new(Arc::clone(&topic)).with_keys());
+        let mut keys: Vec<&[u8]> = keyed.iter().filter_map(|r| r.key.as_deref()).collect();
+        keys.sort();
+        assert_eq!(keys, [&b"acme/c-1"[..], &b"acme/c-2"[..]]);
     }
 }

@@ -266,7 +266,9 @@ async fn create_topic(config: &Config, replication: i32) -> anyhow::Result<()> {
 fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
     use ccx_proto::prost::Message as _;
     use ccx_stream::source::{EventLog, KafkaLog};
-    let mut log = KafkaLog::new(&config.kafka).map_err(anyhow::Error::msg)?;
+    let mut log = KafkaLog::new(&config.kafka)
+        .map_err(anyhow::Error::msg)?
+        .with_keys();
     let starts: Vec<(i32, i64)> = (0..config.kafka.partitions as i32)
         .map(|p| (p, 0))
         .collect();
@@ -281,7 +283,7 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
             let line = serde_json::json!({
                 "partition": record.partition,
                 "offset": record.offset,
-                "key": String::from_utf8_lossy(&record.key),
+                "key": String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()),
                 "event": ccx_model::json::event_to_json(&event),
             });
             println!("{line}");
