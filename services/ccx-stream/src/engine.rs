@@ -740,37 +740,32 @@ impl Engine {
     }
 
     /// [`Engine::ingest_event`] for each of `events`, telling `outcome` what became of each.
-    /// A run of events of one tenant is deduplicated in one tight pass (the table look-ups
-    /// of consecutive events overlap in the CPU), then buffered.
-    pub fn ingest_events(&mut self, events: Vec<Ev>, mut outcome: impl FnMut(&Ev, Ingested)) {
-        let watermark = self.watermark;
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut runs = Vec::new();
-        let mut rest = &events[..];
-        while let Some(first) = rest.first() {
-            let len = rest
+    pub fn ingest_events(&mut self, mut events: Vec<Ev>, mut outcome: impl FnMut(&Ev, Ingested)) {
+        while let Some(first) = events.first() {
+            // The leading run of one tenant's events (a batch is nearly always one run).
+            let len = events
                 .iter()
                 .position(|ev| ev.tenant() != first.tenant())
-                .unwrap_or(rest.len());
-            let (run, after) = rest.split_at(len);
-            let tenant = self.tenant_mut(first.tenant());
-            outcomes.extend(run.iter().map(|ev| tenant.ingest(ev, watermark)));
-            runs.push(len);
-            rest = after;
+                .unwrap_or(events.len());
+            let rest = events.split_off(len);
+            self.ingest_run(std::mem::replace(&mut events, rest), &mut outcome);
         }
-        let mut events = events.into_iter().zip(outcomes);
-        for len in runs {
-            let mut run = events.by_ref().take(len).peekable();
-            let Some((first, _)) = run.peek() else {
-                continue;
-            };
-            let tenant = self.tenant_mut(first.tenant());
-            for (mut ev, o) in run {
-                outcome(&ev, o);
-                if o == Ingested::Buffered {
-                    ev.intern(&mut tenant.names);
-                    tenant.buffer.push(ev);
-                }
+    }
+
+    /// Ingests events of one tenant: deduplicated first, in one tight pass (the table
+    /// look-ups of consecutive events overlap in the CPU), then buffered.
+    fn ingest_run(&mut self, run: Vec<Ev>, outcome: &mut impl FnMut(&Ev, Ingested)) {
+        let Some(first) = run.first() else {
+            return;
+        };
+        let watermark = self.watermark;
+        let tenant = self.tenant_mut(first.tenant());
+        let outcomes: Vec<Ingested> = run.iter().map(|ev| tenant.ingest(ev, watermark)).collect();
+        for (mut ev, o) in run.into_iter().zip(outcomes) {
+            outcome(&ev, o);
+            if o == Ingested::Buffered {
+                ev.intern(&mut tenant.names);
+                tenant.buffer.push(ev);
             }
         }
     }
@@ -1635,6 +1630,41 @@ mod tests {
                 waiting = rest;
             }
         }
+    }
+
+    #[test]
+    fn a_batch_of_several_tenants_is_ingested_as_event_by_event() {
+        let start = 1_790_000_000_000;
+        let offer = |tenant: &str, n: usize| Event {
+            event_id: format!("{tenant}-{}", n % 5),
+            tenant_id: tenant.into(),
+            r#type: EventType::ContactOffered as i32,
+            occurred_at: Some(ccx_model::ms_timestamp(start + 1_000 * n as i64)),
+            contact_id: format!("c-{}", n % 5),
+            customer_id: "cu-1".into(),
+            queue_id: "q".into(),
+            direction: Direction::Inbound as i32,
+            ..Event::default()
+        };
+        // Runs of different tenants, duplicates within and across runs.
+        let events: Vec<Event> = (0..12)
+            .map(|n| offer(["a", "a", "b", "a", "b", "b"][n % 6], n))
+            .collect();
+        let read = |e: &Event| Ev::read(e.encode_to_vec().into()).unwrap();
+        let settings = || Settings::new(TenantSettings::default());
+        let mut batched = Engine::new(settings(), start);
+        let mut seen = Vec::new();
+        batched.ingest_events(events.iter().map(read).collect(), |_, o| seen.push(o));
+        let mut single = Engine::new(settings(), start);
+        let one_by_one: Vec<Ingested> = events
+            .iter()
+            .map(|e| single.ingest_event(read(e)))
+            .collect();
+        assert_eq!(seen, one_by_one);
+        assert!(seen.contains(&Ingested::Duplicate) && seen.contains(&Ingested::Buffered));
+        batched.advance(start + 60_000);
+        single.advance(start + 60_000);
+        assert_eq!(batched.final_rows(), single.final_rows());
     }
 
     #[test]
