@@ -2,11 +2,13 @@
 //!
 //! 1. Compute only: simulated events (8 tenants) pre-encoded in an in-process log of 8
 //!    partitions, read, decoded, exchanged and applied by the timely dataflow with 1 and then
-//!    2 workers, rows discarded; events/s of each run, the medians and the 2-worker speed-up.
+//!    2 workers (`--workers`), rows discarded; events/s of each run, the medians and the
+//!    speed-up of the last worker count over the first.
 //! 2. State memory: live heap bytes (jemalloc's count of allocated bytes) added per open
 //!    contact and per tracked customer, on an engine holding 1,000,000 of each.
 //!
-//! Usage: `cargo run --release -p ccx-load-tests --bin stream-bench -- [--contacts N] [--runs N]`
+//! Usage: `cargo run --release -p ccx-load-tests --bin stream-bench -- [--contacts N] [--runs N]
+//! [--workers 1,2]`
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

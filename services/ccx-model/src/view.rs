@@ -22,10 +22,6 @@ impl<'a> Text<'a> {
     pub fn as_str(&self) -> &'a str {
         std::str::from_utf8(self.0).unwrap_or_default()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Display for Text<'_> {

@@ -191,7 +191,6 @@ struct Shared {
     engine_watermark: i64,
 }
 
-/// (route: hash of the tenant, the event read from its record).
 /// The events of one poll with one route (the hash of their tenant), exchanged as a unit:
 /// the exchange moves a batch, not each event.
 type Exchanged = (u64, Vec<Ev>);

@@ -381,7 +381,7 @@ impl Ev {
         self.reason = names.intern(self.bytes(self.spans.reason));
     }
 
-    /// The text fields of the event (decodable: it was decoded when ingested).
+    /// The text fields of the event (decodable: it was decoded when read).
     fn view(&self) -> EventView<'_> {
         EventView::decode(&self.record).unwrap_or_default()
     }
@@ -1597,8 +1597,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever the times (near, far ahead, before the ring's first bucket), each advance
-        /// hands over exactly the events before the watermark, in order, once.
+        /// Whatever the times (near, far ahead, out of order), each advance hands over
+        /// exactly the events before the watermark, in order, once.
         #[test]
         fn the_buffer_hands_over_every_event_once_in_order(
             offsets in proptest::collection::vec(
