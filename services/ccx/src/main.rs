@@ -16,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 mod demo;
 
+/// jemalloc: it keeps the stream's tables of millions of small entries compact, and gives
+/// them transparent huge pages (`.cargo/config.toml`), which the stream's random look-ups
+/// need (docs/benchmarks.md). The benchmarks allocate the same way.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "ccx", version, about = "Real-time contact-center analytics")]
 struct Cli {
