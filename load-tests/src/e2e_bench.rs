@@ -38,6 +38,10 @@ struct Args {
 
 const PARTITIONS: u32 = 8;
 
+/// The stream runs in this process: it allocates as `ccx` does (jemalloc, huge pages).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Probe queue -> (acknowledged at, first seen in ClickHouse at).
 type Probes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
 

@@ -42,6 +42,7 @@ struct Args {
 
 const START: i64 = 1_790_000_000_000;
 
+/// As `ccx` allocates (jemalloc, huge pages); its statistics give the state memory figures.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
