@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 mod demo;
 
-/// jemalloc: it keeps the stream's tables of millions of small entries compact, and gives
-/// them transparent huge pages (`.cargo/config.toml`), which the stream's random look-ups
-/// need (docs/benchmarks.md). The benchmarks allocate the same way.
+/// jemalloc, built to give its memory transparent huge pages (`.cargo/config.toml`): the
+/// stream's random look-ups in tables of tens of megabytes need them (docs/benchmarks.md).
+/// The benchmarks allocate the same way, so their figures are this binary's.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
