@@ -601,41 +601,49 @@ struct Waiting {
 
 /// Events waiting for the watermark, in buckets of [`BUCKET_MS`] of event time: an event
 /// goes into its bucket unsorted; a bucket is sorted once, when the watermark passes it.
+/// Buckets are found by hashing their key (events of several partitions interleave, so the
+/// bucket of an event is seldom the newest); the ordered set of keys changes only when a
+/// bucket is made or taken. Emptied buckets are kept for new ones (a bucket holds a few
+/// dozen events, so allocating each anew costs as much as filling it).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Buffer {
-    buckets: BTreeMap<i64, Vec<Ev>>,
+    buckets: FastMap<i64, Vec<Ev>>,
+    keys: BTreeSet<i64>,
     len: usize,
-    /// The size of the largest bucket taken lately: new buckets start with room for it.
     #[serde(skip)]
-    room: usize,
+    spare: Vec<Vec<Ev>>,
 }
 
 const BUCKET_MS: i64 = 128;
+
+/// At most this many emptied buckets are kept, each with room for at most
+/// [`SPARE_BUCKET_EVENTS`] (a tenant keeps at most 6 MiB this way).
+const SPARE_BUCKETS: usize = 64;
+const SPARE_BUCKET_EVENTS: usize = 1024;
 
 impl Buffer {
     fn push(&mut self, ev: Ev) {
         let key = ev.t.div_euclid(BUCKET_MS);
         self.len += 1;
-        // Events come mostly in time order: nearly always to the newest bucket.
-        if let Some(mut newest) = self.buckets.last_entry() {
-            if *newest.key() == key {
-                newest.get_mut().push(ev);
-                return;
+        match self.buckets.get_mut(&key) {
+            Some(bucket) => bucket.push(ev),
+            None => {
+                let mut bucket = self.spare.pop().unwrap_or_default();
+                bucket.push(ev);
+                self.buckets.insert(key, bucket);
+                self.keys.insert(key);
             }
         }
-        let room = self.room;
-        self.buckets
-            .entry(key)
-            .or_insert_with(|| Vec::with_capacity(room))
-            .push(ev);
     }
 
-    /// The events before `watermark`, in SPEC §2 order (removed from the buffer).
+    /// The events before `watermark`, in SPEC §2 order (removed from the buffer; give the
+    /// buckets back with [`Buffer::recycle`]).
     fn take_before(&mut self, watermark: i64) -> Vec<Vec<Ev>> {
         let edge = watermark.div_euclid(BUCKET_MS);
-        let later = self.buckets.split_off(&edge);
-        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.buckets, later)
-            .into_values()
+        let later = self.keys.split_off(&edge);
+        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.keys, later)
+            .into_iter()
+            .filter_map(|key| self.buckets.remove(&key))
             .collect();
         if let Some(partial) = self.buckets.get_mut(&edge) {
             if partial.iter().any(|ev| ev.t < watermark) {
@@ -646,17 +654,25 @@ impl Buffer {
                 ready.push(before);
             }
         }
-        let mut largest = 0;
         for bucket in &mut ready {
             // (time, type, eventId) is a total order over distinct events.
             bucket.sort_unstable_by(Ev::cmp_order);
             self.len -= bucket.len();
-            largest = largest.max(bucket.len());
         }
         if !ready.is_empty() {
-            self.room = largest.min(4096);
+            shrink(&mut self.buckets);
         }
         ready
+    }
+
+    /// Keeps emptied buckets for new ones.
+    fn recycle(&mut self, buckets: Vec<Vec<Ev>>) {
+        for mut bucket in buckets {
+            if self.spare.len() < SPARE_BUCKETS && bucket.capacity() <= SPARE_BUCKET_EVENTS {
+                bucket.clear();
+                self.spare.push(bucket);
+            }
+        }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Ev> {
@@ -810,9 +826,11 @@ impl Engine {
                 }
             });
             tenant.pending_duplicates = duplicates;
-            for ev in tenant.buffer.take_before(watermark).iter().flatten() {
+            let ready = tenant.buffer.take_before(watermark);
+            for ev in ready.iter().flatten() {
                 tenant.apply(tenant_id, settings, ev);
             }
+            tenant.buffer.recycle(ready);
             tenant.fcr_successes(settings, watermark);
             if watermark >= tenant.next_expiry {
                 tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
@@ -1598,7 +1616,7 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the times (near, far ahead, out of order), each advance hands over
-        /// exactly the events before the watermark, in order, once.
+        /// exactly the events before the watermark, in order, once (emptied buckets reused).
         #[test]
         fn the_buffer_hands_over_every_event_once_in_order(
             offsets in proptest::collection::vec(
@@ -1620,7 +1638,9 @@ mod tests {
                     buffer.push(ev);
                 }
                 watermark += step;
-                let got: Vec<Ev> = buffer.take_before(watermark).into_iter().flatten().collect();
+                let ready = buffer.take_before(watermark);
+                let got: Vec<Ev> = ready.iter().flatten().cloned().collect();
+                buffer.recycle(ready);
                 let (mut due, rest): (Vec<Ev>, Vec<Ev>) =
                     waiting.into_iter().partition(|ev| ev.t < watermark);
                 due.sort_by(Ev::cmp_order);
