@@ -93,6 +93,23 @@ impl<'a> Reader<'a> {
     }
 
     fn long_varint(&mut self) -> Result<u64, DecodeError> {
+        // A varint of at most 8 bytes, 8 bytes or more before the end (event times): its
+        // 7-bit groups joined without a loop.
+        if let Some(head) = self.bytes.first_chunk::<8>() {
+            let word = u64::from_le_bytes(*head);
+            let ends = !word & 0x8080_8080_8080_8080;
+            if ends != 0 {
+                let len = ends.trailing_zeros() / 8 + 1;
+                // The varint's bytes without their top bits (bytes after it shifted out).
+                let unused = 64 - 8 * len;
+                let mut x = ((word << unused) >> unused) & 0x7f7f_7f7f_7f7f_7f7f;
+                x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+                x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+                x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+                self.bytes = &self.bytes[len as usize..];
+                return Ok(x);
+            }
+        }
         let mut value = 0u64;
         for (i, &b) in self.bytes.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
@@ -288,6 +305,28 @@ mod tests {
             score: v.score,
             sentiment: v.sentiment,
             agent_state: v.agent_state,
+        }
+    }
+
+    #[test]
+    fn varints_of_every_length_read_as_prost_writes_them() {
+        for bits in 0..64 {
+            for value in [1u64 << bits, (1u64 << bits) - 1, u64::MAX >> (63 - bits)] {
+                let mut bytes = Vec::new();
+                ccx_proto::prost::encoding::encode_varint(value, &mut bytes);
+                for tail in [0, 1, 9] {
+                    let mut record = bytes.clone();
+                    record.extend(std::iter::repeat_n(0x81, tail));
+                    let mut r = Reader { bytes: &record };
+                    assert_eq!(r.varint(), Ok(value), "{value} followed by {tail} bytes");
+                    assert_eq!(r.bytes.len(), tail);
+                }
+                // Cut short: an error, never a value.
+                let mut r = Reader {
+                    bytes: &bytes[..bytes.len() - 1],
+                };
+                assert!(bytes.len() == 1 || r.varint().is_err(), "{value} cut short");
+            }
         }
     }
 

@@ -250,8 +250,11 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         );
     }
     let mut log = make_log(index)?;
-    let mut start_list: Vec<(i32, i64)> = starts.into_iter().collect();
-    start_list.sort();
+    // In `owned` order: partition `index + k * peers` is the k-th.
+    let start_list: Vec<(i32, i64)> = owned
+        .iter()
+        .map(|p| (*p, starts.get(p).copied().unwrap_or(0)))
+        .collect();
     log.assign(&start_list)?;
 
     let shared = Rc::new(RefCell::new(Shared {
@@ -362,17 +365,15 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
     input.advance_to(start_time);
     progress.running.store(true, Ordering::Relaxed);
     let lateness = options.allowed_lateness_ms;
-    let mut clocks: FastMap<i32, PartitionClock> = owned
+    let mut sources: Vec<PartitionSource> = start_list
         .iter()
-        .map(|p| {
-            let clock = PartitionClock {
-                max_time: start_time as i64 + lateness,
-                last_record: Instant::now(),
-            };
-            (*p, clock)
+        .map(|(partition, next)| PartitionSource {
+            partition: *partition,
+            next: *next,
+            max_time: start_time as i64 + lateness,
+            last_record: Instant::now(),
         })
         .collect();
-    let mut next_offsets: FastMap<i32, i64> = start_list.iter().copied().collect();
     let mut records: Vec<LogRecord> = Vec::new();
     let mut routed: FastMap<u64, Vec<Ev>> = FastMap::default();
     // The size of each route's last batch: its next batch starts with that much room.
@@ -395,7 +396,17 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let now = Instant::now();
         for record in records.drain(..) {
-            next_offsets.insert(record.partition, record.offset + 1);
+            let source = usize::try_from(record.partition)
+                .ok()
+                .and_then(|p| sources.get_mut(p / peers))
+                .filter(|source| source.partition == record.partition);
+            let Some(source) = source else {
+                return Err(format!(
+                    "record of partition {} not assigned",
+                    record.partition
+                ));
+            };
+            source.next = record.offset + 1;
             let ev = match Ev::read(record.payload) {
                 Ok(ev) => ev,
                 Err(e) => {
@@ -408,10 +419,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
                     continue;
                 }
             };
-            if let Some(clock) = clocks.get_mut(&record.partition) {
-                clock.max_time = clock.max_time.max(ev.time());
-                clock.last_record = now;
-            }
+            source.max_time = source.max_time.max(ev.time());
+            source.last_record = now;
             let route = fnv(ev.tenant());
             routed
                 .entry(route)
@@ -423,7 +432,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             input.send((route, batch));
         }
         let mut target = if has_partitions {
-            local_watermark(&clocks, lateness, options.idle_timeout)
+            local_watermark(&sources, lateness, options.idle_timeout)
         } else {
             None
         };
@@ -438,9 +447,8 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             let target = target.max(0) as u64;
             let from = *input.time();
             if target > from {
-                let mut offsets: Vec<(i32, i64)> =
-                    next_offsets.iter().map(|(p, o)| (*p, *o)).collect();
-                offsets.sort_unstable();
+                let offsets: Vec<(i32, i64)> =
+                    sources.iter().map(|s| (s.partition, s.next)).collect();
                 shared
                     .borrow_mut()
                     .offsets_at
@@ -502,21 +510,20 @@ fn take_until(
     }
 }
 
-/// Per-partition watermark bookkeeping of one worker's source.
-struct PartitionClock {
+/// Where the worker's source is in one of its partitions.
+struct PartitionSource {
+    partition: i32,
+    /// The offset of the next record to read.
+    next: i64,
     max_time: i64,
     last_record: Instant,
 }
 
 /// The worker's watermark: min over non-idle partitions of (latest time − lateness); the
 /// clock minus lateness when all are idle.
-fn local_watermark(
-    clocks: &FastMap<i32, PartitionClock>,
-    lateness: i64,
-    idle: Duration,
-) -> Option<i64> {
-    let active: Vec<i64> = clocks
-        .values()
+fn local_watermark(sources: &[PartitionSource], lateness: i64, idle: Duration) -> Option<i64> {
+    let active: Vec<i64> = sources
+        .iter()
         .filter(|c| c.last_record.elapsed() < idle)
         .map(|c| c.max_time - lateness)
         .collect();
