@@ -142,6 +142,35 @@ type Id = [u64; 2];
 
 const NO_ID: Id = [0, 0];
 
+/// A hash map keyed by [`Id`]s: an id is a hash already, so its first word is the map's hash.
+type IdMap<V> = HashMap<Id, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // An `Id` writes its 16 bytes at once: the first 8 are the hash. Anything else is
+        // folded in a word at a time.
+        match bytes.first_chunk::<8>() {
+            Some(word) if bytes.len() == 16 => self.0 ^= u64::from_le_bytes(*word),
+            _ => {
+                for word in bytes.chunks(8) {
+                    let mut w = [0u8; 8];
+                    w[..word.len()].copy_from_slice(word);
+                    self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(w);
+                }
+            }
+        }
+    }
+
+    fn write_usize(&mut self, _length: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn id_of(text: &[u8]) -> Id {
     if text.is_empty() {
         return NO_ID;
@@ -251,7 +280,7 @@ impl<V: Copy + Default + AddAssign> RowTable<V> {
 }
 
 /// Gives memory back once a map holds a quarter of what it has room for.
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut FastMap<K, V>) {
+fn shrink<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(map: &mut HashMap<K, V, S>) {
     if map.capacity() > 1024 && map.capacity() > 4 * map.len() {
         map.shrink_to_fit();
     }
@@ -688,11 +717,11 @@ pub struct TenantState {
     buffer: Buffer,
     /// Times of duplicates not yet behind the watermark.
     pending_duplicates: Vec<i64>,
-    seen: FastMap<Id, i64>,
-    contacts: FastMap<Id, Contact>,
-    customers: FastMap<Id, Customer>,
+    seen: IdMap<i64>,
+    contacts: IdMap<Contact>,
+    customers: IdMap<Customer>,
     agents: FastMap<Sym, AgentClock>,
-    waiting: FastMap<Id, Waiting>,
+    waiting: IdMap<Waiting>,
     queue_rows: RowTable<Components>,
     agent_rows: RowTable<Components>,
     state_rows: RowTable<StateTimes>,
