@@ -396,6 +396,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let now = Instant::now();
         for record in records.drain(..) {
+            // `sources` is in `owned` order: partition p is slot p / peers.
             let source = usize::try_from(record.partition)
                 .ok()
                 .and_then(|p| sources.get_mut(p / peers))

@@ -632,8 +632,8 @@ struct Waiting {
 /// goes into its bucket unsorted; a bucket is sorted once, when the watermark passes it.
 /// Buckets are found by hashing their key (events of several partitions interleave, so the
 /// bucket of an event is seldom the newest); the ordered set of keys changes only when a
-/// bucket is made or taken. Emptied buckets are kept for new ones (a bucket holds a few
-/// dozen events, so allocating each anew costs as much as filling it).
+/// bucket is made or taken. Emptied buckets are kept for new ones (a bucket often holds only
+/// a few events, so allocating each anew costs as much as filling it).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Buffer {
     buckets: FastMap<i64, Vec<Ev>>,
