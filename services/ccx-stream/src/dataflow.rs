@@ -191,8 +191,9 @@ struct Shared {
     engine_watermark: i64,
 }
 
-/// The events of one poll with one route (the hash of their tenant), exchanged as a unit:
-/// the exchange moves a batch, not each event.
+/// The events of one poll of one tenant, with their route (the hash of the tenant), exchanged
+/// as a unit: the exchange moves a batch, not each event. The source groups events by their
+/// tenant's bytes, so a batch never mixes tenants (the engine relies on it).
 type Exchanged = (u64, Vec<Ev>);
 
 /// Input time advanced to -> (time advanced from, next offset of each owned partition).
@@ -375,9 +376,9 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         })
         .collect();
     let mut records: Vec<LogRecord> = Vec::new();
-    let mut routed: FastMap<u64, Vec<Ev>> = FastMap::default();
-    // The size of each route's last batch: its next batch starts with that much room.
-    let mut room: FastMap<u64, usize> = FastMap::default();
+    // This poll's batch of each tenant; a tenant's next batch starts with a quarter more
+    // room than its last one held.
+    let mut batches: FastMap<Box<[u8]>, Vec<Ev>> = FastMap::default();
     let has_partitions = !owned.is_empty();
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -422,16 +423,24 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
             };
             source.max_time = source.max_time.max(ev.time());
             source.last_record = now;
-            let route = fnv(ev.tenant());
-            routed
-                .entry(route)
-                .or_insert_with(|| Vec::with_capacity(room.get(&route).copied().unwrap_or(0)))
-                .push(ev);
+            match batches.get_mut(ev.tenant()) {
+                Some(batch) => batch.push(ev),
+                None => {
+                    batches.insert(ev.tenant().into(), vec![ev]);
+                }
+            }
         }
-        for (route, batch) in routed.drain() {
-            room.insert(route, batch.len());
-            input.send((route, batch));
-        }
+        batches.retain(|tenant, batch| {
+            if batch.is_empty() {
+                return false;
+            }
+            let room = batch.len() + batch.len() / 4;
+            input.send((
+                fnv(tenant),
+                std::mem::replace(batch, Vec::with_capacity(room)),
+            ));
+            true
+        });
         let mut target = if has_partitions {
             local_watermark(&sources, lateness, options.idle_timeout)
         } else {

@@ -784,34 +784,33 @@ impl Engine {
         outcome
     }
 
-    /// [`Engine::ingest_event`] for each of `events`, telling `outcome` what became of each.
+    /// [`Engine::ingest_event`] for each of `events`, all of one tenant (the dataflow's
+    /// batches are), telling `outcome` what became of each. The events are deduplicated
+    /// first, in one tight pass (the table look-ups of consecutive events overlap in the CPU),
+    /// then buffered.
     pub fn ingest_events(&mut self, mut events: Vec<Ev>, mut outcome: impl FnMut(&Ev, Ingested)) {
-        while let Some(first) = events.first() {
-            // The leading run of one tenant's events (a batch is nearly always one run).
-            let len = events
-                .iter()
-                .position(|ev| ev.tenant() != first.tenant())
-                .unwrap_or(events.len());
-            let rest = events.split_off(len);
-            self.ingest_run(std::mem::replace(&mut events, rest), &mut outcome);
-        }
-    }
-
-    /// Ingests events of one tenant: deduplicated first, in one tight pass (the table
-    /// look-ups of consecutive events overlap in the CPU), then buffered.
-    fn ingest_run(&mut self, run: Vec<Ev>, outcome: &mut impl FnMut(&Ev, Ingested)) {
-        let Some(first) = run.first() else {
+        let Some(first) = events.first() else {
             return;
         };
+        debug_assert!(events.iter().all(|ev| ev.tenant() == first.tenant()));
         let watermark = self.watermark;
         let tenant = self.tenant_mut(first.tenant());
-        let outcomes: Vec<Ingested> = run.iter().map(|ev| tenant.ingest(ev, watermark)).collect();
-        for (mut ev, o) in run.into_iter().zip(outcomes) {
-            outcome(&ev, o);
-            if o == Ingested::Buffered {
+        let outcomes: Vec<Ingested> = events
+            .iter()
+            .map(|ev| tenant.ingest(ev, watermark))
+            .collect();
+        for (ev, o) in events.iter_mut().zip(&outcomes) {
+            outcome(ev, *o);
+            if *o == Ingested::Buffered {
                 ev.intern(&mut tenant.names);
-                tenant.buffer.push(ev);
             }
+        }
+        // Moved into the buffer apart from the loop above: moving each event out of a zip
+        // compiled to copies through the stack that stalled on themselves.
+        let mut kept = outcomes.iter();
+        events.retain(|_| kept.next() == Some(&Ingested::Buffered));
+        for ev in events {
+            tenant.buffer.push(ev);
         }
     }
 
@@ -1682,7 +1681,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_of_several_tenants_is_ingested_as_event_by_event() {
+    fn batches_of_one_tenant_are_ingested_as_event_by_event() {
         let start = 1_790_000_000_000;
         let offer = |tenant: &str, n: usize| Event {
             event_id: format!("{tenant}-{}", n % 5),
@@ -1703,7 +1702,9 @@ mod tests {
         let settings = || Settings::new(TenantSettings::default());
         let mut batched = Engine::new(settings(), start);
         let mut seen = Vec::new();
-        batched.ingest_events(events.iter().map(read).collect(), |_, o| seen.push(o));
+        for run in events.chunk_by(|a, b| a.tenant_id == b.tenant_id) {
+            batched.ingest_events(run.iter().map(read).collect(), |_, o| seen.push(o));
+        }
         let mut single = Engine::new(settings(), start);
         let one_by_one: Vec<Ingested> = events
             .iter()
