@@ -4,7 +4,8 @@
 //! It follows the protobuf wire format as `prost` does for this message: the last value of a
 //! field wins, embedded `occurred_at` messages merge, unknown fields are skipped, strings must
 //! be UTF-8, and a known field with the wrong wire type is an error. A test checks it against
-//! `prost` on arbitrary events.
+//! `prost` on arbitrary events. Records with their fields in field-number order (how encoders
+//! write them) are read in one straight pass; anything else falls back to the general loop.
 
 use std::fmt;
 
@@ -149,6 +150,18 @@ impl<'a> Reader<'a> {
         Ok(Some((field, (key & 7) as u8)))
     }
 
+    /// Whether the bytes start with `key` (skipped if so).
+    #[inline]
+    fn tag(&mut self, key: &[u8]) -> bool {
+        match self.bytes.strip_prefix(key) {
+            Some(rest) => {
+                self.bytes = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn len_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.varint()?;
         self.take(usize::try_from(n).map_err(|_| DecodeError("length too large"))?)
@@ -186,6 +199,106 @@ fn expect(wire: u8, wanted: u8) -> Result<(), DecodeError> {
 impl<'a> EventView<'a> {
     /// Reads an encoded event without copying its strings.
     pub fn decode(bytes: &'a [u8]) -> Result<EventView<'a>, DecodeError> {
+        match EventView::decode_in_order(bytes) {
+            Some(v) => Ok(v),
+            None => EventView::decode_any(bytes),
+        }
+    }
+
+    /// The common case, read with one comparison per field: every field at most once, in
+    /// field-number order, as prost (like other protobuf encoders) writes them. None for
+    /// anything else (other orders, repeated or unknown fields, errors), which
+    /// [`EventView::decode_any`] then reads or names the error of.
+    fn decode_in_order(bytes: &'a [u8]) -> Option<EventView<'a>> {
+        let mut v = EventView::default();
+        let mut r = Reader { bytes };
+        let text = |r: &mut Reader<'a>| -> Option<Text<'a>> {
+            let bytes = r.len_delimited().ok()?;
+            (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(Text(bytes))
+        };
+        let number = |r: &mut Reader<'a>| r.varint().ok();
+        // Keys are (field number << 3 | wire type) as varints: one byte up to field 15.
+        if r.tag(&[1 << 3 | LEN]) {
+            v.event_id = text(&mut r)?;
+        }
+        if r.tag(&[2 << 3 | LEN]) {
+            v.tenant_id = text(&mut r)?;
+        }
+        if r.tag(&[3 << 3 | VARINT]) {
+            v.kind = number(&mut r)? as i32;
+        }
+        if r.tag(&[4 << 3 | LEN]) {
+            let mut ts = Reader {
+                bytes: r.len_delimited().ok()?,
+            };
+            let seconds = if ts.tag(&[1 << 3 | VARINT]) {
+                number(&mut ts)? as i64
+            } else {
+                0
+            };
+            let nanos = if ts.tag(&[2 << 3 | VARINT]) {
+                number(&mut ts)? as i32
+            } else {
+                0
+            };
+            if !ts.bytes.is_empty() {
+                return None;
+            }
+            v.occurred_at = Some((seconds, nanos));
+        }
+        if r.tag(&[5 << 3 | LEN]) {
+            v.contact_id = text(&mut r)?;
+        }
+        if r.tag(&[6 << 3 | LEN]) {
+            v.customer_id = text(&mut r)?;
+        }
+        if r.tag(&[7 << 3 | VARINT]) {
+            v.channel = number(&mut r)? as i32;
+        }
+        if r.tag(&[8 << 3 | VARINT]) {
+            v.direction = number(&mut r)? as i32;
+        }
+        if r.tag(&[9 << 3 | LEN]) {
+            v.queue_id = text(&mut r)?;
+        }
+        if r.tag(&[10 << 3 | LEN]) {
+            v.agent_id = text(&mut r)?;
+        }
+        if r.tag(&[11 << 3 | LEN]) {
+            v.reason = text(&mut r)?;
+        }
+        if r.tag(&[12 << 3 | VARINT]) {
+            v.resolved = number(&mut r)? != 0;
+        }
+        if r.tag(&[13 << 3 | VARINT]) {
+            v.converted = number(&mut r)? != 0;
+        }
+        if r.tag(&[14 << 3 | LEN]) {
+            v.to_queue_id = text(&mut r)?;
+        }
+        if r.tag(&[15 << 3 | LEN]) {
+            v.to_agent_id = text(&mut r)?;
+        }
+        // Fields 16 to 19: two-byte keys.
+        if r.tag(&[0x80 | VARINT, 1]) {
+            v.survey_type = number(&mut r)? as i32;
+        }
+        if r.tag(&[0x88 | VARINT, 1]) {
+            v.score = Some(number(&mut r)? as i32);
+        }
+        if r.tag(&[0x90 | FIXED64, 1]) {
+            let b = r.take(8).ok()?;
+            let bits = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            v.sentiment = Some(f64::from_bits(bits));
+        }
+        if r.tag(&[0x98 | VARINT, 1]) {
+            v.agent_state = number(&mut r)? as i32;
+        }
+        r.bytes.is_empty().then_some(v)
+    }
+
+    /// Reads fields in any order, as the protobuf wire format allows.
+    fn decode_any(bytes: &'a [u8]) -> Result<EventView<'a>, DecodeError> {
         let mut v = EventView::default();
         let mut r = Reader { bytes };
         while let Some((field, wire)) = r.key()? {
@@ -387,6 +500,18 @@ mod tests {
                 v
             });
             prop_assert_eq!(owned(&EventView::decode(&bytes).unwrap()), Event::decode(bytes.as_slice()).unwrap());
+        }
+
+        #[test]
+        fn the_in_order_reader_reads_what_the_general_one_reads(
+            event in arb_event(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let written = event.encode_to_vec();
+            prop_assert_eq!(EventView::decode_in_order(&written), Some(EventView::decode_any(&written).unwrap()));
+            if let Some(v) = EventView::decode_in_order(&bytes) {
+                prop_assert_eq!(Ok(v), EventView::decode_any(&bytes));
+            }
         }
 
         #[test]
