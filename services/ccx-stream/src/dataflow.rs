@@ -389,9 +389,10 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         }
         records.clear();
         if has_partitions {
-            log.poll(4096, &mut records)?;
+            log.poll(POLL_RECORDS, &mut records)?;
         }
         let exhausted = records.is_empty();
+        let behind = records.len() == POLL_RECORDS;
         progress
             .events_read
             .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -473,12 +474,15 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         }
         if exhausted {
             worker.step_or_park(Some(Duration::from_millis(2)));
+        } else if behind {
+            // Catching up (the poll came back full): the first step hands the poll's batches
+            // to the engine operators, the second brings them the frontier past those
+            // batches, so the engine ingests them now, while they are in cache, instead of
+            // one poll later. Caught up, polls are small and one step each costs less.
+            worker.step();
+            worker.step();
         } else {
-            // The first step hands the poll's batches to the engine operators, the second
-            // brings them the frontier past those batches: the engine ingests them now,
-            // while they are in cache, instead of one poll later.
-            worker.step();
-            worker.step();
+            worker.step_or_park(Some(Duration::ZERO));
         }
     }
     input.close();
@@ -522,6 +526,9 @@ fn take_until(
         }
     }
 }
+
+/// The most records a source reads per poll.
+const POLL_RECORDS: usize = 4096;
 
 /// Where the worker's source is in one of its partitions.
 struct PartitionSource {
