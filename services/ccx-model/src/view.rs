@@ -150,6 +150,14 @@ impl<'a> Reader<'a> {
         Ok(Some((field, (key & 7) as u8)))
     }
 
+    /// A fixed64 `double`.
+    #[inline]
+    fn double(&mut self) -> Result<f64, DecodeError> {
+        let b = self.take(8)?;
+        let bits = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        Ok(f64::from_bits(bits))
+    }
+
     /// Whether the bytes start with `key` (skipped if so).
     #[inline]
     fn tag(&mut self, key: &[u8]) -> bool {
@@ -188,6 +196,13 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether a string field's bytes are UTF-8. Ids and names are nearly always ASCII, which is
+/// checked a word at a time.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
 fn expect(wire: u8, wanted: u8) -> Result<(), DecodeError> {
     if wire == wanted {
         Ok(())
@@ -214,7 +229,7 @@ impl<'a> EventView<'a> {
         let mut r = Reader { bytes };
         let text = |r: &mut Reader<'a>| -> Option<Text<'a>> {
             let bytes = r.len_delimited().ok()?;
-            (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(Text(bytes))
+            is_utf8(bytes).then_some(Text(bytes))
         };
         let number = |r: &mut Reader<'a>| r.varint().ok();
         // Keys are (field number << 3 | wire type) as varints: one byte up to field 15.
@@ -287,9 +302,7 @@ impl<'a> EventView<'a> {
             v.score = Some(number(&mut r)? as i32);
         }
         if r.tag(&[0x90 | FIXED64, 1]) {
-            let b = r.take(8).ok()?;
-            let bits = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-            v.sentiment = Some(f64::from_bits(bits));
+            v.sentiment = Some(r.double().ok()?);
         }
         if r.tag(&[0x98 | VARINT, 1]) {
             v.agent_state = number(&mut r)? as i32;
@@ -306,8 +319,7 @@ impl<'a> EventView<'a> {
                 1 | 2 | 5 | 6 | 9 | 10 | 11 | 14 | 15 => {
                     expect(wire, LEN)?;
                     let bytes = r.len_delimited()?;
-                    // Ids and names are nearly always ASCII: checked a word at a time.
-                    if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+                    if !is_utf8(bytes) {
                         return Err(DecodeError("string field is not UTF-8"));
                     }
                     *v.string_field(field) = Text(bytes);
@@ -318,9 +330,7 @@ impl<'a> EventView<'a> {
                 }
                 18 => {
                     expect(wire, FIXED64)?;
-                    let b = r.take(8)?;
-                    let bits = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                    v.sentiment = Some(f64::from_bits(bits));
+                    v.sentiment = Some(r.double()?);
                 }
                 3 | 7 | 8 | 12 | 13 | 16 | 17 | 19 => {
                     expect(wire, VARINT)?;

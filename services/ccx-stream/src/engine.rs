@@ -788,7 +788,11 @@ impl Engine {
     /// batches are), telling `outcome` what became of each. The events are deduplicated
     /// first, in one tight pass (the table look-ups of consecutive events overlap in the CPU),
     /// then buffered.
-    pub fn ingest_events(&mut self, mut events: Vec<Ev>, mut outcome: impl FnMut(&Ev, Ingested)) {
+    pub(crate) fn ingest_events(
+        &mut self,
+        mut events: Vec<Ev>,
+        mut outcome: impl FnMut(&Ev, Ingested),
+    ) {
         let Some(first) = events.first() else {
             return;
         };
