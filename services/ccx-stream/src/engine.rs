@@ -186,14 +186,36 @@ type Sym = u32;
 /// a tenant's configuration-sized sets, so they are kept for the tenant's lifetime.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Names {
-    ids: FastMap<Box<[u8]>, Sym>,
+    /// Names of at most 16 bytes (queue and agent ids nearly always are), found without
+    /// following a pointer or comparing bytes one by one.
+    short: FastMap<ShortName, Sym>,
+    long: FastMap<Box<[u8]>, Sym>,
     names: Vec<Box<str>>,
+}
+
+/// A name of at most 16 bytes: its length and two words that, with it, hold all its bytes
+/// (the first and last eight bytes, which overlap when shorter than 16; shorter still, the
+/// first and last four, or the bytes themselves).
+type ShortName = ([u64; 2], u8);
+
+fn short_name(name: &[u8]) -> Option<ShortName> {
+    let len = name.len();
+    let word = |at: usize| name[at..at + 8].try_into().map_or(0, u64::from_le_bytes);
+    let half = |at: usize| name[at..at + 4].try_into().map_or(0, u32::from_le_bytes);
+    let words = match len {
+        8..=16 => [word(0), word(len - 8)],
+        4..=7 => [u64::from(half(0)) | u64::from(half(len - 4)) << 32, 0],
+        0..=3 => [name.iter().fold(0, |w, b| w << 8 | u64::from(*b)), 0],
+        _ => return None,
+    };
+    Some((words, len as u8))
 }
 
 impl Default for Names {
     fn default() -> Self {
         Names {
-            ids: FastMap::default(),
+            short: FastMap::default(),
+            long: FastMap::default(),
             names: vec![Box::from("")],
         }
     }
@@ -206,13 +228,21 @@ impl Names {
         if name.is_empty() {
             return 0;
         }
-        if let Some(sym) = self.ids.get(name) {
+        let short = short_name(name);
+        let known = match short {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(name),
+        };
+        if let Some(sym) = known {
             return *sym;
         }
         let sym = self.names.len() as Sym;
         self.names
             .push(String::from_utf8_lossy(name).into_owned().into_boxed_str());
-        self.ids.insert(Box::from(name), sym);
+        match short {
+            Some(key) => self.short.insert(key, sym),
+            None => self.long.insert(Box::from(name), sym),
+        };
         sym
     }
 
@@ -422,9 +452,13 @@ impl Ev {
             .unwrap_or_default()
     }
 
+    fn event_id(&self) -> &[u8] {
+        self.bytes(self.spans.event_id)
+    }
+
     /// The hash of the eventId.
     fn id(&self) -> Id {
-        id_of(self.bytes(self.spans.event_id))
+        id_of(self.event_id())
     }
 
     /// The hash of the contactId.
@@ -451,10 +485,7 @@ impl Ev {
     fn cmp_order(&self, other: &Ev) -> std::cmp::Ordering {
         (self.t, self.kind)
             .cmp(&(other.t, other.kind))
-            .then_with(|| {
-                self.bytes(self.spans.event_id)
-                    .cmp(other.bytes(other.spans.event_id))
-            })
+            .then_with(|| self.event_id().cmp(other.event_id()))
     }
 
     fn kind(&self) -> EventType {
@@ -665,12 +696,12 @@ impl Buffer {
         }
     }
 
-    /// The events before `watermark`, in SPEC §2 order (removed from the buffer; give the
-    /// buckets back with [`Buffer::recycle`]).
-    fn take_before(&mut self, watermark: i64) -> Vec<Vec<Ev>> {
+    /// The events before `watermark` (removed from the buffer), with their SPEC §2 order;
+    /// give the buckets back with [`Buffer::recycle`].
+    fn take_before(&mut self, watermark: i64) -> Ready {
         let edge = watermark.div_euclid(BUCKET_MS);
         let later = self.keys.split_off(&edge);
-        let mut ready: Vec<Vec<Ev>> = std::mem::replace(&mut self.keys, later)
+        let mut buckets: Vec<Vec<Ev>> = std::mem::replace(&mut self.keys, later)
             .into_iter()
             .filter_map(|key| self.buckets.remove(&key))
             .collect();
@@ -680,23 +711,23 @@ impl Buffer {
                     .into_iter()
                     .partition(|ev| ev.t < watermark);
                 *partial = after;
-                ready.push(before);
+                buckets.push(before);
             }
         }
-        for bucket in &mut ready {
-            // (time, type, eventId) is a total order over distinct events.
-            bucket.sort_unstable_by(Ev::cmp_order);
+        let mut order = Vec::with_capacity(buckets.iter().map(Vec::len).sum());
+        for bucket in &buckets {
             self.len -= bucket.len();
+            sort_bucket(bucket, &mut order);
         }
-        if !ready.is_empty() {
+        if !buckets.is_empty() {
             shrink(&mut self.buckets);
         }
-        ready
+        Ready { buckets, order }
     }
 
     /// Keeps emptied buckets for new ones.
-    fn recycle(&mut self, buckets: Vec<Vec<Ev>>) {
-        for mut bucket in buckets {
+    fn recycle(&mut self, ready: Ready) {
+        for mut bucket in ready.buckets {
             if self.spare.len() < SPARE_BUCKETS && bucket.capacity() <= SPARE_BUCKET_EVENTS {
                 bucket.clear();
                 self.spare.push(bucket);
@@ -707,6 +738,49 @@ impl Buffer {
     fn iter(&self) -> impl Iterator<Item = &Ev> {
         self.buckets.values().flatten()
     }
+}
+
+/// Events handed over by [`Buffer::take_before`]: their buckets as filled and, bucket after
+/// bucket, each event's position in its bucket in SPEC §2 order.
+struct Ready {
+    buckets: Vec<Vec<Ev>>,
+    order: Vec<u32>,
+}
+
+impl Ready {
+    /// The events in SPEC §2 order.
+    fn iter(&self) -> impl Iterator<Item = &Ev> {
+        let starts = self.buckets.iter().scan(0, |start, bucket| {
+            *start += bucket.len();
+            Some(*start - bucket.len())
+        });
+        self.buckets.iter().zip(starts).flat_map(|(bucket, start)| {
+            self.order[start..start + bucket.len()]
+                .iter()
+                .map(|&i| &bucket[i as usize])
+        })
+    }
+}
+
+/// Appends to `order` the positions in `bucket` (events of one bucket of [`BUCKET_MS`]) in
+/// SPEC §2 order. Positions are sorted rather than the 96-byte events: each as one number,
+/// (time in the bucket, type, position), so only events equal in time and type (rare) have
+/// their eventIds compared.
+fn sort_bucket(bucket: &[Ev], order: &mut Vec<u32>) {
+    debug_assert!(u32::try_from(bucket.len()).is_ok());
+    let key = |(i, ev): (usize, &Ev)| {
+        let at = ev.t.rem_euclid(BUCKET_MS) as u64;
+        at << 40 | u64::from(ev.kind) << 32 | i as u64
+    };
+    let mut keys: Vec<u64> = bucket.iter().enumerate().map(key).collect();
+    keys.sort_unstable();
+    for run in keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+        if run.len() > 1 {
+            let id = |k: &u64| bucket[*k as u32 as usize].event_id();
+            run.sort_unstable_by(|a, b| id(a).cmp(id(b)));
+        }
+    }
+    order.extend(keys.iter().map(|k| *k as u32));
 }
 
 /// Everything the engine keeps for one tenant (checkpointed as a unit).
@@ -859,7 +933,7 @@ impl Engine {
             });
             tenant.pending_duplicates = duplicates;
             let ready = tenant.buffer.take_before(watermark);
-            for ev in ready.iter().flatten() {
+            for ev in ready.iter() {
                 tenant.apply(tenant_id, settings, ev);
             }
             tenant.buffer.recycle(ready);
@@ -1484,29 +1558,35 @@ impl TenantState {
     }
 
     fn agent_state(&mut self, ev: &Ev) {
-        self.accrue(ev.agent, ev.t);
-        self.agents.insert(
-            ev.agent,
-            AgentClock {
-                state: ev.agent_state,
-                since: ev.t,
-            },
-        );
+        let clock = AgentClock {
+            state: ev.agent_state,
+            since: ev.t,
+        };
+        if let Some(before) = self.agents.insert(ev.agent, clock) {
+            self.accrue_state(ev.agent, before, ev.t);
+        }
     }
 
-    /// Adds the time of `agent`'s current state up to `until`, split at minute boundaries.
+    /// Adds the time of `agent`'s current state up to `until`.
     fn accrue(&mut self, agent: Sym, until: i64) {
         let Some(clock) = self.agents.get_mut(&agent) else {
             return;
         };
-        let (state, mut from) = (clock.state, clock.since);
+        let before = clock.clone();
         clock.since = until.max(clock.since);
+        self.accrue_state(agent, before, until);
+    }
+
+    /// Adds the time in `clock`'s state from its start up to `until`, split at minute
+    /// boundaries, to `agent`'s rows.
+    fn accrue_state(&mut self, agent: Sym, clock: AgentClock, until: i64) {
+        let mut from = clock.since;
         while from < until {
             let minute = minute_of(from);
             let to = until.min(minute + 60_000);
             let ms = (to - from) as u64;
             let mut add = StateTimes::default();
-            match AgentState::try_from(i32::from(state)) {
+            match AgentState::try_from(i32::from(clock.state)) {
                 Ok(AgentState::Available) => add.available_ms = ms,
                 Ok(AgentState::Busy) => add.busy_ms = ms,
                 Ok(AgentState::AfterContactWork) => add.acw_state_ms = ms,
@@ -1671,7 +1751,7 @@ mod tests {
                 }
                 watermark += step;
                 let ready = buffer.take_before(watermark);
-                let got: Vec<Ev> = ready.iter().flatten().cloned().collect();
+                let got: Vec<Ev> = ready.iter().cloned().collect();
                 buffer.recycle(ready);
                 let (mut due, rest): (Vec<Ev>, Vec<Ev>) =
                     waiting.into_iter().partition(|ev| ev.t < watermark);
@@ -1680,6 +1760,28 @@ mod tests {
                 proptest::prop_assert_eq!(buffer.len, rest.len());
                 proptest::prop_assert_eq!(buffer.iter().count(), rest.len());
                 waiting = rest;
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Names of every length, short (held as words) and long, that differ in a byte,
+        /// in a trailing zero or only in their length get different symbols.
+        #[test]
+        fn each_name_has_one_symbol(
+            names in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec![0u8, b'a', b'b']), 0..20),
+                1..60,
+            ),
+        ) {
+            let mut interned = Names::default();
+            let syms: Vec<Sym> = names.iter().map(|n| interned.intern(n)).collect();
+            for (a, sym_a) in names.iter().zip(&syms) {
+                proptest::prop_assert_eq!(interned.intern(a), *sym_a);
+                proptest::prop_assert_eq!(interned.name(*sym_a).as_bytes(), &a[..]);
+                for (b, sym_b) in names.iter().zip(&syms) {
+                    proptest::prop_assert_eq!(a == b, sym_a == sym_b);
+                }
             }
         }
     }
