@@ -952,27 +952,17 @@ impl Engine {
         self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
-            let mut queue: BTreeMap<(RowNum, Sym), Components> = t
-                .queue_rows
-                .take_dirty()
-                .into_iter()
-                .map(|(num, id, v)| ((num, id), v))
-                .collect();
-            let mut agent: BTreeMap<(RowNum, Sym), Components> = t
-                .agent_rows
-                .take_dirty()
-                .into_iter()
-                .map(|(num, id, v)| ((num, id), v))
-                .collect();
+            let mut queue = t.queue_rows.take_dirty();
+            let mut agent = t.agent_rows.take_dirty();
             if self.settings.provisional {
                 let settings = self.settings.for_tenant(tenant_id);
                 t.provisional(tenant_id, settings, &mut queue, &mut agent);
             }
-            for ((num, queue_id), value) in queue {
+            for (num, queue_id, value) in queue {
                 out.queue
                     .push((queue_key(tenant_id, num, t.names.name(queue_id)), value));
             }
-            for ((num, agent_id), value) in agent {
+            for (num, agent_id, value) in agent {
                 out.agent
                     .push((agent_key(tenant_id, num, t.names.name(agent_id)), value));
             }
@@ -1093,6 +1083,31 @@ fn agent_part(mut c: Components) -> Components {
     c
 }
 
+/// Puts into `rows` (changed rows, final values) the provisional value (final + `changes`)
+/// of each row `changes` touches, and the final value of each row `last` (the provisional
+/// rows handed over last time) named that `changes` no longer touches; returns the keys of
+/// the provisional rows.
+fn speculate(
+    table: &RowTable<Components>,
+    last: &BTreeSet<(RowNum, Sym)>,
+    changes: &RowTable<Components>,
+    rows: &mut Vec<(RowNum, Sym, Components)>,
+) -> BTreeSet<(RowNum, Sym)> {
+    let changes: BTreeMap<(RowNum, Sym), Components> =
+        changes.all().map(|(num, id, v)| ((num, id), v)).collect();
+    let mut values = BTreeMap::new();
+    for key in last.iter().chain(changes.keys()) {
+        let mut value = table.get(key);
+        if let Some(delta) = changes.get(key) {
+            value += *delta;
+        }
+        values.insert(*key, value);
+    }
+    rows.retain(|(num, id, _)| !values.contains_key(&(*num, *id)));
+    rows.extend(values.into_iter().map(|((num, id), v)| (num, id, v)));
+    changes.into_keys().collect()
+}
+
 impl TenantState {
     /// Deduplication and lateness of one of this tenant's events: what becomes of it.
     fn ingest(&mut self, ev: &Ev, watermark: i64) -> Ingested {
@@ -1139,13 +1154,14 @@ impl TenantState {
     }
 
     /// Applies the buffered events to a scratch copy of the contacts they touch and turns the
-    /// changes into provisional rows (final value + speculative change) in `queue`/`agent`.
+    /// changes into provisional rows (final value + speculative change) in `queue`/`agent`,
+    /// which hold the changed rows' final values.
     fn provisional(
         &mut self,
         tenant: &str,
         s: &TenantSettings,
-        queue: &mut BTreeMap<(RowNum, Sym), Components>,
-        agent: &mut BTreeMap<(RowNum, Sym), Components>,
+        queue: &mut Vec<(RowNum, Sym, Components)>,
+        agent: &mut Vec<(RowNum, Sym, Components)>,
     ) {
         let mut scratch = TenantState::default();
         for ev in self.buffer.iter() {
@@ -1162,32 +1178,18 @@ impl TenantState {
         for ev in pending {
             scratch.apply(tenant, s, ev);
         }
-        let spec_queue: BTreeMap<(RowNum, Sym), Components> = scratch
-            .queue_rows
-            .all()
-            .map(|(num, id, v)| ((num, id), v))
-            .collect();
-        let spec_agent: BTreeMap<(RowNum, Sym), Components> = scratch
-            .agent_rows
-            .all()
-            .map(|(num, id, v)| ((num, id), v))
-            .collect();
-        for key in self.provisional_queue.iter().chain(spec_queue.keys()) {
-            let mut value = self.queue_rows.get(key);
-            if let Some(delta) = spec_queue.get(key) {
-                value += *delta;
-            }
-            queue.insert(*key, value);
-        }
-        for key in self.provisional_agent.iter().chain(spec_agent.keys()) {
-            let mut value = self.agent_rows.get(key);
-            if let Some(delta) = spec_agent.get(key) {
-                value += *delta;
-            }
-            agent.insert(*key, value);
-        }
-        self.provisional_queue = spec_queue.into_keys().collect();
-        self.provisional_agent = spec_agent.into_keys().collect();
+        self.provisional_queue = speculate(
+            &self.queue_rows,
+            &self.provisional_queue,
+            &scratch.queue_rows,
+            queue,
+        );
+        self.provisional_agent = speculate(
+            &self.agent_rows,
+            &self.provisional_agent,
+            &scratch.agent_rows,
+            agent,
+        );
     }
 
     fn out_of_sequence(&mut self, ev: &Ev) {
