@@ -1767,6 +1767,47 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Adds, hand-overs and forgetting give what a plain map of rows gives.
+        #[test]
+        fn a_row_table_keeps_what_a_map_keeps(
+            steps in proptest::collection::vec((0i64..6, 0u32..4, 1u64..9, 0u8..8), 1..200),
+        ) {
+            let mut table = RowTable::<u64>::default();
+            let mut model: BTreeMap<(RowNum, Sym), (u64, bool)> = BTreeMap::new();
+            for (minute, id, value, action) in steps {
+                let key = ((minute, 1, 0), id);
+                match action {
+                    0 => {
+                        let mut got = table.take_dirty();
+                        got.sort_unstable();
+                        let mut want = Vec::new();
+                        for ((num, id), (v, dirty)) in model.iter_mut() {
+                            if std::mem::take(dirty) {
+                                want.push((*num, *id, *v));
+                            }
+                        }
+                        proptest::prop_assert_eq!(got, want);
+                    }
+                    1 => {
+                        table.forget_before(minute);
+                        model.retain(|((m, _, _), _), (_, dirty)| *m >= minute || *dirty);
+                    }
+                    _ => {
+                        table.add(key.0, key.1, value);
+                        let (v, dirty) = model.entry(key).or_default();
+                        (*v, *dirty) = (*v + value, true);
+                    }
+                }
+                proptest::prop_assert_eq!(table.get(&key), model.get(&key).map_or(0, |r| r.0));
+                let mut all: Vec<_> = table.all().collect();
+                all.sort_unstable();
+                let want: Vec<_> = model.iter().map(|((n, i), (v, _))| (*n, *i, *v)).collect();
+                proptest::prop_assert_eq!(all, want);
+            }
+        }
+    }
+
+    proptest::proptest! {
         /// Names of every length, short (held as words) and long, that differ in a byte,
         /// in a trailing zero or only in their length get different symbols.
         #[test]
