@@ -243,20 +243,21 @@ impl<'a> EventView<'a> {
             v.kind = number(&mut r)? as i32;
         }
         if r.tag(&[4 << 3 | LEN]) {
-            let mut ts = Reader {
-                bytes: r.len_delimited().ok()?,
-            };
-            let seconds = if ts.tag(&[1 << 3 | VARINT]) {
-                number(&mut ts)? as i64
+            // Read in place (the fields after it let its varints take the fast path), then
+            // checked to have been exactly the message's length.
+            let len = usize::try_from(number(&mut r)?).ok()?;
+            let after = r.bytes.len().checked_sub(len)?;
+            let seconds = if r.tag(&[1 << 3 | VARINT]) {
+                number(&mut r)? as i64
             } else {
                 0
             };
-            let nanos = if ts.tag(&[2 << 3 | VARINT]) {
-                number(&mut ts)? as i32
+            let nanos = if r.tag(&[2 << 3 | VARINT]) {
+                number(&mut r)? as i32
             } else {
                 0
             };
-            if !ts.bytes.is_empty() {
+            if r.bytes.len() != after {
                 return None;
             }
             v.occurred_at = Some((seconds, nanos));
