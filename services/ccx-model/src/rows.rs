@@ -163,12 +163,48 @@ impl Components {
 }
 
 impl AddAssign for Components {
+    /// Adds field by field, skipping the fields `o` leaves at zero: an event changes a few
+    /// components, so a row's other cache lines are neither read nor written.
     fn add_assign(&mut self, o: Components) {
-        let mut v = self.values();
-        for (a, b) in v.iter_mut().zip(o.values()) {
-            *a = a.wrapping_add(b);
+        macro_rules! add {
+            ($($field:ident),*) => {$(
+                if o.$field != 0 {
+                    self.$field = self.$field.wrapping_add(o.$field);
+                }
+            )*};
         }
-        *self = Components::from_values(&v);
+        add!(
+            offered,
+            answered,
+            answered_in_sl,
+            wait_answered_ms,
+            abandoned,
+            abandoned_short,
+            wait_abandoned_ms,
+            handled,
+            talk_ms,
+            hold_ms,
+            holds,
+            transfers,
+            acw_ms,
+            acw_count,
+            resolved,
+            self_served,
+            conversions,
+            fcr_eligible,
+            fcr_success,
+            nps_responses,
+            nps_promoters,
+            nps_detractors,
+            csat_responses,
+            csat_satisfied,
+            ces_responses,
+            ces_score_sum,
+            sentiment_count,
+            sentiment_milli_sum,
+            sentiment_negative,
+            sentiment_positive
+        );
     }
 }
 
@@ -286,4 +322,22 @@ impl FinalRows {
 /// The UTC minute (ms) that contains `ms`.
 pub fn minute_of(ms: i64) -> i64 {
     ms.div_euclid(60_000) * 60_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_components_adds_every_field() {
+        let mut values = [0i64; 30];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = i as i64 + 1;
+        }
+        values[27] = -40; // sentiment_milli_sum may be negative
+        let mut sum = Components::from_values(&values);
+        sum += Components::from_values(&values);
+        sum += Components::default();
+        assert_eq!(sum.values(), values.map(|v| 2 * v));
+    }
 }
