@@ -763,9 +763,9 @@ impl Ready {
 }
 
 /// Appends to `order` the positions in `bucket` (events of one bucket of [`BUCKET_MS`]) in
-/// SPEC §2 order. Positions are sorted rather than the 96-byte events: each as one number,
-/// (time in the bucket, type, position), so only events equal in time and type (rare) have
-/// their eventIds compared.
+/// SPEC §2 order ([`Ev::cmp_order`]). Positions are sorted rather than the 96-byte events:
+/// each as one number, (time in the bucket, type, position), so only events equal in time
+/// and type (rare) are compared in full.
 fn sort_bucket(bucket: &[Ev], order: &mut Vec<u32>) {
     debug_assert!(u32::try_from(bucket.len()).is_ok());
     let key = |(i, ev): (usize, &Ev)| {
@@ -776,8 +776,8 @@ fn sort_bucket(bucket: &[Ev], order: &mut Vec<u32>) {
     keys.sort_unstable();
     for run in keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
         if run.len() > 1 {
-            let id = |k: &u64| bucket[*k as u32 as usize].event_id();
-            run.sort_unstable_by(|a, b| id(a).cmp(id(b)));
+            let ev = |k: &u64| &bucket[*k as u32 as usize];
+            run.sort_unstable_by(|a, b| ev(a).cmp_order(ev(b)));
         }
     }
     order.extend(keys.iter().map(|k| *k as u32));
@@ -1083,10 +1083,10 @@ fn agent_part(mut c: Components) -> Components {
     c
 }
 
-/// Puts into `rows` (changed rows, final values) the provisional value (final + `changes`)
-/// of each row `changes` touches, and the final value of each row `last` (the provisional
-/// rows handed over last time) named that `changes` no longer touches; returns the keys of
-/// the provisional rows.
+/// Replaces or adds in `rows` (the changed rows, with final values): each row `changes`
+/// touches, with its final value plus that change, and each row of `last` (the provisional
+/// rows handed over last time) with its final value, so a speculation that is gone is
+/// withdrawn. Returns the keys `changes` touches (this time's provisional rows).
 fn speculate(
     table: &RowTable<Components>,
     last: &BTreeSet<(RowNum, Sym)>,
