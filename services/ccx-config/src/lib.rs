@@ -162,16 +162,17 @@ pub struct StreamConfig {
     pub http_listen: SocketAddr,
     /// Worker threads per process (`--workers` overrides).
     pub workers: usize,
-    /// SPEC §2 allowed lateness (default 5 s).
+    /// SPEC §2 allowed lateness (default 5 s) of tenants whose settings set none.
     #[serde(with = "humantime_serde")]
     pub allowed_lateness: Duration,
-    /// A partition without records for this long stops holding the watermark back.
+    /// A tenant that sent nothing for this long, with every partition caught up, has its
+    /// watermark follow the wall clock (so its quiet minutes become final).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Rows of open minutes are written at least this often.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
-    /// Event-time distance between checkpoints (0 disables them).
+    /// Processing time between checkpoints (0 disables them).
     #[serde(with = "humantime_serde")]
     pub checkpoint_every: Duration,
 }

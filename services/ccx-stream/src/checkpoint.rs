@@ -1,5 +1,5 @@
-//! Checkpoints: per worker, the state of its tenants and the next offsets of its partitions,
-//! taken at the same event-time boundary by every worker. A boundary is restorable once every
+//! Checkpoints: per worker, the state of its tenants (their watermarks included) and the
+//! next offsets of its partitions, taken at the same processing-time boundary by every worker. A boundary is restorable once every
 //! worker wrote it; files are written (tmp + fsync + rename) only after the rows they cover.
 
 use std::fs;
@@ -12,7 +12,8 @@ use crate::engine::TenantState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerCheckpoint {
-    /// The event-time boundary: every event sent before it is in `tenants`, none after.
+    /// The boundary (an epoch of the dataflow: wall-clock ms): every event sent before it is
+    /// in `tenants`, none after.
     pub boundary: u64,
     pub workers: usize,
     pub worker: usize,
@@ -23,7 +24,7 @@ pub struct WorkerCheckpoint {
 
 /// The layout of the engine state in checkpoint files, written first in every file. A file of
 /// another layout (another engine version) is refused with a clear error rather than misread.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 pub struct CheckpointDir {
     path: PathBuf,

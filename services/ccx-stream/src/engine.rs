@@ -786,6 +786,8 @@ fn sort_bucket(bucket: &[Ev], order: &mut Vec<u32>) {
 /// Everything the engine keeps for one tenant (checkpointed as a unit).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TenantState {
+    /// Events before it are applied (or late); later ones wait in `buffer`.
+    watermark: i64,
     names: Names,
     /// Events waiting for the watermark.
     buffer: Buffer,
@@ -814,31 +816,50 @@ pub struct TenantState {
     alerts: Vec<ChurnAlert>,
 }
 
+/// The watermark of a tenant whose events are not yet known to have progressed anywhere.
+pub const NO_WATERMARK: i64 = i64::MIN;
+
 /// How often (in event time) state that can no longer change is dropped.
 const EXPIRY_EVERY_MS: i64 = 5 * 60_000;
 
-/// The engine: state of every tenant routed to it, and the watermark it applied up to.
+/// The engine: state of every tenant routed to it, each with its own watermark.
 #[derive(Debug, Clone)]
 pub struct Engine {
     settings: Settings,
     settings_version: u64,
-    watermark: i64,
+    /// The watermark a tenant starts with when its first event arrives (raised by
+    /// [`Engine::advance`]).
+    floor: i64,
     tenants: BTreeMap<String, TenantState>,
 }
 
 impl Engine {
-    /// An engine whose watermark starts at `watermark` (events before it are late).
+    /// An engine whose tenants' watermarks start at `watermark` (events before it are late);
+    /// [`NO_WATERMARK`] lets every tenant's first events in, however old.
     pub fn new(settings: Settings, watermark: i64) -> Engine {
         Engine {
             settings,
             settings_version: 0,
-            watermark,
+            floor: watermark,
             tenants: BTreeMap::new(),
         }
     }
 
+    /// The lowest watermark of the tenants held ([`NO_WATERMARK`] while one has none yet;
+    /// the starting watermark when there are none).
     pub fn watermark(&self) -> i64 {
-        self.watermark
+        self.tenants
+            .values()
+            .map(|t| t.watermark)
+            .min()
+            .unwrap_or(self.floor)
+    }
+
+    /// The watermark of each tenant held.
+    pub fn watermarks(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.tenants
+            .iter()
+            .map(|(id, t)| (id.as_str(), t.watermark))
     }
 
     pub fn settings(&self) -> &Settings {
@@ -871,12 +892,8 @@ impl Engine {
             return;
         };
         debug_assert!(events.iter().all(|ev| ev.tenant() == first.tenant()));
-        let watermark = self.watermark;
         let tenant = self.tenant_mut(first.tenant());
-        let outcomes: Vec<Ingested> = events
-            .iter()
-            .map(|ev| tenant.ingest(ev, watermark))
-            .collect();
+        let outcomes: Vec<Ingested> = events.iter().map(|ev| tenant.ingest(ev)).collect();
         for (ev, o) in events.iter_mut().zip(&outcomes) {
             outcome(ev, *o);
             if *o == Ingested::Buffered {
@@ -896,8 +913,12 @@ impl Engine {
     fn tenant_mut(&mut self, tenant: &[u8]) -> &mut TenantState {
         let tenant = std::str::from_utf8(tenant).unwrap_or_default();
         if !self.tenants.contains_key(tenant) {
-            self.tenants
-                .insert(tenant.to_string(), TenantState::default());
+            let state = TenantState {
+                watermark: self.floor,
+                next_expiry: self.floor.saturating_add(EXPIRY_EVERY_MS),
+                ..TenantState::default()
+            };
+            self.tenants.insert(tenant.to_string(), state);
         }
         self.tenants.get_mut(tenant).expect("inserted above")
     }
@@ -907,12 +928,19 @@ impl Engine {
         self.tenants.values().map(|t| t.buffer.len).sum()
     }
 
-    /// Applies, in event-time order, every buffered event before `watermark`, then the time
-    /// driven rules (agent-state time, FCR successes), then drops expired state.
+    /// Advances every tenant, and the watermark later tenants start with, to `watermark`
+    /// (the batch form used by tests and benchmarks).
     pub fn advance(&mut self, watermark: i64) {
-        if watermark <= self.watermark {
-            return;
+        self.refresh_settings();
+        self.floor = self.floor.max(watermark);
+        let ids: Vec<String> = self.tenants.keys().cloned().collect();
+        for id in ids {
+            self.advance_tenant(&id, watermark);
         }
+    }
+
+    /// Takes the newest tenant settings the control plane sent, if they changed.
+    pub fn refresh_settings(&mut self) {
         if let Some(shared) = &self.settings.shared {
             let (version, tenants) = shared.snapshot();
             if version != self.settings_version {
@@ -920,30 +948,40 @@ impl Engine {
                 self.settings.tenants = tenants;
             }
         }
-        for (tenant_id, tenant) in self.tenants.iter_mut() {
-            let settings = self.settings.for_tenant(tenant_id);
-            let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
-            duplicates.retain(|t| {
-                if *t < watermark {
-                    tenant.quality(*t, |q| q.duplicates += 1);
-                    false
-                } else {
-                    true
-                }
-            });
-            tenant.pending_duplicates = duplicates;
-            let ready = tenant.buffer.take_before(watermark);
-            for ev in ready.iter() {
-                tenant.apply(tenant_id, settings, ev);
-            }
-            tenant.buffer.recycle(ready);
-            tenant.fcr_successes(settings, watermark);
-            if watermark >= tenant.next_expiry {
-                tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
-                tenant.next_expiry = watermark + EXPIRY_EVERY_MS;
-            }
+    }
+
+    /// Applies, in event-time order, every buffered event of `tenant` before `watermark`,
+    /// then the time driven rules (agent-state time, FCR successes), then drops expired
+    /// state. A watermark never goes back.
+    pub fn advance_tenant(&mut self, tenant_id: &str, watermark: i64) {
+        let Some(tenant) = self.tenants.get_mut(tenant_id) else {
+            return;
+        };
+        if watermark <= tenant.watermark {
+            return;
         }
-        self.watermark = watermark;
+        let settings = self.settings.for_tenant(tenant_id);
+        let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
+        duplicates.retain(|t| {
+            if *t < watermark {
+                tenant.quality(*t, |q| q.duplicates += 1);
+                false
+            } else {
+                true
+            }
+        });
+        tenant.pending_duplicates = duplicates;
+        let ready = tenant.buffer.take_before(watermark);
+        for ev in ready.iter() {
+            tenant.apply(tenant_id, settings, ev);
+        }
+        tenant.buffer.recycle(ready);
+        tenant.fcr_successes(settings, watermark);
+        if watermark >= tenant.next_expiry {
+            tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
+            tenant.next_expiry = watermark.saturating_add(EXPIRY_EVERY_MS);
+        }
+        tenant.watermark = watermark;
     }
 
     /// The rows changed since the last call (full values), new alerts, and `queue_now` as of
@@ -975,7 +1013,10 @@ impl Engine {
                 out.quality.push(((tenant_id.clone(), minute), value));
             }
             out.alerts.append(&mut t.alerts);
-            out.queue_now.extend(t.queue_now(tenant_id, self.watermark));
+            if t.watermark != NO_WATERMARK {
+                let watermark = t.watermark;
+                out.queue_now.extend(t.queue_now(tenant_id, watermark));
+            }
         }
         out
     }
@@ -983,7 +1024,10 @@ impl Engine {
     /// Brings agent-state time up to the watermark (additive, so how often does not matter).
     fn settle(&mut self) {
         for t in self.tenants.values_mut() {
-            t.accrue_agents(self.watermark);
+            if t.watermark != NO_WATERMARK {
+                let watermark = t.watermark;
+                t.accrue_agents(watermark);
+            }
         }
     }
 
@@ -1110,7 +1154,8 @@ fn speculate(
 
 impl TenantState {
     /// Deduplication and lateness of one of this tenant's events: what becomes of it.
-    fn ingest(&mut self, ev: &Ev, watermark: i64) -> Ingested {
+    fn ingest(&mut self, ev: &Ev) -> Ingested {
+        let watermark = self.watermark;
         let t = ev.t;
         match self.seen.entry(ev.id()) {
             Entry::Occupied(_) => {

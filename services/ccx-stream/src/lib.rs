@@ -10,7 +10,10 @@ pub mod checkpoint;
 pub mod dataflow;
 pub mod engine;
 pub mod http;
+pub mod operator;
+pub mod reader;
 pub mod sink;
 pub mod source;
+pub mod watermark;
 
 pub use engine::{Engine, Output, Settings};

@@ -28,7 +28,17 @@ pub trait EventLog {
     fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), String>;
     /// Appends up to `max` records to `out` without blocking for long.
     fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), String>;
+    /// Appends (partition, first offset, high-water mark) of each of `partitions` to `out`,
+    /// as the log holds them now.
+    fn watermarks(
+        &mut self,
+        partitions: &[i32],
+        out: &mut Vec<(i32, i64, i64)>,
+    ) -> Result<(), String>;
 }
+
+/// How long a broker may take to say a partition's offsets.
+const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Kafka partitions read with explicit `assign()` and seek offsets.
 pub struct KafkaLog {
@@ -97,6 +107,21 @@ impl EventLog for KafkaLog {
         }
         Ok(())
     }
+
+    fn watermarks(
+        &mut self,
+        partitions: &[i32],
+        out: &mut Vec<(i32, i64, i64)>,
+    ) -> Result<(), String> {
+        for &p in partitions {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p, WATERMARKS_TIMEOUT)
+                .map_err(|e| format!("offsets of partition {p}: {e}"))?;
+            out.push((p, low, high));
+        }
+        Ok(())
+    }
 }
 
 /// A reader of a [`MemoryTopic`].
@@ -144,6 +169,18 @@ impl EventLog for MemoryLog {
                 *next += 1;
                 budget -= 1;
             }
+        }
+        Ok(())
+    }
+
+    fn watermarks(
+        &mut self,
+        partitions: &[i32],
+        out: &mut Vec<(i32, i64, i64)>,
+    ) -> Result<(), String> {
+        for &p in partitions {
+            let high = self.topic.partition(p as usize).len() as i64;
+            out.push((p, 0, high));
         }
         Ok(())
     }

@@ -315,7 +315,6 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
         process_id: args.process_id,
         peers: args.peers,
         partitions: config.kafka.partitions,
-        allowed_lateness_ms: s.allowed_lateness.as_millis() as i64,
         idle_timeout: s.idle_timeout,
         flush_interval: s.flush_interval,
         checkpoint_every_ms: s.checkpoint_every.as_millis() as u64,
@@ -324,8 +323,9 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
         keep_events: true,
         provisional: true,
     };
+    // The process-wide lateness is the default of tenants whose settings do not set one.
     let tenant = ccx_model::settings::TenantSettings {
-        allowed_lateness_ms: options.allowed_lateness_ms,
+        allowed_lateness_ms: s.allowed_lateness.as_millis() as i64,
         ..Default::default()
     };
     let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());

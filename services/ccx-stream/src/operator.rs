@@ -1,0 +1,257 @@
+//! The engine operator: receives the readers' messages, hands them to the engine once the
+//! dataflow's frontier passed the epoch they were sent at, moves each tenant's watermark
+//! ([`crate::watermark`]), writes rows and checkpoints.
+//!
+//! Epochs are processing time (wall-clock ms at each reader's advance). The state at a
+//! checkpoint boundary is exactly "everything sent before every reader crossed it", and the
+//! checkpoint records the offsets each reader had then, so a restart resumes exactly.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ccx_model::Event;
+use ccx_proto::prost::Message as _;
+
+use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
+use crate::dataflow::{Progress, RowSink, StreamOptions};
+use crate::engine::{Engine, Ingested, NO_WATERMARK};
+use crate::reader::Message;
+use crate::watermark::{TenantClocks, NEVER};
+
+/// State shared between a worker's source loop and its engine operator.
+pub struct Shared {
+    /// Next offsets of this worker's partitions at each advance of its input time, keyed by
+    /// the time advanced to, with the time advanced from: a boundary in (from, to] was
+    /// crossed with these offsets.
+    pub offsets_at: BTreeMap<u64, (u64, Vec<(i32, i64)>)>,
+    pub error: Option<String>,
+    /// With `finish_at`: every tenant of this worker's engine reached it.
+    pub finished: bool,
+}
+
+pub struct EngineOperator<S> {
+    engine: Engine,
+    clocks: TenantClocks,
+    sink: S,
+    options: StreamOptions,
+    dir: Option<Rc<CheckpointDir>>,
+    shared: Rc<RefCell<Shared>>,
+    progress: Arc<Progress>,
+    worker: usize,
+    peers: usize,
+    /// Messages received, by the epoch they were sent at (kept whole, not copied).
+    stash: BTreeMap<u64, Vec<Vec<Message>>>,
+    /// Accepted raw events for the `events` table.
+    events: Vec<Event>,
+    last_flush: Instant,
+    next_boundary: Option<u64>,
+}
+
+impl<S: RowSink> EngineOperator<S> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine,
+        sink: S,
+        options: StreamOptions,
+        dir: Option<Rc<CheckpointDir>>,
+        shared: Rc<RefCell<Shared>>,
+        progress: Arc<Progress>,
+        (worker, peers): (usize, usize),
+        start_time: u64,
+    ) -> Self {
+        // Boundaries are the multiples of `checkpoint_every_ms` after the first frontier seen
+        // (or after the restored one), so all workers share every later boundary.
+        let next_boundary = (start_time > 0)
+            .then(|| next_boundary_after(start_time, options.checkpoint_every_ms))
+            .flatten();
+        let idle_ms = options.idle_timeout.as_millis() as i64;
+        EngineOperator {
+            engine,
+            clocks: TenantClocks::new(options.partitions as usize, idle_ms),
+            sink,
+            options,
+            dir,
+            shared,
+            progress,
+            worker,
+            peers,
+            stash: BTreeMap::new(),
+            events: Vec::new(),
+            last_flush: Instant::now(),
+            next_boundary,
+        }
+    }
+
+    pub fn receive(&mut self, epoch: u64, messages: Vec<Message>) {
+        self.stash.entry(epoch).or_default().push(messages);
+    }
+
+    /// The frontier moved to `front` (`None`: the inputs closed, the process is stopping).
+    pub fn on_frontier(&mut self, front: Option<u64>) {
+        if let Err(e) = self.step(front) {
+            self.shared.borrow_mut().error = Some(e);
+        }
+    }
+
+    fn step(&mut self, front: Option<u64>) -> Result<(), String> {
+        let Some(front) = front else {
+            // Rows still go out; no watermark moves (nothing after it is known).
+            return self.write_rows();
+        };
+        if self.next_boundary.is_none() && front > 0 {
+            self.next_boundary = next_boundary_after(front, self.options.checkpoint_every_ms);
+        }
+        // Cross each checkpoint boundary exactly: take what was sent before it, move the
+        // watermarks, write rows, then the checkpoint.
+        while let Some(boundary) = self.next_boundary.filter(|b| *b <= front) {
+            self.take_until(boundary);
+            self.advance_watermarks();
+            self.write_rows()?;
+            self.checkpoint(boundary)?;
+            self.next_boundary = next_boundary_after(boundary, self.options.checkpoint_every_ms);
+        }
+        self.take_until(front);
+        self.advance_watermarks();
+        self.report();
+        if self.last_flush.elapsed() >= self.options.flush_interval {
+            self.last_flush = Instant::now();
+            self.progress
+                .set_tenant_watermarks(self.engine.watermarks());
+            self.write_rows()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the engine every message sent before epoch `until`, in epoch order.
+    fn take_until(&mut self, until: u64) {
+        let later = self.stash.split_off(&until);
+        let ready = std::mem::replace(&mut self.stash, later);
+        let keep_events = self.options.keep_events;
+        for message in ready.into_values().flatten().flatten() {
+            match message {
+                Message::Events {
+                    read_before,
+                    newest,
+                    events,
+                    ..
+                } => {
+                    let Some(first) = events.first() else {
+                        continue;
+                    };
+                    let tenant = std::str::from_utf8(first.tenant()).unwrap_or_default();
+                    self.clocks.observe(tenant, read_before, &newest);
+                    let kept = &mut self.events;
+                    self.engine.ingest_events(events, |ev, outcome| {
+                        // Every event that is not a copy goes to `events` (late ones too:
+                        // they were accepted, only not applied).
+                        if keep_events && outcome != Ingested::Duplicate {
+                            kept.extend(Event::decode(&ev.record()[..]).ok());
+                        }
+                    });
+                }
+                Message::CaughtUp { partitions, .. } => {
+                    for (partition, at) in partitions {
+                        self.clocks.caught_up(partition, at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves every tenant's watermark to what its clock allows, minus its own lateness:
+    /// its events' progress, or the wall clock once it is idle (with `finish_at`, that value
+    /// once every partition was read to its end).
+    fn advance_watermarks(&mut self) {
+        self.engine.refresh_settings();
+        let finish = self
+            .options
+            .finish_at
+            .filter(|_| self.clocks.all_caught_up());
+        let tenants: Vec<String> = self.engine.tenant_ids().cloned().collect();
+        for tenant in tenants {
+            let lateness = self
+                .engine
+                .settings()
+                .for_tenant(&tenant)
+                .allowed_lateness_ms;
+            let bound = self.clocks.bound(&tenant);
+            let mut watermark = if bound == NEVER {
+                NO_WATERMARK
+            } else {
+                bound.saturating_sub(lateness)
+            };
+            match (self.options.finish_at, finish) {
+                (Some(_), Some(finish)) => watermark = watermark.max(finish),
+                (Some(_), None) => {}
+                (None, _) => {
+                    if let Some(clock) = self.clocks.idle_clock(&tenant) {
+                        watermark = watermark.max(clock.saturating_sub(lateness));
+                    }
+                }
+            }
+            self.engine.advance_tenant(&tenant, watermark);
+        }
+        if let Some(finish) = finish {
+            let done = self.engine.watermarks().all(|(_, w)| w >= finish);
+            self.shared.borrow_mut().finished = done;
+        }
+    }
+
+    fn report(&self) {
+        let lowest = self.engine.watermarks().map(|(_, w)| w.max(0)).min();
+        self.progress.set_watermark(self.worker, lowest);
+    }
+
+    fn write_rows(&mut self) -> Result<(), String> {
+        let out = self.engine.take_output();
+        if out.is_empty() && self.events.is_empty() {
+            return Ok(());
+        }
+        self.sink.write(out, std::mem::take(&mut self.events))
+    }
+
+    fn checkpoint(&mut self, boundary: u64) -> Result<(), String> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let offsets = offsets_at_boundary(&mut self.shared.borrow_mut().offsets_at, boundary);
+        let ckpt = WorkerCheckpoint {
+            boundary,
+            workers: self.peers,
+            worker: self.worker,
+            offsets,
+            tenants: self
+                .engine
+                .tenant_ids()
+                .filter_map(|t| Some((t.clone(), self.engine.tenant_state(t)?.clone())))
+                .collect(),
+        };
+        dir.write(&ckpt).map_err(|e| format!("checkpoint: {e}"))?;
+        dir.prune(self.worker, self.peers);
+        self.progress.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The offsets the source had when its input time crossed `boundary`; forgets older ones.
+fn offsets_at_boundary(
+    offsets_at: &mut BTreeMap<u64, (u64, Vec<(i32, i64)>)>,
+    boundary: u64,
+) -> Vec<(i32, i64)> {
+    let found = offsets_at
+        .range(boundary..)
+        .next()
+        .filter(|(_, (from, _))| *from < boundary)
+        .map(|(_, (_, offsets))| offsets.clone())
+        .unwrap_or_default();
+    *offsets_at = offsets_at.split_off(&boundary);
+    found
+}
+
+fn next_boundary_after(time: u64, every: u64) -> Option<u64> {
+    (every > 0).then(|| (time / every + 1) * every)
+}
