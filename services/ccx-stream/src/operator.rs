@@ -22,12 +22,15 @@ use crate::engine::{Engine, Ingested, NO_WATERMARK};
 use crate::reader::Message;
 use crate::watermark::{TenantClocks, NEVER};
 
+/// Input time advanced to -> (time advanced from, next offset of each owned partition).
+pub type OffsetsAt = BTreeMap<u64, (u64, Vec<(i32, i64)>)>;
+
 /// State shared between a worker's source loop and its engine operator.
 pub struct Shared {
     /// Next offsets of this worker's partitions at each advance of its input time, keyed by
     /// the time advanced to, with the time advanced from: a boundary in (from, to] was
     /// crossed with these offsets.
-    pub offsets_at: BTreeMap<u64, (u64, Vec<(i32, i64)>)>,
+    pub offsets_at: OffsetsAt,
     pub error: Option<String>,
     /// With `finish_at`: every tenant of this worker's engine reached it.
     pub finished: bool,
@@ -238,10 +241,7 @@ impl<S: RowSink> EngineOperator<S> {
 }
 
 /// The offsets the source had when its input time crossed `boundary`; forgets older ones.
-fn offsets_at_boundary(
-    offsets_at: &mut BTreeMap<u64, (u64, Vec<(i32, i64)>)>,
-    boundary: u64,
-) -> Vec<(i32, i64)> {
+fn offsets_at_boundary(offsets_at: &mut OffsetsAt, boundary: u64) -> Vec<(i32, i64)> {
     let found = offsets_at
         .range(boundary..)
         .next()

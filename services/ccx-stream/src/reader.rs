@@ -189,7 +189,7 @@ impl<L: EventLog> PartitionReader<L> {
                     p.asked = None;
                 }
             }
-            let due = p.last_asked.map_or(true, |t| t.elapsed() >= ASK_EVERY);
+            let due = p.last_asked.is_none_or(|t| t.elapsed() >= ASK_EVERY);
             if p.asked.is_none() && due {
                 ask.push(p.id);
             }
