@@ -298,16 +298,51 @@ pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
         .collect()
 }
 
+type CollectorClient = ccx_proto::v1::collector_client::CollectorClient<tonic::transport::Channel>;
+
+async fn connect(grpc: std::net::SocketAddr) -> CollectorClient {
+    CollectorClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connect")
+}
+
+/// Sends `events` of several tenants in requests of at most `batch` events of one tenant
+/// each, in their order within each tenant. Panics unless every event is accepted.
+async fn publish_by_tenant(client: &mut CollectorClient, events: &[Event], batch: usize) {
+    use ccx_proto::v1::PublishRequest;
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
+    for e in events {
+        by_tenant
+            .entry(e.tenant_id.as_str())
+            .or_default()
+            .push(e.clone());
+    }
+    for (tenant, events) in by_tenant {
+        for chunk in events.chunks(batch) {
+            let mut request = tonic::Request::new(PublishRequest {
+                events: chunk.to_vec(),
+            });
+            let auth = format!("Bearer {}", token(tenant));
+            request
+                .metadata_mut()
+                .insert("authorization", auth.parse().expect("ascii"));
+            let response = client.publish(request).await.expect("publish").into_inner();
+            assert!(
+                response.rejected.is_empty(),
+                "{:?}",
+                response.rejected.first()
+            );
+            assert_eq!(response.accepted as usize, chunk.len());
+        }
+    }
+}
+
 /// Publishes events through the collector's gRPC API, each tenant with its own token,
 /// keeping event-time order within four seconds (inside the allowed lateness, as live
 /// sources do): events are cut into four-second slices, each sent as one batch per tenant of at
 /// most `batch` events. Panics unless every event is accepted.
 pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: usize) {
-    use ccx_proto::v1::collector_client::CollectorClient;
-    use ccx_proto::v1::PublishRequest;
-    let mut client = CollectorClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connect");
+    let mut client = connect(grpc).await;
     let time = |e: &Event| {
         e.occurred_at
             .as_ref()
@@ -322,34 +357,16 @@ pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: us
             .take_while(|e| time(e) < slice_end)
             .count()
             .max(1);
-        let slice = &events[start..start + len];
+        publish_by_tenant(&mut client, &events[start..start + len], batch).await;
         start += len;
-        let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
-        for e in slice {
-            by_tenant
-                .entry(e.tenant_id.as_str())
-                .or_default()
-                .push(e.clone());
-        }
-        for (tenant, events) in by_tenant {
-            for chunk in events.chunks(batch) {
-                let mut request = tonic::Request::new(PublishRequest {
-                    events: chunk.to_vec(),
-                });
-                let auth = format!("Bearer {}", token(tenant));
-                request
-                    .metadata_mut()
-                    .insert("authorization", auth.parse().expect("ascii"));
-                let response = client.publish(request).await.expect("publish").into_inner();
-                assert!(
-                    response.rejected.is_empty(),
-                    "{:?}",
-                    response.rejected.first()
-                );
-                assert_eq!(response.accepted as usize, chunk.len());
-            }
-        }
     }
+}
+
+/// Publishes `events` as they are, each tenant's in requests of at most `batch` (a source
+/// sending a backlog: one request's events span as much event time as they hold).
+pub async fn publish_all_at_once(grpc: std::net::SocketAddr, events: &[Event], batch: usize) {
+    let mut client = connect(grpc).await;
+    publish_by_tenant(&mut client, events, batch).await;
 }
 
 /// The simulated contact center of the dev tenants, `contacts` contacts offered from

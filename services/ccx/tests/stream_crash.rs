@@ -120,7 +120,7 @@ fn write_config(dir: &Path, brokers: &str, topic: &str, clickhouse_url: &str) ->
         "[kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\npartitions = {PARTITIONS}\n\
          [clickhouse]\nurl = \"{clickhouse_url}\"\n\
          [stream]\ncheckpoint_dir = \"{}\"\nidle_timeout = \"4s\"\nflush_interval = \"200ms\"\n\
-         checkpoint_every = \"120s\"\n",
+         checkpoint_every = \"1s\"\n",
         dir.join("checkpoints").display()
     );
     for t in TENANTS {
