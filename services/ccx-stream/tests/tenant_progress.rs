@@ -62,17 +62,16 @@ fn append(topic: &MemoryTopic, events: &[Event]) {
     }
 }
 
-/// A stream on `topic` until `stop`.
-fn start(
-    topic: &Arc<MemoryTopic>,
-    settings: Settings,
-    workers: usize,
-) -> (
+/// A running stream: its sink, progress, stop flag and thread.
+type Running = (
     MemorySink,
     Arc<Progress>,
     Arc<AtomicBool>,
     JoinHandle<Result<(), String>>,
-) {
+);
+
+/// A stream on `topic` until `stop`.
+fn start(topic: &Arc<MemoryTopic>, settings: Settings, workers: usize) -> Running {
     let sink = MemorySink::default();
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -102,7 +101,7 @@ fn start(
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    wait_or(what, &mut done, || String::new())
+    wait_or(what, &mut done, String::new)
 }
 
 fn wait_or(what: &str, mut done: impl FnMut() -> bool, state: impl Fn() -> String) {
