@@ -8,21 +8,16 @@
 //! Usage: `cargo run --release -p ccx-load-tests --bin e2e-bench -- --rate 20000 --seconds 60`
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ccx_e2e::{now_ms, token, unique_topic, Pipeline, TENANTS};
-use ccx_model::settings::TenantSettings;
 use ccx_model::{ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
 use ccx_proto::v1::collector_client::CollectorClient;
 use ccx_proto::v1::PublishRequest;
 use ccx_sim::{Sim, SimConfig};
 use ccx_store::Store;
-use ccx_stream::dataflow::{run, Progress, StreamOptions};
-use ccx_stream::sink::ClickHouseSink;
-use ccx_stream::source::KafkaLog;
-use ccx_stream::Settings;
+use ccx_stream::dataflow::StreamOptions;
 use clap::Parser;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -49,12 +44,8 @@ type Probes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let p = Pipeline::start("bench.e2e", PARTITIONS).await?;
-    let (store, collector) = (p.store.clone(), p.collector);
 
     // The stream, in this process, on its own threads.
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(Progress::default());
-    let kafka = p.config.kafka.clone();
     let options = StreamOptions {
         workers: args.workers,
         partitions: PARTITIONS,
@@ -63,20 +54,12 @@ async fn main() -> anyhow::Result<()> {
         checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
         ..StreamOptions::default()
     };
-    let stream = {
-        let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
-        let ch = p.clickhouse_config.clone();
-        std::thread::spawn(move || {
-            run(
-                options,
-                Settings::new(TenantSettings::default()),
-                move |_| KafkaLog::new(&kafka),
-                move |_| ClickHouseSink::new(&ch),
-                stop,
-                progress,
-            )
-        })
-    };
+    let stream = p.spawn_stream(options);
+    let (progress, stop) = (
+        std::sync::Arc::clone(&stream.progress),
+        std::sync::Arc::clone(&stream.stop),
+    );
+    let (store, collector) = (p.store.clone(), p.collector);
 
     // The load: contacts whose events are published when their time comes. They are
     // generated first and then moved to start a second from now, so that publishing starts
@@ -152,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let gave_up = Instant::now();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     stream
+        .handle
         .join()
         .map_err(|_| anyhow::anyhow!("stream panicked"))?
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -4,18 +4,13 @@
 //! minute behind the others, (c) in one burst while the stream is down, then started. Every
 //! `… FINAL` row equals the reference model and nothing is counted late.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ccx_e2e::*;
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
-use ccx_stream::dataflow::{run, Progress, StreamOptions};
-use ccx_stream::sink::ClickHouseSink;
-use ccx_stream::source::KafkaLog;
-use ccx_stream::Settings;
+use ccx_stream::dataflow::StreamOptions;
 
 const PARTITIONS: u32 = 8;
 
@@ -40,46 +35,18 @@ fn history(days_ago: i64) -> Vec<Event> {
     sent.into_iter().map(|(_, e)| e).collect()
 }
 
-struct Stream {
-    stop: Arc<AtomicBool>,
-    progress: Arc<Progress>,
-    handle: JoinHandle<Result<(), String>>,
-}
-
-fn start_stream(p: &Pipeline) -> Stream {
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(Progress::default());
-    let options = StreamOptions {
+fn start_stream(p: &Pipeline) -> StreamThread {
+    p.spawn_stream(StreamOptions {
         workers: 2,
         partitions: PARTITIONS,
         idle_timeout: Duration::from_secs(3),
         checkpoint_every_ms: 0,
         ..StreamOptions::default()
-    };
-    let kafka = p.config.kafka.clone();
-    let ch = p.clickhouse_config.clone();
-    let handle = {
-        let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
-        std::thread::spawn(move || {
-            run(
-                options,
-                Settings::new(TenantSettings::default()),
-                move |_| KafkaLog::new(&kafka),
-                move |_| ClickHouseSink::new(&ch),
-                stop,
-                progress,
-            )
-        })
-    };
-    Stream {
-        stop,
-        progress,
-        handle,
-    }
+    })
 }
 
 /// Waits until every tenant is past the history, stops the stream and compares every row.
-async fn finish_and_compare(p: &Pipeline, stream: Stream, events: &[Event]) {
+async fn finish_and_compare(p: &Pipeline, stream: StreamThread, events: &[Event]) {
     let target = newest(events) + 1;
     let deadline = Instant::now() + Duration::from_secs(180);
     while stream.progress.watermark() < target {

@@ -438,6 +438,42 @@ impl Pipeline {
 }
 
 /// Asserts that the rows read back from ClickHouse equal the reference rows, table by table.
+/// A stream running on its own thread (as `ccx stream` runs its workers).
+pub struct StreamThread {
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    pub progress: Arc<ccx_stream::dataflow::Progress>,
+    pub handle: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl Pipeline {
+    /// Starts a stream with `options` on this pipeline's topic, writing to its ClickHouse,
+    /// every tenant with SPEC's default settings.
+    pub fn spawn_stream(&self, options: ccx_stream::dataflow::StreamOptions) -> StreamThread {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let progress = Arc::new(ccx_stream::dataflow::Progress::default());
+        let kafka = self.config.kafka.clone();
+        let ch = self.clickhouse_config.clone();
+        let handle = {
+            let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
+            std::thread::spawn(move || {
+                ccx_stream::dataflow::run(
+                    options,
+                    ccx_stream::Settings::new(ccx_model::settings::TenantSettings::default()),
+                    move |_| ccx_stream::source::KafkaLog::new(&kafka),
+                    move |_| ccx_stream::sink::ClickHouseSink::new(&ch),
+                    stop,
+                    progress,
+                )
+            })
+        };
+        StreamThread {
+            stop,
+            progress,
+            handle,
+        }
+    }
+}
+
 pub fn assert_same_rows(got: &ccx_model::rows::FinalRows, want: &ccx_model::rows::FinalRows) {
     assert_eq!(got.queue.len(), want.queue.len(), "queue rows");
     for (key, value) in &want.queue {
