@@ -915,7 +915,6 @@ impl Engine {
         if !self.tenants.contains_key(tenant) {
             let state = TenantState {
                 watermark: self.floor,
-                next_expiry: self.floor.saturating_add(EXPIRY_EVERY_MS),
                 ..TenantState::default()
             };
             self.tenants.insert(tenant.to_string(), state);
@@ -931,11 +930,18 @@ impl Engine {
     /// Advances every tenant, and the watermark later tenants start with, to `watermark`
     /// (the batch form used by tests and benchmarks).
     pub fn advance(&mut self, watermark: i64) {
-        self.refresh_settings();
         self.floor = self.floor.max(watermark);
-        let ids: Vec<String> = self.tenants.keys().cloned().collect();
-        for id in ids {
-            self.advance_tenant(&id, watermark);
+        self.advance_tenants(|_, _| watermark);
+    }
+
+    /// Advances each tenant to `target(tenant, its settings)`, with the newest settings.
+    pub fn advance_tenants(&mut self, mut target: impl FnMut(&str, &TenantSettings) -> i64) {
+        self.refresh_settings();
+        let dedup_horizon_ms = self.settings.dedup_horizon_ms;
+        for (tenant_id, tenant) in self.tenants.iter_mut() {
+            let settings = self.settings.for_tenant(tenant_id);
+            let watermark = target(tenant_id, settings);
+            tenant.advance(tenant_id, settings, watermark, dedup_horizon_ms);
         }
     }
 
@@ -948,40 +954,6 @@ impl Engine {
                 self.settings.tenants = tenants;
             }
         }
-    }
-
-    /// Applies, in event-time order, every buffered event of `tenant` before `watermark`,
-    /// then the time driven rules (agent-state time, FCR successes), then drops expired
-    /// state. A watermark never goes back.
-    pub fn advance_tenant(&mut self, tenant_id: &str, watermark: i64) {
-        let Some(tenant) = self.tenants.get_mut(tenant_id) else {
-            return;
-        };
-        if watermark <= tenant.watermark {
-            return;
-        }
-        let settings = self.settings.for_tenant(tenant_id);
-        let mut duplicates = std::mem::take(&mut tenant.pending_duplicates);
-        duplicates.retain(|t| {
-            if *t < watermark {
-                tenant.quality(*t, |q| q.duplicates += 1);
-                false
-            } else {
-                true
-            }
-        });
-        tenant.pending_duplicates = duplicates;
-        let ready = tenant.buffer.take_before(watermark);
-        for ev in ready.iter() {
-            tenant.apply(tenant_id, settings, ev);
-        }
-        tenant.buffer.recycle(ready);
-        tenant.fcr_successes(settings, watermark);
-        if watermark >= tenant.next_expiry {
-            tenant.expire(settings, watermark, self.settings.dedup_horizon_ms);
-            tenant.next_expiry = watermark.saturating_add(EXPIRY_EVERY_MS);
-        }
-        tenant.watermark = watermark;
     }
 
     /// The rows changed since the last call (full values), new alerts, and `queue_now` as of
@@ -1153,6 +1125,36 @@ fn speculate(
 }
 
 impl TenantState {
+    /// Applies, in event-time order, every buffered event before `watermark`, then the time
+    /// driven rules (agent-state time, FCR successes), then drops expired state. A watermark
+    /// never goes back.
+    fn advance(&mut self, id: &str, s: &TenantSettings, watermark: i64, dedup_horizon_ms: i64) {
+        if watermark <= self.watermark {
+            return;
+        }
+        let mut duplicates = std::mem::take(&mut self.pending_duplicates);
+        duplicates.retain(|t| {
+            if *t < watermark {
+                self.quality(*t, |q| q.duplicates += 1);
+                false
+            } else {
+                true
+            }
+        });
+        self.pending_duplicates = duplicates;
+        let ready = self.buffer.take_before(watermark);
+        for ev in ready.iter() {
+            self.apply(id, s, ev);
+        }
+        self.buffer.recycle(ready);
+        self.fcr_successes(s, watermark);
+        if watermark >= self.next_expiry {
+            self.expire(s, watermark, dedup_horizon_ms);
+            self.next_expiry = watermark.saturating_add(EXPIRY_EVERY_MS);
+        }
+        self.watermark = watermark;
+    }
+
     /// Deduplication and lateness of one of this tenant's events: what becomes of it.
     fn ingest(&mut self, ev: &Ev) -> Ingested {
         let watermark = self.watermark;

@@ -169,35 +169,26 @@ impl<S: RowSink> EngineOperator<S> {
     /// its events' progress, or the wall clock once it is idle (with `finish_at`, that value
     /// once every partition was read to its end).
     fn advance_watermarks(&mut self) {
-        self.engine.refresh_settings();
         let finish = self
             .options
             .finish_at
             .filter(|_| self.clocks.all_caught_up());
-        let tenants: Vec<String> = self.engine.tenant_ids().cloned().collect();
-        for tenant in tenants {
-            let lateness = self
-                .engine
-                .settings()
-                .for_tenant(&tenant)
-                .allowed_lateness_ms;
-            let bound = self.clocks.bound(&tenant);
+        let (clocks, live) = (&self.clocks, self.options.finish_at.is_none());
+        self.engine.advance_tenants(|tenant, settings| {
+            let lateness = settings.allowed_lateness_ms;
+            let bound = clocks.bound(tenant);
             let mut watermark = if bound == NEVER {
                 NO_WATERMARK
             } else {
                 bound.saturating_sub(lateness)
             };
-            match (self.options.finish_at, finish) {
-                (Some(_), Some(finish)) => watermark = watermark.max(finish),
-                (Some(_), None) => {}
-                (None, _) => {
-                    if let Some(clock) = self.clocks.idle_clock(&tenant) {
-                        watermark = watermark.max(clock.saturating_sub(lateness));
-                    }
-                }
+            if let Some(finish) = finish {
+                watermark = watermark.max(finish);
+            } else if let Some(clock) = clocks.idle_clock(tenant).filter(|_| live) {
+                watermark = watermark.max(clock.saturating_sub(lateness));
             }
-            self.engine.advance_tenant(&tenant, watermark);
-        }
+            watermark
+        });
         if let Some(finish) = finish {
             let done = self.engine.watermarks().all(|(_, w)| w >= finish);
             self.shared.borrow_mut().finished = done;
