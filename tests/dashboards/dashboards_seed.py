@@ -206,6 +206,20 @@ BATCHES: list[tuple[str, list[dict]]] = [
          "late_dropped": 0, "version": 1},
         {"tenant_id": OTHER_TENANT, "window_start": ts(D + "10:20"), "duplicates": 7, "out_of_sequence": 7,
          "late_dropped": 7, "version": 1},
+        # two days ago: inside the 7 days a backfill is looked for, outside every other range
+        {"tenant_id": TENANT, "window_start": ts("2026-01-13 08:00"), "late_dropped": 3, "version": 1},
+        {"tenant_id": TENANT, "window_start": ts("2026-01-13 08:01"), "late_dropped": 4, "version": 1},
+    ]),
+    # ------------------------------------------------------------------ backfills
+    ("backfills", [
+        # 09:40's late event and 08:01's four were taken in by a backfill (the newer record
+        # counts: 08:01 was first backfilled with 2 of its 4); 08:00's three were not
+        {"tenant_id": TENANT, "window_start": ts(D + "09:40"), "late_covered": 1, "version": 1},
+        {"tenant_id": TENANT, "window_start": ts("2026-01-13 08:01"), "late_covered": 4, "version": 2},
+        {"tenant_id": OTHER_TENANT, "window_start": ts(D + "10:20"), "late_covered": 7, "version": 1},
+    ]),
+    ("backfills", [
+        {"tenant_id": TENANT, "window_start": ts("2026-01-13 08:01"), "late_covered": 2, "version": 1},
     ]),
 ]
 

@@ -250,6 +250,10 @@ def test_wallboard_live_queue_churn_and_quality(engine):
     assert latest[0]["score"] == 60 and latest[0]["triggered_at"] == "2026-01-15 10:05:00"
     assert_rows(run(engine, W, "Ingest quality (60 min)"),
                 [{"duplicates": 2 + 1, "out_of_sequence": 1, "late_dropped": 1}], "Ingest quality")
+    # late events of the last 7 days no backfill took in: 08:00's three (09:40's one and
+    # 08:01's four were backfilled, 08:01's first, smaller record replaced by FINAL)
+    assert_rows(run(engine, W, "Backfill due (7 days)"),
+                [{"minutes_due": 1, "late_not_backfilled": 3}], "Backfill due")
 
 
 def test_wallboard_queue_table_and_minutes(engine):

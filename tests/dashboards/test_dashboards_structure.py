@@ -25,7 +25,7 @@ EXPECTED = {
     "ccx-cx-trends.json": ("ccx-cx-trends", {"1m"}, "now-30d"),
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
 }
-TABLES = {"queue_metrics_1m", "agent_metrics_1m", "agent_state_1m", "churn_alerts", "queue_now",
+TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "agent_state_1m", "churn_alerts", "queue_now",
           "ingest_quality_1m", "events"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]

@@ -1,15 +1,22 @@
 //! Exactness under backlog, with the real broker and the real ClickHouse server: the same
 //! history of four tenants (a day and more in the past) published (a) in one burst to a
 //! running stream, (b) slowly, each tenant as its own source with its own delays and one a
-//! minute behind the others, (c) in one burst while the stream is down, then started. Every
-//! `… FINAL` row equals the reference model and nothing is counted late.
+//! minute behind the others, (c) in one burst while the stream is down, then started, (d) one
+//! tenant live while two others replay their last 30 minutes in one burst: every `… FINAL` row
+//! equals the reference model and nothing is counted late — except the replaying tenant whose
+//! lateness is the default 5 s: its missing events are counted late, and `ccx backfill` then
+//! makes its rows equal the reference.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ccx_e2e::*;
+use ccx_model::rows::FinalRows;
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
+use ccx_sim::Sim;
+use ccx_stream::backfill::{backfill, Range};
 use ccx_stream::dataflow::StreamOptions;
 
 const PARTITIONS: u32 = 8;
@@ -161,5 +168,217 @@ async fn tenants_as_independent_sources_lose_nothing() {
         source.await.expect("source");
     }
     finish_and_compare(&p, stream, &events).await;
+    p.collector.stop().await;
+}
+
+fn of_tenant(rows: &FinalRows, tenant: &str) -> FinalRows {
+    let mut out = rows.clone();
+    out.queue.retain(|k, _| k.tenant_id == tenant);
+    out.agent.retain(|k, _| k.tenant_id == tenant);
+    out.agent_state.retain(|k, _| k.tenant_id == tenant);
+    out.quality.retain(|(t, _), _| t == tenant);
+    out.alerts.retain(|a| a.tenant_id == tenant);
+    out
+}
+
+fn late(rows: &FinalRows) -> u64 {
+    rows.quality.values().map(|q| q.late_dropped).sum()
+}
+
+/// Minutes of `tenant` whose late events no backfill took in yet (the wallboard's question).
+async fn minutes_due(p: &Pipeline, tenant: &str) -> u64 {
+    let sql = format!(
+        "SELECT count() AS due FROM (SELECT window_start, sum(late) AS late, sum(covered) AS \
+         covered FROM (SELECT window_start, late_dropped AS late, toUInt64(0) AS covered \
+         FROM ccx.ingest_quality_1m FINAL WHERE tenant_id = '{tenant}' UNION ALL SELECT \
+         window_start, toUInt64(0) AS late, late_covered AS covered FROM ccx.backfills FINAL \
+         WHERE tenant_id = '{tenant}') GROUP BY window_start) WHERE late > covered"
+    );
+    let rows = p.store.query_json(&sql).await.expect("minutes due");
+    rows[0]["due"].as_u64().expect("a count")
+}
+
+/// (d) and the backfill. tenant-0 is live (its source sends as its contacts happen, 60 times
+/// faster than real time). tenant-1 (allowed lateness 1 h) and tenant-2 (the default 5 s) each
+/// send their history as an independent source, all but a third of its last 30 minutes, then
+/// replay those 30 minutes in one burst: copies of what got through and the third that did
+/// not. tenant-1 loses nothing. tenant-2's missing third is behind its watermark: counted late,
+/// and the minutes are due a backfill; `ccx backfill` makes its rows equal the reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
+    let p = Pipeline::start("ccx.events.replay", PARTITIONS)
+        .await
+        .expect("pipeline");
+    let patient = TenantSettings {
+        allowed_lateness_ms: 3_600_000,
+        ..TenantSettings::default()
+    };
+    let mut settings = ccx_stream::Settings::new(TenantSettings::default());
+    settings.tenants = HashMap::from([("tenant-1".to_string(), patient)]);
+    let stream = p.spawn_stream_with(
+        StreamOptions {
+            workers: 2,
+            partitions: PARTITIONS,
+            idle_timeout: Duration::from_secs(3),
+            checkpoint_every_ms: 0,
+            ..StreamOptions::default()
+        },
+        settings,
+    );
+    let now = now_ms();
+    let live = Sim::source_history("tenant-0", 31, now - 45 * 60_000, 25, 2_000);
+    // tenant-1 between 3 h and 1.5 h ago: once idle, its watermark (the clock − 1 h) passes
+    // it. tenant-2 two days ago: far enough behind its watermark to be final, so backfillable.
+    let replayers = [
+        Sim::source_history("tenant-1", 32, now - 3 * 3_600_000, 90, 2_000),
+        Sim::source_history("tenant-2", 33, now - 2 * 86_400_000, 90, 2_000),
+    ];
+    let grpc = p.collector.grpc_addr;
+    let live_source = {
+        let live = live.clone();
+        tokio::spawn(async move {
+            let mut until = live.iter().map(time).min().unwrap();
+            let mut sent = 0;
+            while sent < live.len() {
+                until += 6_000;
+                let n = live[sent..].iter().take_while(|e| time(e) < until).count();
+                if n > 0 {
+                    publish_all_at_once(grpc, &live[sent..sent + n], 500).await;
+                }
+                sent += n;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let sources: Vec<_> = replayers
+        .iter()
+        .cloned()
+        .map(|events| {
+            tokio::spawn(async move {
+                let newest = events.iter().map(time).max().unwrap();
+                let replay_from = newest - 30 * 60_000;
+                let mut n = 0;
+                let first: Vec<Event> = events
+                    .iter()
+                    .filter(|e| {
+                        n += 1;
+                        time(e) < replay_from || n % 3 != 0
+                    })
+                    .cloned()
+                    .collect();
+                let mut until = events.iter().map(time).min().unwrap();
+                let mut sent = 0;
+                while sent < first.len() {
+                    until += 120_000;
+                    let n = first[sent..].iter().take_while(|e| time(e) < until).count();
+                    if n > 0 {
+                        publish_all_at_once(grpc, &first[sent..sent + n], 500).await;
+                    }
+                    sent += n;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let replay: Vec<Event> = events
+                    .iter()
+                    .filter(|e| time(e) >= replay_from)
+                    .cloned()
+                    .collect();
+                publish_all_at_once(grpc, &replay, 500).await;
+                first.into_iter().chain(replay).collect::<Vec<Event>>()
+            })
+        })
+        .collect();
+    let mut published = Vec::new();
+    for source in sources {
+        published.push(source.await.expect("source"));
+    }
+    live_source.await.expect("live source");
+
+    // Every tenant past its history (the replayers idle, following the clock).
+    let ends: Vec<(&str, i64)> = [("tenant-0", newest(&live))]
+        .into_iter()
+        .chain([
+            ("tenant-1", newest(&replayers[0])),
+            ("tenant-2", newest(&replayers[1])),
+        ])
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let w = stream.progress.tenant_watermarks();
+        if ends.iter().all(|(t, n)| w.get(*t).is_some_and(|w| w > n)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watermarks {w:?}, newest {ends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stream.stop.store(true, Ordering::Relaxed);
+    stream.handle.join().expect("join").expect("stream");
+    let w = stream.progress.tenant_watermarks();
+    let settings = TenantSettings::default();
+    let got = p.store.read_final(None).await.expect("read");
+    for (tenant, events) in [("tenant-0", &live), ("tenant-1", &published[0])] {
+        let want = ccx_reference::compute(events, &settings, w[tenant]);
+        let got = of_tenant(&got, tenant);
+        assert_eq!(late(&got), 0, "{tenant}: events counted late");
+        assert_same_rows(&got, &want);
+        assert!(
+            want.queue.len() > 20,
+            "{tenant}: {} queue rows",
+            want.queue.len()
+        );
+    }
+
+    // tenant-2: its missing third was late; the rows lack it.
+    let tenant = "tenant-2";
+    let want = ccx_reference::compute(&published[1], &settings, w[tenant]);
+    let before = of_tenant(&got, tenant);
+    let never_sent = replayers[1].len() / 3 / 3;
+    assert!(
+        late(&before) >= never_sent as u64 / 2,
+        "{} late",
+        late(&before)
+    );
+    assert_ne!(
+        before.queue, want.queue,
+        "the late events are missing from the rows"
+    );
+    let due = minutes_due(&p, tenant).await;
+    assert!(due > 0, "no minute due a backfill");
+
+    let first = replayers[1].iter().map(time).min().unwrap();
+    let range = Range {
+        tenant: tenant.into(),
+        from_ms: first,
+        to_ms: newest(&replayers[1]) + 60_000,
+    };
+    let report = backfill(&p.store, None, &settings, &range)
+        .await
+        .expect("backfill");
+    assert_eq!(report.late_covered, late(&before));
+    assert!(report.events_read >= replayers[1].len() - late(&before) as usize);
+    let after = of_tenant(&p.store.read_final(None).await.expect("read"), tenant);
+    assert_eq!(after.queue, want.queue, "queue rows after the backfill");
+    assert_eq!(after.agent, want.agent, "agent rows after the backfill");
+    assert_eq!(
+        after.agent_state, want.agent_state,
+        "agent state rows after the backfill"
+    );
+    assert_eq!(after.alerts, want.alerts, "churn alerts after the backfill");
+    // Ingest quality still says what arrived late; no minute is due any more.
+    assert_eq!(late(&after), late(&before));
+    assert_eq!(minutes_due(&p, tenant).await, 0);
+
+    // Minutes the stream may still change are refused, naming the option.
+    let recent = Range {
+        tenant: tenant.into(),
+        from_ms: now - 3_600_000,
+        to_ms: now,
+    };
+    let refused = backfill(&p.store, None, &settings, &recent)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().starts_with("--to: "), "{refused}");
     p.collector.stop().await;
 }

@@ -449,6 +449,16 @@ impl Pipeline {
     /// Starts a stream with `options` on this pipeline's topic, writing to its ClickHouse,
     /// every tenant with SPEC's default settings.
     pub fn spawn_stream(&self, options: ccx_stream::dataflow::StreamOptions) -> StreamThread {
+        let settings = ccx_stream::Settings::new(ccx_model::settings::TenantSettings::default());
+        self.spawn_stream_with(options, settings)
+    }
+
+    /// [`Pipeline::spawn_stream`] with these tenant settings.
+    pub fn spawn_stream_with(
+        &self,
+        options: ccx_stream::dataflow::StreamOptions,
+        settings: ccx_stream::Settings,
+    ) -> StreamThread {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let progress = Arc::new(ccx_stream::dataflow::Progress::default());
         let kafka = self.config.kafka.clone();
@@ -458,7 +468,7 @@ impl Pipeline {
             std::thread::spawn(move || {
                 ccx_stream::dataflow::run(
                     options,
-                    ccx_stream::Settings::new(ccx_model::settings::TenantSettings::default()),
+                    settings,
                     move |_| ccx_stream::source::KafkaLog::new(&kafka),
                     move |_| ccx_stream::sink::ClickHouseSink::new(&ch),
                     stop,

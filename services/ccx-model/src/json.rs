@@ -281,6 +281,13 @@ fn number(field: &'static str, value: &Value) -> Result<f64, Rejection> {
     })
 }
 
+/// Unix milliseconds of an RFC 3339 time (`2026-11-24T07:00:00Z`), for command lines.
+pub fn rfc3339_ms(text: &str) -> Result<i64, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.timestamp_millis())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time like 2026-11-24T07:00:00Z ({e})"))
+}
+
 fn timestamp(field: &'static str, value: &Value) -> Result<Timestamp, Rejection> {
     let text = value
         .as_str()

@@ -297,6 +297,13 @@ pub struct QueueNow {
     pub as_of: i64,
 }
 
+/// How far a tenant's rows are computed: its watermark (events before it are applied).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TenantProgress {
+    pub tenant_id: String,
+    pub watermark: i64,
+}
+
 /// Everything computed from a set of events, once final. Tables keyed as in SPEC §5.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRows {

@@ -119,6 +119,38 @@ impl Sim {
         out
     }
 
+    /// One tenant's contact center from `start`, `minutes` long (a contact every 2 s, 40
+    /// customers, 6 agents), ending with every agent offline, in the order its source sends
+    /// it: each event up to `disorder_ms` after its time.
+    pub fn source_history(
+        tenant: &str,
+        seed: u64,
+        start: i64,
+        minutes: i64,
+        disorder_ms: i64,
+    ) -> Vec<Event> {
+        let time = |e: &Event| e.occurred_at.as_ref().map_or(0, ccx_model::timestamp_ms);
+        let mut sim = Sim::new(SimConfig {
+            tenants: vec![tenant.to_string()],
+            seed,
+            customers: 40,
+            agents: 6,
+            ..SimConfig::default()
+        });
+        let per_second = 0.5;
+        let contacts = (minutes * 60) as usize / 2;
+        let mut events = sim.generate(start, contacts, per_second);
+        let end = events.iter().map(time).max().unwrap_or(start) + 60_000;
+        events.extend(sim.end_of_shift(end));
+        let mut rng = Rng::new(seed);
+        let mut sent: Vec<(i64, Event)> = events
+            .into_iter()
+            .map(|e| (time(&e) + rng.range(0, disorder_ms), e))
+            .collect();
+        sent.sort_by_key(|(at, _)| *at);
+        sent.into_iter().map(|(_, e)| e).collect()
+    }
+
     /// The events of one contact offered at `at` (and its agents' state changes).
     pub fn contact(&mut self, at: i64) -> Vec<Event> {
         self.contacts += 1;

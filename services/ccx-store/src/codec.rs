@@ -193,6 +193,17 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
     }
     rows.finish(db, &mut out);
 
+    let mut rows = Rows::new("tenant_progress");
+    for p in &batch.progress {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &p.tenant_id);
+        number(&mut row, "watermark", seconds(p.watermark).into());
+        number(&mut row, "watermark_ms", ms_u64(p.watermark));
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
     out
 }
 
@@ -221,17 +232,42 @@ fn event_row(e: &Event, version: u64) -> Map<String, Value> {
 // ---------------------------------------------------------------------------------------------
 // Reading back.
 
-fn tenant_filter(tenant: Option<&str>) -> String {
-    tenant
-        .map(|t| format!(" WHERE tenant_id = {}", quote(t)))
-        .unwrap_or_default()
+/// Which rows a `SELECT … FINAL` reads: one tenant's or all, and optionally only minutes (and
+/// alerts triggered) in `[from, to)` Unix milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowFilter<'a> {
+    pub tenant: Option<&'a str>,
+    pub between_ms: Option<(i64, i64)>,
+}
+
+impl RowFilter<'_> {
+    fn sql(&self, time: &str) -> String {
+        let mut terms = Vec::new();
+        if let Some(t) = self.tenant {
+            terms.push(format!("tenant_id = {}", quote(t)));
+        }
+        if let Some((from, to)) = self.between_ms {
+            terms.push(format!("{time} >= {from} AND {time} < {to}"));
+        }
+        if terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", terms.join(" AND "))
+        }
+    }
 }
 
 /// The `SELECT … FINAL` of each table [`assemble_final`] reads: queue, agent, agent state,
 /// quality, alerts.
-pub(crate) fn final_selects(db: &str, tenant: Option<&str>) -> [(&'static str, String); 5] {
-    let filter = tenant_filter(tenant);
+pub(crate) fn final_selects(db: &str, filter: &RowFilter) -> [(&'static str, String); 5] {
+    let minutes = filter.sql("toUInt64(window_start) * 1000");
+    let alerts = filter.sql("triggered_at_ms");
     let select = |table: &'static str, columns: String| {
+        let filter = if table == "churn_alerts" {
+            &alerts
+        } else {
+            &minutes
+        };
         (
             table,
             format!("SELECT {columns} FROM {db}.{table} FINAL{filter}"),
@@ -272,6 +308,70 @@ pub(crate) fn final_selects(db: &str, tenant: Option<&str>) -> [(&'static str, S
                 .into(),
         ),
     ]
+}
+
+/// The stored events of `tenant` from `since_ms` on, and the newest state change before it
+/// of each agent (an agent's state clock reaches back to it), oldest first.
+pub(crate) fn events_select(db: &str, tenant: &str, since_ms: i64) -> String {
+    let tenant = quote(tenant);
+    let since = ms_u64(since_ms);
+    format!(
+        "SELECT occurred_at_ms, payload FROM\n(\n    \
+         SELECT occurred_at_ms, payload FROM {db}.events FINAL\n    \
+         WHERE tenant_id = {tenant} AND occurred_at_ms >= {since}\n    \
+         UNION ALL\n    \
+         SELECT occurred_at_ms, payload FROM\n    (\n        \
+         SELECT agent_id, occurred_at_ms, event_id, payload FROM {db}.events FINAL\n        \
+         WHERE tenant_id = {tenant} AND type = 'AGENT_STATE_CHANGED' \
+         AND occurred_at_ms < {since}\n        \
+         ORDER BY agent_id, occurred_at_ms DESC, event_id DESC\n        \
+         LIMIT 1 BY agent_id\n    )\n)\nORDER BY occurred_at_ms"
+    )
+}
+
+/// The events of an [`events_select`] answer.
+pub(crate) fn assemble_events(answer: &[Value]) -> Result<Vec<Event>, StoreError> {
+    rows_of("events", answer)?
+        .into_iter()
+        .map(|row| {
+            let payload = row.string("payload")?;
+            let value: Value =
+                serde_json::from_str(&payload).map_err(|e| row.bad("payload", &e.to_string()))?;
+            ccx_model::json::event_from_json(&value).map_err(|e| row.bad("payload", &e.to_string()))
+        })
+        .collect()
+}
+
+/// The watermark of a `tenant_progress` answer (at most one row).
+pub(crate) fn assemble_watermark(answer: &[Value]) -> Result<Option<i64>, StoreError> {
+    match rows_of("tenant_progress", answer)?.first() {
+        Some(row) => Ok(Some(row.i64("watermark_ms")?)),
+        None => Ok(None),
+    }
+}
+
+/// The rows of `backfills` recording that `tenant`'s minutes were recomputed with their late
+/// events: `(minute ms, late events covered)`.
+pub(crate) fn backfill_insert(
+    db: &str,
+    tenant: &str,
+    covered: &[(i64, u64)],
+    at_ms: i64,
+    version: u64,
+) -> Vec<Insert> {
+    let mut rows = Rows::new("backfills");
+    for (minute, late) in covered {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", tenant);
+        number(&mut row, "window_start", seconds(*minute).into());
+        number(&mut row, "late_covered", *late);
+        number(&mut row, "backfilled_at", seconds(at_ms).into());
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    let mut out = Vec::new();
+    rows.finish(db, &mut out);
+    out
 }
 
 pub(crate) fn queue_now_select(db: &str, tenant: &str) -> String {

@@ -37,15 +37,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{
     AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    StateTimes,
+    StateTimes, TenantProgress,
 };
+use ccx_model::Event;
 use serde_json::Value;
 
 mod codec;
 pub mod schema;
 pub mod testing;
 
-pub use codec::Insert;
+pub use codec::{Insert, RowFilter};
 pub use schema::Migration;
 
 /// What went wrong talking to ClickHouse; `context` names the statement (and with it the
@@ -83,6 +84,7 @@ pub struct RowBatch {
     pub alerts: Vec<ChurnAlert>,
     pub queue_now: Vec<QueueNow>,
     pub events: Vec<ccx_model::Event>,
+    pub progress: Vec<TenantProgress>,
 }
 
 impl RowBatch {
@@ -94,6 +96,7 @@ impl RowBatch {
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
             && self.events.is_empty()
+            && self.progress.is_empty()
     }
 
     /// The `INSERT … FORMAT JSONEachRow` statements [`Store::write`] sends for this batch into
@@ -335,7 +338,16 @@ impl Store {
     /// The newest version of every row of the queue, agent, agent-state, quality and alert
     /// tables (of one tenant, or all), all-zero rows dropped, alerts sorted.
     pub async fn read_final(&self, tenant: Option<&str>) -> Result<FinalRows, StoreError> {
-        let selects = codec::final_selects(&self.database, tenant);
+        self.read_final_where(&RowFilter {
+            tenant,
+            between_ms: None,
+        })
+        .await
+    }
+
+    /// [`Store::read_final`] of the rows `filter` selects.
+    pub async fn read_final_where(&self, filter: &RowFilter<'_>) -> Result<FinalRows, StoreError> {
+        let selects = codec::final_selects(&self.database, filter);
         let answers = futures::future::try_join_all(selects.iter().map(|(table, sql)| {
             let context = format!("SELECT … FROM {}.{table} FINAL", self.database);
             async move { self.select(&context, sql).await }
@@ -346,6 +358,46 @@ impl Store {
             message: "missing answers".into(),
         })?;
         codec::assemble_final(&answers)
+    }
+
+    /// The stored events (`events … FINAL`) of `tenant` from `since_ms` on, with each
+    /// agent's newest state change before it, oldest first.
+    pub async fn read_events(&self, tenant: &str, since_ms: i64) -> Result<Vec<Event>, StoreError> {
+        let context = format!("SELECT … FROM {}.events FINAL", self.database);
+        let answer = self
+            .select(
+                &context,
+                &codec::events_select(&self.database, tenant, since_ms),
+            )
+            .await?;
+        codec::assemble_events(&answer)
+    }
+
+    /// The watermark up to which the stream wrote `tenant`'s rows, if it wrote any.
+    pub async fn tenant_watermark(&self, tenant: &str) -> Result<Option<i64>, StoreError> {
+        let context = format!("SELECT … FROM {}.tenant_progress FINAL", self.database);
+        let sql = format!(
+            "SELECT watermark_ms FROM {}.tenant_progress FINAL WHERE tenant_id = {}",
+            self.database,
+            quote(tenant)
+        );
+        let answer = self.select(&context, &sql).await?;
+        codec::assemble_watermark(&answer)
+    }
+
+    /// Records in `backfills` that `tenant`'s minutes were recomputed with the late events
+    /// counted in them: `(minute ms, late events covered)`.
+    pub async fn record_backfill(
+        &self,
+        tenant: &str,
+        covered: &[(i64, u64)],
+        at_ms: i64,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        for insert in codec::backfill_insert(&self.database, tenant, covered, at_ms, version) {
+            self.insert(insert).await?;
+        }
+        Ok(())
     }
 
     /// The newest `queue_now` rows of a tenant, sorted by queue and channel.

@@ -22,7 +22,7 @@ pub struct Migration {
 }
 
 /// The tables of SPEC §5, in the order the migrations create them.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 9] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -30,10 +30,12 @@ pub const TABLES: [&str; 7] = [
     "queue_now",
     "ingest_quality_1m",
     "events",
+    "tenant_progress",
+    "backfills",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 7] = [
+pub const TABLE_KEYS: [(&str, &str); 9] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -47,6 +49,8 @@ pub const TABLE_KEYS: [(&str, &str); 7] = [
     ("queue_now", "tenant_id, queue_id, channel"),
     ("ingest_quality_1m", "tenant_id, window_start"),
     ("events", "tenant_id, event_id"),
+    ("tenant_progress", "tenant_id"),
+    ("backfills", "tenant_id, window_start"),
 ];
 
 /// The key of one of [`TABLES`].
@@ -89,6 +93,11 @@ pub fn migrations(db: &str) -> Vec<Migration> {
             version: 2,
             name: "kpi_views",
             statements: views(db),
+        },
+        Migration {
+            version: 3,
+            name: "backfills",
+            statements: backfills(db),
         },
     ]
 }
@@ -159,6 +168,23 @@ fn tables(db: &str) -> Vec<String> {
         table(db, "ingest_quality_1m", quality, BY_MONTH),
         // Only the first accepted copy of an event is stored, so occurred_at is fixed per key.
         table(db, "events", events, Some("toYYYYMM(occurred_at)")),
+    ]
+}
+
+/// What `ccx backfill` needs besides the events: how far the stream computed each tenant
+/// (`tenant_progress`: rows of minutes far enough behind it are final), and per tenant and
+/// minute how many of the minute's late events (`ingest_quality_1m.late_dropped`) the newest
+/// backfill took into its rows (`backfills`): a minute with more late events than that is due
+/// a backfill.
+fn backfills(db: &str) -> Vec<String> {
+    let progress = "    tenant_id String,\n    watermark DateTime('UTC'),\n    \
+         watermark_ms UInt64,\n";
+    let backfills = "    tenant_id String,\n    window_start DateTime('UTC'),\n    \
+         late_covered UInt64,\n    backfilled_at DateTime('UTC'),\n";
+    vec![
+        // One small row per tenant, rewritten as its watermark moves: no partitions.
+        table(db, "tenant_progress", progress, None),
+        table(db, "backfills", backfills, BY_MONTH),
     ]
 }
 
@@ -316,13 +342,17 @@ mod tests {
 
     #[test]
     fn every_table_is_versioned_and_ordered_by_its_key() {
-        let statements = tables("ccx");
+        let statements: Vec<String> = migrations("ccx")
+            .into_iter()
+            .flat_map(|m| m.statements)
+            .filter(|s| s.starts_with("CREATE TABLE"))
+            .collect();
         assert_eq!(statements.len(), TABLES.len());
         for (sql, name) in statements.iter().zip(TABLES) {
             assert!(sql.starts_with(&format!("CREATE TABLE IF NOT EXISTS ccx.{name} (")));
             assert!(sql.contains("version UInt64"), "{sql}");
             assert!(sql.contains("ReplacingMergeTree(version)"), "{sql}");
-            assert!(sql.contains("ORDER BY (tenant_id, "), "{sql}");
+            assert!(sql.contains("ORDER BY (tenant_id"), "{sql}");
         }
         assert!(statements[0].contains("sentiment_milli_sum Int64"));
         assert!(!statements[1].contains("offered"));

@@ -108,9 +108,12 @@ fn insert_steps(batches: &[RowBatch], db: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Every table a [`RowBatch`] writes (`backfills` is written by `ccx backfill` alone; the
+/// 18.16 tests cover it).
 fn final_queries(db: &str) -> Vec<String> {
     TABLES
         .iter()
+        .filter(|t| **t != "backfills")
         .map(|t| {
             format!(
                 "SELECT * FROM {db}.{t} FINAL ORDER BY {}",
@@ -134,7 +137,7 @@ async fn the_schema_runs_on_a_current_engine_too() {
     queries.extend(final_queries("ccx_versions"));
     let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
     eprintln!("chdb engine {engine}");
-    assert_eq!(results.len(), 3 + TABLES.len());
+    assert_eq!(results.len(), 3 + TABLES.len() - 1);
     let major: u32 = engine.split('.').next().unwrap().parse().unwrap();
     assert!(major >= 24, "chdb engine {engine} is not a current release");
 

@@ -29,7 +29,7 @@ async fn migrate_creates_the_schema_once() {
     eprintln!("ClickHouse {}", store.server_version());
 
     let applied = store.migrate().await.expect("migrate");
-    assert_eq!(applied, ["tables", "kpi_views"]);
+    assert_eq!(applied, ["tables", "kpi_views", "backfills"]);
 
     let objects = store
         .query_json("SELECT name, engine FROM system.tables WHERE database = 'ccx' ORDER BY name")
@@ -112,6 +112,7 @@ async fn migrate_creates_the_schema_once() {
         vec![
             serde_json::json!({"version": 1, "name": "tables"}),
             serde_json::json!({"version": 2, "name": "kpi_views"}),
+            serde_json::json!({"version": 3, "name": "backfills"}),
         ]
     );
 }
@@ -202,6 +203,88 @@ async fn a_written_batch_reads_back_exactly() {
     assert_eq!(payload, ccx_model::json::event_to_json(&batch.events[1]));
     assert_eq!(payload["score"], 3);
     assert_eq!(events[2]["tenant_id"], "t2");
+}
+
+/// What `ccx backfill` reads and writes: a tenant's progress, its events from an instant on
+/// with each agent's newest earlier state change, rows of a range of minutes, and backfill
+/// records replaced by newer ones.
+#[tokio::test]
+async fn what_a_backfill_reads_and_writes() {
+    use ccx_store::RowFilter;
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.tenant_watermark("t1").await.unwrap(), None);
+    let mut batch = full_batch(100);
+    let state = |id: &str, agent: &str, at: i64| {
+        let mut e = event("t1", id, ccx_model::EventType::AgentStateChanged, at);
+        e.agent_id = agent.into();
+        e.agent_state = ccx_model::AgentState::Available as i32;
+        e
+    };
+    // a7's newest change before T0 + 10 ms is s2; a8's is s3; s4 is after it.
+    batch.events.extend([
+        state("s1", "a7", T0 - 5 * MINUTE),
+        state("s2", "a7", T0 - MINUTE),
+        state("s3", "a8", T0 - 2 * MINUTE),
+        state("s4", "a8", T0 + 2 * MINUTE),
+    ]);
+    store.write(&batch).await.unwrap();
+    store.write(&replaced(200)).await.unwrap();
+    assert_eq!(
+        store.tenant_watermark("t1").await.unwrap(),
+        Some(T0 + 180_500)
+    );
+
+    let ids = |events: &[ccx_model::Event]| -> Vec<String> {
+        events.iter().map(|e| e.event_id.clone()).collect()
+    };
+    let events = store.read_events("t1", T0 + 10).await.unwrap();
+    assert_eq!(ids(&events), ["s3", "s2", "e1", "e2", "s4"]);
+    // The stored payload reads back as the event (the newest version of it).
+    let e1 = events.iter().find(|e| e.event_id == "e1").unwrap();
+    assert_eq!(e1.reason, "billing");
+    assert_eq!(e1, &replaced(0).events[0]);
+    assert_eq!(ids(&store.read_events("t2", 0).await.unwrap()), ["e1"]);
+
+    // Rows of minutes [T0, T0 + 2 min) of t1, alerts triggered then.
+    let filter = RowFilter {
+        tenant: Some("t1"),
+        between_ms: Some((T0, T0 + 2 * MINUTE)),
+    };
+    let some = store.read_final_where(&filter).await.unwrap();
+    let mut want = expected_final(&replaced(200), Some("t1"));
+    want.queue.retain(|k, _| k.window_start < T0 + 2 * MINUTE);
+    want.agent.retain(|k, _| k.window_start < T0 + 2 * MINUTE);
+    want.agent_state
+        .retain(|k, _| k.window_start < T0 + 2 * MINUTE);
+    want.quality.retain(|(_, m), _| *m < T0 + 2 * MINUTE);
+    want.alerts.retain(|a| a.triggered_at < T0 + 2 * MINUTE);
+    assert_eq!(some, want);
+    assert!(!some.queue.is_empty() && !some.alerts.is_empty());
+
+    store
+        .record_backfill("t2", &[(T0, 1), (T0 + MINUTE, 2)], T0, 1)
+        .await
+        .unwrap();
+    store
+        .record_backfill("t2", &[(T0 + MINUTE, 5)], T0, 2)
+        .await
+        .unwrap();
+    let covered = store
+        .query_json(
+            "SELECT toUInt32(window_start) AS s, late_covered FROM ccx.backfills FINAL \
+             WHERE tenant_id = 't2' ORDER BY s",
+        )
+        .await
+        .unwrap();
+    let start = (T0 / 1000) as u64;
+    assert_eq!(
+        covered,
+        vec![
+            serde_json::json!({"s": start, "late_covered": 1}),
+            serde_json::json!({"s": start + 60, "late_covered": 5}),
+        ]
+    );
 }
 
 #[tokio::test]

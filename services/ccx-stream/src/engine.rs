@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, StateTimes,
+    QueueNow, StateTimes, TenantProgress,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -108,6 +108,8 @@ pub struct Output {
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
     pub queue_now: Vec<QueueNow>,
+    /// Tenants whose watermark entered a new minute.
+    pub progress: Vec<TenantProgress>,
 }
 
 impl Output {
@@ -128,6 +130,7 @@ impl Output {
             && self.quality.is_empty()
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
+            && self.progress.is_empty()
     }
 }
 
@@ -813,6 +816,9 @@ pub struct TenantState {
     fcr_queue: VecDeque<(i64, Id)>,
     next_expiry: i64,
     dirty_quality: BTreeSet<i64>,
+    /// The minute of the watermark last handed over as progress (again after a restart).
+    #[serde(skip)]
+    reported_minute: Option<i64>,
     alerts: Vec<ChurnAlert>,
 }
 
@@ -821,6 +827,35 @@ pub const NO_WATERMARK: i64 = i64::MIN;
 
 /// How often (in event time) state that can no longer change is dropped.
 const EXPIRY_EVERY_MS: i64 = 5 * 60_000;
+
+/// An ended contact is kept this long after its last event: wrap-up, surveys and sentiment
+/// still find it.
+const ENDED_CONTACT_KEPT_MS: i64 = 3_600_000;
+
+/// A minute's rows stay changeable this long past the FCR window: a verdict reaches back to
+/// its contact's minute, and a contact may last that long.
+const ROWS_KEPT_PAST_FCR_MS: i64 = 2 * 3_600_000;
+
+/// A contact that has not ended is forgotten after this long without an event.
+fn open_contact_kept_ms(s: &TenantSettings) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    s.fcr_window_ms.max(DAY_MS)
+}
+
+/// Rows of minutes before this one are final once a tenant's watermark is at `watermark`:
+/// no event after it can change them.
+pub fn rows_final_before(s: &TenantSettings, watermark: i64) -> i64 {
+    minute_of(watermark - s.fcr_window_ms - ROWS_KEPT_PAST_FCR_MS)
+}
+
+/// How far back from a minute the events its rows and alerts depend on go: open contacts,
+/// FCR verdicts and repeats, churn signals and the alert cooldown. (An agent's state clock
+/// reaches back to the agent's last state change, however old.)
+pub fn history_needed_ms(s: &TenantSettings) -> i64 {
+    open_contact_kept_ms(s)
+        .max(s.fcr_window_ms + ROWS_KEPT_PAST_FCR_MS)
+        .max(s.churn.lookback_ms + s.churn.cooldown_ms)
+}
 
 /// The engine: state of every tenant routed to it, each with its own watermark.
 #[derive(Debug, Clone)]
@@ -988,6 +1023,13 @@ impl Engine {
             if t.watermark != NO_WATERMARK {
                 let watermark = t.watermark;
                 out.queue_now.extend(t.queue_now(tenant_id, watermark));
+                if t.reported_minute != Some(minute_of(watermark)) {
+                    t.reported_minute = Some(minute_of(watermark));
+                    out.progress.push(TenantProgress {
+                        tenant_id: tenant_id.clone(),
+                        watermark,
+                    });
+                }
             }
         }
         out
@@ -1685,11 +1727,10 @@ impl TenantState {
     fn expire(&mut self, s: &TenantSettings, watermark: i64, dedup_horizon_ms: i64) {
         self.seen.retain(|_, t| *t >= watermark - dedup_horizon_ms);
         shrink(&mut self.seen);
-        let keep_ended = 3_600_000; // wrap-up, surveys and sentiment still find their contact
-        let stale = s.fcr_window_ms.max(86_400_000);
+        let stale = open_contact_kept_ms(s);
         self.contacts.retain(|_, c| {
             if c.terminal {
-                c.last_at >= watermark - keep_ended
+                c.last_at >= watermark - ENDED_CONTACT_KEPT_MS
             } else {
                 c.last_at >= watermark - stale
             }
@@ -1713,7 +1754,7 @@ impl TenantState {
                 || (c.last_alert != NONE && watermark - c.last_alert < s.churn.cooldown_ms)
         });
         shrink(&mut self.customers);
-        let horizon = minute_of(watermark - s.fcr_window_ms - 2 * 3_600_000);
+        let horizon = rows_final_before(s, watermark);
         // Rows not yet handed over stay until the next `take_output`.
         self.queue_rows.forget_before(horizon);
         self.agent_rows.forget_before(horizon);

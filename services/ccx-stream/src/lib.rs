@@ -6,6 +6,7 @@
 //! partitions, checkpoints and writes rows. It never talks to sources and never computes
 //! KPIs (ratios are computed at query time from the components it writes).
 
+pub mod backfill;
 pub mod checkpoint;
 pub mod dataflow;
 pub mod engine;

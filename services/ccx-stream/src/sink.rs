@@ -89,6 +89,7 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         alerts: rows.alerts,
         queue_now: rows.queue_now,
         events,
+        progress: rows.progress,
     }
 }
 

@@ -14,7 +14,7 @@ use ccx_model::rows::FinalRows;
 use ccx_model::settings::TenantSettings;
 use ccx_model::{kafka_key, timestamp_ms, Event};
 use ccx_proto::prost::Message;
-use ccx_sim::{Rng, Sim, SimConfig};
+use ccx_sim::Sim;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
 use ccx_stream::engine::{Settings, SharedSettings};
 use ccx_stream::sink::MemorySink;
@@ -31,29 +31,8 @@ fn time(e: &Event) -> i64 {
     e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0)
 }
 
-/// One tenant's history from `start`, `minutes` long, ending with every agent offline, in
-/// the order its source sends it: each event up to `disorder_ms` after its time.
 fn history(tenant: &str, seed: u64, start: i64, minutes: i64, disorder_ms: i64) -> Vec<Event> {
-    let config = SimConfig {
-        tenants: vec![tenant.to_string()],
-        seed,
-        customers: 40,
-        agents: 6,
-        ..SimConfig::default()
-    };
-    let mut sim = Sim::new(config);
-    let per_second = 0.5;
-    let contacts = (minutes * 60) as usize / 2;
-    let mut events = sim.generate(start, contacts, per_second);
-    let end = events.iter().map(time).max().unwrap_or(start) + 60_000;
-    events.extend(sim.end_of_shift(end));
-    let mut rng = Rng::new(seed);
-    let mut sent: Vec<(i64, Event)> = events
-        .into_iter()
-        .map(|e| (time(&e) + rng.range(0, disorder_ms), e))
-        .collect();
-    sent.sort_by_key(|(at, _)| *at);
-    sent.into_iter().map(|(_, e)| e).collect()
+    Sim::source_history(tenant, seed, start, minutes, disorder_ms)
 }
 
 fn append(topic: &MemoryTopic, events: &[Event]) {

@@ -79,12 +79,29 @@ enum Command {
     },
     /// Create or upgrade the ClickHouse schema (versioned migrations; a re-run is a no-op).
     Migrate,
+    /// Recompute a tenant's rows of a time range from its stored events, late ones included,
+    /// and write them again (new versions): `… FINAL` becomes exact. Only minutes the stream
+    /// can no longer change (behind the tenant's watermark by its FCR window + 2 h).
+    Backfill(BackfillArgs),
     /// Create the events topic with `kafka.partitions` partitions (no-op if it exists).
     CreateTopic {
         /// Replication factor.
         #[arg(long, default_value_t = 1, env = "CCX_REPLICATION")]
         replication: i32,
     },
+}
+
+#[derive(clap::Args)]
+struct BackfillArgs {
+    /// The tenant whose rows are recomputed.
+    #[arg(long)]
+    tenant: String,
+    /// First minute (RFC 3339, e.g. 2026-12-01T09:00:00Z).
+    #[arg(long, value_parser = ccx_model::json::rfc3339_ms)]
+    from: i64,
+    /// End of the range, exclusive (RFC 3339).
+    #[arg(long, value_parser = ccx_model::json::rfc3339_ms)]
+    to: i64,
 }
 
 #[derive(clap::Args)]
@@ -197,6 +214,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?
         }
+        Command::Backfill(args) => {
+            let config = Config::load(&cli.config)?;
+            backfill(&config, args).await
+        }
         Command::CreateTopic { replication } => {
             let config = Config::load(&cli.config)?;
             create_topic(&config, replication).await
@@ -298,6 +319,52 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
+    use ccx_stream::backfill::{backfill, time, Range};
+    let store = ccx_store::Store::connect(&config.clickhouse).await?;
+    let mut settings = default_tenant_settings(config);
+    let control = if config.control.endpoints.is_empty() {
+        None
+    } else {
+        let client = ccx_control::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let stored = client.get_config(&args.tenant).await?;
+        if stored.version > 0 {
+            settings = ccx_control::tenant_settings(&stored)?;
+        }
+        Some(client)
+    };
+    let range = Range {
+        tenant: args.tenant,
+        from_ms: args.from,
+        to_ms: args.to,
+    };
+    let report = backfill(&store, control.as_ref(), &settings, &range).await?;
+    let (from, to) = report.range.unwrap_or_default();
+    println!(
+        "backfilled {} from {} to {} (watermark {}): {} events read, {} rows written, {} rows \
+         zeroed, {} churn alerts, {} late events covered",
+        range.tenant,
+        time(from),
+        time(to),
+        time(report.watermark),
+        report.events_read,
+        report.rows,
+        report.zeroed,
+        report.alerts,
+        report.late_covered
+    );
+    Ok(())
+}
+
+/// The settings of a tenant the control plane holds none for: SPEC's, with the process-wide
+/// `stream.allowed_lateness`.
+fn default_tenant_settings(config: &Config) -> ccx_model::settings::TenantSettings {
+    ccx_model::settings::TenantSettings {
+        allowed_lateness_ms: config.stream.allowed_lateness.as_millis() as i64,
+        ..Default::default()
+    }
+}
+
 async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
     use ccx_stream::dataflow::{run, Progress, StreamOptions};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -324,10 +391,7 @@ async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
         provisional: true,
     };
     // The process-wide lateness is the default of tenants whose settings do not set one.
-    let tenant = ccx_model::settings::TenantSettings {
-        allowed_lateness_ms: s.allowed_lateness.as_millis() as i64,
-        ..Default::default()
-    };
+    let tenant = default_tenant_settings(&config);
     let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());
     let mut settings = ccx_stream::Settings::new(tenant);
     if let Some(endpoints) = &control {

@@ -4,7 +4,7 @@
 use ccx_model::rows::{
     AgentKey, AgentMinute, ChurnAlert, Components, QueueKey, QueueNow, StateTimes,
 };
-use ccx_model::rows::{FinalRows, Quality};
+use ccx_model::rows::{FinalRows, Quality, TenantProgress};
 use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType, SurveyType};
 use ccx_store::RowBatch;
 use serde_json::Value;
@@ -518,6 +518,16 @@ pub fn full_batch(version: u64) -> RowBatch {
         survey("t1", "e2", T0 + 90_001),
         event("t2", "e1", EventType::ContactOffered, T0 + 999),
     ];
+    batch.progress = vec![
+        TenantProgress {
+            tenant_id: "t1".into(),
+            watermark: T0 + 120_500,
+        },
+        TenantProgress {
+            tenant_id: "t2".into(),
+            watermark: T0 + 60_001,
+        },
+    ];
     batch
 }
 
@@ -588,6 +598,9 @@ pub fn replaced(version: u64) -> RowBatch {
     for e in &mut batch.events {
         e.reason = "billing".into();
     }
+    for p in &mut batch.progress {
+        p.watermark += 60_000;
+    }
     batch
 }
 
@@ -602,6 +615,9 @@ pub fn stale(version: u64) -> RowBatch {
     }
     for e in &mut batch.events {
         e.queue_id = "stale".into();
+    }
+    for p in &mut batch.progress {
+        p.watermark = 1;
     }
     batch
 }
