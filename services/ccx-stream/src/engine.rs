@@ -828,6 +828,11 @@ pub const NO_WATERMARK: i64 = i64::MIN;
 /// How often (in event time) state that can no longer change is dropped.
 const EXPIRY_EVERY_MS: i64 = 5 * 60_000;
 
+/// Above this many events of a tenant waiting for its watermark (a backlog being read), no
+/// provisional rows are made: speculating costs the whole buffer at every flush, and a
+/// backlog's rows are not live anyway (docs/benchmarks.md, catch-up).
+const PROVISIONAL_MAX_WAITING: usize = 100_000;
+
 /// An ended contact is kept this long after its last event: wrap-up, surveys and sentiment
 /// still find it.
 const ENDED_CONTACT_KEPT_MS: i64 = 3_600_000;
@@ -1253,6 +1258,22 @@ impl TenantState {
         agent: &mut Vec<(RowNum, Sym, Components)>,
     ) {
         let mut scratch = TenantState::default();
+        if self.buffer.len > PROVISIONAL_MAX_WAITING {
+            // Rows made so far are handed over with their final values.
+            self.provisional_queue = speculate(
+                &self.queue_rows,
+                &self.provisional_queue,
+                &scratch.queue_rows,
+                queue,
+            );
+            self.provisional_agent = speculate(
+                &self.agent_rows,
+                &self.provisional_agent,
+                &scratch.agent_rows,
+                agent,
+            );
+            return;
+        }
         for ev in self.buffer.iter() {
             let id = ev.contact();
             if let Some(contact) = self.contacts.get(&id) {
