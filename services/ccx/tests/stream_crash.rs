@@ -256,7 +256,7 @@ async fn killed_while_catching_up_on_a_large_backlog_loses_and_doubles_nothing()
     cluster.start();
     for _ in 0..2 {
         // Read since this start; a killed stream re-reads from its checkpoint.
-        let share = rng.range(10, 40) as i64;
+        let share = rng.range(10, 40);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let read = cluster.events_read().await.unwrap_or(0);
