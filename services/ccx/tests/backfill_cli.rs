@@ -1,0 +1,142 @@
+//! `ccx backfill` as an operator runs it, against a real ClickHouse server: a tenant's events
+//! are stored (as the stream stores every accepted event, late ones included) but its rows
+//! are missing or wrong; the command rewrites the range's rows to the reference model's, and
+//! refuses minutes the stream can still change, naming the option.
+
+use std::process::Command;
+
+use ccx_model::rows::{Components, QueueKey};
+use ccx_model::settings::TenantSettings;
+use ccx_model::timestamp_ms;
+use ccx_model::Event;
+use ccx_sim::Sim;
+use ccx_store::{RowBatch, Store};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn time(e: &Event) -> i64 {
+    e.occurred_at.as_ref().map_or(0, timestamp_ms)
+}
+
+fn rfc3339(ms: i64) -> String {
+    ccx_model::json::format_timestamp(&ccx_model::ms_timestamp(ms))
+}
+
+fn backfill(config: &std::path::Path, from: i64, to: i64) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ccx"))
+        .arg("--config")
+        .arg(config)
+        .args(["backfill", "--tenant", "acme"])
+        .args(["--from", &rfc3339(from), "--to", &rfc3339(to)])
+        .env("CCX_LOG", "warn")
+        .output()
+        .expect("run ccx backfill")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
+    let (_server, clickhouse) = ccx_store::testing::ClickHouseServer::start();
+    let store = Store::connect(&clickhouse).await.expect("connect");
+    store.migrate().await.expect("migrate");
+
+    let now = now_ms();
+    let events = Sim::source_history("acme", 41, now - 2 * 86_400_000, 30, 2_000);
+    let want = ccx_reference::compute(&events, &TenantSettings::default(), now);
+    // Stored events, the tenant's progress, and rows that are wrong: a third of the queue rows
+    // missing and a row no event made.
+    let stray = QueueKey {
+        tenant_id: "acme".into(),
+        window_start: ccx_model::rows::minute_of(time(&events[0])),
+        queue_id: "nobody".into(),
+        channel: "VOICE".into(),
+        direction: "INBOUND".into(),
+    };
+    let mut queue: Vec<(QueueKey, Components)> = want
+        .queue
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, (k, v))| (k.clone(), *v))
+        .collect();
+    queue.push((
+        stray.clone(),
+        Components {
+            offered: 7,
+            ..Components::default()
+        },
+    ));
+    let batch = RowBatch {
+        version: 1,
+        queue,
+        events: events.clone(),
+        progress: vec![ccx_model::rows::TenantProgress {
+            tenant_id: "acme".into(),
+            watermark: now - 5_000,
+        }],
+        ..RowBatch::default()
+    };
+    store.write(&batch).await.expect("write");
+
+    let dir = std::env::temp_dir().join(format!("ccx-backfill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("ccx.toml");
+    std::fs::write(
+        &config,
+        format!("[clickhouse]\nurl = \"{}\"\n", clickhouse.url),
+    )
+    .expect("config");
+
+    let from = events.iter().map(time).min().unwrap();
+    let to = events.iter().map(time).max().unwrap() + 60_000;
+    let out = backfill(&config, from, to);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("backfilled acme from "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} events read", events.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 1 rows zeroed"), "{stdout}");
+
+    let got = store.read_final(Some("acme")).await.expect("read");
+    assert_eq!(got.queue, want.queue, "queue rows");
+    assert_eq!(got.agent, want.agent, "agent rows");
+    assert_eq!(got.agent_state, want.agent_state, "agent state rows");
+    assert_eq!(got.alerts, want.alerts, "churn alerts");
+    assert!(want.queue.len() > 20);
+
+    // The last hour is not final yet (24 h FCR window + 2 h behind the watermark).
+    let out = backfill(&config, now - 3_600_000, now);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--to: the minutes from "), "{stderr}");
+    // A time that is not RFC 3339 is refused by name.
+    let out = Command::new(env!("CARGO_BIN_EXE_ccx"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "backfill",
+            "--tenant",
+            "acme",
+            "--from",
+            "yesterday",
+            "--to",
+            "now",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--from"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
