@@ -161,8 +161,8 @@ pub enum ConfigCommand {
     Get { tenant: String },
     /// Change settings: key=value ... Keys: sl_threshold, short_abandon, fcr_window,
     /// allowed_lateness, churn_lookback, churn_cooldown, churn_long_abandon (durations: 20s,
-    /// 5m, 24h, 30d or ms), churn_threshold, churn.<SIGNAL>.weight, churn.<SIGNAL>.cap,
-    /// token=<plaintext> (stored as sha256), token_sha256=<hex>, remove_token_sha256=<hex>,
+    /// 5m, 24h, 30d or ms), churn_threshold, churn.SIGNAL.weight, churn.SIGNAL.cap,
+    /// token=PLAINTEXT (stored as sha256), token_sha256=HEX, remove_token_sha256=HEX,
     /// clear_tokens=true.
     Set {
         tenant: String,

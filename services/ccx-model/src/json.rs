@@ -70,7 +70,7 @@ fn malformed(e: &serde_json::Error, line_offset: usize) -> MalformedJson {
 }
 
 /// Builds an [`Event`] from one JSON object. Type errors name the field; range rules are left
-/// to [`crate::validate`].
+/// to [`crate::validate()`].
 pub fn event_from_json(value: &Value) -> Result<Event, Rejection> {
     let Value::Object(map) = value else {
         return Err(Rejection::new(

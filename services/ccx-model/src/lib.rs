@@ -1,6 +1,6 @@
 //! The ccx event contract (SPEC §2) as pure functions.
 //!
-//! This crate owns: the validation rules of every event field ([`validate`]), the proto3 JSON
+//! This crate owns: the validation rules of every event field ([`validate()`]), the proto3 JSON
 //! mapping of [`Event`] in both directions ([`json`]), and the Kafka record key ([`kafka_key`]).
 //! It also defines the rows ccx computes ([`rows`]) and the per-tenant metric settings
 //! ([`settings`]). It performs no I/O and keeps no state, so the collector, the stream, the demo and the tests

@@ -1,4 +1,4 @@
-//! A borrowed view of a protobuf-encoded [`Event`]: the same fields, read straight from the
+//! A borrowed view of a protobuf-encoded [`Event`](crate::Event): the same fields, read straight from the
 //! record bytes without allocating (the stream's hot path decodes every record this way).
 //!
 //! It follows the protobuf wire format as `prost` does for this message: the last value of a

@@ -178,7 +178,7 @@ impl<L: EventLog> PartitionReader<L> {
 
     /// The partitions found caught up since the last call, with the wall time they are
     /// caught up to. Asks the log for the high-water marks of partitions not waiting for an
-    /// answer to be reached, at most every [`ASK_EVERY`].
+    /// answer to be reached, at most every `ASK_EVERY`.
     pub fn caught_up(&mut self, now_ms: impl Fn() -> i64) -> Result<Vec<(i32, i64)>, String> {
         let mut found = Vec::new();
         let mut ask = Vec::new();
