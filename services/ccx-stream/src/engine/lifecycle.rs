@@ -1,0 +1,191 @@
+//! The contact state machine of SPEC §3: offer, queue, answer or abandon, holds, transfers,
+//! end and wrap-up, each event checked against its contact's sequence.
+
+use super::churn::signal_customer;
+use super::tenant::*;
+use super::*;
+
+impl TenantState {
+    pub(super) fn offered(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        let contact_id = ev.contact();
+        if self.contacts.contains_key(&contact_id) {
+            return self.out_of_sequence(ev);
+        }
+        let mut contact = Contact {
+            customer: Box::from(ev.customer_id()),
+            offered_at: ev.t,
+            last_at: ev.t,
+            ended_at: NONE,
+            seg_start: NONE,
+            hold_since: NONE,
+            hold_ms: 0,
+            holds: 0,
+            seg_agent: 0,
+            reason: ev.reason,
+            transfers: 0,
+            inbound: ev.inbound(),
+            answered: false,
+            repeat: false,
+            terminal: false,
+            wrapped: false,
+        };
+        self.waiting.insert(
+            contact_id,
+            Waiting {
+                queue: ev.queue,
+                channel: ev.channel,
+                since: ev.t,
+            },
+        );
+        let offered = Components {
+            offered: 1,
+            ..Components::default()
+        };
+        self.add(Dims::of(ev, ev.agent), offered, false);
+        if contact.inbound && ev.has_customer() {
+            let customer = self.customers.entry(ev.customer()).or_default();
+            let window = s.fcr_window_ms;
+            let matches = |a: Sym, b: Sym| a == 0 || b == 0 || a == b;
+            let within = |end: i64| end < ev.t && ev.t <= end + window;
+            contact.repeat = customer
+                .ended
+                .iter()
+                .any(|e| within(e.at) && matches(e.reason, ev.reason));
+            let mut failed = Vec::new();
+            for e in customer.ended.iter_mut() {
+                if e.pending && within(e.at) && matches(e.reason, ev.reason) {
+                    e.pending = false;
+                    failed.push(e.dims());
+                }
+            }
+            for dims in failed {
+                let c = Components {
+                    fcr_eligible: 1,
+                    ..Components::default()
+                };
+                self.add(dims, c, true);
+            }
+            if contact.repeat {
+                self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
+            }
+        }
+        self.contacts.insert(contact_id, contact);
+    }
+
+    pub(super) fn contact_event(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
+        let contact_id = ev.contact();
+        let Some(contact) = self.contacts.get_mut(&contact_id) else {
+            return self.out_of_sequence(ev);
+        };
+        let kind = ev.kind();
+        let fits = match kind {
+            EventType::WrapupEnded => contact.ended_at != NONE && !contact.wrapped,
+            _ if contact.terminal => false,
+            EventType::ContactAnswered => !contact.in_segment(),
+            EventType::ContactAbandoned => !contact.answered,
+            EventType::HoldStarted => contact.in_segment() && contact.hold_since == NONE,
+            EventType::HoldEnded => contact.in_segment() && contact.hold_since != NONE,
+            EventType::ContactTransferred => contact.in_segment(),
+            EventType::ContactEnded => true,
+            _ => false,
+        };
+        if !fits {
+            return self.out_of_sequence(ev);
+        }
+        contact.last_at = ev.t;
+        let mut c = Components::default();
+        let mut agent = ev.agent;
+        let mut signal = None;
+        let mut fcr_end = None;
+        match kind {
+            EventType::ContactAnswered => {
+                if !contact.answered {
+                    contact.answered = true;
+                    let wait = ev.t - contact.offered_at;
+                    c.answered = 1;
+                    c.answered_in_sl = u64::from(wait <= s.sl_threshold_ms);
+                    c.wait_answered_ms = wait as u64;
+                }
+                contact.seg_start = ev.t;
+                contact.seg_agent = ev.agent;
+                self.waiting.remove(&contact_id);
+            }
+            EventType::ContactAbandoned => {
+                let wait = ev.t - contact.offered_at;
+                c.abandoned = 1;
+                c.abandoned_short = u64::from(wait < s.short_abandon_ms);
+                c.wait_abandoned_ms = wait as u64;
+                contact.terminal = true;
+                if contact.inbound && wait >= s.churn.long_abandon_ms {
+                    signal = Some(Signal::LongAbandon);
+                }
+                self.waiting.remove(&contact_id);
+            }
+            EventType::HoldStarted => {
+                contact.hold_since = ev.t;
+                contact.holds += 1;
+            }
+            EventType::HoldEnded => {
+                contact.hold_ms += ev.t - contact.hold_since;
+                contact.hold_since = NONE;
+            }
+            EventType::ContactTransferred => {
+                contact.close_segment(ev.t, &mut c);
+                c.transfers = 1;
+                contact.transfers = contact.transfers.saturating_add(1);
+                if contact.transfers == 2 {
+                    signal = Some(Signal::TransferBounce);
+                }
+                let queue = if ev.to_queue == 0 {
+                    ev.queue
+                } else {
+                    ev.to_queue
+                };
+                let waiting = Waiting {
+                    queue,
+                    channel: ev.channel,
+                    since: ev.t,
+                };
+                self.waiting.insert(contact_id, waiting);
+            }
+            EventType::ContactEnded => {
+                if contact.in_segment() {
+                    if ev.agent == 0 {
+                        agent = contact.seg_agent;
+                    }
+                    contact.close_segment(ev.t, &mut c);
+                }
+                c.resolved = u64::from(ev.resolved);
+                c.self_served = u64::from(ev.resolved && !contact.answered);
+                c.conversions = u64::from(ev.converted);
+                contact.ended_at = ev.t;
+                contact.terminal = true;
+                if contact.inbound && !contact.customer.is_empty() {
+                    fcr_end = Some((
+                        id_of(contact.customer.as_bytes()),
+                        contact.reason,
+                        contact.repeat,
+                    ));
+                }
+                self.waiting.remove(&contact_id);
+            }
+            EventType::WrapupEnded => {
+                c.acw_ms = (ev.t - contact.ended_at) as u64;
+                c.acw_count = 1;
+                contact.wrapped = true;
+            }
+            _ => {}
+        }
+        let signal = signal.map(|signal| (signal, signal_customer(ev, Some(contact))));
+        let dims = Dims::of(ev, agent);
+        if !c.is_zero() {
+            self.add(dims, c, true);
+        }
+        if let Some((customer_id, reason, repeat)) = fcr_end {
+            self.fcr_end(customer_id, reason, repeat, ev, dims);
+        }
+        if let Some((signal, customer)) = signal {
+            self.signal(tenant, s, &customer, signal, ev);
+        }
+    }
+}
