@@ -171,16 +171,6 @@ async fn tenants_as_independent_sources_lose_nothing() {
     p.collector.stop().await;
 }
 
-fn of_tenant(rows: &FinalRows, tenant: &str) -> FinalRows {
-    let mut out = rows.clone();
-    out.queue.retain(|k, _| k.tenant_id == tenant);
-    out.agent.retain(|k, _| k.tenant_id == tenant);
-    out.agent_state.retain(|k, _| k.tenant_id == tenant);
-    out.quality.retain(|(t, _), _| t == tenant);
-    out.alerts.retain(|a| a.tenant_id == tenant);
-    out
-}
-
 fn late(rows: &FinalRows) -> u64 {
     rows.quality.values().map(|q| q.late_dropped).sum()
 }
@@ -320,7 +310,7 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
     let got = p.store.read_final(None).await.expect("read");
     for (tenant, events) in [("tenant-0", &live), ("tenant-1", &published[0])] {
         let want = ccx_reference::compute(events, &settings, w[tenant]);
-        let got = of_tenant(&got, tenant);
+        let got = got.of_tenant(tenant);
         assert_eq!(late(&got), 0, "{tenant}: events counted late");
         assert_same_rows(&got, &want);
         assert!(
@@ -333,7 +323,7 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
     // tenant-2: its missing third was late; the rows lack it.
     let tenant = "tenant-2";
     let want = ccx_reference::compute(&published[1], &settings, w[tenant]);
-    let before = of_tenant(&got, tenant);
+    let before = got.of_tenant(tenant);
     let never_sent = replayers[1].len() / 3 / 3;
     assert!(
         late(&before) >= never_sent as u64 / 2,
@@ -358,7 +348,12 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
         .expect("backfill");
     assert_eq!(report.late_covered, late(&before));
     assert!(report.events_read >= replayers[1].len() - late(&before) as usize);
-    let after = of_tenant(&p.store.read_final(None).await.expect("read"), tenant);
+    let after = p
+        .store
+        .read_final(None)
+        .await
+        .expect("read")
+        .of_tenant(tenant);
     assert_eq!(after.queue, want.queue, "queue rows after the backfill");
     assert_eq!(after.agent, want.agent, "agent rows after the backfill");
     assert_eq!(

@@ -315,6 +315,17 @@ pub struct FinalRows {
 }
 
 impl FinalRows {
+    /// The rows of one tenant.
+    pub fn of_tenant(&self, tenant: &str) -> FinalRows {
+        let mut out = self.clone();
+        out.queue.retain(|k, _| k.tenant_id == tenant);
+        out.agent.retain(|k, _| k.tenant_id == tenant);
+        out.agent_state.retain(|k, _| k.tenant_id == tenant);
+        out.quality.retain(|(t, _), _| t == tenant);
+        out.alerts.retain(|a| a.tenant_id == tenant);
+        out
+    }
+
     /// Drops all-zero rows (a key that received nothing is not a row).
     pub fn without_zero_rows(mut self) -> FinalRows {
         self.queue.retain(|_, c| !c.is_zero());

@@ -103,19 +103,9 @@ fn late(rows: &FinalRows, tenant: &str) -> u64 {
         .sum()
 }
 
-fn of_tenant(rows: &FinalRows, tenant: &str) -> FinalRows {
-    let mut out = rows.clone();
-    out.queue.retain(|k, _| k.tenant_id == tenant);
-    out.agent.retain(|k, _| k.tenant_id == tenant);
-    out.agent_state.retain(|k, _| k.tenant_id == tenant);
-    out.quality.retain(|(t, _), _| t == tenant);
-    out.alerts.retain(|a| a.tenant_id == tenant);
-    out
-}
-
 fn assert_tenant_equals_reference(got: &FinalRows, tenant: &str, events: &[Event], w: i64) {
     let want = ccx_reference::compute(events, &TenantSettings::default(), w);
-    let got = of_tenant(got, tenant);
+    let got = got.of_tenant(tenant);
     let differ = |what: &str, n: usize, m: usize| format!("{tenant}: {what} differ ({n} vs {m})");
     assert!(
         got.queue == want.queue,

@@ -41,35 +41,9 @@ impl TenantState {
         agent: &mut Vec<(RowNum, Sym, Components)>,
     ) {
         let mut scratch = TenantState::default();
-        if self.buffer.len > PROVISIONAL_MAX_WAITING {
-            // Rows made so far are handed over with their final values.
-            self.provisional_queue = speculate(
-                &self.queue_rows,
-                &self.provisional_queue,
-                &scratch.queue_rows,
-                queue,
-            );
-            self.provisional_agent = speculate(
-                &self.agent_rows,
-                &self.provisional_agent,
-                &scratch.agent_rows,
-                agent,
-            );
-            return;
-        }
-        for ev in self.buffer.iter() {
-            let id = ev.contact();
-            if let Some(contact) = self.contacts.get(&id) {
-                scratch
-                    .contacts
-                    .entry(id)
-                    .or_insert_with(|| contact.clone());
-            }
-        }
-        let mut pending: Vec<&Ev> = self.buffer.iter().collect();
-        pending.sort_by(|a, b| a.cmp_order(b));
-        for ev in pending {
-            scratch.apply(tenant, s, ev);
+        // Over a backlog nothing is speculated: rows shown before get their final values.
+        if self.buffer.len <= PROVISIONAL_MAX_WAITING {
+            scratch.speculate_buffer(tenant, s, self);
         }
         self.provisional_queue = speculate(
             &self.queue_rows,
@@ -83,5 +57,21 @@ impl TenantState {
             &scratch.agent_rows,
             agent,
         );
+    }
+
+    /// Applies `live`'s buffered events, in SPEC order, to this scratch state holding copies
+    /// of the contacts they touch.
+    fn speculate_buffer(&mut self, tenant: &str, s: &TenantSettings, live: &TenantState) {
+        for ev in live.buffer.iter() {
+            let id = ev.contact();
+            if let Some(contact) = live.contacts.get(&id) {
+                self.contacts.entry(id).or_insert_with(|| contact.clone());
+            }
+        }
+        let mut pending: Vec<&Ev> = live.buffer.iter().collect();
+        pending.sort_by(|a, b| a.cmp_order(b));
+        for ev in pending {
+            self.apply(tenant, s, ev);
+        }
     }
 }
