@@ -11,15 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccx_e2e::{now_ms, token, unique_topic, Pipeline, TENANTS};
+use ccx_e2e::{now_ms, publish_by_tenant, unique_topic, Pipeline, TENANTS};
 use ccx_model::{ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
 use ccx_proto::v1::collector_client::CollectorClient;
-use ccx_proto::v1::PublishRequest;
 use ccx_sim::{Sim, SimConfig};
 use ccx_store::Store;
 use ccx_stream::dataflow::StreamOptions;
 use clap::Parser;
-use tonic::transport::Channel as GrpcChannel;
 
 #[derive(Parser)]
 struct Args {
@@ -110,12 +108,12 @@ async fn main() -> anyhow::Result<()> {
             .filter(|e| e.r#type == EventType::ContactOffered as i32)
             .count();
         published += due.len();
-        publish(&mut client, due).await?;
+        publish_by_tenant(&mut client, due, 5_000).await?;
         // One probe per tick.
         probe_n += 1;
         let queue = format!("probe-{probe_n}");
         let probe = probe_event(&queue, now);
-        publish(&mut client, std::slice::from_ref(&probe)).await?;
+        publish_by_tenant(&mut client, std::slice::from_ref(&probe), 5_000).await?;
         probes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -205,37 +203,6 @@ fn probe_event(queue: &str, now: i64) -> Event {
         queue_id: queue.into(),
         ..Event::default()
     }
-}
-
-async fn publish(
-    client: &mut CollectorClient<GrpcChannel>,
-    events: &[Event],
-) -> anyhow::Result<()> {
-    let mut by_tenant: HashMap<&str, Vec<Event>> = HashMap::new();
-    for e in events {
-        by_tenant
-            .entry(e.tenant_id.as_str())
-            .or_default()
-            .push(e.clone());
-    }
-    for (tenant, events) in by_tenant {
-        for chunk in events.chunks(5_000) {
-            let mut request = tonic::Request::new(PublishRequest {
-                events: chunk.to_vec(),
-            });
-            let auth = format!("Bearer {}", token(tenant));
-            request
-                .metadata_mut()
-                .insert("authorization", auth.parse()?);
-            let response = client.publish(request).await?.into_inner();
-            anyhow::ensure!(
-                response.rejected.is_empty(),
-                "rejected: {:?}",
-                response.rejected[0]
-            );
-        }
-    }
-    Ok(())
 }
 
 async fn poll_probes(store: Store, probes: Probes) {

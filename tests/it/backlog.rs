@@ -102,6 +102,33 @@ async fn publish_burst(grpc: std::net::SocketAddr, events: &[Event], chunk: usiz
     }
 }
 
+/// Sends `events` as a source does: every step, the events before `start` plus that many
+/// steps of `step_ms` event time, then a pause of `pause_ms(step)` (steps counted from 1).
+async fn send_as_source(
+    grpc: std::net::SocketAddr,
+    events: &[Event],
+    start: i64,
+    step_ms: i64,
+    pause_ms: impl Fn(u64) -> u64,
+) {
+    let mut until = start;
+    let mut sent = 0;
+    let mut step = 0;
+    while sent < events.len() {
+        until += step_ms;
+        let n = events[sent..]
+            .iter()
+            .take_while(|e| time(e) < until)
+            .count();
+        if n > 0 {
+            publish_all_at_once(grpc, &events[sent..sent + n], 500).await;
+        }
+        sent += n;
+        step += 1;
+        tokio::time::sleep(Duration::from_millis(pause_ms(step))).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_history_to_a_running_stream_loses_nothing() {
     let p = Pipeline::start("ccx.events.burst", PARTITIONS)
@@ -147,20 +174,15 @@ async fn tenants_as_independent_sources_lose_nothing() {
                 .cloned()
                 .collect();
             tokio::spawn(async move {
-                let mut until = first + if i == 1 { 0 } else { 60_000 };
-                let mut sent = 0;
-                let mut step = 0;
-                while sent < mine.len() {
-                    until += 120_000;
-                    let n = mine[sent..].iter().take_while(|e| time(e) < until).count();
-                    if n > 0 {
-                        publish_all_at_once(grpc, &mine[sent..sent + n], 500).await;
+                let start = first + if i == 1 { 0 } else { 60_000 };
+                send_as_source(grpc, &mine, start, 120_000, |step| {
+                    if i == 2 && step % 5 == 0 {
+                        2_000
+                    } else {
+                        200
                     }
-                    sent += n;
-                    step += 1;
-                    let pause = if i == 2 && step % 5 == 0 { 2_000 } else { 200 };
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
+                })
+                .await;
             })
         })
         .collect();
@@ -227,17 +249,8 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
     let live_source = {
         let live = live.clone();
         tokio::spawn(async move {
-            let mut until = live.iter().map(time).min().unwrap();
-            let mut sent = 0;
-            while sent < live.len() {
-                until += 6_000;
-                let n = live[sent..].iter().take_while(|e| time(e) < until).count();
-                if n > 0 {
-                    publish_all_at_once(grpc, &live[sent..sent + n], 500).await;
-                }
-                sent += n;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let start = live.iter().map(time).min().unwrap();
+            send_as_source(grpc, &live, start, 6_000, |_| 100).await;
         })
     };
     let sources: Vec<_> = replayers
@@ -256,17 +269,8 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
                     })
                     .cloned()
                     .collect();
-                let mut until = events.iter().map(time).min().unwrap();
-                let mut sent = 0;
-                while sent < first.len() {
-                    until += 120_000;
-                    let n = first[sent..].iter().take_while(|e| time(e) < until).count();
-                    if n > 0 {
-                        publish_all_at_once(grpc, &first[sent..sent + n], 500).await;
-                    }
-                    sent += n;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                let start = events.iter().map(time).min().unwrap();
+                send_as_source(grpc, &first, start, 120_000, |_| 100).await;
                 let replay: Vec<Event> = events
                     .iter()
                     .filter(|e| time(e) >= replay_from)

@@ -298,7 +298,8 @@ pub fn sample_events(tenant: &str, prefix: &str, n: usize) -> Vec<Event> {
         .collect()
 }
 
-type CollectorClient = ccx_proto::v1::collector_client::CollectorClient<tonic::transport::Channel>;
+pub type CollectorClient =
+    ccx_proto::v1::collector_client::CollectorClient<tonic::transport::Channel>;
 
 async fn connect(grpc: std::net::SocketAddr) -> CollectorClient {
     CollectorClient::connect(format!("http://{grpc}"))
@@ -307,8 +308,12 @@ async fn connect(grpc: std::net::SocketAddr) -> CollectorClient {
 }
 
 /// Sends `events` of several tenants in requests of at most `batch` events of one tenant
-/// each, in their order within each tenant. Panics unless every event is accepted.
-async fn publish_by_tenant(client: &mut CollectorClient, events: &[Event], batch: usize) {
+/// each, in their order within each tenant; an error unless every event is accepted.
+pub async fn publish_by_tenant(
+    client: &mut CollectorClient,
+    events: &[Event],
+    batch: usize,
+) -> anyhow::Result<()> {
     use ccx_proto::v1::PublishRequest;
     let mut by_tenant: std::collections::BTreeMap<&str, Vec<Event>> = Default::default();
     for e in events {
@@ -325,16 +330,22 @@ async fn publish_by_tenant(client: &mut CollectorClient, events: &[Event], batch
             let auth = format!("Bearer {}", token(tenant));
             request
                 .metadata_mut()
-                .insert("authorization", auth.parse().expect("ascii"));
-            let response = client.publish(request).await.expect("publish").into_inner();
-            assert!(
+                .insert("authorization", auth.parse()?);
+            let response = client.publish(request).await?.into_inner();
+            anyhow::ensure!(
                 response.rejected.is_empty(),
-                "{:?}",
+                "rejected: {:?}",
                 response.rejected.first()
             );
-            assert_eq!(response.accepted as usize, chunk.len());
+            anyhow::ensure!(
+                response.accepted as usize == chunk.len(),
+                "{} of {} accepted",
+                response.accepted,
+                chunk.len()
+            );
         }
     }
+    Ok(())
 }
 
 /// Publishes events through the collector's gRPC API, each tenant with its own token,
@@ -357,7 +368,9 @@ pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: us
             .take_while(|e| time(e) < slice_end)
             .count()
             .max(1);
-        publish_by_tenant(&mut client, &events[start..start + len], batch).await;
+        publish_by_tenant(&mut client, &events[start..start + len], batch)
+            .await
+            .expect("publish");
         start += len;
     }
 }
@@ -366,7 +379,9 @@ pub async fn publish_all(grpc: std::net::SocketAddr, events: &[Event], batch: us
 /// sending a backlog: one request's events span as much event time as they hold).
 pub async fn publish_all_at_once(grpc: std::net::SocketAddr, events: &[Event], batch: usize) {
     let mut client = connect(grpc).await;
-    publish_by_tenant(&mut client, events, batch).await;
+    publish_by_tenant(&mut client, events, batch)
+        .await
+        .expect("publish");
 }
 
 /// The simulated contact center of the dev tenants, `contacts` contacts offered from
