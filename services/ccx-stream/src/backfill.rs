@@ -53,8 +53,8 @@ pub enum BackfillError {
 /// What a backfill did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// The minutes rewritten.
-    pub range: Option<(i64, i64)>,
+    /// The minutes rewritten, `[from, to)`.
+    pub range: (i64, i64),
     /// The tenant's watermark the rows were computed to.
     pub watermark: i64,
     pub events_read: usize,
@@ -205,7 +205,7 @@ pub async fn backfill(
     };
     let stored = store.read_final_where(&filter).await?;
     let mut report = Report {
-        range: Some((range.from_ms, range.to_ms)),
+        range: (range.from_ms, range.to_ms),
         watermark,
         events_read: events.len(),
         ..Report::default()

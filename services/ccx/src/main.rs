@@ -339,7 +339,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
         to_ms: args.to,
     };
     let report = backfill(&store, control.as_ref(), &settings, &range).await?;
-    let (from, to) = report.range.unwrap_or_default();
+    let (from, to) = report.range;
     println!(
         "backfilled {} from {} to {} (watermark {}): {} events read, {} rows written, {} rows \
          zeroed, {} churn alerts, {} late events covered",
