@@ -114,10 +114,7 @@ async fn main() -> anyhow::Result<()> {
         let queue = format!("probe-{probe_n}");
         let probe = probe_event(&queue, now);
         publish_by_tenant(&mut client, std::slice::from_ref(&probe), 5_000).await?;
-        probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(queue, (Instant::now(), None));
+        ccx_model::sync::lock(&probes).insert(queue, (Instant::now(), None));
         published += 1;
         offered += 1;
     }
@@ -139,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
 
     // A probe never seen counts with the time until the poller gave up (a lower bound).
-    let probes = probes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let probes = ccx_model::sync::lock(&probes).clone();
     let seen = probes.values().filter(|(_, s)| s.is_some()).count();
     let mut latencies: Vec<f64> = probes
         .values()
@@ -211,7 +208,7 @@ async fn poll_probes(store: Store, probes: Probes) {
     loop {
         if let Ok(rows) = store.query_json(sql).await {
             let now = Instant::now();
-            let mut probes = probes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut probes = ccx_model::sync::lock(&probes);
             for row in rows {
                 if let Some(q) = row["queue_id"].as_str() {
                     if let Some((_, seen)) = probes.get_mut(q) {

@@ -45,14 +45,14 @@ impl Ingest {
 
     /// The caller's tenant, from an `Authorization` header value.
     pub fn authenticate(&self, header: Option<&str>) -> Result<String, CollectorError> {
-        let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+        let tokens = ccx_model::sync::read(&self.tokens);
         tokens.authenticate(header).map(str::to_owned)
     }
 
     /// Replaces the tenants and their token hashes (applied to the next request).
     pub fn set_tenants(&self, tenants: &[ccx_config::TenantToken]) {
         let fresh = Tokens::new(tenants);
-        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *ccx_model::sync::write(&self.tokens) = fresh;
     }
 
     /// Refuses a batch over the byte limit before it is parsed.

@@ -97,7 +97,7 @@ struct BatchDelivery {
 impl BatchDelivery {
     fn settle(&self, error: Option<String>) {
         if let Some(e) = error {
-            let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+            let mut first = ccx_model::sync::lock(&self.first_error);
             first.get_or_insert(e);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -176,11 +176,7 @@ impl KafkaSink {
         if batch.remaining.load(Ordering::Acquire) > 0 {
             batch.done.notified().await;
         }
-        let first = batch
-            .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let first = ccx_model::sync::lock(&batch.first_error).take();
         first.map_or(Ok(()), Err)
     }
 

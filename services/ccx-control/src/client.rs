@@ -87,7 +87,7 @@ impl ControlClient {
     }
 
     fn client_for(&self, endpoint: &str) -> Result<GrpcClient<Channel>, ControlError> {
-        let mut channels = self.channels.lock().unwrap();
+        let mut channels = ccx_model::sync::lock(&self.channels);
         let ch = match channels.get(endpoint) {
             Some(c) => c.clone(),
             None => {
@@ -120,8 +120,8 @@ impl ControlClient {
                 });
             }
             let (index, endpoint) = {
-                let endpoints = self.endpoints.lock().unwrap();
-                let i = *self.preferred.lock().unwrap() % endpoints.len();
+                let endpoints = ccx_model::sync::lock(&self.endpoints);
+                let i = *ccx_model::sync::lock(&self.preferred) % endpoints.len();
                 (i, endpoints[i].clone())
             };
             let client = self.client_for(&endpoint)?;
@@ -133,7 +133,7 @@ impl ControlClient {
                         return Err(err);
                     }
                     let pause = {
-                        let mut endpoints = self.endpoints.lock().unwrap();
+                        let mut endpoints = ccx_model::sync::lock(&self.endpoints);
                         let next = match leader_of(&status).map(|l| normalize(&l)) {
                             Some(leader) if leader != endpoint => {
                                 match endpoints.iter().position(|e| *e == leader) {
@@ -149,7 +149,7 @@ impl ControlClient {
                                 (index + 1) % endpoints.len()
                             }
                         };
-                        *self.preferred.lock().unwrap() = next;
+                        *ccx_model::sync::lock(&self.preferred) = next;
                         failures_in_row >= endpoints.len()
                     };
                     last = Some(err);

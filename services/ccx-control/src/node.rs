@@ -365,7 +365,7 @@ impl RaftNode {
         let meta = snapshot.get_metadata();
         let sm = StateMachine::decode(&snapshot.data).map_err(ControlError::Storage)?;
         self.storage.apply_snapshot(snapshot)?;
-        let mut state = self.state.write().unwrap();
+        let mut state = ccx_model::sync::write(&self.state);
         *state = sm;
         state.set_applied_index(meta.index);
         self.applied = meta.index;
@@ -386,7 +386,7 @@ impl RaftNode {
             return Ok(());
         };
         let mut snapshot = Snapshot {
-            data: self.state.read().unwrap().encode().into(),
+            data: ccx_model::sync::read(&self.state).encode().into(),
             ..Default::default()
         };
         let meta = snapshot.mut_metadata();
@@ -410,11 +410,11 @@ impl RaftNode {
             }
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {
-                    self.state.write().unwrap().set_applied_index(entry.index);
+                    ccx_model::sync::write(&self.state).set_applied_index(entry.index);
                 }
                 EntryType::EntryNormal => match Proposal::decode(&entry.data) {
                     Ok(p) => {
-                        let result = self.state.write().unwrap().apply(entry.index, &p);
+                        let result = ccx_model::sync::write(&self.state).apply(entry.index, &p);
                         out.applied.push(Applied {
                             index: entry.index,
                             request_id: p.request_id,
@@ -423,7 +423,7 @@ impl RaftNode {
                     }
                     Err(e) => {
                         tracing::error!(index = entry.index, error = %e, "undecodable entry skipped");
-                        self.state.write().unwrap().set_applied_index(entry.index);
+                        ccx_model::sync::write(&self.state).set_applied_index(entry.index);
                     }
                 },
                 EntryType::EntryConfChange => {
@@ -433,7 +433,7 @@ impl RaftNode {
                     let result = match self.raw.apply_conf_change(&cc) {
                         Ok(cs) => {
                             self.conf_state = cs;
-                            let mut sm = self.state.write().unwrap();
+                            let mut sm = ccx_model::sync::write(&self.state);
                             match cc.get_change_type() {
                                 ConfChangeType::RemoveNode => {
                                     sm.remove_member(cc.node_id, entry.index)
@@ -447,7 +447,7 @@ impl RaftNode {
                             Ok(CommandValue::Membership(cc.node_id))
                         }
                         Err(e) => {
-                            self.state.write().unwrap().set_applied_index(entry.index);
+                            ccx_model::sync::write(&self.state).set_applied_index(entry.index);
                             Err(CommandError::FailedPrecondition(format!(
                                 "membership change rejected: {e}"
                             )))
@@ -466,7 +466,7 @@ impl RaftNode {
                     if let Ok(cs) = self.raw.apply_conf_change(&cc) {
                         self.conf_state = cs;
                     }
-                    self.state.write().unwrap().set_applied_index(entry.index);
+                    ccx_model::sync::write(&self.state).set_applied_index(entry.index);
                     out.membership_changed = true;
                 }
             }

@@ -308,11 +308,11 @@ struct Core {
 
 impl Core {
     fn status(&self) -> NodeStatus {
-        self.status.read().unwrap().clone()
+        ccx_model::sync::read(&self.status).clone()
     }
 
     fn address_of(&self, id: u64) -> Option<String> {
-        self.addresses.read().unwrap().get(&id).cloned()
+        ccx_model::sync::read(&self.addresses).get(&id).cloned()
     }
 
     fn new_request_id(&self) -> String {
@@ -371,7 +371,7 @@ impl Core {
             ControlError::Unavailable(format!("no address for leader {leader_id}"))
         })?;
         let mut client = {
-            let mut clients = self.forward_clients.lock().unwrap();
+            let mut clients = ccx_model::sync::lock(&self.forward_clients);
             match clients.get(&address) {
                 Some(c) => c.clone(),
                 None => {
@@ -470,7 +470,7 @@ impl Core {
 
     fn cluster_status(&self) -> pb::ClusterStatusResponse {
         let s = self.status();
-        let addresses = self.addresses.read().unwrap();
+        let addresses = ccx_model::sync::read(&self.addresses);
         let mut members: Vec<u64> = s.voters.iter().chain(&s.learners).copied().collect();
         members.sort_unstable();
         pb::ClusterStatusResponse {
@@ -604,12 +604,7 @@ impl Control for ControlService {
         if !req.local {
             self.0.linearizable().await?;
         }
-        let config = self
-            .0
-            .state
-            .read()
-            .unwrap()
-            .config_or_default(&req.tenant_id);
+        let config = ccx_model::sync::read(&self.0.state).config_or_default(&req.tenant_id);
         Ok(Response::new(config.to_proto()))
     }
 
@@ -620,11 +615,7 @@ impl Control for ControlService {
         if !request.into_inner().local {
             self.0.linearizable().await?;
         }
-        let configs = self
-            .0
-            .state
-            .read()
-            .unwrap()
+        let configs = ccx_model::sync::read(&self.0.state)
             .configs()
             .map(|c| c.to_proto())
             .collect();
@@ -688,7 +679,7 @@ impl Control for ControlService {
             self.0.linearizable().await?;
         }
         let filter = AlertFilter::from_proto(&req);
-        let alerts = self.0.state.read().unwrap().list_alerts(&filter);
+        let alerts = ccx_model::sync::read(&self.0.state).list_alerts(&filter);
         Ok(Response::new(pb::ListAlertsResponse {
             alerts: alerts.iter().map(AlertRecord::to_proto).collect(),
         }))
@@ -781,12 +772,9 @@ impl internal::raft_transport_server::RaftTransport for InternalService {
             )));
         }
         if !batch.from_address.is_empty() {
-            let known = self.0.addresses.read().unwrap().contains_key(&batch.from);
+            let known = ccx_model::sync::read(&self.0.addresses).contains_key(&batch.from);
             if !known {
-                self.0
-                    .addresses
-                    .write()
-                    .unwrap()
+                ccx_model::sync::write(&self.0.addresses)
                     .insert(batch.from, batch.from_address.clone());
             }
         }
@@ -1001,8 +989,8 @@ impl RaftLoop {
     }
 
     fn refresh_addresses(&self) {
-        let learned = self.node.state().read().unwrap().members().clone();
-        let mut book = self.addresses.write().unwrap();
+        let learned = ccx_model::sync::read(&self.node.state()).members().clone();
+        let mut book = ccx_model::sync::write(&self.addresses);
         book.extend(learned);
         for (id, address) in &self.configured {
             book.entry(*id).or_insert_with(|| address.clone());
@@ -1024,7 +1012,7 @@ impl RaftLoop {
             first_index: self.node.storage().first_index_now(),
             last_index: self.node.last_index(),
         };
-        let mut current = self.status.write().unwrap();
+        let mut current = ccx_model::sync::write(&self.status);
         if *current != s {
             *current = s;
         }
@@ -1119,7 +1107,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         .map_err(|e| ControlError::Storage(e.to_string()))??;
     let state = node.state();
     let mut book = configured.clone();
-    book.extend(state.read().unwrap().members().clone());
+    book.extend(ccx_model::sync::read(&state).members().clone());
     let addresses: AddressBook = Arc::new(RwLock::new(book));
 
     let (input_tx, input_rx) = std::sync::mpsc::channel::<Input>();
@@ -1132,7 +1120,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         addresses.clone(),
         tokio::runtime::Handle::current(),
         Arc::new(move |f| {
-            let _ = feedback_tx.lock().unwrap().send(Input::Feedback(f));
+            let _ = ccx_model::sync::lock(&feedback_tx).send(Input::Feedback(f));
         }),
         shutdown.clone(),
         metrics.send_failures.clone(),

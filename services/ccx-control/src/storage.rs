@@ -229,11 +229,11 @@ impl DiskStorage {
     }
 
     fn rl(&self) -> RwLockReadGuard<'_, Core> {
-        self.core.read().unwrap()
+        ccx_model::sync::read(&self.core)
     }
 
     fn wl(&self) -> RwLockWriteGuard<'_, Core> {
-        self.core.write().unwrap()
+        ccx_model::sync::write(&self.core)
     }
 
     /// True once the storage holds a configuration, a hard state or entries.
@@ -285,7 +285,7 @@ impl DiskStorage {
             );
         }
         {
-            let mut f = self.wal.lock().unwrap();
+            let mut f = ccx_model::sync::lock(&self.wal);
             f.write_all(&buf)?;
             if self.sync {
                 f.sync_data()?;
@@ -365,7 +365,7 @@ impl DiskStorage {
         for e in &c.entries {
             record(KIND_ENTRY, &e.write_to_bytes().map_err(pb_err)?, &mut buf);
         }
-        let mut wal = self.wal.lock().unwrap();
+        let mut wal = ccx_model::sync::lock(&self.wal);
         write_atomic(&self.dir, WAL, &buf, self.sync)?;
         let mut f = OpenOptions::new().append(true).open(self.dir.join(WAL))?;
         f.flush()?;

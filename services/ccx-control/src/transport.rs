@@ -85,7 +85,7 @@ impl Transport {
         if messages.is_empty() {
             return;
         }
-        let mut senders = self.senders.lock().unwrap();
+        let mut senders = ccx_model::sync::lock(&self.senders);
         for m in messages {
             let to = m.to;
             if to == self.id {
@@ -139,7 +139,7 @@ async fn peer_loop(
         let has_snapshot = batch
             .iter()
             .any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
-        let Some(address) = addresses.read().unwrap().get(&to).cloned() else {
+        let Some(address) = ccx_model::sync::read(&addresses).get(&to).cloned() else {
             tracing::debug!(to, "no address for replica; messages dropped");
             feedback(Feedback::Unreachable(to));
             continue;
@@ -164,9 +164,7 @@ async fn peer_loop(
             .iter()
             .filter_map(|m| m.write_to_bytes().ok())
             .collect();
-        let from_address = addresses
-            .read()
-            .unwrap()
+        let from_address = ccx_model::sync::read(&addresses)
             .get(&from)
             .cloned()
             .unwrap_or_default();

@@ -117,7 +117,7 @@ async fn same_alert_raised_concurrently_is_one_alert_and_lifecycle_is_replicated
     for h in &handles {
         eventually("ack and resolve on every replica", || {
             let state = h.state();
-            let s = state.read().unwrap();
+            let s = ccx_model::sync::read(&state);
             s.alert_count() == 20
                 && s.alert("acme", "acme:c3:e3").is_some_and(|a| {
                     a.status == AlertStatus::Resolved
@@ -298,7 +298,7 @@ async fn single_replica_and_membership_changes() {
         .unwrap();
     assert_eq!(status.members, vec![1, 2, 3, 4]);
     eventually("replica 4 catches up", || {
-        four.state().read().unwrap().alert_count() == 10
+        ccx_model::sync::read(&four.state()).alert_count() == 10
     })
     .await;
     eventually("replica 4 knows the voters", || {

@@ -222,7 +222,7 @@ async fn kill_leader_under_writes_loses_nothing_acknowledged() {
                 let a = alert(n);
                 match client.raise_alert(&a).await {
                     Ok(_) => {
-                        acked.lock().unwrap().insert(a.alert_id);
+                        ccx_model::sync::lock(&acked).insert(a.alert_id);
                     }
                     Err(_) => failures += 1,
                 }
@@ -232,7 +232,7 @@ async fn kill_leader_under_writes_loses_nothing_acknowledged() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let before_kill = acked.lock().unwrap().len();
+    let before_kill = ccx_model::sync::lock(&acked).len();
     assert!(
         before_kill > 10,
         "only {before_kill} writes before the kill"
@@ -253,7 +253,7 @@ async fn kill_leader_under_writes_loses_nothing_acknowledged() {
     for w in writers {
         failures += w.await.unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
+    let acked = ccx_model::sync::lock(&acked).clone();
     assert!(
         acked.len() > before_kill,
         "no write acknowledged after the failover"

@@ -207,18 +207,14 @@ impl Sim {
     }
 
     fn alerts(&self, node: u64) -> Vec<AlertRecord> {
-        self.node(node)
-            .state()
-            .read()
-            .unwrap()
-            .list_alerts(&Default::default())
+        ccx_model::sync::read(&self.node(node).state()).list_alerts(&Default::default())
     }
 
     fn assert_converged(&self) {
         let states: Vec<_> = self
             .nodes
             .values()
-            .map(|n| n.state().read().unwrap().clone())
+            .map(|n| ccx_model::sync::read(&n.state()).clone())
             .collect();
         for s in &states[1..] {
             assert_eq!(s, &states[0], "replicas hold different histories");
@@ -466,7 +462,7 @@ fn restart_and_wiped_replica_catch_up_through_snapshots() {
     assert!(sim.node(victim).storage().snapshot_index() > 0);
     sim.assert_converged();
     // Restart every replica: the state comes back from disk.
-    let before = sim.node(leader).state().read().unwrap().clone();
+    let before = ccx_model::sync::read(&sim.node(leader).state()).clone();
     for id in 1..=3 {
         sim.crash(id);
     }
@@ -476,7 +472,7 @@ fn restart_and_wiped_replica_catch_up_through_snapshots() {
     sim.elect();
     sim.run(10);
     sim.assert_converged();
-    let after = sim.node(1).state().read().unwrap().clone();
+    let after = ccx_model::sync::read(&sim.node(1).state()).clone();
     assert_eq!(
         after.list_alerts(&Default::default()),
         before.list_alerts(&Default::default())
@@ -503,7 +499,9 @@ fn add_and_remove_a_replica() {
     assert_eq!(sim.node(4).members().0, vec![1, 2, 3, 4]);
     assert_eq!(sim.alerts(4).len(), 5);
     assert_eq!(
-        sim.node(4).state().read().unwrap().members().get(&4),
+        ccx_model::sync::read(&sim.node(4).state())
+            .members()
+            .get(&4),
         Some(&"127.0.0.1:1".to_string())
     );
     // Remove a follower; the remaining three keep committing.

@@ -30,9 +30,7 @@ impl MemoryTopic {
     /// Appends a record to the partition of `key`; returns (partition, offset).
     pub fn append(&self, key: &str, payload: &[u8]) -> (i32, i64) {
         let partition = (fnv(key.as_bytes()) % self.partitions.len() as u64) as usize;
-        let mut log = self.partitions[partition]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut log = crate::sync::lock(&self.partitions[partition]);
         log.push(LoggedRecord {
             key: Arc::from(key),
             payload: Arc::from(payload),
@@ -42,16 +40,14 @@ impl MemoryTopic {
 
     /// The records of one partition (locked while the guard lives).
     pub fn partition(&self, index: usize) -> MutexGuard<'_, Vec<LoggedRecord>> {
-        self.partitions[index]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.partitions[index])
     }
 
     /// Total records.
     pub fn len(&self) -> usize {
         self.partitions
             .iter()
-            .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .map(|p| crate::sync::lock(p).len())
             .sum()
     }
 

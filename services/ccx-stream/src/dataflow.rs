@@ -107,12 +107,12 @@ pub struct Progress {
 
 impl Progress {
     pub(crate) fn set_watermark(&self, worker: usize, watermark: Option<i64>) {
-        let mut all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = ccx_model::sync::lock(&self.watermarks);
         all.insert(worker, watermark);
     }
 
     pub(crate) fn set_tenant_watermarks<'a>(&self, all: impl Iterator<Item = (&'a str, i64)>) {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tenants = ccx_model::sync::lock(&self.tenants);
         for (tenant, watermark) in all {
             match tenants.get_mut(tenant) {
                 Some(w) => *w = watermark,
@@ -126,17 +126,14 @@ impl Progress {
     /// The lowest watermark of the tenants this process's workers hold (0 before any has
     /// one).
     pub fn watermark(&self) -> i64 {
-        let all = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        let all = ccx_model::sync::lock(&self.watermarks);
         all.values().flatten().copied().min().unwrap_or(0)
     }
 
     /// Each tenant's watermark ([`NO_WATERMARK`] while its events are not yet known to have
     /// progressed), as of the last flush.
     pub fn tenant_watermarks(&self) -> BTreeMap<String, i64> {
-        self.tenants
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        ccx_model::sync::lock(&self.tenants).clone()
     }
 }
 

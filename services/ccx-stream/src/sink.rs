@@ -132,7 +132,7 @@ pub struct MemorySink {
 
 impl RowSink for MemorySink {
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
-        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shared = ccx_model::sync::lock(&self.shared);
         for now in &rows.queue_now {
             let key = (
                 now.tenant_id.clone(),
@@ -160,7 +160,7 @@ impl RowSink for NullSink {
 impl MemorySink {
     /// The rows written so far, without all-zero rows (alerts sorted).
     pub fn final_rows(&self) -> FinalRows {
-        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = ccx_model::sync::lock(&self.shared);
         shared.rows.clone().without_zero_rows()
     }
 }

@@ -307,13 +307,13 @@ fn crossing_two_days_without_events_costs_one_write() {
     let (sink, progress, stop, handle) = start(&topic, Settings::new(TenantSettings::default()), 1);
     let newest = events.iter().map(time).max().unwrap();
     wait_for("the history to be read", || {
-        sink.shared.lock().unwrap().events == events.len()
+        ccx_model::sync::lock(&sink.shared).events == events.len()
     });
     // Rows of the history's minutes are written as its watermark passes them.
     wait_for("the history's own watermark", || {
         progress.watermark() >= newest - 5_000
     });
-    let writes = sink.shared.lock().unwrap().writes;
+    let writes = ccx_model::sync::lock(&sink.shared).writes;
     let started = Instant::now();
     wait_for("the watermark to cross two days", || {
         progress.watermark() > now_ms() - 60_000
@@ -322,7 +322,7 @@ fn crossing_two_days_without_events_costs_one_write() {
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     handle.join().unwrap().unwrap();
-    let after = sink.shared.lock().unwrap().writes;
+    let after = ccx_model::sync::lock(&sink.shared).writes;
     // The idle timeout (500 ms) is most of the time taken.
     assert!(crossed < Duration::from_secs(1), "{crossed:?}");
     assert!(

@@ -187,7 +187,7 @@ async fn wallboard(State(board): State<Wallboard>, Query(q): Query<BoardQuery>) 
     let tenant = q.tenant.unwrap_or_else(|| TENANTS[0].to_string());
     let since = ccx_model::rows::minute_of(now_ms()) - 14 * 60_000;
     let (queues, now_rows, state) = {
-        let shared = board.rows.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = ccx_model::sync::lock(&board.rows.shared);
         let mut queues: BTreeMap<String, Components> = BTreeMap::new();
         for (k, c) in &shared.rows.queue {
             if k.tenant_id == tenant && k.window_start >= since {

@@ -78,7 +78,7 @@ pub struct SharedSettings {
 impl SharedSettings {
     /// Replaces every tenant's settings; engines pick them up at their next advance.
     pub fn replace(&self, tenants: HashMap<String, TenantSettings>) {
-        let mut current = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = ccx_model::sync::write(&self.tenants);
         if *current != tenants {
             *current = tenants;
             self.version
@@ -88,12 +88,12 @@ impl SharedSettings {
 
     /// The settings of one tenant, if the control plane holds them.
     pub fn get(&self, tenant: &str) -> Option<TenantSettings> {
-        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let tenants = ccx_model::sync::read(&self.tenants);
         tenants.get(tenant).cloned()
     }
 
     fn snapshot(&self) -> (u64, HashMap<String, TenantSettings>) {
-        let tenants = self.tenants.read().unwrap_or_else(|p| p.into_inner());
+        let tenants = ccx_model::sync::read(&self.tenants);
         let version = self.version.load(std::sync::atomic::Ordering::Acquire);
         (version, tenants.clone())
     }
