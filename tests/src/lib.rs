@@ -457,7 +457,7 @@ impl Pipeline {
 pub struct StreamThread {
     pub stop: Arc<std::sync::atomic::AtomicBool>,
     pub progress: Arc<ccx_stream::dataflow::Progress>,
-    pub handle: std::thread::JoinHandle<Result<(), String>>,
+    pub handle: std::thread::JoinHandle<Result<(), ccx_stream::StreamError>>,
 }
 
 impl Pipeline {

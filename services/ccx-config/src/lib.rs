@@ -2,6 +2,7 @@
 //! (defaults < each `--config` file in order < `CCX__SECTION__KEY` environment variables) and
 //! a `validate()` step. It owns no behaviour of the services, only what they are told.
 
+use ccx_model::settings::TenantSettings;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -162,7 +163,7 @@ pub struct StreamConfig {
     pub http_listen: SocketAddr,
     /// Worker threads per process (`--workers` overrides).
     pub workers: usize,
-    /// SPEC §2 allowed lateness (default 5 s) of tenants whose settings set none.
+    /// SPEC §2 allowed lateness of tenants whose settings set none (SPEC's default).
     #[serde(with = "humantime_serde")]
     pub allowed_lateness: Duration,
     /// A tenant that sent nothing for this long, with every partition caught up, has its
@@ -177,13 +178,26 @@ pub struct StreamConfig {
     pub checkpoint_every: Duration,
 }
 
+impl StreamConfig {
+    /// The settings of a tenant the control plane holds none for: SPEC's, with this
+    /// process-wide allowed lateness.
+    pub fn tenant_defaults(&self) -> TenantSettings {
+        TenantSettings {
+            allowed_lateness_ms: self.allowed_lateness.as_millis() as i64,
+            ..TenantSettings::default()
+        }
+    }
+}
+
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             checkpoint_dir: PathBuf::from("/var/lib/ccx/stream"),
             http_listen: ([127, 0, 0, 1], 9090).into(),
             workers: 1,
-            allowed_lateness: Duration::from_secs(5),
+            allowed_lateness: Duration::from_millis(
+                TenantSettings::default().allowed_lateness_ms as u64,
+            ),
             idle_timeout: Duration::from_secs(10),
             flush_interval: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(10),

@@ -28,6 +28,7 @@ use timely::CommunicationConfig;
 
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
 use crate::engine::{Engine, Output, Settings, NO_WATERMARK};
+use crate::error::StreamError;
 use crate::operator::{EngineOperator, Shared};
 use crate::reader::{Message, PartitionReader};
 use crate::source::EventLog;
@@ -83,11 +84,11 @@ impl Default for StreamOptions {
 /// Where rows go: ClickHouse in production, memory for the demo and tests.
 pub trait RowSink {
     /// Returns only once the rows are stored (they are covered by the next checkpoint).
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String>;
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError>;
 }
 
 impl RowSink for Box<dyn RowSink> {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         (**self).write(rows, events)
     }
 }
@@ -170,11 +171,11 @@ pub fn timely_config(options: &StreamOptions) -> timely::Config {
 pub fn run<L, S>(
     options: StreamOptions,
     settings: Settings,
-    make_log: impl Fn(usize) -> Result<L, String> + Send + Sync + 'static,
-    make_sink: impl Fn(usize) -> Result<S, String> + Send + Sync + 'static,
+    make_log: impl Fn(usize) -> Result<L, StreamError> + Send + Sync + 'static,
+    make_sink: impl Fn(usize) -> Result<S, StreamError> + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
-) -> Result<(), String>
+) -> Result<(), StreamError>
 where
     L: EventLog + 'static,
     S: RowSink + 'static,
@@ -195,9 +196,10 @@ where
             stop.store(true, Ordering::Relaxed);
         }
         result
-    })?;
+    })
+    .map_err(StreamError::Timely)?;
     for result in guards.join() {
-        result??;
+        result.map_err(StreamError::Timely)??;
     }
     Ok(())
 }
@@ -207,16 +209,16 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
     worker: &mut timely::worker::Worker,
     options: &StreamOptions,
     settings: Settings,
-    make_log: &(impl Fn(usize) -> Result<L, String> + Send + Sync),
-    make_sink: &(impl Fn(usize) -> Result<S, String> + Send + Sync),
+    make_log: &(impl Fn(usize) -> Result<L, StreamError> + Send + Sync),
+    make_sink: &(impl Fn(usize) -> Result<S, StreamError> + Send + Sync),
     stop: &AtomicBool,
     progress: &Arc<Progress>,
-) -> Result<(), String> {
+) -> Result<(), StreamError> {
     let index = worker.index();
     let peers = worker.peers();
     let dir = match &options.checkpoint_dir {
         Some(path) if options.checkpoint_every_ms > 0 => Some(Rc::new(
-            CheckpointDir::new(path).map_err(|e| e.to_string())?,
+            CheckpointDir::new(path).map_err(StreamError::Checkpoint)?,
         )),
         _ => None,
     };
@@ -278,7 +280,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(e) = shared.borrow().error.clone() {
+        if let Some(e) = shared.borrow_mut().error.take() {
             return Err(e);
         }
         let polled = reader.poll()?;
@@ -332,7 +334,7 @@ fn restore(
     dir: Option<&CheckpointDir>,
     worker: usize,
     peers: usize,
-) -> Result<Option<WorkerCheckpoint>, String> {
+) -> Result<Option<WorkerCheckpoint>, StreamError> {
     let Some(dir) = dir else {
         return Ok(None);
     };
@@ -341,7 +343,7 @@ fn restore(
     };
     let ckpt = dir
         .load(boundary, worker, peers)
-        .map_err(|e| e.to_string())?;
+        .map_err(StreamError::Checkpoint)?;
     tracing::info!(worker, boundary, "restored from checkpoint");
     Ok(Some(ckpt))
 }

@@ -1,6 +1,5 @@
 //! `/metrics`, `/healthz`, `/readyz` of a stream process.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -46,10 +45,4 @@ pub fn router(progress: Arc<Progress>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-}
-
-/// Serves the probes until the process ends.
-pub async fn serve(addr: SocketAddr, progress: Arc<Progress>) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, router(progress)).await
 }

@@ -10,11 +10,15 @@ pub mod backfill;
 pub mod checkpoint;
 pub mod dataflow;
 pub mod engine;
+pub mod error;
 pub mod http;
 pub mod operator;
 pub mod reader;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod watermark;
 
 pub use engine::{Engine, Output, Settings};
+pub use error::StreamError;
+pub use serve::{serve, Cluster, Running};

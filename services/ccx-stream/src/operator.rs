@@ -19,6 +19,7 @@ use ccx_proto::prost::Message as _;
 use crate::checkpoint::{CheckpointDir, WorkerCheckpoint};
 use crate::dataflow::{Progress, RowSink, StreamOptions};
 use crate::engine::{Engine, Ingested, NO_WATERMARK};
+use crate::error::StreamError;
 use crate::reader::Message;
 use crate::watermark::{TenantClocks, NEVER};
 
@@ -31,7 +32,7 @@ pub struct Shared {
     /// the time advanced to, with the time advanced from: a boundary in (from, to] was
     /// crossed with these offsets.
     pub offsets_at: OffsetsAt,
-    pub error: Option<String>,
+    pub error: Option<StreamError>,
     /// With `finish_at`: every tenant of this worker's engine reached it.
     pub finished: bool,
 }
@@ -100,7 +101,7 @@ impl<S: RowSink> EngineOperator<S> {
         }
     }
 
-    fn step(&mut self, front: Option<u64>) -> Result<(), String> {
+    fn step(&mut self, front: Option<u64>) -> Result<(), StreamError> {
         let Some(front) = front else {
             // Rows still go out; no watermark moves (nothing after it is known).
             return self.write_rows();
@@ -200,7 +201,7 @@ impl<S: RowSink> EngineOperator<S> {
         self.progress.set_watermark(self.worker, lowest);
     }
 
-    fn write_rows(&mut self) -> Result<(), String> {
+    fn write_rows(&mut self) -> Result<(), StreamError> {
         let out = self.engine.take_output();
         if out.is_empty() && self.events.is_empty() {
             return Ok(());
@@ -208,7 +209,7 @@ impl<S: RowSink> EngineOperator<S> {
         self.sink.write(out, std::mem::take(&mut self.events))
     }
 
-    fn checkpoint(&mut self, boundary: u64) -> Result<(), String> {
+    fn checkpoint(&mut self, boundary: u64) -> Result<(), StreamError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
@@ -224,7 +225,7 @@ impl<S: RowSink> EngineOperator<S> {
                 .filter_map(|t| Some((t.clone(), self.engine.tenant_state(t)?.clone())))
                 .collect(),
         };
-        dir.write(&ckpt).map_err(|e| format!("checkpoint: {e}"))?;
+        dir.write(&ckpt).map_err(StreamError::Checkpoint)?;
         dir.prune(self.worker, self.peers);
         self.progress.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::{Ev, FastMap};
+use crate::error::StreamError;
 use crate::source::{fnv, EventLog, LogRecord};
 use crate::watermark::NEVER;
 
@@ -77,7 +78,7 @@ pub struct Polled {
 impl<L: EventLog> PartitionReader<L> {
     /// Starts reading each (partition, next offset) of `starts`, which a worker of `peers`
     /// owns.
-    pub fn new(mut log: L, peers: usize, starts: &[(i32, i64)]) -> Result<Self, String> {
+    pub fn new(mut log: L, peers: usize, starts: &[(i32, i64)]) -> Result<Self, StreamError> {
         log.assign(starts)?;
         let partitions = starts
             .iter()
@@ -98,7 +99,7 @@ impl<L: EventLog> PartitionReader<L> {
     }
 
     /// Reads up to [`POLL_RECORDS`] records into this poll's batches.
-    pub fn poll(&mut self) -> Result<Polled, String> {
+    pub fn poll(&mut self) -> Result<Polled, StreamError> {
         self.records.clear();
         if self.partitions.is_empty() {
             return Ok(Polled {
@@ -116,10 +117,7 @@ impl<L: EventLog> PartitionReader<L> {
                 .map(|p| p / self.peers)
                 .filter(|slot| self.partitions.get(*slot).map(|p| p.id) == Some(record.partition));
             let Some(slot) = slot else {
-                return Err(format!(
-                    "record of partition {} not assigned",
-                    record.partition
-                ));
+                return Err(StreamError::Unassigned(record.partition));
             };
             self.partitions[slot].next = record.offset + 1;
             let ev = match Ev::read(record.payload) {
@@ -179,7 +177,7 @@ impl<L: EventLog> PartitionReader<L> {
     /// The partitions found caught up since the last call, with the wall time they are
     /// caught up to. Asks the log for the high-water marks of partitions not waiting for an
     /// answer to be reached, at most every `ASK_EVERY`.
-    pub fn caught_up(&mut self, now_ms: impl Fn() -> i64) -> Result<Vec<(i32, i64)>, String> {
+    pub fn caught_up(&mut self, now_ms: impl Fn() -> i64) -> Result<Vec<(i32, i64)>, StreamError> {
         let mut found = Vec::new();
         let mut ask = Vec::new();
         for p in &mut self.partitions {

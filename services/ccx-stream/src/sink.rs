@@ -10,6 +10,7 @@ use ccx_store::{version_now, RowBatch, Store};
 
 use crate::dataflow::RowSink;
 use crate::engine::Output;
+use crate::error::StreamError;
 
 /// Writes each output as one versioned batch; returns when ClickHouse acknowledged it.
 pub struct ClickHouseSink {
@@ -19,14 +20,12 @@ pub struct ClickHouseSink {
 }
 
 impl ClickHouseSink {
-    pub fn new(config: &ClickHouseConfig) -> Result<ClickHouseSink, String> {
+    pub fn new(config: &ClickHouseConfig) -> Result<ClickHouseSink, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
-        let store = runtime
-            .block_on(Store::connect(config))
-            .map_err(|e| e.to_string())?;
+            .map_err(StreamError::io("cannot start the sink's runtime"))?;
+        let store = runtime.block_on(Store::connect(config))?;
         Ok(ClickHouseSink {
             store,
             runtime,
@@ -46,14 +45,14 @@ pub struct WithAlerts<S> {
 }
 
 impl<S: RowSink> WithAlerts<S> {
-    pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, String> {
+    pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(StreamError::io("cannot start the alert sink's runtime"))?;
         let client = {
             let _guard = runtime.enter();
-            ccx_control::ControlClient::new(endpoints.iter().cloned()).map_err(|e| e.to_string())?
+            ccx_control::ControlClient::new(endpoints.iter().cloned())?
         };
         Ok(WithAlerts {
             inner,
@@ -65,7 +64,7 @@ impl<S: RowSink> WithAlerts<S> {
 }
 
 impl<S: RowSink> RowSink for WithAlerts<S> {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         self.unraised.extend(rows.alerts.iter().cloned());
         self.inner.write(rows, events)?;
         for alert in std::mem::take(&mut self.unraised) {
@@ -94,7 +93,7 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
 }
 
 impl RowSink for ClickHouseSink {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         if rows.is_empty() && events.is_empty() {
             return Ok(());
         }
@@ -109,7 +108,7 @@ impl RowSink for ClickHouseSink {
                     std::thread::sleep(delay);
                     delay *= 2;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -131,7 +130,7 @@ pub struct MemorySink {
 }
 
 impl RowSink for MemorySink {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), String> {
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         let mut shared = ccx_model::sync::lock(&self.shared);
         for now in &rows.queue_now {
             let key = (
@@ -152,7 +151,7 @@ impl RowSink for MemorySink {
 pub struct NullSink;
 
 impl RowSink for NullSink {
-    fn write(&mut self, _: Output, _: Vec<Event>) -> Result<(), String> {
+    fn write(&mut self, _: Output, _: Vec<Event>) -> Result<(), StreamError> {
         Ok(())
     }
 }

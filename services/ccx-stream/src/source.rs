@@ -11,6 +11,8 @@ use ccx_config::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use crate::error::StreamError;
+
 /// One record read from a partition (key and value shared, not copied, where the log keeps
 /// them in memory). The key is read only by a reader asked for keys (`with_keys`): the
 /// stream itself never needs it.
@@ -25,16 +27,16 @@ pub struct LogRecord {
 /// A reader of some partitions of the events log, owned by one worker.
 pub trait EventLog {
     /// Starts reading each partition at its next offset.
-    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), String>;
+    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), StreamError>;
     /// Appends up to `max` records to `out` without blocking for long.
-    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), String>;
+    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), StreamError>;
     /// Appends (partition, first offset, high-water mark) of each of `partitions` to `out`,
     /// as the log holds them now.
     fn watermarks(
         &mut self,
         partitions: &[i32],
         out: &mut Vec<(i32, i64, i64)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), StreamError>;
 }
 
 /// How long a broker may take to say a partition's offsets.
@@ -48,7 +50,7 @@ pub struct KafkaLog {
 }
 
 impl KafkaLog {
-    pub fn new(config: &KafkaConfig) -> Result<KafkaLog, String> {
+    pub fn new(config: &KafkaConfig) -> Result<KafkaLog, StreamError> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.brokers)
@@ -59,7 +61,9 @@ impl KafkaLog {
         for (k, v) in &config.properties {
             client.set(k, v);
         }
-        let consumer = client.create().map_err(|e| e.to_string())?;
+        let consumer = client
+            .create()
+            .map_err(StreamError::kafka("cannot create a consumer"))?;
         Ok(KafkaLog {
             consumer,
             topic: config.topic.clone(),
@@ -74,7 +78,7 @@ impl KafkaLog {
 }
 
 impl EventLog for KafkaLog {
-    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), String> {
+    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), StreamError> {
         let mut list = TopicPartitionList::new();
         for (partition, next) in starts {
             let offset = if *next <= 0 {
@@ -83,17 +87,19 @@ impl EventLog for KafkaLog {
                 Offset::Offset(*next)
             };
             list.add_partition_offset(&self.topic, *partition, offset)
-                .map_err(|e| e.to_string())?;
+                .map_err(StreamError::kafka(format!("partition {partition}")))?;
         }
-        self.consumer.assign(&list).map_err(|e| e.to_string())
+        self.consumer
+            .assign(&list)
+            .map_err(StreamError::kafka("cannot assign partitions"))
     }
 
-    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), String> {
+    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), StreamError> {
         let mut wait = Duration::from_millis(5);
         for _ in 0..max {
             match self.consumer.poll(wait) {
                 None => return Ok(()),
-                Some(Err(e)) => return Err(e.to_string()),
+                Some(Err(e)) => return Err(StreamError::kafka("poll")(e)),
                 Some(Ok(message)) => out.push(LogRecord {
                     partition: message.partition(),
                     offset: message.offset(),
@@ -112,12 +118,12 @@ impl EventLog for KafkaLog {
         &mut self,
         partitions: &[i32],
         out: &mut Vec<(i32, i64, i64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StreamError> {
         for &p in partitions {
             let (low, high) = self
                 .consumer
                 .fetch_watermarks(&self.topic, p, WATERMARKS_TIMEOUT)
-                .map_err(|e| format!("offsets of partition {p}: {e}"))?;
+                .map_err(StreamError::kafka(format!("offsets of partition {p}")))?;
             out.push((p, low, high));
         }
         Ok(())
@@ -147,12 +153,12 @@ impl MemoryLog {
 }
 
 impl EventLog for MemoryLog {
-    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), String> {
+    fn assign(&mut self, starts: &[(i32, i64)]) -> Result<(), StreamError> {
         self.next = starts.iter().map(|(p, o)| (*p, (*o).max(0))).collect();
         Ok(())
     }
 
-    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), String> {
+    fn poll(&mut self, max: usize, out: &mut Vec<LogRecord>) -> Result<(), StreamError> {
         // An equal share per partition, as a broker's fetches interleave partitions.
         let share = (max / self.next.len().max(1)).max(1);
         for (partition, next) in self.next.iter_mut() {
@@ -177,7 +183,7 @@ impl EventLog for MemoryLog {
         &mut self,
         partitions: &[i32],
         out: &mut Vec<(i32, i64, i64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StreamError> {
         for &p in partitions {
             let high = self.topic.partition(p as usize).len() as i64;
             out.push((p, 0, high));

@@ -46,7 +46,7 @@ type Running = (
     MemorySink,
     Arc<Progress>,
     Arc<AtomicBool>,
-    JoinHandle<Result<(), String>>,
+    JoinHandle<Result<(), ccx_stream::StreamError>>,
 );
 
 /// A stream on `topic` until `stop`.

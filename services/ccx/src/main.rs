@@ -293,17 +293,15 @@ async fn create_topic(config: &Config, replication: i32) -> anyhow::Result<()> {
 fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
     use ccx_proto::prost::Message as _;
     use ccx_stream::source::{EventLog, KafkaLog};
-    let mut log = KafkaLog::new(&config.kafka)
-        .map_err(anyhow::Error::msg)?
-        .with_keys();
+    let mut log = KafkaLog::new(&config.kafka)?.with_keys();
     let starts: Vec<(i32, i64)> = (0..config.kafka.partitions as i32)
         .map(|p| (p, 0))
         .collect();
-    log.assign(&starts).map_err(anyhow::Error::msg)?;
+    log.assign(&starts)?;
     let mut records = Vec::new();
     let mut last = std::time::Instant::now();
     while last.elapsed() < idle {
-        log.poll(1000, &mut records).map_err(anyhow::Error::msg)?;
+        log.poll(1000, &mut records)?;
         for record in records.drain(..) {
             last = std::time::Instant::now();
             let event = ccx_proto::v1::Event::decode(&record.payload[..])?;
@@ -322,7 +320,7 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
 async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     use ccx_stream::backfill::{backfill, time, Range};
     let store = ccx_store::Store::connect(&config.clickhouse).await?;
-    let mut settings = default_tenant_settings(config);
+    let mut settings = config.stream.tenant_defaults();
     let control = if config.control.endpoints.is_empty() {
         None
     } else {
@@ -356,93 +354,19 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings of a tenant the control plane holds none for: SPEC's, with the process-wide
-/// `stream.allowed_lateness`.
-fn default_tenant_settings(config: &Config) -> ccx_model::settings::TenantSettings {
-    ccx_model::settings::TenantSettings {
-        allowed_lateness_ms: config.stream.allowed_lateness.as_millis() as i64,
-        ..Default::default()
-    }
-}
-
 async fn stream(config: Config, args: StreamArgs) -> anyhow::Result<()> {
-    use ccx_stream::dataflow::{run, Progress, StreamOptions};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    if args.processes > 1 && args.peers.len() != args.processes {
-        anyhow::bail!(
-            "--peers: {} addresses for {} processes",
-            args.peers.len(),
-            args.processes
-        );
-    }
-    let s = &config.stream;
-    let options = StreamOptions {
-        workers: args.workers.unwrap_or(s.workers).max(1),
+    let cluster = ccx_stream::Cluster {
+        workers: args.workers,
         processes: args.processes,
         process_id: args.process_id,
         peers: args.peers,
-        partitions: config.kafka.partitions,
-        idle_timeout: s.idle_timeout,
-        flush_interval: s.flush_interval,
-        checkpoint_every_ms: s.checkpoint_every.as_millis() as u64,
-        checkpoint_dir: Some(s.checkpoint_dir.clone()),
-        finish_at: None,
-        keep_events: true,
-        provisional: true,
     };
-    // The process-wide lateness is the default of tenants whose settings do not set one.
-    let tenant = default_tenant_settings(&config);
-    let control = (!config.control.endpoints.is_empty()).then(|| config.control.endpoints.clone());
-    let mut settings = ccx_stream::Settings::new(tenant);
-    if let Some(endpoints) = &control {
-        // Tenant settings held by the control plane apply without a restart.
-        let shared = Arc::new(ccx_stream::engine::SharedSettings::default());
-        settings.shared = Some(Arc::clone(&shared));
-        let client = ccx_control::ControlClient::new(endpoints.iter().cloned())?;
-        tokio::spawn(ccx_stream::sink::follow_settings(
-            shared,
-            client,
-            Duration::from_secs(2),
-        ));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(Progress::default());
-    tokio::spawn(ccx_stream::http::serve(
-        s.http_listen,
-        Arc::clone(&progress),
-    ));
-    let kafka = config.kafka.clone();
-    let clickhouse = config.clickhouse.clone();
-    let mut worker = {
-        let stop = Arc::clone(&stop);
-        tokio::task::spawn_blocking(move || {
-            run(
-                options,
-                settings,
-                move |_| ccx_stream::source::KafkaLog::new(&kafka),
-                move |_| {
-                    let sink = ccx_stream::sink::ClickHouseSink::new(&clickhouse)?;
-                    let sink: Box<dyn ccx_stream::dataflow::RowSink> = match &control {
-                        Some(endpoints) => {
-                            Box::new(ccx_stream::sink::WithAlerts::new(sink, endpoints)?)
-                        }
-                        None => Box::new(sink),
-                    };
-                    Ok(sink)
-                },
-                stop,
-                progress,
-            )
-        })
-    };
-    println!("stream running");
-    let finished = tokio::select! {
-        _ = wait_for_signal() => {
-            tracing::info!("stopping stream: writing the last rows");
-            stop.store(true, Ordering::Relaxed);
-            worker.await
-        }
-        finished = &mut worker => finished,
-    };
-    finished?.map_err(|e| anyhow::anyhow!(e))
+    let shutdown = CancellationToken::new();
+    let running = ccx_stream::serve(&config, cluster, shutdown.clone()).await?;
+    println!("stream running: http={}", running.http_addr);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.cancel();
+    });
+    Ok(running.wait().await?)
 }
