@@ -8,12 +8,11 @@ use super::*;
 /// bucket of an event is seldom the newest); the ordered set of keys changes only when a
 /// bucket is made or taken. Emptied buckets are kept for new ones (a bucket often holds only
 /// a few events, so allocating each anew costs as much as filling it).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Buffer {
     pub(super) buckets: FastMap<i64, Vec<Ev>>,
     pub(super) keys: BTreeSet<i64>,
     pub(super) len: usize,
-    #[serde(skip)]
     pub(super) spare: Vec<Vec<Ev>>,
 }
 

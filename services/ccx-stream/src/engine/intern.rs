@@ -56,7 +56,7 @@ pub(super) type Sym = u32;
 
 /// The names rows carry (queues, agents) and reasons, each stored once per tenant. These are
 /// a tenant's configuration-sized sets, so they are kept for the tenant's lifetime.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(super) struct Names {
     /// Names of at most 16 bytes (queue and agent ids nearly always are), found without
     /// following a pointer or comparing bytes one by one.

@@ -142,6 +142,7 @@ mod event;
 mod fcr;
 mod intern;
 mod lifecycle;
+mod persist;
 mod provisional;
 mod rows;
 mod tenant;

@@ -8,7 +8,7 @@ pub(super) type RowNum = (i64, u8, u8);
 
 /// Rows of one table of one tenant, keyed by a numeric part and a name (queue or agent),
 /// with the keys changed since the last hand-over.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(super) struct RowTable<V> {
     pub(super) rows: FastMap<(RowNum, Sym), (V, bool)>,
     pub(super) dirty: Vec<(RowNum, Sym)>,
