@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccx_collector::Sink;
-use ccx_config::hash_token;
 use ccx_e2e::*;
+use ccx_model::hash_token;
 use ccx_model::settings::TenantSettings;
 use ccx_proto::v1::collector_client::CollectorClient;
 use ccx_proto::v1::PublishRequest;
@@ -60,7 +60,7 @@ async fn a_token_added_in_the_control_plane_is_accepted_without_a_restart() {
     let status = grpc.publish(publish("acme-token")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 
-    let mut tenant = ccx_control::tenant_config("acme", &TenantSettings::default());
+    let mut tenant = TenantSettings::default().to_proto("acme");
     tenant.token_sha256 = vec![hash_token("acme-token")];
     client.put_config(tenant).await.expect("put");
 
@@ -132,7 +132,7 @@ async fn a_threshold_changed_in_the_control_plane_is_applied_by_a_running_engine
         ..TenantSettings::default()
     };
     client
-        .put_config(ccx_control::tenant_config("tenant-0", &tighter))
+        .put_config(tighter.to_proto("tenant-0"))
         .await
         .expect("put");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use ccx_collector::{KafkaSink, Running, Sink};
-use ccx_config::{hash_token, Config, TenantToken};
+use ccx_config::{Config, TenantToken};
+use ccx_model::hash_token;
 use ccx_model::{ms_timestamp, Event};
 use ccx_proto::prost::Message as _;
 use ccx_proto::v1::{Channel, Direction, EventType, SurveyType};

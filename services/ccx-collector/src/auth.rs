@@ -2,7 +2,6 @@
 //! token is hashed and compared with every stored hash in constant time.
 
 use ccx_config::TenantToken;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::CollectorError;
@@ -40,7 +39,7 @@ impl Tokens {
                 "authorization is not a bearer token",
             ))?
             .trim();
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let presented = ccx_model::token::token_digest(token);
         let mut found = None;
         for (hash, tenant) in &self.entries {
             if bool::from(hash.ct_eq(&presented)) {
@@ -54,7 +53,7 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccx_config::hash_token;
+    use ccx_model::hash_token;
 
     #[test]
     fn tokens_map_to_their_tenant() {

@@ -6,7 +6,6 @@ use ccx_model::settings::TenantSettings;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -234,11 +233,6 @@ pub struct TenantToken {
     pub token_sha256: String,
 }
 
-/// The SHA-256 (hex) of a bearer token, as stored in `[[tenants]] token_sha256`.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Config {
     /// Defaults, then each file in order, then `CCX__SECTION__KEY` variables; then validated.
     pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
@@ -290,9 +284,7 @@ impl Config {
                     format!("{:?} does not match [a-z0-9][a-z0-9_-]{{0,62}}", t.id),
                 ));
             }
-            let ok =
-                t.token_sha256.len() == 64 && t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok {
+            if !ccx_model::token::is_token_hash(&t.token_sha256) {
                 return Err(invalid(
                     format!("tenants[{i}].token_sha256"),
                     "must be 64 hex digits (ccx hash-token <token>)",
@@ -325,7 +317,7 @@ mod tests {
         let a = file("[kafka]\ntopic = \"a\"\npartitions = 3\n");
         let b = file(&format!(
             "[kafka]\ntopic = \"b\"\n[[tenants]]\nid = \"t1\"\ntoken_sha256 = \"{}\"\n",
-            hash_token("x")
+            ccx_model::hash_token("x")
         ));
         let files = [a.path().to_path_buf(), b.path().to_path_buf()];
         let config = Config::load(&files).unwrap();
@@ -353,18 +345,5 @@ mod tests {
         let f = file("[kafka]\nbrokerz = \"x\"\n");
         let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
         assert!(err.to_string().contains("brokerz"), "{err}");
-    }
-
-    #[test]
-    fn token_hash_is_sha256_hex() {
-        assert_eq!(
-            hash_token("dev-token-tenant-0").len(),
-            64,
-            "sha256 renders as 64 hex digits"
-        );
-        assert_eq!(
-            hash_token(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
     }
 }

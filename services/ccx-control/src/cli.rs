@@ -13,7 +13,8 @@ use serde_json::json;
 use crate::client::ControlClient;
 use crate::error::ControlError;
 use crate::server::{ReplicaOptions, Tuning};
-use crate::state::{token_hash, AlertFilter, AlertRecord, AlertStatus};
+use crate::state::{AlertFilter, AlertRecord, AlertStatus};
+use ccx_model::settings::{Signal, TenantSettings};
 
 /// Parses `id=host:port`.
 pub fn parse_peer(text: &str) -> Result<(u64, String), String> {
@@ -239,36 +240,37 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ControlErro
         .map_err(|_| ControlError::InvalidArgument(format!("{key}: {value:?} is not a number")))
 }
 
-/// Applies `key=value` edits to a configuration (see [`ConfigCommand::Set`]).
+/// Applies `key=value` edits (see [`ConfigCommand::Set`]) to a tenant's settings and token
+/// hashes. The result is validated by the control plane's put.
 pub fn apply_settings(
-    config: &mut pb::TenantConfig,
-    settings: &[(String, String)],
+    settings: &mut TenantSettings,
+    tokens: &mut Vec<String>,
+    edits: &[(String, String)],
 ) -> Result<(), ControlError> {
-    let dur = |k: &str, v: &str| {
-        parse_duration_ms(v).map_err(|e| ControlError::InvalidArgument(format!("{k}: {e}")))
-    };
-    let dur32 = |k: &str, v: &str| -> Result<u32, ControlError> {
-        u32::try_from(dur(k, v)?)
+    let dur = |k: &str, v: &str| -> Result<i64, ControlError> {
+        let ms =
+            parse_duration_ms(v).map_err(|e| ControlError::InvalidArgument(format!("{k}: {e}")))?;
+        i64::try_from(ms)
             .map_err(|_| ControlError::InvalidArgument(format!("{k}: {v:?} is too large")))
     };
-    for (key, value) in settings {
-        let k = key.trim_end_matches("_ms");
-        match k {
-            "sl_threshold" => config.sl_threshold_ms = dur32(key, value)?,
-            "short_abandon" => config.short_abandon_ms = dur32(key, value)?,
-            "fcr_window" => config.fcr_window_ms = dur(key, value)?,
-            "allowed_lateness" => config.allowed_lateness_ms = dur32(key, value)?,
-            "churn_lookback" => config.churn_lookback_ms = dur(key, value)?,
-            "churn_cooldown" => config.churn_cooldown_ms = dur(key, value)?,
-            "churn_long_abandon" => config.churn_long_abandon_ms = dur(key, value)?,
-            "churn_threshold" => config.churn_threshold = number(key, value)?,
-            "token" => config.token_sha256.push(token_hash(value)),
-            "token_sha256" => config.token_sha256.push(value.to_ascii_lowercase()),
+    let churn = &mut settings.churn;
+    for (key, value) in edits {
+        match key.trim_end_matches("_ms") {
+            "sl_threshold" => settings.sl_threshold_ms = dur(key, value)?,
+            "short_abandon" => settings.short_abandon_ms = dur(key, value)?,
+            "fcr_window" => settings.fcr_window_ms = dur(key, value)?,
+            "allowed_lateness" => settings.allowed_lateness_ms = dur(key, value)?,
+            "churn_lookback" => churn.lookback_ms = dur(key, value)?,
+            "churn_cooldown" => churn.cooldown_ms = dur(key, value)?,
+            "churn_long_abandon" => churn.long_abandon_ms = dur(key, value)?,
+            "churn_threshold" => churn.threshold = number(key, value)?,
+            "token" => tokens.push(ccx_model::hash_token(value)),
+            "token_sha256" => tokens.push(value.to_ascii_lowercase()),
             "remove_token_sha256" => {
                 let v = value.to_ascii_lowercase();
-                config.token_sha256.retain(|t| *t != v)
+                tokens.retain(|t| *t != v)
             }
-            "clear_tokens" if value == "true" => config.token_sha256.clear(),
+            "clear_tokens" if value == "true" => tokens.clear(),
             _ => {
                 let parts: Vec<&str> = key.split('.').collect();
                 let ["churn", signal, field] = parts[..] else {
@@ -276,34 +278,15 @@ pub fn apply_settings(
                         "unknown setting {key:?}"
                     )));
                 };
-                let signal = signal.to_ascii_uppercase();
-                if !ccx_model::settings::Signal::ALL
-                    .iter()
-                    .any(|s| s.name() == signal)
-                {
+                let Some(signal) = Signal::parse(signal) else {
                     return Err(ControlError::InvalidArgument(format!(
                         "{key}: unknown signal {signal}"
                     )));
-                }
-                let entry = match config.churn_signals.iter().position(|s| s.signal == signal) {
-                    Some(i) => &mut config.churn_signals[i],
-                    None => {
-                        let signal_index = ccx_model::settings::Signal::ALL
-                            .iter()
-                            .position(|s| s.name() == signal)
-                            .unwrap_or(0);
-                        let d = ccx_model::settings::ChurnSettings::default().rules[signal_index];
-                        config.churn_signals.push(pb::ChurnSignalConfig {
-                            signal: signal.clone(),
-                            weight: d.weight,
-                            cap: d.cap,
-                        });
-                        config.churn_signals.last_mut().unwrap()
-                    }
                 };
+                let rule = &mut churn.rules[signal.index()];
                 match field {
-                    "weight" => entry.weight = number(key, value)?,
-                    "cap" => entry.cap = number(key, value)?,
+                    "weight" => rule.weight = number(key, value)?,
+                    "cap" => rule.cap = number(key, value)?,
                     _ => {
                         return Err(ControlError::InvalidArgument(format!(
                             "{key}: expected churn.<SIGNAL>.weight or .cap"
@@ -345,26 +328,29 @@ pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
     })
 }
 
-/// A configuration as one JSON object (proto3 JSON names).
-pub fn config_json(c: &pb::TenantConfig) -> serde_json::Value {
-    json!({
+/// A configuration as one JSON object: its settings as serde writes them (proto3 JSON names)
+/// with the tenant, version, token hashes and last change.
+pub fn config_json(c: &pb::TenantConfig) -> Result<serde_json::Value, ControlError> {
+    let settings = TenantSettings::from_proto(c)?;
+    let mut v = json!({
         "tenantId": c.tenant_id,
         "version": c.version,
-        "slThresholdMs": c.sl_threshold_ms,
-        "shortAbandonMs": c.short_abandon_ms,
-        "fcrWindowMs": c.fcr_window_ms,
-        "allowedLatenessMs": c.allowed_lateness_ms,
-        "churnSignals": c.churn_signals.iter().map(|s| json!({
-            "signal": s.signal, "weight": s.weight, "cap": s.cap
-        })).collect::<Vec<_>>(),
-        "churnLookbackMs": c.churn_lookback_ms,
-        "churnThreshold": c.churn_threshold,
-        "churnCooldownMs": c.churn_cooldown_ms,
-        "churnLongAbandonMs": c.churn_long_abandon_ms,
-        "tokenSha256": c.token_sha256,
-        "updatedAt": c.updated_at.as_ref().map(|t| time_text(ccx_model::timestamp_ms(t))),
-        "updatedBy": c.updated_by,
-    })
+    });
+    if let (Some(out), Ok(serde_json::Value::Object(fields))) =
+        (v.as_object_mut(), serde_json::to_value(&settings))
+    {
+        out.extend(fields);
+        out.insert("tokenSha256".into(), json!(c.token_sha256));
+        out.insert(
+            "updatedAt".into(),
+            json!(c
+                .updated_at
+                .as_ref()
+                .map(|t| time_text(ccx_model::timestamp_ms(t)))),
+        );
+        out.insert("updatedBy".into(), json!(c.updated_by));
+    }
+    Ok(v)
 }
 
 fn endpoints_or_default(endpoints: &[String]) -> Vec<String> {
@@ -468,15 +454,23 @@ pub async fn config_command_output(
             settings,
             by,
         } => {
-            let mut config = client.get_config(&tenant).await?;
-            apply_settings(&mut config, &settings)?;
-            // The version read makes the put conditional: a concurrent change is not overwritten.
+            let current = client.get_config(&tenant).await?;
+            let mut edited = TenantSettings::from_proto(&current)?;
+            let mut tokens = current.token_sha256.clone();
+            apply_settings(&mut edited, &mut tokens, &settings)?;
+            let config = pb::TenantConfig {
+                token_sha256: tokens,
+                // The version read makes the put conditional: a concurrent change is not
+                // overwritten.
+                version: current.version,
+                ..edited.to_proto(&tenant)
+            };
             client.put_config_by(config, &by).await?
         }
     };
     Ok(format!(
         "{}\n",
-        serde_json::to_string_pretty(&config_json(&config)).unwrap_or_default()
+        serde_json::to_string_pretty(&config_json(&config)?).unwrap_or_default()
     ))
 }
 
@@ -631,16 +625,13 @@ mod tests {
         let ConfigCommand::Set { settings, .. } = c.command else {
             panic!()
         };
-        let mut config = pb::TenantConfig {
-            tenant_id: "acme".into(),
-            ..Default::default()
-        };
-        apply_settings(&mut config, &settings).unwrap();
-        assert_eq!(config.sl_threshold_ms, 30_000);
-        assert_eq!(config.churn_signals[0].signal, "NPS_DETRACTOR");
-        assert_eq!(config.churn_signals[0].weight, 40);
-        assert_eq!(config.token_sha256, vec![token_hash("s3cret")]);
-        assert!(apply_settings(&mut config, &[("nope".into(), "1".into())]).is_err());
+        let (mut edited, mut tokens) = (TenantSettings::default(), Vec::new());
+        apply_settings(&mut edited, &mut tokens, &settings).unwrap();
+        assert_eq!(edited.sl_threshold_ms, 30_000);
+        assert_eq!(edited.churn.rules[Signal::NpsDetractor.index()].weight, 40);
+        assert_eq!(tokens, vec![ccx_model::hash_token("s3cret")]);
+        let unknown = apply_settings(&mut edited, &mut tokens, &[("nope".into(), "1".into())]);
+        assert!(unknown.is_err());
         assert_eq!(parse_duration_ms("24h").unwrap(), 86_400_000);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ccx_model::rows::ChurnAlert;
+use ccx_model::settings::TenantSettings;
 use ccx_proto::v1 as pb;
 use ccx_proto::v1::control_client::ControlClient as GrpcClient;
 use tonic::transport::Channel;
@@ -292,12 +293,9 @@ impl ControlClient {
     }
 
     /// The tenant's settings as the stream applies them.
-    pub async fn get_settings(
-        &self,
-        tenant_id: &str,
-    ) -> Result<ccx_model::settings::TenantSettings, ControlError> {
+    pub async fn get_settings(&self, tenant_id: &str) -> Result<TenantSettings, ControlError> {
         let config = self.get_config(tenant_id).await?;
-        Ok(crate::state::tenant_settings(&config)?)
+        Ok(TenantSettings::from_proto(&config)?)
     }
 
     /// Stores a configuration. `config.version` 0 writes unconditionally; otherwise it must be

@@ -47,6 +47,12 @@ impl From<CommandError> for ControlError {
     }
 }
 
+impl From<ccx_model::settings::SettingsError> for ControlError {
+    fn from(e: ccx_model::settings::SettingsError) -> Self {
+        ControlError::InvalidArgument(e.to_string())
+    }
+}
+
 impl From<tonic::Status> for ControlError {
     fn from(s: tonic::Status) -> Self {
         ControlError::Rpc(Box::new(s))

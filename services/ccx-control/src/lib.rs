@@ -30,7 +30,6 @@ pub use error::ControlError;
 pub use node::{NodeOptions, RaftNode, ReadyOutput};
 pub use server::{run_replica, start_replica, NodeStatus, ReplicaHandle, ReplicaOptions, Tuning};
 pub use state::{
-    config_from_settings, settings_from_config, tenant_config, tenant_settings, token_hash,
     AlertFilter, AlertRecord, AlertStatus, Command, CommandError, Proposal, StateMachine,
     StoredConfig,
 };

@@ -8,15 +8,17 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use ccx_model::rows::ChurnAlert;
-use ccx_model::settings::{ChurnSettings, Signal, SignalRule, TenantSettings};
+use ccx_model::settings::TenantSettings;
+use ccx_model::token::is_token_hash;
 use ccx_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 /// How many recent request ids are remembered for exactly-once retries.
 pub const DEDUP_WINDOW: usize = 65_536;
 
-/// Format tag written in front of every encoded proposal and snapshot.
-const FORMAT_V1: u8 = 1;
+/// Format tag written in front of every encoded proposal and snapshot (2: a configuration
+/// holds `TenantSettings`).
+const FORMAT: u8 = 2;
 
 /// Lifecycle of an alert: open → acknowledged → resolved (acknowledging is optional).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -217,28 +219,12 @@ impl AlertRecord {
     }
 }
 
-/// Weight and cap of one churn signal, by SPEC name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignalConfig {
-    pub weight: u32,
-    pub cap: u32,
-}
-
-/// A tenant's configuration as the control plane holds it (SPEC §3 settings plus the sha256 of
-/// each collector token). Token plaintext is never stored.
+/// A tenant's configuration as the control plane holds it: its settings, the sha256 of each
+/// collector token (token plaintext is never stored) and who changed it when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredConfig {
     pub tenant_id: String,
-    pub sl_threshold_ms: u32,
-    pub short_abandon_ms: u32,
-    pub fcr_window_ms: u64,
-    pub allowed_lateness_ms: u32,
-    /// Keyed by SPEC signal name (`NPS_DETRACTOR`, …); a missing signal keeps its default.
-    pub churn_signals: BTreeMap<String, SignalConfig>,
-    pub churn_lookback_ms: u64,
-    pub churn_threshold: u32,
-    pub churn_cooldown_ms: u64,
-    pub churn_long_abandon_ms: u64,
+    pub settings: TenantSettings,
     /// Lowercase hex sha256 of each collector bearer token, sorted, unique.
     pub token_sha256: Vec<String>,
     pub version: u64,
@@ -249,66 +235,32 @@ pub struct StoredConfig {
 impl StoredConfig {
     /// SPEC defaults for a tenant that has never been configured (version 0).
     pub fn defaults(tenant_id: &str) -> StoredConfig {
-        let mut config = config_from_settings(tenant_id, &TenantSettings::default());
-        config.version = 0;
-        config
+        StoredConfig {
+            tenant_id: tenant_id.to_string(),
+            settings: TenantSettings::default(),
+            token_sha256: Vec::new(),
+            version: 0,
+            updated_at_ms: 0,
+            updated_by: String::new(),
+        }
     }
 
     pub fn to_proto(&self) -> pb::TenantConfig {
         pb::TenantConfig {
-            tenant_id: self.tenant_id.clone(),
-            sl_threshold_ms: self.sl_threshold_ms,
-            short_abandon_ms: self.short_abandon_ms,
-            fcr_window_ms: self.fcr_window_ms,
-            allowed_lateness_ms: self.allowed_lateness_ms,
-            churn_signals: Signal::ALL
-                .iter()
-                .filter_map(|s| {
-                    self.churn_signals
-                        .get(s.name())
-                        .map(|c| pb::ChurnSignalConfig {
-                            signal: s.name().to_string(),
-                            weight: c.weight,
-                            cap: c.cap,
-                        })
-                })
-                .collect(),
-            churn_lookback_ms: self.churn_lookback_ms,
-            churn_threshold: self.churn_threshold,
-            churn_cooldown_ms: self.churn_cooldown_ms,
             token_sha256: self.token_sha256.clone(),
             version: self.version,
-            churn_long_abandon_ms: self.churn_long_abandon_ms,
             updated_at: (self.updated_at_ms != 0)
                 .then(|| ccx_model::ms_timestamp(self.updated_at_ms)),
             updated_by: self.updated_by.clone(),
+            ..self.settings.to_proto(&self.tenant_id)
         }
     }
 
-    /// Reads a proto config. Zero-valued settings take the SPEC default, so a sparse message is
-    /// a valid put; signals that are absent keep their defaults.
+    /// Reads a proto config (zero-valued settings take SPEC defaults, so a sparse message is a
+    /// valid put), checked.
     pub fn from_proto(config: &pb::TenantConfig) -> Result<StoredConfig, CommandError> {
-        let defaults = StoredConfig::defaults(&config.tenant_id);
-        let or = |v: u64, d: u64| if v == 0 { d } else { v };
-        let or32 = |v: u32, d: u32| if v == 0 { d } else { v };
-        let mut signals = defaults.churn_signals.clone();
-        for s in &config.churn_signals {
-            let name = s.signal.to_ascii_uppercase();
-            if !signals.contains_key(&name) {
-                return Err(CommandError::invalid(format!(
-                    "churnSignals: unknown signal {:?} (known: {})",
-                    s.signal,
-                    Signal::ALL.map(|s| s.name()).join(", ")
-                )));
-            }
-            signals.insert(
-                name,
-                SignalConfig {
-                    weight: s.weight,
-                    cap: s.cap,
-                },
-            );
-        }
+        let settings =
+            TenantSettings::from_proto(config).map_err(|e| CommandError::invalid(e.to_string()))?;
         let mut tokens: Vec<String> = config
             .token_sha256
             .iter()
@@ -318,15 +270,7 @@ impl StoredConfig {
         tokens.dedup();
         let stored = StoredConfig {
             tenant_id: config.tenant_id.clone(),
-            sl_threshold_ms: or32(config.sl_threshold_ms, defaults.sl_threshold_ms),
-            short_abandon_ms: or32(config.short_abandon_ms, defaults.short_abandon_ms),
-            fcr_window_ms: or(config.fcr_window_ms, defaults.fcr_window_ms),
-            allowed_lateness_ms: or32(config.allowed_lateness_ms, defaults.allowed_lateness_ms),
-            churn_signals: signals,
-            churn_lookback_ms: or(config.churn_lookback_ms, defaults.churn_lookback_ms),
-            churn_threshold: or32(config.churn_threshold, defaults.churn_threshold),
-            churn_cooldown_ms: or(config.churn_cooldown_ms, defaults.churn_cooldown_ms),
-            churn_long_abandon_ms: or(config.churn_long_abandon_ms, defaults.churn_long_abandon_ms),
+            settings,
             token_sha256: tokens,
             version: config.version,
             updated_at_ms: 0,
@@ -343,124 +287,16 @@ impl StoredConfig {
                 self.tenant_id
             )));
         }
-        const DAY: u64 = 86_400_000;
-        let checks: [(&str, u64, u64); 8] = [
-            ("slThresholdMs", self.sl_threshold_ms as u64, DAY),
-            ("shortAbandonMs", self.short_abandon_ms as u64, DAY),
-            ("fcrWindowMs", self.fcr_window_ms, 90 * DAY),
-            ("allowedLatenessMs", self.allowed_lateness_ms as u64, DAY),
-            ("churnLookbackMs", self.churn_lookback_ms, 365 * DAY),
-            ("churnThreshold", self.churn_threshold as u64, 100),
-            ("churnCooldownMs", self.churn_cooldown_ms, 365 * DAY),
-            ("churnLongAbandonMs", self.churn_long_abandon_ms, DAY),
-        ];
-        for (field, value, max) in checks {
-            if value == 0 || value > max {
-                return Err(CommandError::invalid(format!(
-                    "{field}: {value} is out of range 1..={max}"
-                )));
-            }
-        }
-        for (name, s) in &self.churn_signals {
-            if s.weight > 100 || s.cap > 1000 {
-                return Err(CommandError::invalid(format!(
-                    "churnSignals: {name}: weight must be 0..=100 and cap 0..=1000"
-                )));
-            }
-        }
-        for t in &self.token_sha256 {
-            if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(CommandError::invalid(
-                    "tokenSha256: each entry must be 64 hex digits (sha256 of the token)",
-                ));
-            }
+        self.settings
+            .validate()
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        if !self.token_sha256.iter().all(|t| is_token_hash(t)) {
+            return Err(CommandError::invalid(
+                "tokenSha256: each entry must be 64 hex digits (sha256 of the token)",
+            ));
         }
         Ok(())
     }
-
-    /// The settings the stream applies for this tenant.
-    pub fn to_settings(&self) -> TenantSettings {
-        settings_from_config(self)
-    }
-}
-
-/// The `ccx-model` settings held by a stored configuration.
-pub fn settings_from_config(config: &StoredConfig) -> TenantSettings {
-    let defaults = ChurnSettings::default();
-    let mut rules = defaults.rules;
-    for s in Signal::ALL {
-        if let Some(c) = config.churn_signals.get(s.name()) {
-            rules[s.index()] = SignalRule {
-                weight: c.weight,
-                cap: c.cap,
-            };
-        }
-    }
-    TenantSettings {
-        sl_threshold_ms: config.sl_threshold_ms as i64,
-        short_abandon_ms: config.short_abandon_ms as i64,
-        fcr_window_ms: config.fcr_window_ms as i64,
-        allowed_lateness_ms: config.allowed_lateness_ms as i64,
-        churn: ChurnSettings {
-            rules,
-            lookback_ms: config.churn_lookback_ms as i64,
-            threshold: config.churn_threshold,
-            cooldown_ms: config.churn_cooldown_ms as i64,
-            long_abandon_ms: config.churn_long_abandon_ms as i64,
-        },
-    }
-}
-
-/// A stored configuration carrying `settings` (no tokens, version 1).
-pub fn config_from_settings(tenant_id: &str, settings: &TenantSettings) -> StoredConfig {
-    let clamp32 = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
-    let clamp64 = |v: i64| v.max(0) as u64;
-    StoredConfig {
-        tenant_id: tenant_id.to_string(),
-        sl_threshold_ms: clamp32(settings.sl_threshold_ms),
-        short_abandon_ms: clamp32(settings.short_abandon_ms),
-        fcr_window_ms: clamp64(settings.fcr_window_ms),
-        allowed_lateness_ms: clamp32(settings.allowed_lateness_ms),
-        churn_signals: Signal::ALL
-            .iter()
-            .map(|s| {
-                let r = settings.churn.rules[s.index()];
-                (
-                    s.name().to_string(),
-                    SignalConfig {
-                        weight: r.weight,
-                        cap: r.cap,
-                    },
-                )
-            })
-            .collect(),
-        churn_lookback_ms: clamp64(settings.churn.lookback_ms),
-        churn_threshold: settings.churn.threshold,
-        churn_cooldown_ms: clamp64(settings.churn.cooldown_ms),
-        churn_long_abandon_ms: clamp64(settings.churn.long_abandon_ms),
-        token_sha256: Vec::new(),
-        version: 1,
-        updated_at_ms: 0,
-        updated_by: String::new(),
-    }
-}
-
-/// `TenantSettings` from a proto configuration (zero fields take SPEC defaults).
-pub fn tenant_settings(config: &pb::TenantConfig) -> Result<TenantSettings, CommandError> {
-    Ok(StoredConfig::from_proto(config)?.to_settings())
-}
-
-/// A proto configuration carrying `settings` (no tokens, version 0 = unconditional put).
-pub fn tenant_config(tenant_id: &str, settings: &TenantSettings) -> pb::TenantConfig {
-    let mut config = config_from_settings(tenant_id, settings).to_proto();
-    config.version = 0;
-    config
-}
-
-/// Lowercase hex sha256 of a collector bearer token: the only form the control plane stores.
-pub fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
 /// A state change, as proposed to raft.
@@ -530,15 +366,17 @@ pub struct Proposal {
 
 impl Proposal {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V1];
+        let mut out = vec![FORMAT];
         out.extend(bincode::serialize(self).expect("proposal serializes"));
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Proposal, String> {
         match bytes.split_first() {
-            Some((&FORMAT_V1, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
-            Some((v, _)) => Err(format!("unknown proposal format {v}")),
+            Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((v, _)) => Err(format!(
+                "proposal in format {v}, not {FORMAT} (written by another version of ccx)"
+            )),
             None => Err("empty proposal".into()),
         }
     }
@@ -879,7 +717,7 @@ impl StateMachine {
 
     /// Serializes the whole state (the data of a raft snapshot).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![FORMAT_V1];
+        let mut out = vec![FORMAT];
         out.extend(bincode::serialize(self).expect("state serializes"));
         out
     }
@@ -887,8 +725,10 @@ impl StateMachine {
     pub fn decode(bytes: &[u8]) -> Result<StateMachine, String> {
         match bytes.split_first() {
             None => Ok(StateMachine::default()),
-            Some((&FORMAT_V1, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
-            Some((v, _)) => Err(format!("unknown snapshot format {v}")),
+            Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((v, _)) => Err(format!(
+                "snapshot in format {v}, not {FORMAT} (written by another version of ccx)"
+            )),
         }
     }
 }
@@ -1009,7 +849,7 @@ mod tests {
         let mut sm = StateMachine::new();
         assert_eq!(sm.config_or_default("acme").version, 0);
         let mut c = StoredConfig::defaults("acme");
-        c.sl_threshold_ms = 30_000;
+        c.settings.sl_threshold_ms = 30_000;
         let put = |c: &StoredConfig, v| Command::PutConfig {
             config: c.clone(),
             expected_version: v,
@@ -1026,24 +866,19 @@ mod tests {
             panic!()
         };
         assert_eq!(v2.version, 2);
-        assert_eq!(v2.to_settings().sl_threshold_ms, 30_000);
+        assert_eq!(v2.settings.sl_threshold_ms, 30_000);
     }
 
     #[test]
-    fn settings_round_trip() {
-        let mut s = TenantSettings::default();
-        s.churn.rules[Signal::RepeatContact.index()] = SignalRule { weight: 12, cap: 4 };
-        s.churn.threshold = 55;
-        s.fcr_window_ms = 3_600_000;
-        let config = tenant_config("acme", &s);
-        assert_eq!(tenant_settings(&config).unwrap(), s);
-        assert_eq!(config_from_settings("acme", &s).to_settings(), s);
-        // A sparse message takes the defaults.
-        let sparse = pb::TenantConfig {
-            tenant_id: "acme".into(),
-            ..Default::default()
-        };
-        assert_eq!(tenant_settings(&sparse).unwrap(), TenantSettings::default());
+    fn a_stored_config_keeps_settings_and_tokens_through_the_proto() {
+        let mut stored = StoredConfig::defaults("acme");
+        stored.settings.fcr_window_ms = 3_600_000;
+        stored.token_sha256 = vec![ccx_model::hash_token("t")];
+        stored.version = 3;
+        assert_eq!(
+            StoredConfig::from_proto(&stored.to_proto()).unwrap(),
+            stored
+        );
     }
 
     #[test]
@@ -1071,12 +906,12 @@ mod tests {
         assert!(StoredConfig::from_proto(&bad_token).is_err());
         let ok = pb::TenantConfig {
             tenant_id: "acme".into(),
-            token_sha256: vec![token_hash("secret").to_uppercase()],
+            token_sha256: vec![ccx_model::hash_token("secret").to_uppercase()],
             ..Default::default()
         };
         assert_eq!(
             StoredConfig::from_proto(&ok).unwrap().token_sha256,
-            vec![token_hash("secret")]
+            vec![ccx_model::hash_token("secret")]
         );
     }
 

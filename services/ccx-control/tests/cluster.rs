@@ -192,7 +192,7 @@ async fn config_and_cli_commands() {
     assert_eq!(stored.updated_by, "ops");
     assert_eq!(
         stored.token_sha256,
-        vec![ccx_control::token_hash("secret-token")]
+        vec![ccx_model::hash_token("secret-token")]
     );
     // A put with a stale version is refused.
     let mut stale = stored.clone();

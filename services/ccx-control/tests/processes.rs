@@ -292,7 +292,7 @@ async fn restart_all_replicas_keeps_state() {
             .await
             .unwrap();
     }
-    let mut config = ccx_control::tenant_config("acme", &Default::default());
+    let mut config = ccx_model::settings::TenantSettings::default().to_proto("acme");
     config.churn_threshold = 70;
     client.put_config(config).await.unwrap();
     for id in 1..=3 {

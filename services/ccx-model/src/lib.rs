@@ -12,10 +12,12 @@ pub mod log;
 pub mod rows;
 pub mod settings;
 pub mod sync;
+pub mod token;
 pub mod validate;
 pub mod view;
 
 pub use ccx_proto::v1::{AgentState, Channel, Direction, Event, EventType, SurveyType};
+pub use token::hash_token;
 pub use validate::{validate, Limits, RejectCode, Rejection};
 
 /// True for the one event type that is about an agent rather than a contact.

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{ChurnAlert, FinalRows, QueueNow};
+use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -177,7 +178,7 @@ pub async fn follow_settings(
                 configs
                     .iter()
                     .filter_map(|c| {
-                        Some((c.tenant_id.clone(), ccx_control::tenant_settings(c).ok()?))
+                        Some((c.tenant_id.clone(), TenantSettings::from_proto(c).ok()?))
                     })
                     .collect(),
             ),

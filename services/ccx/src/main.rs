@@ -161,7 +161,7 @@ fn init_logging() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::HashToken { token } => {
-            println!("{}", ccx_config::hash_token(&token));
+            println!("{}", ccx_model::hash_token(&token));
             Ok(())
         }
         Command::CheckConfig => {
@@ -327,7 +327,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
         let client = ccx_control::ControlClient::new(config.control.endpoints.iter().cloned())?;
         let stored = client.get_config(&args.tenant).await?;
         if stored.version > 0 {
-            settings = ccx_control::tenant_settings(&stored)?;
+            settings = ccx_model::settings::TenantSettings::from_proto(&stored)?;
         }
         Some(client)
     };

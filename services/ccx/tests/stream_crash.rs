@@ -157,7 +157,7 @@ fn write_config(dir: &Path, brokers: &str, topic: &str, clickhouse_url: &str) ->
     for t in TENANTS {
         text.push_str(&format!(
             "[[tenants]]\nid = \"{t}\"\ntoken_sha256 = \"{}\"\n",
-            ccx_config::hash_token(&token(t))
+            ccx_model::hash_token(&token(t))
         ));
     }
     let path = dir.join("ccx.toml");

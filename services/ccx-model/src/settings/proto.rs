@@ -1,0 +1,124 @@
+//! The one conversion between [`TenantSettings`] and the settings fields of
+//! `ccx.v1.TenantConfig`. A zero field means "SPEC's default" (proto3 cannot tell an unset
+//! field from a zero), so a sparse message is a valid configuration.
+
+use ccx_proto::v1 as pb;
+
+use super::signals::unknown_signal;
+use super::{SettingsError, Signal, SignalRule, TenantSettings};
+
+impl TenantSettings {
+    /// The settings a proto configuration carries, validated. Absent signals keep their
+    /// defaults.
+    pub fn from_proto(config: &pb::TenantConfig) -> Result<TenantSettings, SettingsError> {
+        let mut s = TenantSettings::default();
+        let set = |target: &mut i64, value: u64| {
+            if value != 0 {
+                *target = i64::try_from(value).unwrap_or(i64::MAX);
+            }
+        };
+        set(&mut s.sl_threshold_ms, config.sl_threshold_ms.into());
+        set(&mut s.short_abandon_ms, config.short_abandon_ms.into());
+        set(&mut s.fcr_window_ms, config.fcr_window_ms);
+        set(
+            &mut s.allowed_lateness_ms,
+            config.allowed_lateness_ms.into(),
+        );
+        set(&mut s.churn.lookback_ms, config.churn_lookback_ms);
+        set(&mut s.churn.cooldown_ms, config.churn_cooldown_ms);
+        set(&mut s.churn.long_abandon_ms, config.churn_long_abandon_ms);
+        if config.churn_threshold != 0 {
+            s.churn.threshold = config.churn_threshold;
+        }
+        for c in &config.churn_signals {
+            let signal = Signal::parse(&c.signal)
+                .ok_or_else(|| SettingsError::new("churnSignals", unknown_signal(&c.signal)))?;
+            s.churn.rules[signal.index()] = SignalRule {
+                weight: c.weight,
+                cap: c.cap,
+            };
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// A proto configuration of `tenant_id` carrying these settings, every signal listed (no
+    /// tokens; version 0, which a put takes as unconditional).
+    pub fn to_proto(&self, tenant_id: &str) -> pb::TenantConfig {
+        let u32_of = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
+        let u64_of = |v: i64| v.max(0) as u64;
+        let c = &self.churn;
+        pb::TenantConfig {
+            tenant_id: tenant_id.to_string(),
+            sl_threshold_ms: u32_of(self.sl_threshold_ms),
+            short_abandon_ms: u32_of(self.short_abandon_ms),
+            fcr_window_ms: u64_of(self.fcr_window_ms),
+            allowed_lateness_ms: u32_of(self.allowed_lateness_ms),
+            churn_signals: Signal::ALL
+                .iter()
+                .map(|s| pb::ChurnSignalConfig {
+                    signal: s.name().to_string(),
+                    weight: c.rules[s.index()].weight,
+                    cap: c.rules[s.index()].cap,
+                })
+                .collect(),
+            churn_lookback_ms: u64_of(c.lookback_ms),
+            churn_threshold: c.threshold,
+            churn_cooldown_ms: u64_of(c.cooldown_ms),
+            churn_long_abandon_ms: u64_of(c.long_abandon_ms),
+            ..pb::TenantConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_the_proto_and_zero_fields_take_defaults() {
+        let mut s = TenantSettings {
+            sl_threshold_ms: 30_000,
+            ..TenantSettings::default()
+        };
+        s.churn.rules[Signal::RepeatContact.index()] = SignalRule { weight: 12, cap: 4 };
+        assert_eq!(TenantSettings::from_proto(&s.to_proto("acme")).unwrap(), s);
+
+        let sparse = pb::TenantConfig {
+            tenant_id: "acme".into(),
+            allowed_lateness_ms: 60_000,
+            ..Default::default()
+        };
+        let read = TenantSettings::from_proto(&sparse).unwrap();
+        assert_eq!(read.allowed_lateness_ms, 60_000);
+        assert_eq!(
+            read.sl_threshold_ms,
+            TenantSettings::default().sl_threshold_ms
+        );
+    }
+
+    #[test]
+    fn a_bad_proto_field_is_named() {
+        let err = |config: pb::TenantConfig| TenantSettings::from_proto(&config).unwrap_err();
+        let e = err(pb::TenantConfig {
+            churn_signals: vec![pb::ChurnSignalConfig {
+                signal: "BORED".into(),
+                weight: 1,
+                cap: 1,
+            }],
+            ..Default::default()
+        });
+        assert_eq!(e.field, "churnSignals");
+        assert!(e.reason.contains("BORED"), "{e}");
+        let e = err(pb::TenantConfig {
+            churn_threshold: 101,
+            ..Default::default()
+        });
+        assert_eq!(e.to_string(), "churnThreshold: 101 is out of range 1..=100");
+        let e = err(pb::TenantConfig {
+            fcr_window_ms: 91 * 86_400_000,
+            ..Default::default()
+        });
+        assert_eq!(e.field, "fcrWindowMs");
+    }
+}

@@ -1,0 +1,64 @@
+//! The ranges a tenant's settings must lie in, checked wherever settings are accepted (the
+//! control plane's put, `ccx config set`, a proto config).
+
+use super::{Signal, TenantSettings, DAY_MS};
+
+/// A setting out of range: the field (proto3 JSON name) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingsError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl SettingsError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> SettingsError {
+        SettingsError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Largest weight of one signal (a score is at most 100).
+const MAX_WEIGHT: u32 = 100;
+/// Largest number of times one signal may count.
+const MAX_CAP: u32 = 1000;
+
+impl TenantSettings {
+    /// Every setting in range, naming the first that is not.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let c = &self.churn;
+        let checks: [(&str, i64, i64); 8] = [
+            ("slThresholdMs", self.sl_threshold_ms, DAY_MS),
+            ("shortAbandonMs", self.short_abandon_ms, DAY_MS),
+            ("fcrWindowMs", self.fcr_window_ms, 90 * DAY_MS),
+            ("allowedLatenessMs", self.allowed_lateness_ms, DAY_MS),
+            ("churnLookbackMs", c.lookback_ms, 365 * DAY_MS),
+            ("churnThreshold", i64::from(c.threshold), 100),
+            ("churnCooldownMs", c.cooldown_ms, 365 * DAY_MS),
+            ("churnLongAbandonMs", c.long_abandon_ms, DAY_MS),
+        ];
+        for (field, value, max) in checks {
+            if !(1..=max).contains(&value) {
+                return Err(SettingsError::new(
+                    field,
+                    format!("{value} is out of range 1..={max}"),
+                ));
+            }
+        }
+        for signal in Signal::ALL {
+            let rule = c.rules[signal.index()];
+            if rule.weight > MAX_WEIGHT || rule.cap > MAX_CAP {
+                return Err(SettingsError::new(
+                    "churnSignals",
+                    format!(
+                        "{}: weight must be 0..={MAX_WEIGHT} and cap 0..={MAX_CAP}",
+                        signal.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
