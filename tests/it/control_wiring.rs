@@ -105,10 +105,11 @@ async fn a_token_added_in_the_control_plane_is_accepted_without_a_restart() {
 async fn a_threshold_changed_in_the_control_plane_is_applied_by_a_running_engine() {
     let (replica, client, dir) = control().await;
     let shared = Arc::new(SharedSettings::default());
-    tokio::spawn(ccx_stream::sink::follow_settings(
+    tokio::spawn(ccx_stream::serve::follow_settings(
         Arc::clone(&shared),
         ccx_control::ControlClient::new([replica.grpc_addr().to_string()]).expect("client"),
         Duration::from_millis(200),
+        CancellationToken::new(),
     ));
     let mut settings = Settings::new(TenantSettings::default());
     settings.shared = Some(Arc::clone(&shared));

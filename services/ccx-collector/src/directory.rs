@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccx_config::TenantToken;
+use ccx_control_client::{watch_configs, ControlClient, StoredConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::Ingest;
 
 /// The tenants of the config file plus every token hash held by the control plane.
-pub fn merge(configured: &[TenantToken], held: &[ccx_proto::v1::TenantConfig]) -> Vec<TenantToken> {
+pub fn merge(configured: &[TenantToken], held: &[StoredConfig]) -> Vec<TenantToken> {
     let mut all = configured.to_vec();
     for config in held {
         for hash in &config.token_sha256 {
@@ -27,24 +28,17 @@ pub fn merge(configured: &[TenantToken], held: &[ccx_proto::v1::TenantConfig]) -
     all
 }
 
-/// Polls the control plane every `every` until `stop`; a failed poll keeps the last tokens.
+/// Applies the control plane's tokens (read every `every`) until `stop`; a failed read keeps
+/// the last ones.
 pub async fn follow_control(
     ingest: Arc<Ingest>,
     configured: Vec<TenantToken>,
-    client: ccx_control::ControlClient,
+    client: ControlClient,
     every: Duration,
     stop: CancellationToken,
 ) {
-    loop {
-        match client.list_configs().await {
-            Ok(held) => ingest.set_tenants(&merge(&configured, &held)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read tenant configuration from the control plane")
-            }
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
+    watch_configs(client, every, stop, |held| {
+        ingest.set_tenants(&merge(&configured, &held))
+    })
+    .await
 }

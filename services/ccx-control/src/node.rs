@@ -137,10 +137,11 @@ impl RaftNode {
             ..Default::default()
         };
         config.read_only_option = raft::ReadOnlyOption::Safe;
-        config.validate()?;
+        config.validate().map_err(raft_error)?;
         let conf_state = meta.get_conf_state().clone();
         let applied = meta.index;
-        let raw = RawNode::new(&config, storage.clone(), &tracing_logger(options.id))?;
+        let raw = RawNode::new(&config, storage.clone(), &tracing_logger(options.id))
+            .map_err(raft_error)?;
         Ok(RaftNode {
             raw,
             storage,
@@ -171,7 +172,7 @@ impl RaftNode {
 
     /// Starts an election now (tests, and a single-replica cluster's first start).
     pub fn campaign(&mut self) -> Result<(), ControlError> {
-        Ok(self.raw.campaign()?)
+        self.raw.campaign().map_err(raft_error)
     }
 
     /// Feeds a message from another replica. Messages from unknown or removed peers and stale
@@ -474,4 +475,9 @@ impl RaftNode {
         }
         Ok(())
     }
+}
+
+/// A raft-rs error as the control plane reports it.
+pub(crate) fn raft_error(e: raft::Error) -> ControlError {
+    ControlError::Raft(e.to_string())
 }

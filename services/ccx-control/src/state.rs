@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use ccx_model::rows::ChurnAlert;
-use ccx_model::settings::TenantSettings;
-use ccx_model::token::is_token_hash;
-use ccx_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
+
+/// The records the state machine holds are the control plane's API records.
+pub use ccx_control_client::{
+    AlertFilter, AlertRecord, AlertStatus, CommandError, HistoryEntry, StoredConfig,
+};
 
 /// How many recent request ids are remembered for exactly-once retries.
 pub const DEDUP_WINDOW: usize = 65_536;
@@ -19,285 +20,6 @@ pub const DEDUP_WINDOW: usize = 65_536;
 /// Format tag written in front of every encoded proposal and snapshot (2: a configuration
 /// holds `TenantSettings`).
 const FORMAT: u8 = 2;
-
-/// Lifecycle of an alert: open → acknowledged → resolved (acknowledging is optional).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum AlertStatus {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            AlertStatus::Open => "OPEN",
-            AlertStatus::Acknowledged => "ACKNOWLEDGED",
-            AlertStatus::Resolved => "RESOLVED",
-        }
-    }
-
-    pub fn to_proto(self) -> pb::AlertStatus {
-        match self {
-            AlertStatus::Open => pb::AlertStatus::Open,
-            AlertStatus::Acknowledged => pb::AlertStatus::Acknowledged,
-            AlertStatus::Resolved => pb::AlertStatus::Resolved,
-        }
-    }
-
-    /// `None` for UNSPECIFIED (no filter).
-    pub fn from_proto(status: pb::AlertStatus) -> Option<AlertStatus> {
-        match status {
-            pb::AlertStatus::Unspecified => None,
-            pb::AlertStatus::Open => Some(AlertStatus::Open),
-            pb::AlertStatus::Acknowledged => Some(AlertStatus::Acknowledged),
-            pb::AlertStatus::Resolved => Some(AlertStatus::Resolved),
-        }
-    }
-
-    /// Parses `open`, `acknowledged`/`ack`, `resolved` (any case).
-    pub fn parse(text: &str) -> Option<AlertStatus> {
-        match text.to_ascii_lowercase().as_str() {
-            "open" => Some(AlertStatus::Open),
-            "acknowledged" | "ack" | "acked" => Some(AlertStatus::Acknowledged),
-            "resolved" => Some(AlertStatus::Resolved),
-            _ => None,
-        }
-    }
-}
-
-/// One step of an alert's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub status: AlertStatus,
-    pub by: String,
-    pub note: String,
-    pub at_ms: i64,
-}
-
-/// An alert as the control plane holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    pub tenant_id: String,
-    pub alert_id: String,
-    pub customer_id: String,
-    pub score: u32,
-    pub reasons: Vec<String>,
-    pub triggered_at_ms: i64,
-    pub contact_id: String,
-    pub channel: String,
-    pub queue_id: String,
-    pub agent_id: String,
-    pub status: AlertStatus,
-    pub history: Vec<HistoryEntry>,
-}
-
-impl AlertRecord {
-    pub fn from_churn_alert(alert: &ChurnAlert) -> AlertRecord {
-        AlertRecord {
-            tenant_id: alert.tenant_id.clone(),
-            alert_id: alert.alert_id.clone(),
-            customer_id: alert.customer_id.clone(),
-            score: alert.score,
-            reasons: alert.reasons.clone(),
-            triggered_at_ms: alert.triggered_at,
-            contact_id: alert.contact_id.clone(),
-            channel: alert.channel.clone(),
-            queue_id: alert.queue_id.clone(),
-            agent_id: alert.agent_id.clone(),
-            status: AlertStatus::Open,
-            history: Vec::new(),
-        }
-    }
-
-    pub fn to_churn_alert(&self) -> ChurnAlert {
-        ChurnAlert {
-            tenant_id: self.tenant_id.clone(),
-            alert_id: self.alert_id.clone(),
-            customer_id: self.customer_id.clone(),
-            score: self.score,
-            reasons: self.reasons.clone(),
-            triggered_at: self.triggered_at_ms,
-            contact_id: self.contact_id.clone(),
-            channel: self.channel.clone(),
-            queue_id: self.queue_id.clone(),
-            agent_id: self.agent_id.clone(),
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::Alert {
-        pb::Alert {
-            tenant_id: self.tenant_id.clone(),
-            alert_id: self.alert_id.clone(),
-            customer_id: self.customer_id.clone(),
-            score: self.score,
-            reasons: self.reasons.clone(),
-            triggered_at: Some(ccx_model::ms_timestamp(self.triggered_at_ms)),
-            contact_id: self.contact_id.clone(),
-            channel: self.channel.clone(),
-            queue_id: self.queue_id.clone(),
-            agent_id: self.agent_id.clone(),
-            status: self.status.to_proto() as i32,
-            history: self
-                .history
-                .iter()
-                .map(|h| pb::AlertHistoryEntry {
-                    status: h.status.to_proto() as i32,
-                    by: h.by.clone(),
-                    note: h.note.clone(),
-                    at: Some(ccx_model::ms_timestamp(h.at_ms)),
-                })
-                .collect(),
-        }
-    }
-
-    /// The raise-relevant fields of a proto alert (status and history are ignored).
-    pub fn from_proto(alert: &pb::Alert) -> AlertRecord {
-        AlertRecord {
-            tenant_id: alert.tenant_id.clone(),
-            alert_id: alert.alert_id.clone(),
-            customer_id: alert.customer_id.clone(),
-            score: alert.score,
-            reasons: alert.reasons.clone(),
-            triggered_at_ms: alert
-                .triggered_at
-                .as_ref()
-                .map(ccx_model::timestamp_ms)
-                .unwrap_or(0),
-            contact_id: alert.contact_id.clone(),
-            channel: alert.channel.clone(),
-            queue_id: alert.queue_id.clone(),
-            agent_id: alert.agent_id.clone(),
-            status: AlertStatus::Open,
-            history: Vec::new(),
-        }
-    }
-
-    /// Every field of a proto alert, status and history included.
-    pub fn from_proto_full(alert: &pb::Alert) -> AlertRecord {
-        let status = |s: i32| {
-            pb::AlertStatus::try_from(s)
-                .ok()
-                .and_then(AlertStatus::from_proto)
-                .unwrap_or(AlertStatus::Open)
-        };
-        let mut record = AlertRecord::from_proto(alert);
-        record.status = status(alert.status);
-        record.history = alert
-            .history
-            .iter()
-            .map(|h| HistoryEntry {
-                status: status(h.status),
-                by: h.by.clone(),
-                note: h.note.clone(),
-                at_ms: h.at.as_ref().map(ccx_model::timestamp_ms).unwrap_or(0),
-            })
-            .collect();
-        record
-    }
-
-    /// Checks what a raise must carry.
-    pub fn validate_new(&self) -> Result<(), CommandError> {
-        if !ccx_model::validate::is_tenant_id(&self.tenant_id) {
-            return Err(CommandError::invalid(format!(
-                "tenantId: {:?} is not a tenant id ([a-z0-9][a-z0-9_-]{{0,62}})",
-                self.tenant_id
-            )));
-        }
-        if self.alert_id.is_empty() || self.alert_id.len() > 512 {
-            return Err(CommandError::invalid(
-                "alertId: required, at most 512 bytes",
-            ));
-        }
-        if self.score > 100 {
-            return Err(CommandError::invalid(format!(
-                "score: {} is above 100",
-                self.score
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// A tenant's configuration as the control plane holds it: its settings, the sha256 of each
-/// collector token (token plaintext is never stored) and who changed it when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredConfig {
-    pub tenant_id: String,
-    pub settings: TenantSettings,
-    /// Lowercase hex sha256 of each collector bearer token, sorted, unique.
-    pub token_sha256: Vec<String>,
-    pub version: u64,
-    pub updated_at_ms: i64,
-    pub updated_by: String,
-}
-
-impl StoredConfig {
-    /// SPEC defaults for a tenant that has never been configured (version 0).
-    pub fn defaults(tenant_id: &str) -> StoredConfig {
-        StoredConfig {
-            tenant_id: tenant_id.to_string(),
-            settings: TenantSettings::default(),
-            token_sha256: Vec::new(),
-            version: 0,
-            updated_at_ms: 0,
-            updated_by: String::new(),
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::TenantConfig {
-        pb::TenantConfig {
-            token_sha256: self.token_sha256.clone(),
-            version: self.version,
-            updated_at: (self.updated_at_ms != 0)
-                .then(|| ccx_model::ms_timestamp(self.updated_at_ms)),
-            updated_by: self.updated_by.clone(),
-            ..self.settings.to_proto(&self.tenant_id)
-        }
-    }
-
-    /// Reads a proto config (zero-valued settings take SPEC defaults, so a sparse message is a
-    /// valid put), checked.
-    pub fn from_proto(config: &pb::TenantConfig) -> Result<StoredConfig, CommandError> {
-        let settings =
-            TenantSettings::from_proto(config).map_err(|e| CommandError::invalid(e.to_string()))?;
-        let mut tokens: Vec<String> = config
-            .token_sha256
-            .iter()
-            .map(|t| t.to_ascii_lowercase())
-            .collect();
-        tokens.sort();
-        tokens.dedup();
-        let stored = StoredConfig {
-            tenant_id: config.tenant_id.clone(),
-            settings,
-            token_sha256: tokens,
-            version: config.version,
-            updated_at_ms: 0,
-            updated_by: String::new(),
-        };
-        stored.validate()?;
-        Ok(stored)
-    }
-
-    pub fn validate(&self) -> Result<(), CommandError> {
-        if !ccx_model::validate::is_tenant_id(&self.tenant_id) {
-            return Err(CommandError::invalid(format!(
-                "tenantId: {:?} is not a tenant id ([a-z0-9][a-z0-9_-]{{0,62}})",
-                self.tenant_id
-            )));
-        }
-        self.settings
-            .validate()
-            .map_err(|e| CommandError::invalid(e.to_string()))?;
-        if !self.token_sha256.iter().all(|t| is_token_hash(t)) {
-            return Err(CommandError::invalid(
-                "tokenSha256: each entry must be 64 hex digits (sha256 of the token)",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// A state change, as proposed to raft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,23 +104,6 @@ impl Proposal {
     }
 }
 
-/// Deterministic failure of a command; the same on every replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum CommandError {
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-}
-
-impl CommandError {
-    pub fn invalid(msg: impl Into<String>) -> CommandError {
-        CommandError::InvalidArgument(msg.into())
-    }
-}
-
 /// What an applied command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandValue {
@@ -409,51 +114,6 @@ pub enum CommandValue {
 }
 
 pub type CommandResult = Result<CommandValue, CommandError>;
-
-/// Alert list filter. `from` inclusive, `to` exclusive, on `triggered_at`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlertFilter {
-    pub tenant_id: Option<String>,
-    pub status: Option<AlertStatus>,
-    pub from_ms: Option<i64>,
-    pub to_ms: Option<i64>,
-    pub limit: Option<usize>,
-}
-
-impl AlertFilter {
-    pub fn matches(&self, a: &AlertRecord) -> bool {
-        self.tenant_id.as_ref().is_none_or(|t| *t == a.tenant_id)
-            && self.status.is_none_or(|s| s == a.status)
-            && self.from_ms.is_none_or(|f| a.triggered_at_ms >= f)
-            && self.to_ms.is_none_or(|t| a.triggered_at_ms < t)
-    }
-
-    pub fn to_proto(&self, local: bool) -> pb::ListAlertsRequest {
-        pb::ListAlertsRequest {
-            tenant_id: self.tenant_id.clone().unwrap_or_default(),
-            status: self
-                .status
-                .map(|s| s.to_proto())
-                .unwrap_or(pb::AlertStatus::Unspecified) as i32,
-            from: self.from_ms.map(ccx_model::ms_timestamp),
-            to: self.to_ms.map(ccx_model::ms_timestamp),
-            local,
-            limit: self.limit.unwrap_or(0).min(u32::MAX as usize) as u32,
-        }
-    }
-
-    pub fn from_proto(req: &pb::ListAlertsRequest) -> AlertFilter {
-        AlertFilter {
-            tenant_id: (!req.tenant_id.is_empty()).then(|| req.tenant_id.clone()),
-            status: pb::AlertStatus::try_from(req.status)
-                .ok()
-                .and_then(AlertStatus::from_proto),
-            from_ms: req.from.as_ref().map(ccx_model::timestamp_ms),
-            to_ms: req.to.as_ref().map(ccx_model::timestamp_ms),
-            limit: (req.limit > 0).then_some(req.limit as usize),
-        }
-    }
-}
 
 /// A replica known to the cluster: its id and gRPC address (host:port).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -740,6 +400,7 @@ fn not_found(tenant_id: &str, alert_id: &str) -> CommandError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccx_model::rows::ChurnAlert;
 
     fn alert(id: &str) -> AlertRecord {
         AlertRecord::from_churn_alert(&ChurnAlert {
@@ -867,52 +528,6 @@ mod tests {
         };
         assert_eq!(v2.version, 2);
         assert_eq!(v2.settings.sl_threshold_ms, 30_000);
-    }
-
-    #[test]
-    fn a_stored_config_keeps_settings_and_tokens_through_the_proto() {
-        let mut stored = StoredConfig::defaults("acme");
-        stored.settings.fcr_window_ms = 3_600_000;
-        stored.token_sha256 = vec![ccx_model::hash_token("t")];
-        stored.version = 3;
-        assert_eq!(
-            StoredConfig::from_proto(&stored.to_proto()).unwrap(),
-            stored
-        );
-    }
-
-    #[test]
-    fn invalid_configs_are_rejected() {
-        let bad_signal = pb::TenantConfig {
-            tenant_id: "acme".into(),
-            churn_signals: vec![pb::ChurnSignalConfig {
-                signal: "BAD".into(),
-                weight: 1,
-                cap: 1,
-            }],
-            ..Default::default()
-        };
-        assert!(StoredConfig::from_proto(&bad_signal).is_err());
-        let bad_tenant = pb::TenantConfig {
-            tenant_id: "Not OK".into(),
-            ..Default::default()
-        };
-        assert!(StoredConfig::from_proto(&bad_tenant).is_err());
-        let bad_token = pb::TenantConfig {
-            tenant_id: "acme".into(),
-            token_sha256: vec!["abc".into()],
-            ..Default::default()
-        };
-        assert!(StoredConfig::from_proto(&bad_token).is_err());
-        let ok = pb::TenantConfig {
-            tenant_id: "acme".into(),
-            token_sha256: vec![ccx_model::hash_token("secret").to_uppercase()],
-            ..Default::default()
-        };
-        assert_eq!(
-            StoredConfig::from_proto(&ok).unwrap().token_sha256,
-            vec![ccx_model::hash_token("secret")]
-        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use raft::prelude::{Message, MessageType};
 use raft_protobuf::Message as PbMessage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::error::ControlError;
+pub use ccx_control_client::channel;
 
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
@@ -33,21 +33,6 @@ pub type FeedbackFn = Arc<dyn Fn(Feedback) + Send + Sync>;
 
 /// Replica id → gRPC address (host:port), from the configured peers and applied changes.
 pub type AddressBook = Arc<RwLock<BTreeMap<u64, String>>>;
-
-/// A lazily connected channel to `address` (host:port or URL).
-pub fn channel(address: &str) -> Result<Channel, ControlError> {
-    let url = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    Ok(Endpoint::from_shared(url)?
-        .connect_timeout(Duration::from_millis(500))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .connect_lazy())
-}
 
 /// Sends raft messages to peers; cheap to share.
 pub struct Transport {

@@ -1,11 +1,10 @@
 //! In-process clusters on loopback: the gRPC service, forwarding, linearizable reads, the
-//! client and the CLI commands.
+//! client. (The `ccx` commands built on the client are tested in services/ccx/tests.)
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ccx_control::cli::{self, AlertsCommand, ClusterCommand, ConfigCommand};
 use ccx_control::{
     start_replica, AlertFilter, AlertStatus, ControlClient, ReplicaHandle, ReplicaOptions,
 };
@@ -157,7 +156,7 @@ async fn same_alert_raised_concurrently_is_one_alert_and_lifecycle_is_replicated
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn config_and_cli_commands() {
+async fn configs_alerts_and_probes_through_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let handles = cluster(3, dir.path()).await;
     wait_leader(&handles).await;
@@ -166,21 +165,17 @@ async fn config_and_cli_commands() {
     let defaults = client.get_config("acme").await.unwrap();
     assert_eq!(defaults.version, 0);
     assert_eq!(defaults.sl_threshold_ms, 20_000);
-    let out = cli::config_command_output(
-        ConfigCommand::Set {
-            tenant: "acme".into(),
-            settings: vec![
-                ("sl_threshold".into(), "30s".into()),
-                ("churn.REPEAT_CONTACT.cap".into(), "5".into()),
-                ("token".into(), "secret-token".into()),
-            ],
-            by: "ops".into(),
-        },
-        &endpoints,
-    )
-    .await
-    .unwrap();
-    assert!(out.contains("\"slThresholdMs\": 30000"), "{out}");
+    let mut edited = ccx_model::settings::TenantSettings {
+        sl_threshold_ms: 30_000,
+        ..Default::default()
+    };
+    edited.churn.rules[ccx_model::settings::Signal::RepeatContact.index()].cap = 5;
+    let put = ccx_proto::v1::TenantConfig {
+        token_sha256: vec![ccx_model::hash_token("secret-token")],
+        version: defaults.version,
+        ..edited.to_proto("acme")
+    };
+    client.put_config_by(put, "ops").await.unwrap();
     let settings = client.get_settings("acme").await.unwrap();
     assert_eq!(settings.sl_threshold_ms, 30_000);
     assert_eq!(
@@ -207,37 +202,20 @@ async fn config_and_cli_commands() {
     );
 
     client.raise_alert(&alert(1)).await.unwrap();
-    let out = cli::alerts_command_output(
-        AlertsCommand::Ack {
-            tenant: "acme".into(),
-            alert_id: "acme:c1:e1".into(),
-            by: "kim".into(),
-            note: "on it".into(),
-        },
-        &endpoints,
-    )
-    .await
-    .unwrap();
-    assert!(out.contains("\"ACKNOWLEDGED\""), "{out}");
-    let out = cli::alerts_command_output(
-        AlertsCommand::List {
-            tenant: Some("acme".into()),
-            status: Some(AlertStatus::Acknowledged),
-            from: None,
-            to: None,
-            limit: None,
-            json: false,
-        },
-        &endpoints,
-    )
-    .await
-    .unwrap();
-    assert_eq!(out.lines().count(), 2, "{out}");
-    assert!(out.contains("acme:c1:e1"));
-    let out = cli::cluster_command_output(ClusterCommand::Status, &endpoints[..1])
+    let acked = client
+        .acknowledge("acme", "acme:c1:e1", "kim", "on it")
         .await
         .unwrap();
-    assert!(out.contains("\"leader\""), "{out}");
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    let listed = client
+        .list_alerts(&AlertFilter {
+            tenant_id: Some("acme".into()),
+            status: Some(AlertStatus::Acknowledged),
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
     // HTTP endpoints.
     let http = handles[0].http_addr();
     let body = http_get(http, "/metrics").await;

@@ -281,6 +281,12 @@ fn number(field: &'static str, value: &Value) -> Result<f64, Rejection> {
     })
 }
 
+/// A Unix-millisecond instant as [`format_timestamp`] prints it, for messages and command
+/// output.
+pub fn format_ms(ms: i64) -> String {
+    format_timestamp(&crate::ms_timestamp(ms))
+}
+
 /// Unix milliseconds of an RFC 3339 time (`2026-11-24T07:00:00Z`), for command lines.
 pub fn rfc3339_ms(text: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(text)

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use ccx_model::json::format_ms;
 use ccx_model::rows::{minute_of, ChurnAlert, FinalRows, StateTimes};
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
@@ -160,7 +161,7 @@ fn with_vanished_keys_zeroed(mut rows: FinalRows, stored: &FinalRows) -> Output 
 /// it found through `control` (idempotent by alert id) when given.
 pub async fn backfill(
     store: &Store,
-    control: Option<&ccx_control::ControlClient>,
+    control: Option<&ccx_control_client::ControlClient>,
     settings: &TenantSettings,
     range: &Range,
 ) -> Result<Report, BackfillError> {
@@ -189,11 +190,11 @@ pub async fn backfill(
                 "the minutes from {} on are not final yet: the stream may still change them \
                  (FCR verdicts reach back {} h behind the tenant's watermark, now {}); backfill \
                  up to {} now, or the rest once the watermark is past {}",
-                time(final_before.max(range.from_ms)),
+                format_ms(final_before.max(range.from_ms)),
                 (watermark - final_before) / 3_600_000,
-                time(watermark),
-                time(final_before),
-                time(watermark + range.to_ms - final_before),
+                format_ms(watermark),
+                format_ms(final_before),
+                format_ms(watermark + range.to_ms - final_before),
             ),
         });
     }
@@ -247,9 +248,4 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// An instant as RFC 3339, for messages.
-pub fn time(ms: i64) -> String {
-    ccx_model::json::format_timestamp(&ccx_model::ms_timestamp(ms))
 }

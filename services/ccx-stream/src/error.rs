@@ -17,7 +17,7 @@ pub enum StreamError {
     #[error(transparent)]
     Store(#[from] ccx_store::StoreError),
     #[error(transparent)]
-    Control(#[from] ccx_control::ControlError),
+    Control(#[from] ccx_control_client::ControlError),
     #[error("checkpoint: {0}")]
     Checkpoint(#[source] std::io::Error),
     /// A listener or runtime of this process could not start.

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccx_config::Config;
+use ccx_control_client::{watch_configs, ControlClient};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::dataflow::{run, Progress, RowSink, StreamOptions};
 use crate::engine::SharedSettings;
 use crate::error::StreamError;
-use crate::sink::{follow_settings, ClickHouseSink, WithAlerts};
+use crate::sink::{ClickHouseSink, WithAlerts};
 use crate::source::KafkaLog;
 use crate::Settings;
 
@@ -86,14 +87,13 @@ pub async fn serve(
         // Tenant settings held by the control plane apply without a restart.
         let shared = Arc::new(SharedSettings::default());
         settings.shared = Some(Arc::clone(&shared));
-        let client = ccx_control::ControlClient::new(endpoints.iter().cloned())?;
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = follow_settings(shared, client, SETTINGS_POLL) => {}
-                _ = stop.cancelled() => {}
-            }
-        });
+        let client = ControlClient::new(endpoints.iter().cloned())?;
+        tokio::spawn(follow_settings(
+            shared,
+            client,
+            SETTINGS_POLL,
+            shutdown.clone(),
+        ));
     }
 
     let progress = Arc::new(Progress::default());
@@ -152,6 +152,24 @@ pub async fn serve(
         progress,
         worker,
     })
+}
+
+/// Keeps `shared` equal to the tenant settings the control plane holds (read every `every`)
+/// until `stop`.
+pub async fn follow_settings(
+    shared: Arc<SharedSettings>,
+    client: ControlClient,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    watch_configs(client, every, stop, |held| {
+        shared.replace(
+            held.into_iter()
+                .map(|c| (c.tenant_id, c.settings))
+                .collect(),
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{ChurnAlert, FinalRows, QueueNow};
-use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -41,7 +40,7 @@ impl ClickHouseSink {
 pub struct WithAlerts<S> {
     inner: S,
     runtime: tokio::runtime::Runtime,
-    client: ccx_control::ControlClient,
+    client: ccx_control_client::ControlClient,
     unraised: Vec<ChurnAlert>,
 }
 
@@ -53,7 +52,7 @@ impl<S: RowSink> WithAlerts<S> {
             .map_err(StreamError::io("cannot start the alert sink's runtime"))?;
         let client = {
             let _guard = runtime.enter();
-            ccx_control::ControlClient::new(endpoints.iter().cloned())?
+            ccx_control_client::ControlClient::new(endpoints.iter().cloned())?
         };
         Ok(WithAlerts {
             inner,
@@ -162,30 +161,5 @@ impl MemorySink {
     pub fn final_rows(&self) -> FinalRows {
         let shared = ccx_model::sync::lock(&self.shared);
         shared.rows.clone().without_zero_rows()
-    }
-}
-
-/// Keeps `shared` equal to the tenant settings held by the control plane (polled every
-/// `every`; a failed poll keeps the last ones). Runs until the process ends.
-pub async fn follow_settings(
-    shared: Arc<crate::engine::SharedSettings>,
-    client: ccx_control::ControlClient,
-    every: std::time::Duration,
-) {
-    loop {
-        match client.list_configs().await {
-            Ok(configs) => shared.replace(
-                configs
-                    .iter()
-                    .filter_map(|c| {
-                        Some((c.tenant_id.clone(), TenantSettings::from_proto(c).ok()?))
-                    })
-                    .collect(),
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read tenant settings from the control plane")
-            }
-        }
-        tokio::time::sleep(every).await;
     }
 }

@@ -14,6 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
+mod control;
 mod demo;
 
 /// jemalloc, built to give its memory transparent huge pages (`.cargo/config.toml`): the
@@ -58,11 +59,11 @@ enum Command {
     /// Run one control-plane replica (raft): tenant configuration and the alert lifecycle.
     Control(ccx_control::ReplicaArgs),
     /// Churn alerts: list, acknowledge, resolve (through the control plane).
-    Alerts(ccx_control::AlertsArgs),
+    Alerts(control::alerts::AlertsArgs),
     /// Tenant configuration held by the control plane: get, set.
-    Config(ccx_control::ConfigArgs),
+    Config(control::config::ConfigArgs),
     /// Control-plane membership: status, add or remove a replica.
-    Cluster(ccx_control::ClusterArgs),
+    Cluster(control::cluster::ClusterArgs),
     /// Load and validate the configuration, print it (token hashes included) and exit.
     CheckConfig,
     /// Print the SHA-256 of a bearer token, for `[[tenants]] token_sha256`.
@@ -187,9 +188,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             replica.await??;
             Ok(())
         }
-        Command::Alerts(args) => Ok(ccx_control::run_alerts(args).await?),
-        Command::Config(args) => Ok(ccx_control::run_config(args).await?),
-        Command::Cluster(args) => Ok(ccx_control::run_cluster(args).await?),
+        Command::Alerts(args) => Ok(control::alerts::run(args).await?),
+        Command::Config(args) => Ok(control::config::run(args).await?),
+        Command::Cluster(args) => Ok(control::cluster::run(args).await?),
         Command::Stream(args) => {
             let config = Config::load(&cli.config)?;
             stream(config, args).await
@@ -235,7 +236,8 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
     if !config.control.endpoints.is_empty() {
-        let client = ccx_control::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client =
+            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
         tokio::spawn(ccx_collector::directory::follow_control(
             Arc::clone(&running.ingest),
             config.tenants.clone(),
@@ -318,13 +320,15 @@ fn tail_events(config: &Config, idle: Duration) -> anyhow::Result<()> {
 }
 
 async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
-    use ccx_stream::backfill::{backfill, time, Range};
+    use ccx_model::json::format_ms;
+    use ccx_stream::backfill::{backfill, Range};
     let store = ccx_store::Store::connect(&config.clickhouse).await?;
     let mut settings = config.stream.tenant_defaults();
     let control = if config.control.endpoints.is_empty() {
         None
     } else {
-        let client = ccx_control::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client =
+            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
         let stored = client.get_config(&args.tenant).await?;
         if stored.version > 0 {
             settings = ccx_model::settings::TenantSettings::from_proto(&stored)?;
@@ -342,9 +346,9 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
         "backfilled {} from {} to {} (watermark {}): {} events read, {} rows written, {} rows \
          zeroed, {} churn alerts, {} late events covered",
         range.tenant,
-        time(from),
-        time(to),
-        time(report.watermark),
+        format_ms(from),
+        format_ms(to),
+        format_ms(report.watermark),
         report.events_read,
         report.rows,
         report.zeroed,

@@ -101,8 +101,8 @@ impl ReplicaHandle {
     }
 
     /// A client of this replica (it follows the leader from here).
-    pub fn client(&self) -> Result<crate::client::ControlClient, ControlError> {
-        crate::client::ControlClient::new([self.grpc_addr.to_string()])
+    pub fn client(&self) -> Result<ccx_control_client::ControlClient, ControlError> {
+        ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])
     }
 
     /// True while the raft loop runs.

@@ -1,7 +1,8 @@
 //! Per-tenant metric settings (SPEC §3): thresholds, FCR window, lateness and churn scoring.
 //! Defaults are SPEC's; the control plane holds each tenant's values. This is the one
 //! definition: the control plane stores it, the stream applies it, the CLI shows it (serde,
-//! proto3 JSON names), and [`proto`] is its one conversion to and from `ccx.v1.TenantConfig`.
+//! proto3 JSON names), and [`TenantSettings::from_proto`] / [`TenantSettings::to_proto`] are its
+//! one conversion to and from `ccx.v1.TenantConfig`.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,8 @@
-//! The crate's error type and its one mapping to gRPC status codes.
+//! The control plane's errors and their one mapping to gRPC status codes: [`ControlError`]
+//! (what a call or a replica reports) and [`CommandError`] (the deterministic failure of a
+//! command, the same on every replica).
 
-use crate::state::CommandError;
+use serde::{Deserialize, Serialize};
 
 /// Metadata key naming the leader's address on a FAILED_PRECONDITION "not leader" answer.
 pub const LEADER_HEADER: &str = "x-ccx-leader";
@@ -28,13 +30,30 @@ pub enum ControlError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("raft: {0}")]
-    Raft(#[from] raft::Error),
+    Raft(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("{}: {}", .0.code(), .0.message())]
     Rpc(Box<tonic::Status>),
     #[error("{0}")]
     Config(String),
+}
+
+/// Deterministic failure of a command; the same on every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+}
+
+impl CommandError {
+    pub fn invalid(msg: impl Into<String>) -> CommandError {
+        CommandError::InvalidArgument(msg.into())
+    }
 }
 
 impl From<CommandError> for ControlError {

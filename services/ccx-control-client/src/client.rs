@@ -13,11 +13,10 @@ use ccx_model::rows::ChurnAlert;
 use ccx_model::settings::TenantSettings;
 use ccx_proto::v1 as pb;
 use ccx_proto::v1::control_client::ControlClient as GrpcClient;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
+use crate::alert::{AlertFilter, AlertRecord};
 use crate::error::{leader_of, ControlError};
-use crate::state::{AlertFilter, AlertRecord};
-use crate::transport::channel;
 
 /// Connects to the control plane through any of its replicas and follows the leader.
 pub struct ControlClient {
@@ -370,4 +369,19 @@ impl ControlClient {
         })
         .await
     }
+}
+
+/// A lazily connected channel to `address` (host:port or URL).
+pub fn channel(address: &str) -> Result<Channel, ControlError> {
+    let url = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    Ok(Endpoint::from_shared(url)?
+        .connect_timeout(Duration::from_millis(500))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect_lazy())
 }

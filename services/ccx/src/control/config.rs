@@ -1,0 +1,185 @@
+//! `ccx config get | set`: a tenant's settings and collector tokens.
+
+use ccx_control_client::ControlError;
+use ccx_model::settings::{Signal, TenantSettings};
+use ccx_proto::v1 as pb;
+use serde_json::json;
+
+use ccx_model::json::format_ms;
+
+use super::ControlEndpoints;
+
+/// `ccx config …`
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub endpoints: ControlEndpoints,
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ConfigCommand {
+    /// Print a tenant's configuration (JSON).
+    Get { tenant: String },
+    /// Change settings: key=value ... Keys: sl_threshold, short_abandon, fcr_window,
+    /// allowed_lateness, churn_lookback, churn_cooldown, churn_long_abandon (durations: 20s,
+    /// 5m, 24h, 30d or ms), churn_threshold, churn.SIGNAL.weight, churn.SIGNAL.cap,
+    /// token=PLAINTEXT (stored as sha256), token_sha256=HEX, remove_token_sha256=HEX,
+    /// clear_tokens=true.
+    Set {
+        tenant: String,
+        #[arg(required = true, value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
+        /// Recorded as the author of the change.
+        #[arg(long, env = "CCX_USER", default_value = "")]
+        by: String,
+    },
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("{text:?}: expected key=value"))
+}
+
+/// `1500`, `1500ms`, `20s`, `5m`, `24h`, `30d` → milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a duration like 20s, 5m, 24h or ms"))?;
+    let factor = match unit {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?}: too large"))
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ControlError> {
+    value
+        .parse()
+        .map_err(|_| ControlError::InvalidArgument(format!("{key}: {value:?} is not a number")))
+}
+
+/// Applies `key=value` edits (see [`ConfigCommand::Set`]) to a tenant's settings and token
+/// hashes. The result is validated by the control plane's put.
+pub fn apply_settings(
+    settings: &mut TenantSettings,
+    tokens: &mut Vec<String>,
+    edits: &[(String, String)],
+) -> Result<(), ControlError> {
+    let dur = |k: &str, v: &str| -> Result<i64, ControlError> {
+        let ms =
+            parse_duration_ms(v).map_err(|e| ControlError::InvalidArgument(format!("{k}: {e}")))?;
+        i64::try_from(ms)
+            .map_err(|_| ControlError::InvalidArgument(format!("{k}: {v:?} is too large")))
+    };
+    let churn = &mut settings.churn;
+    for (key, value) in edits {
+        match key.trim_end_matches("_ms") {
+            "sl_threshold" => settings.sl_threshold_ms = dur(key, value)?,
+            "short_abandon" => settings.short_abandon_ms = dur(key, value)?,
+            "fcr_window" => settings.fcr_window_ms = dur(key, value)?,
+            "allowed_lateness" => settings.allowed_lateness_ms = dur(key, value)?,
+            "churn_lookback" => churn.lookback_ms = dur(key, value)?,
+            "churn_cooldown" => churn.cooldown_ms = dur(key, value)?,
+            "churn_long_abandon" => churn.long_abandon_ms = dur(key, value)?,
+            "churn_threshold" => churn.threshold = number(key, value)?,
+            "token" => tokens.push(ccx_model::hash_token(value)),
+            "token_sha256" => tokens.push(value.to_ascii_lowercase()),
+            "remove_token_sha256" => {
+                let v = value.to_ascii_lowercase();
+                tokens.retain(|t| *t != v)
+            }
+            "clear_tokens" if value == "true" => tokens.clear(),
+            _ => {
+                let parts: Vec<&str> = key.split('.').collect();
+                let ["churn", signal, field] = parts[..] else {
+                    return Err(ControlError::InvalidArgument(format!(
+                        "unknown setting {key:?}"
+                    )));
+                };
+                let Some(signal) = Signal::parse(signal) else {
+                    return Err(ControlError::InvalidArgument(format!(
+                        "{key}: unknown signal {signal}"
+                    )));
+                };
+                let rule = &mut churn.rules[signal.index()];
+                match field {
+                    "weight" => rule.weight = number(key, value)?,
+                    "cap" => rule.cap = number(key, value)?,
+                    _ => {
+                        return Err(ControlError::InvalidArgument(format!(
+                            "{key}: expected churn.<SIGNAL>.weight or .cap"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A configuration as one JSON object: its settings as serde writes them (proto3 JSON names)
+/// with the tenant, version, token hashes and last change.
+pub fn config_json(c: &pb::TenantConfig) -> Result<serde_json::Value, ControlError> {
+    let settings = TenantSettings::from_proto(c)?;
+    let mut v = json!({
+        "tenantId": c.tenant_id,
+        "version": c.version,
+    });
+    if let (Some(out), Ok(serde_json::Value::Object(fields))) =
+        (v.as_object_mut(), serde_json::to_value(&settings))
+    {
+        out.extend(fields);
+        out.insert("tokenSha256".into(), json!(c.token_sha256));
+        out.insert(
+            "updatedAt".into(),
+            json!(c
+                .updated_at
+                .as_ref()
+                .map(|t| format_ms(ccx_model::timestamp_ms(t)))),
+        );
+        out.insert("updatedBy".into(), json!(c.updated_by));
+    }
+    Ok(v)
+}
+
+/// `ccx config …`: prints the tenant's configuration (after the change, for `set`).
+pub async fn run(args: ConfigArgs) -> Result<(), ControlError> {
+    let client = args.endpoints.client()?;
+    let config = match args.command {
+        ConfigCommand::Get { tenant } => client.get_config(&tenant).await?,
+        ConfigCommand::Set {
+            tenant,
+            settings,
+            by,
+        } => {
+            let current = client.get_config(&tenant).await?;
+            let mut edited = TenantSettings::from_proto(&current)?;
+            let mut tokens = current.token_sha256.clone();
+            apply_settings(&mut edited, &mut tokens, &settings)?;
+            let config = pb::TenantConfig {
+                token_sha256: tokens,
+                // The version read makes the put conditional: a concurrent change is not
+                // overwritten.
+                version: current.version,
+                ..edited.to_proto(&tenant)
+            };
+            client.put_config_by(config, &by).await?
+        }
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&config_json(&config)?).unwrap_or_default()
+    );
+    Ok(())
+}
