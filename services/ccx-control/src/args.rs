@@ -76,22 +76,17 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    /// A replica process's command line (as `ccx-control-replica` has it).
     #[derive(clap::Parser, Debug)]
-    struct Cli {
-        #[command(subcommand)]
-        cmd: Sub,
-    }
-
-    #[derive(clap::Subcommand, Debug)]
-    enum Sub {
-        Control(ReplicaArgs),
+    struct Replica {
+        #[command(flatten)]
+        args: ReplicaArgs,
     }
 
     #[test]
     fn parses_replica_args() {
-        let cli = Cli::try_parse_from([
-            "ccx",
-            "control",
+        let cli = Replica::try_parse_from([
+            "ccx-control-replica",
             "--id",
             "2",
             "--peers",
@@ -104,8 +99,7 @@ mod tests {
             "127.0.0.1:7411",
         ])
         .unwrap();
-        let Sub::Control(args) = cli.cmd;
-        let o = args.to_options();
+        let o = cli.args.to_options();
         assert_eq!(o.id, 2);
         assert_eq!(o.peers.len(), 3);
         assert_eq!(o.peers[2], (3, "127.0.0.1:7420".to_string()));
