@@ -105,6 +105,9 @@ pub fn event_from_json(value: &Value) -> Result<Event, Rejection> {
             "score" => event.score = Some(integer(field, value)?),
             "sentiment" => event.sentiment = Some(number(field, value)?),
             "agentState" => event.agent_state = enumeration::<AgentState>(field, value)?,
+            "caseId" => event.case_id = string(field, value)?,
+            "callbackOf" => event.callback_of = string(field, value)?,
+            "mos" => event.mos = Some(number(field, value)?),
             _ => unreachable!("canonical_field returns only the names above"),
         }
     }
@@ -140,6 +143,8 @@ pub fn event_to_json(event: &Event) -> Value {
     text("reason", &event.reason);
     text("toQueueId", &event.to_queue_id);
     text("toAgentId", &event.to_agent_id);
+    text("caseId", &event.case_id);
+    text("callbackOf", &event.callback_of);
     text(
         "surveyType",
         enum_name::<SurveyType>(event.survey_type).unwrap_or_default(),
@@ -163,6 +168,9 @@ pub fn event_to_json(event: &Event) -> Value {
     if let Some(sentiment) = event.sentiment {
         map.insert("sentiment".into(), Value::from(sentiment));
     }
+    if let Some(mos) = event.mos {
+        map.insert("mos".into(), Value::from(mos));
+    }
     Value::Object(map)
 }
 
@@ -174,7 +182,7 @@ pub fn format_timestamp(ts: &Timestamp) -> String {
     }
 }
 
-const FIELDS: [(&str, &str); 19] = [
+const FIELDS: [(&str, &str); 22] = [
     ("eventId", "event_id"),
     ("tenantId", "tenant_id"),
     ("type", "type"),
@@ -194,6 +202,9 @@ const FIELDS: [(&str, &str); 19] = [
     ("score", "score"),
     ("sentiment", "sentiment"),
     ("agentState", "agent_state"),
+    ("caseId", "case_id"),
+    ("callbackOf", "callback_of"),
+    ("mos", "mos"),
 ];
 
 fn canonical_field(name: &str) -> Option<&'static str> {

@@ -20,9 +20,10 @@ pub use ccx_proto::v1::{AgentState, Channel, Direction, Event, EventType, Survey
 pub use token::hash_token;
 pub use validate::{validate, Limits, RejectCode, Rejection};
 
-/// True for the one event type that is about an agent rather than a contact.
+/// True for the event types about an agent rather than a contact: a state change, and a QA
+/// evaluation (SPEC §7.1), keyed and counted by the agent.
 pub fn is_agent_event(kind: EventType) -> bool {
-    kind == EventType::AgentStateChanged
+    matches!(kind, EventType::AgentStateChanged | EventType::QaScored)
 }
 
 /// The Kafka record key of SPEC §2: `tenantId/customerId`; agent events `tenantId/agentId`.

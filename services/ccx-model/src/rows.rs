@@ -7,51 +7,109 @@ use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
-/// The additive components of SPEC §3 (all but agent-state time). Queue rows carry all of
-/// them; agent rows the ones from `handled` down (the others stay zero there).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Components {
-    pub offered: u64,
-    pub answered: u64,
-    pub answered_in_sl: u64,
-    pub wait_answered_ms: u64,
-    pub abandoned: u64,
-    pub abandoned_short: u64,
-    pub wait_abandoned_ms: u64,
-    pub handled: u64,
-    pub talk_ms: u64,
-    pub hold_ms: u64,
-    pub holds: u64,
-    pub transfers: u64,
-    pub acw_ms: u64,
-    pub acw_count: u64,
-    pub resolved: u64,
-    pub self_served: u64,
-    pub conversions: u64,
-    pub fcr_eligible: u64,
-    pub fcr_success: u64,
-    pub nps_responses: u64,
-    pub nps_promoters: u64,
-    pub nps_detractors: u64,
-    pub csat_responses: u64,
-    pub csat_satisfied: u64,
-    pub ces_responses: u64,
-    pub ces_score_sum: u64,
-    pub sentiment_count: u64,
-    pub sentiment_milli_sum: i64,
-    pub sentiment_negative: u64,
-    pub sentiment_positive: u64,
+/// Defines [`Components`] from one list of fields: the struct, its column names and the
+/// conversions that follow the list's order, so a component is added in one place.
+macro_rules! components {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)*) => {
+        /// The additive components of SPEC §3 and §7.2 (all but agent-state time), one struct
+        /// for the queue, agent and reason tables: each table stores the columns of its list
+        /// ([`QUEUE_COLUMNS`], [`AGENT_COLUMNS`], [`REASON_COLUMNS`]); the others stay zero.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub struct Components {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        /// Every component's name in SPEC order (also the ClickHouse column names).
+        pub const COMPONENT_COLUMNS: &[&str] = &[$(stringify!($field)),*];
+
+        impl Components {
+            /// The values in [`COMPONENT_COLUMNS`] order.
+            pub fn values(&self) -> [i64; COMPONENTS] {
+                [$(self.$field as i64),*]
+            }
+
+            /// Builds components from values in [`COMPONENT_COLUMNS`] order.
+            pub fn from_values(v: &[i64; COMPONENTS]) -> Components {
+                let mut next = v.iter();
+                Components {
+                    $($field: next.next().copied().unwrap_or(0) as $ty,)*
+                }
+            }
+        }
+
+        impl AddAssign for Components {
+            /// Adds field by field, skipping the fields `o` leaves at zero: an event changes a
+            /// few components, so a row's other cache lines are neither read nor written.
+            fn add_assign(&mut self, o: Components) {
+                $(if o.$field != 0 {
+                    self.$field = self.$field.wrapping_add(o.$field);
+                })*
+            }
+        }
+    };
 }
 
-/// Column names of [`Components`] in SPEC order (also the ClickHouse column names).
-pub const COMPONENT_COLUMNS: [&str; 30] = [
-    "offered",
-    "answered",
-    "answered_in_sl",
-    "wait_answered_ms",
-    "abandoned",
-    "abandoned_short",
-    "wait_abandoned_ms",
+components! {
+    offered: u64,
+    answered: u64,
+    answered_in_sl: u64,
+    wait_answered_ms: u64,
+    abandoned: u64,
+    abandoned_short: u64,
+    wait_abandoned_ms: u64,
+    handled: u64,
+    talk_ms: u64,
+    hold_ms: u64,
+    holds: u64,
+    transfers: u64,
+    acw_ms: u64,
+    acw_count: u64,
+    resolved: u64,
+    self_served: u64,
+    conversions: u64,
+    fcr_eligible: u64,
+    fcr_success: u64,
+    nps_responses: u64,
+    nps_promoters: u64,
+    nps_detractors: u64,
+    csat_responses: u64,
+    csat_satisfied: u64,
+    ces_responses: u64,
+    ces_score_sum: u64,
+    sentiment_count: u64,
+    /// May be negative.
+    sentiment_milli_sum: i64,
+    sentiment_negative: u64,
+    sentiment_positive: u64,
+    callbacks_requested: u64,
+    wait_callback_ms: u64,
+    callbacks_attempted: u64,
+    callback_delay_ms: u64,
+    callbacks_matched: u64,
+    callbacks_connected: u64,
+    transfer_answered: u64,
+    transfer_wait_ms: u64,
+    repeats: u64,
+    cases_resolved: u64,
+    case_resolution_ms: u64,
+    case_contacts: u64,
+    mos_count: u64,
+    mos_milli_sum: u64,
+    mos_poor: u64,
+    accounts_attempted: u64,
+    first_call_closes: u64,
+    qa_evaluations: u64,
+    qa_score_sum: u64,
+}
+
+/// How many components there are.
+pub const COMPONENTS: usize = COMPONENT_COLUMNS.len();
+
+/// The columns of `queue_metrics_1m`: every component but the agent-only QA ones.
+pub const QUEUE_COLUMNS: &[&str] = COMPONENT_COLUMNS.split_at(COMPONENTS - 2).0;
+
+/// The columns of `agent_metrics_1m` (SPEC §5 and the components marked A in §7.2).
+pub const AGENT_COLUMNS: &[&str] = &[
     "handled",
     "talk_ms",
     "hold_ms",
@@ -75,136 +133,65 @@ pub const COMPONENT_COLUMNS: [&str; 30] = [
     "sentiment_milli_sum",
     "sentiment_negative",
     "sentiment_positive",
+    "mos_count",
+    "mos_milli_sum",
+    "mos_poor",
+    "qa_evaluations",
+    "qa_score_sum",
 ];
 
-/// The agent table's columns: the components from `handled` down (SPEC §5).
-pub fn agent_component_columns() -> &'static [&'static str] {
-    &COMPONENT_COLUMNS[7..]
+/// The columns of `reason_metrics_1m` (SPEC §7.2, contact reasons).
+pub const REASON_COLUMNS: &[&str] = &[
+    "offered",
+    "handled",
+    "resolved",
+    "repeats",
+    "fcr_eligible",
+    "fcr_success",
+    "cases_resolved",
+    "case_resolution_ms",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
+    "ces_responses",
+    "ces_score_sum",
+];
+
+/// The position of a component in [`COMPONENT_COLUMNS`] (and in [`Components::values`]).
+pub fn component_index(name: &str) -> Option<usize> {
+    COMPONENT_COLUMNS.iter().position(|c| *c == name)
 }
 
 impl Components {
-    /// The values in [`COMPONENT_COLUMNS`] order (`sentiment_milli_sum` as i64, the rest u64).
-    pub fn values(&self) -> [i64; 30] {
-        let c = self;
-        [
-            c.offered as i64,
-            c.answered as i64,
-            c.answered_in_sl as i64,
-            c.wait_answered_ms as i64,
-            c.abandoned as i64,
-            c.abandoned_short as i64,
-            c.wait_abandoned_ms as i64,
-            c.handled as i64,
-            c.talk_ms as i64,
-            c.hold_ms as i64,
-            c.holds as i64,
-            c.transfers as i64,
-            c.acw_ms as i64,
-            c.acw_count as i64,
-            c.resolved as i64,
-            c.self_served as i64,
-            c.conversions as i64,
-            c.fcr_eligible as i64,
-            c.fcr_success as i64,
-            c.nps_responses as i64,
-            c.nps_promoters as i64,
-            c.nps_detractors as i64,
-            c.csat_responses as i64,
-            c.csat_satisfied as i64,
-            c.ces_responses as i64,
-            c.ces_score_sum as i64,
-            c.sentiment_count as i64,
-            c.sentiment_milli_sum,
-            c.sentiment_negative as i64,
-            c.sentiment_positive as i64,
-        ]
-    }
-
-    /// Builds components from values in [`COMPONENT_COLUMNS`] order.
-    pub fn from_values(v: &[i64; 30]) -> Components {
-        let u = |i: usize| v[i] as u64;
-        Components {
-            offered: u(0),
-            answered: u(1),
-            answered_in_sl: u(2),
-            wait_answered_ms: u(3),
-            abandoned: u(4),
-            abandoned_short: u(5),
-            wait_abandoned_ms: u(6),
-            handled: u(7),
-            talk_ms: u(8),
-            hold_ms: u(9),
-            holds: u(10),
-            transfers: u(11),
-            acw_ms: u(12),
-            acw_count: u(13),
-            resolved: u(14),
-            self_served: u(15),
-            conversions: u(16),
-            fcr_eligible: u(17),
-            fcr_success: u(18),
-            nps_responses: u(19),
-            nps_promoters: u(20),
-            nps_detractors: u(21),
-            csat_responses: u(22),
-            csat_satisfied: u(23),
-            ces_responses: u(24),
-            ces_score_sum: u(25),
-            sentiment_count: u(26),
-            sentiment_milli_sum: v[27],
-            sentiment_negative: u(28),
-            sentiment_positive: u(29),
-        }
-    }
-
     pub fn is_zero(&self) -> bool {
         *self == Components::default()
     }
-}
 
-impl AddAssign for Components {
-    /// Adds field by field, skipping the fields `o` leaves at zero: an event changes a few
-    /// components, so a row's other cache lines are neither read nor written.
-    fn add_assign(&mut self, o: Components) {
-        macro_rules! add {
-            ($($field:ident),*) => {$(
-                if o.$field != 0 {
-                    self.$field = self.$field.wrapping_add(o.$field);
-                }
-            )*};
+    /// The values of `columns` (names of [`COMPONENT_COLUMNS`]), in their order.
+    pub fn values_of(&self, columns: &[&str]) -> Vec<i64> {
+        let all = self.values();
+        columns
+            .iter()
+            .map(|c| component_index(c).map_or(0, |i| all[i]))
+            .collect()
+    }
+
+    /// Components with `columns` set to `values` (the rest zero).
+    pub fn from_columns(columns: &[&str], values: &[i64]) -> Components {
+        let mut all = [0i64; COMPONENTS];
+        for (c, v) in columns.iter().zip(values) {
+            if let Some(i) = component_index(c) {
+                all[i] = *v;
+            }
         }
-        add!(
-            offered,
-            answered,
-            answered_in_sl,
-            wait_answered_ms,
-            abandoned,
-            abandoned_short,
-            wait_abandoned_ms,
-            handled,
-            talk_ms,
-            hold_ms,
-            holds,
-            transfers,
-            acw_ms,
-            acw_count,
-            resolved,
-            self_served,
-            conversions,
-            fcr_eligible,
-            fcr_success,
-            nps_responses,
-            nps_promoters,
-            nps_detractors,
-            csat_responses,
-            csat_satisfied,
-            ces_responses,
-            ces_score_sum,
-            sentiment_count,
-            sentiment_milli_sum,
-            sentiment_negative,
-            sentiment_positive
-        );
+        Components::from_values(&all)
+    }
+
+    /// Only the components of `columns` (what a table of those columns holds).
+    pub fn only(&self, columns: &[&str]) -> Components {
+        Components::from_columns(columns, &self.values_of(columns))
     }
 }
 
@@ -225,6 +212,16 @@ pub struct AgentKey {
     pub window_start: i64,
     pub agent_id: String,
     pub channel: String,
+}
+
+/// Key of `reason_metrics_1m`: the contact's reason (`''` when none) instead of its queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReasonKey {
+    pub tenant_id: String,
+    pub window_start: i64,
+    pub reason: String,
+    pub channel: String,
+    pub direction: String,
 }
 
 /// Key of `agent_state_1m` and `ingest_quality_1m` style tables: tenant, minute, and an id.
@@ -309,6 +306,7 @@ pub struct TenantProgress {
 pub struct FinalRows {
     pub queue: BTreeMap<QueueKey, Components>,
     pub agent: BTreeMap<AgentKey, Components>,
+    pub reason: BTreeMap<ReasonKey, Components>,
     pub agent_state: BTreeMap<AgentMinute, StateTimes>,
     pub quality: BTreeMap<(String, i64), Quality>,
     pub alerts: Vec<ChurnAlert>,
@@ -320,6 +318,7 @@ impl FinalRows {
         let mut out = self.clone();
         out.queue.retain(|k, _| k.tenant_id == tenant);
         out.agent.retain(|k, _| k.tenant_id == tenant);
+        out.reason.retain(|k, _| k.tenant_id == tenant);
         out.agent_state.retain(|k, _| k.tenant_id == tenant);
         out.quality.retain(|(t, _), _| t == tenant);
         out.alerts.retain(|a| a.tenant_id == tenant);
@@ -330,6 +329,7 @@ impl FinalRows {
     pub fn without_zero_rows(mut self) -> FinalRows {
         self.queue.retain(|_, c| !c.is_zero());
         self.agent.retain(|_, c| !c.is_zero());
+        self.reason.retain(|_, c| !c.is_zero());
         self.agent_state.retain(|_, s| *s != StateTimes::default());
         self.quality.retain(|_, q| *q != Quality::default());
         self.alerts.sort();
@@ -348,14 +348,33 @@ mod tests {
 
     #[test]
     fn adding_components_adds_every_field() {
-        let mut values = [0i64; 30];
+        let mut values = [0i64; COMPONENTS];
         for (i, v) in values.iter_mut().enumerate() {
             *v = i as i64 + 1;
         }
-        values[27] = -40; // sentiment_milli_sum may be negative
+        values[component_index("sentiment_milli_sum").unwrap()] = -40; // may be negative
         let mut sum = Components::from_values(&values);
         sum += Components::from_values(&values);
         sum += Components::default();
         assert_eq!(sum.values(), values.map(|v| 2 * v));
+    }
+
+    #[test]
+    fn every_table_column_is_a_component() {
+        for columns in [QUEUE_COLUMNS, AGENT_COLUMNS, REASON_COLUMNS] {
+            assert!(columns.iter().all(|c| component_index(c).is_some()));
+        }
+        assert_eq!(QUEUE_COLUMNS.last(), Some(&"first_call_closes"));
+        let c = Components {
+            qa_score_sum: 90,
+            offered: 2,
+            ..Components::default()
+        };
+        assert_eq!(c.only(QUEUE_COLUMNS).qa_score_sum, 0);
+        assert_eq!(c.only(AGENT_COLUMNS).offered, 0);
+        assert_eq!(
+            Components::from_columns(AGENT_COLUMNS, &c.values_of(AGENT_COLUMNS)).qa_score_sum,
+            90
+        );
     }
 }

@@ -91,6 +91,9 @@ pub fn validate(event: &Event, limits: &Limits, now_ms: i64) -> Result<(), Rejec
     occurred_at(event, limits, now_ms)?;
     if is_agent_event(kind) {
         required_for("agentId", &event.agent_id, kind)?;
+        if kind == EventType::QaScored {
+            return qa(event, kind);
+        }
         return match AgentState::try_from(event.agent_state) {
             Ok(AgentState::Unspecified) => Err(Rejection::missing("agentState", kind)),
             Ok(_) => Ok(()),
@@ -98,6 +101,8 @@ pub fn validate(event: &Event, limits: &Limits, now_ms: i64) -> Result<(), Rejec
         };
     }
     contact_fields(event, kind)?;
+    callback_of(event)?;
+    mos(event, kind)?;
     match kind {
         EventType::ContactOffered => required_for("customerId", &event.customer_id, kind)?,
         EventType::ContactAnswered
@@ -143,11 +148,87 @@ fn contact_fields(event: &Event, kind: EventType) -> Result<(), Rejection> {
         ("reason", &event.reason),
         ("toQueueId", &event.to_queue_id),
         ("toAgentId", &event.to_agent_id),
+        ("caseId", &event.case_id),
     ] {
         max_len(field, value)?;
     }
     Ok(())
 }
+
+/// SPEC §7.1: a callback attempt is an outbound contact.
+fn callback_of(event: &Event) -> Result<(), Rejection> {
+    if event.callback_of.is_empty() {
+        return Ok(());
+    }
+    if event.direction != Direction::Outbound as i32 {
+        return Err(Rejection::new(
+            RejectCode::InvalidValue,
+            "callbackOf",
+            "only on an OUTBOUND contact (the callback attempt)",
+        ));
+    }
+    max_len("callbackOf", &event.callback_of)
+}
+
+/// SPEC §7.1: call quality of a voice or video contact, given when it ends.
+fn mos(event: &Event, kind: EventType) -> Result<(), Rejection> {
+    let Some(mos) = event.mos else {
+        return Ok(());
+    };
+    if kind != EventType::ContactEnded {
+        return Err(Rejection::new(
+            RejectCode::InvalidValue,
+            "mos",
+            format_args!("only on CONTACT_ENDED, not {}", kind.as_str_name()),
+        ));
+    }
+    let media = [Channel::Voice as i32, Channel::Video as i32];
+    if !media.contains(&event.channel) {
+        return Err(Rejection::new(
+            RejectCode::InvalidValue,
+            "mos",
+            "only for VOICE or VIDEO contacts",
+        ));
+    }
+    if !(1.0..=5.0).contains(&mos) {
+        return Err(Rejection::new(
+            RejectCode::OutOfRange,
+            "mos",
+            format_args!("{mos} out of range (1.0..5.0)"),
+        ));
+    }
+    Ok(())
+}
+
+/// SPEC §7.1: a QA evaluation names the agent's channel and a score of 0..100; the contact
+/// and queue it is about are optional.
+fn qa(event: &Event, kind: EventType) -> Result<(), Rejection> {
+    match Channel::try_from(event.channel) {
+        Ok(Channel::Unspecified) => return Err(Rejection::missing("channel", kind)),
+        Ok(_) => {}
+        Err(_) => return Err(unknown_enum("channel", event.channel)),
+    }
+    let Some(score) = event.score else {
+        return Err(Rejection::missing("score", kind));
+    };
+    if !(0..=QA_MAX_SCORE).contains(&score) {
+        return Err(Rejection::new(
+            RejectCode::OutOfRange,
+            "score",
+            format_args!("{score} out of range for QA_SCORED (0..{QA_MAX_SCORE})"),
+        ));
+    }
+    for (field, value) in [
+        ("contactId", &event.contact_id),
+        ("queueId", &event.queue_id),
+    ] {
+        max_len(field, value)?;
+    }
+    Ok(())
+}
+
+/// The highest QA score (SPEC §7.1: 0..100).
+pub const QA_MAX_SCORE: i32 = 100;
 
 fn survey(event: &Event, kind: EventType) -> Result<(), Rejection> {
     let survey = match SurveyType::try_from(event.survey_type) {
@@ -414,6 +495,64 @@ mod tests {
                 assert_eq!(check(&e).is_ok(), ok, "{survey:?} {score}");
             }
         }
+    }
+
+    #[test]
+    fn version_2_fields_are_checked_alone_naming_the_field() {
+        let mut ended = offered();
+        ended.r#type = EventType::ContactEnded as i32;
+        ended.mos = Some(3.5);
+        assert_eq!(check(&ended), Ok(()));
+        ended.mos = Some(6.0);
+        assert_eq!(message(&ended), "mos: 6 out of range (1.0..5.0)");
+        ended.mos = Some(4.0);
+        ended.channel = Channel::Chat as i32;
+        assert_eq!(message(&ended), "mos: only for VOICE or VIDEO contacts");
+        let mut offer = offered();
+        offer.mos = Some(4.0);
+        assert!(message(&offer).starts_with("mos: only on CONTACT_ENDED"));
+
+        let mut callback = offered();
+        callback.callback_of = "c0".into();
+        assert_eq!(
+            message(&callback),
+            "callbackOf: only on an OUTBOUND contact (the callback attempt)"
+        );
+        callback.direction = Direction::Outbound as i32;
+        assert_eq!(check(&callback), Ok(()));
+
+        let mut qa = Event {
+            event_id: "q1".into(),
+            tenant_id: "acme".into(),
+            r#type: EventType::QaScored as i32,
+            occurred_at: Some(ms_timestamp(NOW)),
+            agent_id: "a1".into(),
+            channel: Channel::Voice as i32,
+            score: Some(100),
+            ..Default::default()
+        };
+        assert_eq!(check(&qa), Ok(()), "contactId and queueId are optional");
+        qa.score = Some(101);
+        assert_eq!(
+            message(&qa),
+            "score: 101 out of range for QA_SCORED (0..100)"
+        );
+        qa.score = Some(0);
+        assert_eq!(check(&qa), Ok(()));
+        qa.agent_id.clear();
+        assert_eq!(message(&qa), "agentId: required for QA_SCORED");
+
+        let mut request = offered();
+        request.r#type = EventType::CallbackRequested as i32;
+        assert_eq!(check(&request), Ok(()));
+        request.queue_id.clear();
+        assert_eq!(
+            message(&request),
+            "queueId: required for CALLBACK_REQUESTED"
+        );
+        let mut case = offered();
+        case.case_id = "x".repeat(129);
+        assert_eq!(message(&case), "caseId: 129 characters (limit 128)");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct EventView<'a> {
     pub score: Option<i32>,
     pub sentiment: Option<f64>,
     pub agent_state: i32,
+    pub case_id: Text<'a>,
+    pub callback_of: Text<'a>,
+    pub mos: Option<f64>,
 }
 
 /// Why bytes are not an encoded event.
@@ -295,7 +298,7 @@ impl<'a> EventView<'a> {
         if r.tag(&[15 << 3 | LEN]) {
             v.to_agent_id = text(&mut r)?;
         }
-        // Fields 16 to 19: two-byte keys.
+        // Fields 16 to 22: two-byte keys.
         if r.tag(&[0x80 | VARINT, 1]) {
             v.survey_type = number(&mut r)? as i32;
         }
@@ -308,6 +311,15 @@ impl<'a> EventView<'a> {
         if r.tag(&[0x98 | VARINT, 1]) {
             v.agent_state = number(&mut r)? as i32;
         }
+        if r.tag(&[0xa0 | LEN, 1]) {
+            v.case_id = text(&mut r)?;
+        }
+        if r.tag(&[0xa8 | LEN, 1]) {
+            v.callback_of = text(&mut r)?;
+        }
+        if r.tag(&[0xb0 | FIXED64, 1]) {
+            v.mos = Some(r.double().ok()?);
+        }
         r.bytes.is_empty().then_some(v)
     }
 
@@ -317,7 +329,7 @@ impl<'a> EventView<'a> {
         let mut r = Reader { bytes };
         while let Some((field, wire)) = r.key()? {
             match field {
-                1 | 2 | 5 | 6 | 9 | 10 | 11 | 14 | 15 => {
+                1 | 2 | 5 | 6 | 9 | 10 | 11 | 14 | 15 | 20 | 21 => {
                     expect(wire, LEN)?;
                     let bytes = r.len_delimited()?;
                     if !is_utf8(bytes) {
@@ -329,9 +341,14 @@ impl<'a> EventView<'a> {
                     expect(wire, LEN)?;
                     v.merge_timestamp(r.len_delimited()?)?;
                 }
-                18 => {
+                18 | 22 => {
                     expect(wire, FIXED64)?;
-                    v.sentiment = Some(r.double()?);
+                    let x = Some(r.double()?);
+                    if field == 18 {
+                        v.sentiment = x;
+                    } else {
+                        v.mos = x;
+                    }
                 }
                 3 | 7 | 8 | 12 | 13 | 16 | 17 | 19 => {
                     expect(wire, VARINT)?;
@@ -384,7 +401,9 @@ impl<'a> EventView<'a> {
             10 => &mut self.agent_id,
             11 => &mut self.reason,
             14 => &mut self.to_queue_id,
-            _ => &mut self.to_agent_id,
+            15 => &mut self.to_agent_id,
+            20 => &mut self.case_id,
+            _ => &mut self.callback_of,
         }
     }
 
@@ -429,6 +448,9 @@ mod tests {
             score: v.score,
             sentiment: v.sentiment,
             agent_state: v.agent_state,
+            case_id: v.case_id.to_string(),
+            callback_of: v.callback_of.to_string(),
+            mos: v.mos,
         }
     }
 
@@ -460,12 +482,13 @@ mod tests {
 
     prop_compose! {
         fn arb_event()(
-            ids in proptest::collection::vec(text(), 9),
+            ids in proptest::collection::vec(text(), 11),
             nums in proptest::collection::vec(any::<i32>(), 6),
             flags in any::<(bool, bool)>(),
             time in proptest::option::of((any::<i64>(), 0..1_000_000_000i32)),
             score in proptest::option::of(any::<i32>()),
             sentiment in proptest::option::of(-1.0f64..1.0),
+            mos in proptest::option::of(1.0f64..5.0),
         ) -> Event {
             Event {
                 event_id: ids[0].clone(),
@@ -487,6 +510,9 @@ mod tests {
                 occurred_at: time.map(|(seconds, nanos)| ccx_proto::prost_types::Timestamp { seconds, nanos }),
                 score,
                 sentiment,
+                case_id: ids[9].clone(),
+                callback_of: ids[10].clone(),
+                mos,
             }
         }
     }

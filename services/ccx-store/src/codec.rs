@@ -6,12 +6,13 @@
 //! ClickHouse quotes them by default.
 
 use ccx_model::rows::{
-    agent_component_columns, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, StateTimes, COMPONENT_COLUMNS,
+    AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
+    StateTimes,
 };
 use ccx_model::Event;
 use serde_json::{Map, Value};
 
+use crate::schema::{V1_AGENT_COLUMNS, V1_QUEUE_COLUMNS};
 use crate::{quote, RowBatch, StoreError};
 
 /// One `INSERT` of a batch: the statement (`query`) and its JSONEachRow rows (`body`).
@@ -72,16 +73,13 @@ impl Rows {
 }
 
 fn components(row: &mut Map<String, Value>, c: &Components, columns: &[&str]) {
-    let values = c.values();
-    for (name, value) in COMPONENT_COLUMNS.iter().zip(values) {
-        if columns.contains(name) {
-            let value = if *name == "sentiment_milli_sum" {
-                Value::from(value)
-            } else {
-                Value::from(value as u64)
-            };
-            row.insert((*name).into(), value);
-        }
+    for (name, value) in columns.iter().zip(c.values_of(columns)) {
+        let value = if *name == "sentiment_milli_sum" {
+            Value::from(value)
+        } else {
+            Value::from(value as u64)
+        };
+        row.insert((*name).into(), value);
     }
 }
 
@@ -106,7 +104,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         text(&mut row, "queue_id", &key.queue_id);
         text(&mut row, "channel", &key.channel);
         text(&mut row, "direction", &key.direction);
-        components(&mut row, c, &COMPONENT_COLUMNS);
+        components(&mut row, c, V1_QUEUE_COLUMNS);
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -119,7 +117,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         number(&mut row, "window_start", seconds(key.window_start).into());
         text(&mut row, "agent_id", &key.agent_id);
         text(&mut row, "channel", &key.channel);
-        components(&mut row, c, agent_component_columns());
+        components(&mut row, c, V1_AGENT_COLUMNS);
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -279,14 +277,14 @@ pub(crate) fn final_selects(db: &str, filter: &RowFilter) -> [(&'static str, Str
             format!(
                 "tenant_id, toUInt32(window_start) AS window_start_s, queue_id, channel, \
                  direction, {}",
-                COMPONENT_COLUMNS.join(", ")
+                V1_QUEUE_COLUMNS.join(", ")
             ),
         ),
         select(
             "agent_metrics_1m",
             format!(
                 "tenant_id, toUInt32(window_start) AS window_start_s, agent_id, channel, {}",
-                agent_component_columns().join(", ")
+                V1_AGENT_COLUMNS.join(", ")
             ),
         ),
         select(
@@ -441,13 +439,11 @@ impl Row<'_> {
     }
 
     fn components(&self, columns: &[&str]) -> Result<Components, StoreError> {
-        let mut values = [0i64; 30];
-        for (i, name) in COMPONENT_COLUMNS.iter().enumerate() {
-            if columns.contains(name) {
-                values[i] = self.i64(name)?;
-            }
-        }
-        Ok(Components::from_values(&values))
+        let values = columns
+            .iter()
+            .map(|name| self.i64(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Components::from_columns(columns, &values))
     }
 
     fn minute(&self) -> Result<i64, StoreError> {
@@ -480,7 +476,7 @@ pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, Sto
             channel: row.string("channel")?,
             direction: row.string("direction")?,
         };
-        out.queue.insert(key, row.components(&COMPONENT_COLUMNS)?);
+        out.queue.insert(key, row.components(V1_QUEUE_COLUMNS)?);
     }
     for row in rows_of("agent_metrics_1m", &answers[1])? {
         let key = AgentKey {
@@ -489,8 +485,7 @@ pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, Sto
             agent_id: row.string("agent_id")?,
             channel: row.string("channel")?,
         };
-        out.agent
-            .insert(key, row.components(agent_component_columns())?);
+        out.agent.insert(key, row.components(V1_AGENT_COLUMNS)?);
     }
     for row in rows_of("agent_state_1m", &answers[2])? {
         let key = AgentMinute {

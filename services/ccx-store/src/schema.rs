@@ -11,7 +11,12 @@
 //! `Nullable` columns, and views that read their aggregates from a subquery (current
 //! releases refuse an alias that shadows the column it aggregates).
 
-use ccx_model::rows::{agent_component_columns, COMPONENT_COLUMNS};
+use ccx_model::rows::{AGENT_COLUMNS, COMPONENT_COLUMNS};
+
+/// The component columns the queue table was created with (migration 1).
+pub(crate) const V1_QUEUE_COLUMNS: &[&str] = COMPONENT_COLUMNS.split_at(30).0;
+/// The component columns the agent table was created with (migration 1).
+pub(crate) const V1_AGENT_COLUMNS: &[&str] = AGENT_COLUMNS.split_at(23).0;
 
 /// One schema version: the statements that create it, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +139,12 @@ fn tables(db: &str) -> Vec<String> {
     let queue = format!(
         "    tenant_id String,\n    window_start DateTime('UTC'),\n    queue_id String,\n    \
          channel String,\n    direction String,\n{}",
-        columns(&COMPONENT_COLUMNS, component_type)
+        columns(V1_QUEUE_COLUMNS, component_type)
     );
     let agent = format!(
         "    tenant_id String,\n    window_start DateTime('UTC'),\n    agent_id String,\n    \
          channel String,\n{}",
-        columns(agent_component_columns(), component_type)
+        columns(V1_AGENT_COLUMNS, component_type)
     );
     let agent_state = "    tenant_id String,\n    window_start DateTime('UTC'),\n    \
          agent_id String,\n    available_ms UInt64,\n    busy_ms UInt64,\n    \
@@ -311,7 +316,7 @@ fn views(db: &str) -> Vec<String> {
             "queue_kpis_1m",
             "queue_metrics_1m",
             table_key("queue_metrics_1m"),
-            &COMPONENT_COLUMNS,
+            V1_QUEUE_COLUMNS,
             &["offered", "answered", "abandoned", "handled"],
             &queue_kpis,
         ),
@@ -320,7 +325,7 @@ fn views(db: &str) -> Vec<String> {
             "agent_kpis_1m",
             "agent_metrics_1m",
             table_key("agent_metrics_1m"),
-            agent_component_columns(),
+            V1_AGENT_COLUMNS,
             &["handled"],
             &agent_kpis,
         ),

@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 
 use ccx_model::json::event_from_json;
 use ccx_model::rows::{
-    agent_component_columns, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, StateTimes, COMPONENT_COLUMNS,
+    AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
+    StateTimes, AGENT_COLUMNS, COMPONENT_COLUMNS, QUEUE_COLUMNS,
 };
 use ccx_model::settings::{Signal, SignalRule, TenantSettings};
 use ccx_model::Event;
@@ -171,7 +171,7 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
             "channel",
             "direction",
         ];
-        let values = components(row, &keys, &COMPONENT_COLUMNS, &at)?;
+        let values = components(row, &keys, QUEUE_COLUMNS, &at)?;
         if out.queue.insert(key, values).is_some() {
             return Err(format!("{at}: the same key is listed twice"));
         }
@@ -185,7 +185,7 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
             channel: text_field(row, "channel", &at)?,
         };
         let keys = ["tenant_id", "window_start", "agent_id", "channel"];
-        let values = components(row, &keys, agent_component_columns(), &at)?;
+        let values = components(row, &keys, AGENT_COLUMNS, &at)?;
         if out.agent.insert(key, values).is_some() {
             return Err(format!("{at}: the same key is listed twice"));
         }
@@ -347,15 +347,7 @@ fn components(
     at: &str,
 ) -> Result<Components, String> {
     let given = numbers(row, keys, columns, at)?;
-    let mut all = [0i64; 30];
-    for (name, value) in columns.iter().zip(given) {
-        let i = COMPONENT_COLUMNS
-            .iter()
-            .position(|c| c == name)
-            .unwrap_or(0);
-        all[i] = value;
-    }
-    Ok(Components::from_values(&all))
+    Ok(Components::from_columns(columns, &given))
 }
 
 fn parse_alert(row: &Map<String, Value>, at: &str) -> Result<ChurnAlert, String> {
@@ -515,7 +507,7 @@ pub fn check(fixture: &Fixture, got: &FinalRows) -> Result<(), String> {
                 k.direction
             )
         },
-        &COMPONENT_COLUMNS,
+        COMPONENT_COLUMNS,
         |c| c.values().to_vec(),
     );
     compare_table(
@@ -533,7 +525,7 @@ pub fn check(fixture: &Fixture, got: &FinalRows) -> Result<(), String> {
                 k.channel
             )
         },
-        &COMPONENT_COLUMNS,
+        COMPONENT_COLUMNS,
         |c| c.values().to_vec(),
     );
     compare_table(
@@ -764,7 +756,7 @@ pub fn expected_json(rows: &FinalRows) -> Value {
                 ("channel", s(&k.channel)),
                 ("direction", s(&k.direction)),
             ];
-            row(keys, &COMPONENT_COLUMNS, &c.values())
+            row(keys, COMPONENT_COLUMNS, &c.values())
         })
         .collect();
     let agent: Vec<Value> = rows
@@ -777,7 +769,7 @@ pub fn expected_json(rows: &FinalRows) -> Value {
                 ("agent_id", s(&k.agent_id)),
                 ("channel", s(&k.channel)),
             ];
-            row(keys, &COMPONENT_COLUMNS, &c.values())
+            row(keys, COMPONENT_COLUMNS, &c.values())
         })
         .collect();
     let agent_state: Vec<Value> = rows

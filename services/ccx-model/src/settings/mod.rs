@@ -4,6 +4,8 @@
 //! proto3 JSON names), and [`TenantSettings::from_proto`] / [`TenantSettings::to_proto`] are its
 //! one conversion to and from `ccx.v1.TenantConfig`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 mod proto;
@@ -111,6 +113,35 @@ pub struct TenantSettings {
     pub fcr_window_ms: i64,
     pub allowed_lateness_ms: i64,
     pub churn: ChurnSettings,
+    /// A callback attempt matches a request at most this long after it (SPEC §7.2).
+    pub callback_window_ms: i64,
+    /// An outbound campaign's memory of a customer's attempts on a queue (SPEC §7.2).
+    pub campaign_window_ms: i64,
+    /// A case with no contact offered for this long is forgotten (SPEC §7.2).
+    pub case_window_ms: i64,
+    /// Per-queue overrides (SPEC §7.3), by queue id.
+    pub queues: BTreeMap<String, QueueSettings>,
+}
+
+/// A queue's own settings; what is unset takes the tenant's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Service-level threshold of contacts first answered in this queue.
+    pub sl_threshold_ms: Option<i64>,
+}
+
+impl TenantSettings {
+    /// The service-level threshold of contacts first answered in `queue`.
+    pub fn sl_threshold_of(&self, queue: &str) -> i64 {
+        if self.queues.is_empty() {
+            return self.sl_threshold_ms;
+        }
+        self.queues
+            .get(queue)
+            .and_then(|q| q.sl_threshold_ms)
+            .unwrap_or(self.sl_threshold_ms)
+    }
 }
 
 impl Default for TenantSettings {
@@ -121,6 +152,10 @@ impl Default for TenantSettings {
             fcr_window_ms: DAY_MS,
             allowed_lateness_ms: 5_000,
             churn: ChurnSettings::default(),
+            callback_window_ms: DAY_MS,
+            campaign_window_ms: 7 * DAY_MS,
+            case_window_ms: 30 * DAY_MS,
+            queues: BTreeMap::new(),
         }
     }
 }

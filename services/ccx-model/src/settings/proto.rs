@@ -5,7 +5,7 @@
 use ccx_proto::v1 as pb;
 
 use super::signals::unknown_signal;
-use super::{SettingsError, Signal, SignalRule, TenantSettings};
+use super::{QueueSettings, SettingsError, Signal, SignalRule, TenantSettings};
 
 impl TenantSettings {
     /// The settings a proto configuration carries, validated. Absent signals keep their
@@ -27,6 +27,18 @@ impl TenantSettings {
         set(&mut s.churn.lookback_ms, config.churn_lookback_ms);
         set(&mut s.churn.cooldown_ms, config.churn_cooldown_ms);
         set(&mut s.churn.long_abandon_ms, config.churn_long_abandon_ms);
+        set(&mut s.callback_window_ms, config.callback_window_ms);
+        set(&mut s.campaign_window_ms, config.campaign_window_ms);
+        set(&mut s.case_window_ms, config.case_window_ms);
+        for q in &config.queues {
+            let threshold = (q.sl_threshold_ms != 0).then_some(i64::from(q.sl_threshold_ms));
+            s.queues.insert(
+                q.queue_id.clone(),
+                QueueSettings {
+                    sl_threshold_ms: threshold,
+                },
+            );
+        }
         if config.churn_threshold != 0 {
             s.churn.threshold = config.churn_threshold;
         }
@@ -66,6 +78,17 @@ impl TenantSettings {
             churn_threshold: c.threshold,
             churn_cooldown_ms: u64_of(c.cooldown_ms),
             churn_long_abandon_ms: u64_of(c.long_abandon_ms),
+            callback_window_ms: u64_of(self.callback_window_ms),
+            campaign_window_ms: u64_of(self.campaign_window_ms),
+            case_window_ms: u64_of(self.case_window_ms),
+            queues: self
+                .queues
+                .iter()
+                .map(|(id, q)| pb::QueueConfig {
+                    queue_id: id.clone(),
+                    sl_threshold_ms: q.sl_threshold_ms.map_or(0, u32_of),
+                })
+                .collect(),
             ..pb::TenantConfig::default()
         }
     }
@@ -82,7 +105,18 @@ mod tests {
             ..TenantSettings::default()
         };
         s.churn.rules[Signal::RepeatContact.index()] = SignalRule { weight: 12, cap: 4 };
+        s.case_window_ms = 86_400_000;
+        s.queues.insert(
+            "vip".into(),
+            QueueSettings {
+                sl_threshold_ms: Some(10_000),
+            },
+        );
         assert_eq!(TenantSettings::from_proto(&s.to_proto("acme")).unwrap(), s);
+        assert_eq!(
+            (s.sl_threshold_of("vip"), s.sl_threshold_of("other")),
+            (10_000, 30_000)
+        );
 
         let sparse = pb::TenantConfig {
             tenant_id: "acme".into(),

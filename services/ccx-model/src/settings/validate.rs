@@ -29,7 +29,7 @@ impl TenantSettings {
     /// Every setting in range, naming the first that is not.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let c = &self.churn;
-        let checks: [(&str, i64, i64); 8] = [
+        let checks: [(&str, i64, i64); 11] = [
             ("slThresholdMs", self.sl_threshold_ms, DAY_MS),
             ("shortAbandonMs", self.short_abandon_ms, DAY_MS),
             ("fcrWindowMs", self.fcr_window_ms, 90 * DAY_MS),
@@ -38,6 +38,9 @@ impl TenantSettings {
             ("churnThreshold", i64::from(c.threshold), 100),
             ("churnCooldownMs", c.cooldown_ms, 365 * DAY_MS),
             ("churnLongAbandonMs", c.long_abandon_ms, DAY_MS),
+            ("callbackWindowMs", self.callback_window_ms, 30 * DAY_MS),
+            ("campaignWindowMs", self.campaign_window_ms, 90 * DAY_MS),
+            ("caseWindowMs", self.case_window_ms, 365 * DAY_MS),
         ];
         for (field, value, max) in checks {
             if !(1..=max).contains(&value) {
@@ -45,6 +48,22 @@ impl TenantSettings {
                     field,
                     format!("{value} is out of range 1..={max}"),
                 ));
+            }
+        }
+        for (queue, q) in &self.queues {
+            if queue.is_empty() || queue.chars().count() > crate::validate::MAX_ID_CHARS {
+                return Err(SettingsError::new(
+                    "queues",
+                    format!("{queue:?} is not a queue id (1..128 characters)"),
+                ));
+            }
+            if let Some(ms) = q.sl_threshold_ms {
+                if !(1..=DAY_MS).contains(&ms) {
+                    return Err(SettingsError::new(
+                        "queues",
+                        format!("{queue}: slThresholdMs {ms} is out of range 1..={DAY_MS}"),
+                    ));
+                }
             }
         }
         for signal in Signal::ALL {

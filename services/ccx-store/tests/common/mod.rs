@@ -73,6 +73,7 @@ pub fn busy_queue_minute() -> Components {
         sentiment_milli_sum: -500,
         sentiment_negative: 1,
         sentiment_positive: 2,
+        ..Components::default()
     }
 }
 
@@ -535,6 +536,7 @@ pub fn full_batch(version: u64) -> RowBatch {
 pub fn expected_final(batch: &RowBatch, tenant: Option<&str>) -> FinalRows {
     let keep = |t: &str| tenant.is_none() || tenant == Some(t);
     FinalRows {
+        reason: Default::default(),
         queue: batch
             .queue
             .iter()

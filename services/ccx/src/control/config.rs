@@ -1,7 +1,7 @@
 //! `ccx config get | set`: a tenant's settings and collector tokens.
 
 use ccx_control_client::ControlError;
-use ccx_model::settings::{Signal, TenantSettings};
+use ccx_model::settings::{QueueSettings, Signal, TenantSettings};
 use ccx_proto::v1 as pb;
 use serde_json::json;
 
@@ -23,8 +23,10 @@ pub enum ConfigCommand {
     /// Print a tenant's configuration (JSON).
     Get { tenant: String },
     /// Change settings: key=value ... Keys: sl_threshold, short_abandon, fcr_window,
-    /// allowed_lateness, churn_lookback, churn_cooldown, churn_long_abandon (durations: 20s,
-    /// 5m, 24h, 30d or ms), churn_threshold, churn.SIGNAL.weight, churn.SIGNAL.cap,
+    /// allowed_lateness, churn_lookback, churn_cooldown, churn_long_abandon, callback_window,
+    /// campaign_window, case_window (durations: 20s, 5m, 24h, 30d or ms), churn_threshold,
+    /// churn.SIGNAL.weight, churn.SIGNAL.cap, queues.QUEUE.sl_threshold (a duration, or
+    /// `default` for the tenant's),
     /// token=PLAINTEXT (stored as sha256), token_sha256=HEX, remove_token_sha256=HEX,
     /// clear_tokens=true.
     Set {
@@ -93,6 +95,9 @@ pub fn apply_settings(
             "churn_cooldown" => churn.cooldown_ms = dur(key, value)?,
             "churn_long_abandon" => churn.long_abandon_ms = dur(key, value)?,
             "churn_threshold" => churn.threshold = number(key, value)?,
+            "callback_window" => settings.callback_window_ms = dur(key, value)?,
+            "campaign_window" => settings.campaign_window_ms = dur(key, value)?,
+            "case_window" => settings.case_window_ms = dur(key, value)?,
             "token" => tokens.push(ccx_model::hash_token(value)),
             "token_sha256" => tokens.push(value.to_ascii_lowercase()),
             "remove_token_sha256" => {
@@ -100,6 +105,33 @@ pub fn apply_settings(
                 tokens.retain(|t| *t != v)
             }
             "clear_tokens" if value == "true" => tokens.clear(),
+            _ if key.starts_with("queues.") => {
+                let Some((queue, field)) = key["queues.".len()..].rsplit_once('.') else {
+                    return Err(ControlError::InvalidArgument(format!(
+                        "{key}: expected queues.<queueId>.sl_threshold"
+                    )));
+                };
+                let queue = queue.to_string();
+                match field.trim_end_matches("_ms") {
+                    "sl_threshold" if value == "default" => {
+                        if let Some(q) = settings.queues.get_mut(&queue) {
+                            q.sl_threshold_ms = None;
+                        }
+                    }
+                    "sl_threshold" => {
+                        let ms = dur(key, value)?;
+                        settings.queues.entry(queue).or_default().sl_threshold_ms = Some(ms);
+                    }
+                    _ => {
+                        return Err(ControlError::InvalidArgument(format!(
+                            "{key}: expected queues.<queueId>.sl_threshold"
+                        )))
+                    }
+                }
+                settings
+                    .queues
+                    .retain(|_, q| *q != QueueSettings::default());
+            }
             _ => {
                 let parts: Vec<&str> = key.split('.').collect();
                 let ["churn", signal, field] = parts[..] else {

@@ -77,6 +77,8 @@ mod tests {
             "sl_threshold=30s",
             "churn.nps_detractor.weight=40",
             "token=s3cret",
+            "queues.vip.sl_threshold=10s",
+            "case_window=2d",
             "--control",
             "x:1",
         ])
@@ -91,6 +93,11 @@ mod tests {
         assert_eq!(edited.sl_threshold_ms, 30_000);
         assert_eq!(edited.churn.rules[Signal::NpsDetractor.index()].weight, 40);
         assert_eq!(tokens, vec![ccx_model::hash_token("s3cret")]);
+        assert_eq!(edited.sl_threshold_of("vip"), 10_000);
+        assert_eq!(edited.case_window_ms, 2 * 86_400_000);
+        let reset = [("queues.vip.sl_threshold".to_string(), "default".to_string())];
+        apply_settings(&mut edited, &mut tokens, &reset).unwrap();
+        assert!(edited.queues.is_empty());
         let unknown = apply_settings(&mut edited, &mut tokens, &[("nope".into(), "1".into())]);
         assert!(unknown.is_err());
         assert_eq!(parse_duration_ms("24h").unwrap(), 86_400_000);
