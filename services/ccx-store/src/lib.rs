@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{
     AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    StateTimes, TenantProgress,
+    ReasonKey, StateTimes, TenantProgress,
 };
 use ccx_model::Event;
 use serde_json::Value;
@@ -78,6 +78,8 @@ pub struct RowBatch {
     pub version: u64,
     pub queue: Vec<(QueueKey, Components)>,
     pub agent: Vec<(AgentKey, Components)>,
+    /// `reason_metrics_1m` rows (SPEC §7.2).
+    pub reason: Vec<(ReasonKey, Components)>,
     pub agent_state: Vec<(AgentMinute, StateTimes)>,
     /// `((tenant_id, window_start ms), values)`.
     pub quality: Vec<((String, i64), Quality)>,
@@ -91,6 +93,7 @@ impl RowBatch {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
             && self.agent.is_empty()
+            && self.reason.is_empty()
             && self.agent_state.is_empty()
             && self.quality.is_empty()
             && self.alerts.is_empty()

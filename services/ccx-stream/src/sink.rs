@@ -83,6 +83,7 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         version,
         queue: rows.queue,
         agent: rows.agent,
+        reason: rows.reason,
         agent_state: rows.agent_state,
         quality: rows.quality,
         alerts: rows.alerts,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, StateTimes, TenantProgress,
+    QueueNow, ReasonKey, StateTimes, TenantProgress,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -104,6 +104,7 @@ impl SharedSettings {
 pub struct Output {
     pub queue: Vec<(QueueKey, Components)>,
     pub agent: Vec<(AgentKey, Components)>,
+    pub reason: Vec<(ReasonKey, Components)>,
     pub agent_state: Vec<(AgentMinute, StateTimes)>,
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
@@ -118,6 +119,7 @@ impl Output {
     pub fn merge_into(self, rows: &mut FinalRows) {
         rows.queue.extend(self.queue);
         rows.agent.extend(self.agent);
+        rows.reason.extend(self.reason);
         rows.agent_state.extend(self.agent_state);
         rows.quality.extend(self.quality);
         rows.alerts.extend(self.alerts);
@@ -126,6 +128,7 @@ impl Output {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
             && self.agent.is_empty()
+            && self.reason.is_empty()
             && self.agent_state.is_empty()
             && self.quality.is_empty()
             && self.alerts.is_empty()
