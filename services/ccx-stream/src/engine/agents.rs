@@ -4,6 +4,17 @@ use super::tenant::*;
 use super::*;
 
 impl TenantState {
+    /// QA_SCORED (SPEC §7.2): the agent's row at the evaluation's minute and channel.
+    pub(super) fn qa(&mut self, ev: &Ev) {
+        let c = Components {
+            qa_evaluations: 1,
+            qa_score_sum: ev.score.max(0) as u64,
+            ..Components::default()
+        };
+        self.agent_rows
+            .add((ev.minute(), ev.channel, 0), ev.agent, c);
+    }
+
     pub(super) fn agent_state(&mut self, ev: &Ev) {
         let clock = AgentClock {
             state: ev.agent_state,

@@ -39,7 +39,7 @@ impl TenantState {
     }
 
     pub(super) fn sentiment(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
-        let v = ev.sentiment;
+        let v = ev.number;
         let c = Components {
             sentiment_count: 1,
             sentiment_milli_sum: (v * 1000.0).round() as i64,
@@ -62,10 +62,12 @@ impl TenantState {
     ) {
         let contact = self.contacts.get_mut(&ev.contact());
         let signal = signal.map(|signal| (signal, signal_customer(ev, contact.as_deref())));
+        let mut reason = ev.reason;
         if let Some(contact) = contact {
             contact.last_at = contact.last_at.max(ev.t);
+            reason = contact.reason;
         }
-        self.add(Dims::of(ev, ev.agent), c, true);
+        self.add(Dims::of(ev, ev.agent, reason), c, true);
         if let Some((signal, customer)) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }

@@ -10,16 +10,19 @@ pub(super) struct Dims {
     pub(super) agent: Sym,
     pub(super) channel: u8,
     pub(super) direction: u8,
+    /// The contact's reason (its CONTACT_OFFERED's), for `reason_metrics_1m`.
+    pub(super) reason: Sym,
 }
 
 impl Dims {
-    pub(super) fn of(ev: &Ev, agent: Sym) -> Dims {
+    pub(super) fn of(ev: &Ev, agent: Sym, reason: Sym) -> Dims {
         Dims {
             minute: ev.minute(),
             queue: ev.queue,
             agent,
             channel: ev.channel,
             direction: ev.direction,
+            reason,
         }
     }
 }
@@ -44,9 +47,19 @@ pub(super) struct Contact {
     pub(super) seg_agent: Sym,
     pub(super) reason: Sym,
     pub(super) transfers: u16,
+    /// Which opening of its case this contact belongs to ([`Case::opening`]).
+    pub(super) case_opening: u32,
+    /// The key of its case when the offer named one (else the contact is keyed by its own
+    /// id, see [`case_key`]).
+    pub(super) case: Option<Box<Id>>,
     pub(super) inbound: bool,
     pub(super) answered: bool,
     pub(super) repeat: bool,
+    /// A callback attempt (its offer named `callbackOf`).
+    pub(super) callback: bool,
+    /// Outbound: its customer's first answered outbound contact on its queue within the
+    /// campaign window.
+    pub(super) first_call: bool,
     /// Set by CONTACT_ENDED and CONTACT_ABANDONED.
     pub(super) terminal: bool,
     pub(super) wrapped: bool,
@@ -94,6 +107,7 @@ impl Ended {
             agent: self.agent,
             channel: self.channel,
             direction: self.direction,
+            reason: self.reason,
         }
     }
 }
@@ -144,4 +158,35 @@ pub(super) struct Waiting {
     pub(super) queue: Sym,
     pub(super) channel: u8,
     pub(super) since: i64,
+}
+
+/// An open case of a customer (SPEC §7.2): open from its first contact's offer until a
+/// contact of it ends resolved, forgotten `case_window` after its last offer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct Case {
+    pub(super) first_offer: i64,
+    pub(super) last_offer: i64,
+    /// Contacts offered so far.
+    pub(super) contacts: u32,
+    /// Tells this opening of the case from earlier ones of the same key (a contact of a
+    /// closed case must not close a later one).
+    pub(super) opening: u32,
+}
+
+/// A key of something of one customer: the customer and a text (a case: its caseId, or the
+/// contactId when the offer named none; outbound attempts: the queue).
+pub(super) fn customer_key(customer: &[u8], case_id: &[u8]) -> Id {
+    let mut text = Vec::with_capacity(customer.len() + 1 + case_id.len());
+    text.extend_from_slice(customer);
+    text.push(0);
+    text.extend_from_slice(case_id);
+    id_of(&text)
+}
+
+/// What an outbound campaign remembers of a customer on a queue (SPEC §7.2): the newest
+/// outbound offer and the newest answered outbound contact (NONE: none).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct Attempts {
+    pub(super) offered: i64,
+    pub(super) answered: i64,
 }

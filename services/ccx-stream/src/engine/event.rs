@@ -17,12 +17,14 @@ pub(super) fn enum_byte(n: i32, known: std::ops::RangeInclusive<i32>) -> u8 {
 /// engine took it) interned names, over the record itself, which the event keeps until the
 /// watermark passes it. Ids are hashed from their spans where they are used. The source
 /// reads records into this form once; the dataflow exchanges it and the buffer sorts it, so
-/// it is kept small (96 bytes).
+/// it is kept small (104 bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ev {
     pub(super) t: i64,
     pub(super) record: Arc<[u8]>,
-    pub(super) sentiment: f64,
+    /// The event's number: `sentiment` of a SENTIMENT_SCORED, `mos` of a CONTACT_ENDED (0:
+    /// none; a MOS is 1..5). One slot, as no event type carries both.
+    pub(super) number: f64,
     pub(super) score: i32,
     pub(super) queue: Sym,
     pub(super) agent: Sym,
@@ -57,6 +59,8 @@ pub(super) struct Spans {
     pub(super) agent: Span,
     pub(super) to_queue: Span,
     pub(super) reason: Span,
+    pub(super) case_id: Span,
+    pub(super) callback_of: Span,
 }
 
 /// The span of `field`, a slice of `record` (no longer than [`MAX_RECORD_BYTES`]).
@@ -83,17 +87,19 @@ impl Ev {
             agent: span_of(&record, view.agent_id),
             to_queue: span_of(&record, view.to_queue_id),
             reason: span_of(&record, view.reason),
+            case_id: span_of(&record, view.case_id),
+            callback_of: span_of(&record, view.callback_of),
         };
         Ok(Ev {
             t: view.time_ms(),
-            sentiment: view.sentiment.unwrap_or(0.0),
+            number: view.sentiment.or(view.mos).unwrap_or(0.0),
             score: view.score.unwrap_or(0),
             queue: 0,
             agent: 0,
             to_queue: 0,
             reason: 0,
             spans,
-            kind: enum_byte(view.kind, 1..=11),
+            kind: enum_byte(view.kind, 1..=13),
             channel: enum_byte(view.channel, 1..=7),
             direction: enum_byte(view.direction, 1..=2),
             survey_type: enum_byte(view.survey_type, 1..=3),
@@ -156,6 +162,20 @@ impl Ev {
     /// The hash of the customerId (NO_ID: none).
     pub(super) fn customer(&self) -> Id {
         id_of(self.bytes(self.spans.customer_id))
+    }
+
+    /// The case this contact belongs to (SPEC §7.2): its caseId, or else its contactId.
+    pub(super) fn case_id(&self) -> &[u8] {
+        if self.spans.case_id.1 > 0 {
+            self.bytes(self.spans.case_id)
+        } else {
+            self.bytes(self.spans.contact_id)
+        }
+    }
+
+    /// The hash of the contactId a callback attempt calls back (NO_ID: not a callback).
+    pub(super) fn callback_of(&self) -> Id {
+        id_of(self.bytes(self.spans.callback_of))
     }
 
     pub(super) fn has_customer(&self) -> bool {

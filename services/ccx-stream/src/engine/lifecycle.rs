@@ -1,6 +1,9 @@
 //! The contact state machine of SPEC §3: offer, queue, answer or abandon, holds, transfers,
 //! end and wrap-up, each event checked against its contact's sequence.
 
+use super::callbacks::callback_requested;
+use super::campaign::{outbound_answered, outbound_offered};
+use super::cases::case_resolved;
 use super::churn::signal_customer;
 use super::tenant::*;
 use super::*;
@@ -23,9 +26,13 @@ impl TenantState {
             seg_agent: 0,
             reason: ev.reason,
             transfers: 0,
+            case_opening: 0,
+            case: None,
             inbound: ev.inbound(),
             answered: false,
             repeat: false,
+            callback: ev.spans.callback_of.1 > 0,
+            first_call: false,
             terminal: false,
             wrapped: false,
         };
@@ -37,11 +44,19 @@ impl TenantState {
                 since: ev.t,
             },
         );
-        let offered = Components {
+        let mut offered = Components {
             offered: 1,
             ..Components::default()
         };
-        self.add(Dims::of(ev, ev.agent), offered, false);
+        if contact.callback {
+            self.callback_attempt(s, ev, &mut offered);
+        }
+        if !contact.inbound {
+            outbound_offered(&mut self.campaign, s, ev, &mut offered);
+        }
+        if ev.has_customer() {
+            self.case_offered(s, ev, &mut contact);
+        }
         if contact.inbound && ev.has_customer() {
             let customer = self.customers.entry(ev.customer()).or_default();
             let window = s.fcr_window_ms;
@@ -65,9 +80,13 @@ impl TenantState {
                 };
                 self.add(dims, c, true);
             }
+            offered.repeats = u64::from(contact.repeat);
+            self.add(Dims::of(ev, ev.agent, ev.reason), offered, false);
             if contact.repeat {
                 self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
             }
+        } else {
+            self.add(Dims::of(ev, ev.agent, ev.reason), offered, false);
         }
         self.contacts.insert(contact_id, contact);
     }
@@ -82,7 +101,7 @@ impl TenantState {
             EventType::WrapupEnded => contact.ended_at != NONE && !contact.wrapped,
             _ if contact.terminal => false,
             EventType::ContactAnswered => !contact.in_segment(),
-            EventType::ContactAbandoned => !contact.answered,
+            EventType::ContactAbandoned | EventType::CallbackRequested => !contact.answered,
             EventType::HoldStarted => contact.in_segment() && contact.hold_since == NONE,
             EventType::HoldEnded => contact.in_segment() && contact.hold_since != NONE,
             EventType::ContactTransferred => contact.in_segment(),
@@ -99,16 +118,26 @@ impl TenantState {
         let mut fcr_end = None;
         match kind {
             EventType::ContactAnswered => {
+                let queued = self.waiting.remove(&contact_id);
                 if !contact.answered {
                     contact.answered = true;
                     let wait = ev.t - contact.offered_at;
+                    let threshold = s.sl_threshold_of(self.names.name(ev.queue));
                     c.answered = 1;
-                    c.answered_in_sl = u64::from(wait <= s.sl_threshold_ms);
+                    c.answered_in_sl = u64::from(wait <= threshold);
                     c.wait_answered_ms = wait as u64;
+                    c.callbacks_connected = u64::from(contact.callback);
+                    if !contact.inbound {
+                        contact.first_call =
+                            outbound_answered(&mut self.campaign, s, ev, &contact.customer);
+                    }
+                } else if let Some(requeued) = queued {
+                    // An answer after a transfer: the transfer's wait.
+                    c.transfer_answered = 1;
+                    c.transfer_wait_ms = (ev.t - requeued.since).max(0) as u64;
                 }
                 contact.seg_start = ev.t;
                 contact.seg_agent = ev.agent;
-                self.waiting.remove(&contact_id);
             }
             EventType::ContactAbandoned => {
                 let wait = ev.t - contact.offered_at;
@@ -119,6 +148,10 @@ impl TenantState {
                 if contact.inbound && wait >= s.churn.long_abandon_ms {
                     signal = Some(Signal::LongAbandon);
                 }
+                self.waiting.remove(&contact_id);
+            }
+            EventType::CallbackRequested => {
+                callback_requested(&mut self.callback_requests, ev, contact, &mut c);
                 self.waiting.remove(&contact_id);
             }
             EventType::HoldStarted => {
@@ -158,6 +191,14 @@ impl TenantState {
                 c.resolved = u64::from(ev.resolved);
                 c.self_served = u64::from(ev.resolved && !contact.answered);
                 c.conversions = u64::from(ev.converted);
+                c.first_call_closes =
+                    u64::from(ev.converted && contact.answered && contact.first_call);
+                if ev.number > 0.0 {
+                    call_quality(ev.number, &mut c);
+                }
+                if ev.resolved && !contact.customer.is_empty() {
+                    case_resolved(&mut self.cases, s, ev, contact, &mut c);
+                }
                 contact.ended_at = ev.t;
                 contact.terminal = true;
                 if contact.inbound && !contact.customer.is_empty() {
@@ -176,8 +217,9 @@ impl TenantState {
             }
             _ => {}
         }
+        let reason = contact.reason;
         let signal = signal.map(|signal| (signal, signal_customer(ev, Some(contact))));
-        let dims = Dims::of(ev, agent);
+        let dims = Dims::of(ev, agent, reason);
         if !c.is_zero() {
             self.add(dims, c, true);
         }
@@ -189,3 +231,13 @@ impl TenantState {
         }
     }
 }
+
+/// SPEC §7.2 call quality of a CONTACT_ENDED: a MOS below 3.5 is poor.
+fn call_quality(mos: f64, c: &mut Components) {
+    c.mos_count = 1;
+    c.mos_milli_sum = (mos * 1000.0).round() as u64;
+    c.mos_poor = u64::from(mos < POOR_MOS);
+}
+
+/// The MOS below which a call's quality is poor (SPEC §7.2).
+const POOR_MOS: f64 = 3.5;

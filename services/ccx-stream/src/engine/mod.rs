@@ -139,6 +139,9 @@ impl Output {
 
 mod agents;
 mod buffer;
+mod callbacks;
+mod campaign;
+mod cases;
 mod churn;
 mod contact;
 mod event;
@@ -313,6 +316,10 @@ impl Engine {
                 out.agent
                     .push((agent_key(tenant_id, num, t.names.name(agent_id)), value));
             }
+            for (num, reason, value) in t.reason_rows.take_dirty() {
+                out.reason
+                    .push((reason_key(tenant_id, num, t.names.name(reason)), value));
+            }
             for (num, agent_id, value) in t.state_rows.take_dirty() {
                 out.agent_state
                     .push((agent_minute(tenant_id, num, t.names.name(agent_id)), value));
@@ -358,6 +365,9 @@ impl Engine {
             }
             for (num, id, v) in t.agent_rows.all() {
                 rows.agent.insert(agent_key(tenant_id, num, name(id)), v);
+            }
+            for (num, id, v) in t.reason_rows.all() {
+                rows.reason.insert(reason_key(tenant_id, num, name(id)), v);
             }
             for (num, id, v) in t.state_rows.all() {
                 rows.agent_state
@@ -431,11 +441,20 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccx_model::rows::{AGENT_COLUMNS, COMPONENTS, REASON_COLUMNS};
+
+    #[test]
+    fn row_parts_keep_their_tables_columns() {
+        let all = Components::from_values(&[1; COMPONENTS]);
+        assert_eq!(tenant::agent_part(all), all.only(AGENT_COLUMNS));
+        assert_eq!(tenant::reason_part(&all), all.only(REASON_COLUMNS));
+    }
+
 
     #[test]
     fn events_in_flight_stay_small() {
         assert!(
-            std::mem::size_of::<Ev>() <= 96,
+            std::mem::size_of::<Ev>() <= 104,
             "{}",
             std::mem::size_of::<Ev>()
         );

@@ -84,6 +84,20 @@ pub(super) fn queue_key(
     }
 }
 
+pub(super) fn reason_key(
+    tenant: &str,
+    (minute, channel, direction): RowNum,
+    reason: &str,
+) -> ReasonKey {
+    ReasonKey {
+        tenant_id: tenant.to_string(),
+        window_start: minute,
+        reason: reason.to_string(),
+        channel: channel_name(channel),
+        direction: direction_name(direction),
+    }
+}
+
 pub(super) fn agent_key(tenant: &str, (minute, channel, _): RowNum, agent_id: &str) -> AgentKey {
     AgentKey {
         tenant_id: tenant.to_string(),

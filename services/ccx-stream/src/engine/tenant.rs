@@ -21,6 +21,7 @@ pub struct TenantState {
     pub(super) waiting: IdMap<Waiting>,
     pub(super) queue_rows: RowTable<Components>,
     pub(super) agent_rows: RowTable<Components>,
+    pub(super) reason_rows: RowTable<Components>,
     pub(super) state_rows: RowTable<StateTimes>,
     pub(super) quality_rows: BTreeMap<i64, Quality>,
     /// Keys of the provisional rows last handed over (re-sent with final values when the
@@ -33,6 +34,13 @@ pub struct TenantState {
     /// order, so appending keeps it sorted).
     pub(super) fcr_queue: VecDeque<(i64, Id)>,
     pub(super) next_expiry: i64,
+    /// Open cases by [`case_key`], and how many openings were made (numbers them).
+    pub(super) cases: IdMap<Case>,
+    pub(super) case_openings: u32,
+    /// Outbound attempts by (customer, queue), within the campaign window.
+    pub(super) campaign: IdMap<Attempts>,
+    /// Callback requests by contact, within the callback window: the request's time.
+    pub(super) callback_requests: IdMap<i64>,
     pub(super) dirty_quality: BTreeSet<i64>,
     /// The minute of the watermark last handed over as progress (again after a restart).
     #[serde(skip)]
@@ -72,19 +80,60 @@ pub fn rows_final_before(s: &TenantSettings, watermark: i64) -> i64 {
 }
 
 /// How far back from a minute the events its rows and alerts depend on go: open contacts,
-/// FCR verdicts and repeats, churn signals and the alert cooldown. (An agent's state clock
-/// reaches back to the agent's last state change, however old.)
+/// FCR verdicts and repeats, churn signals and the alert cooldown, open cases, outbound
+/// campaigns and callback requests. (An agent's state clock reaches back to the agent's last
+/// state change, however old.)
 pub fn history_needed_ms(s: &TenantSettings) -> i64 {
     open_contact_kept_ms(s)
         .max(s.fcr_window_ms + ROWS_KEPT_PAST_FCR_MS)
         .max(s.churn.lookback_ms + s.churn.cooldown_ms)
+        .max(s.case_window_ms)
+        .max(s.campaign_window_ms)
+        .max(s.callback_window_ms)
 }
 
-/// The dimensions of agent rows: the components from `handled` down (SPEC §5).
+/// The components of agent rows ([`ccx_model::rows::AGENT_COLUMNS`]): the queue-only ones
+/// zeroed (a test checks the two lists agree).
 pub(super) fn agent_part(mut c: Components) -> Components {
     (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
     (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
+    (
+        c.callbacks_requested,
+        c.wait_callback_ms,
+        c.callbacks_attempted,
+    ) = (0, 0, 0);
+    (
+        c.callback_delay_ms,
+        c.callbacks_matched,
+        c.callbacks_connected,
+    ) = (0, 0, 0);
+    (c.transfer_answered, c.transfer_wait_ms, c.repeats) = (0, 0, 0);
+    (c.cases_resolved, c.case_resolution_ms, c.case_contacts) = (0, 0, 0);
+    (c.accounts_attempted, c.first_call_closes) = (0, 0);
     c
+}
+
+/// The components of reason rows ([`ccx_model::rows::REASON_COLUMNS`]; a test checks they
+/// agree).
+pub(super) fn reason_part(c: &Components) -> Components {
+    Components {
+        offered: c.offered,
+        handled: c.handled,
+        resolved: c.resolved,
+        repeats: c.repeats,
+        fcr_eligible: c.fcr_eligible,
+        fcr_success: c.fcr_success,
+        cases_resolved: c.cases_resolved,
+        case_resolution_ms: c.case_resolution_ms,
+        nps_responses: c.nps_responses,
+        nps_promoters: c.nps_promoters,
+        nps_detractors: c.nps_detractors,
+        csat_responses: c.csat_responses,
+        csat_satisfied: c.csat_satisfied,
+        ces_responses: c.ces_responses,
+        ces_score_sum: c.ces_score_sum,
+        ..Components::default()
+    }
 }
 
 impl TenantState {
@@ -155,11 +204,15 @@ impl TenantState {
         self.dirty_quality.insert(minute);
     }
 
-    /// Adds `c` to the queue row of `dims` and, if `to_agent` and there is an agent, to the
-    /// agent row.
+    /// Adds `c` to the queue row of `dims`, to its reason row and, if `to_agent` and there
+    /// is an agent, to the agent row.
     pub(super) fn add(&mut self, dims: Dims, c: Components, to_agent: bool) {
         let num = (dims.minute, dims.channel, dims.direction);
         self.queue_rows.add(num, dims.queue, c);
+        let by_reason = reason_part(&c);
+        if !by_reason.is_zero() {
+            self.reason_rows.add(num, dims.reason, by_reason);
+        }
         if to_agent && dims.agent != 0 {
             let c = agent_part(c);
             if !c.is_zero() {
@@ -176,6 +229,7 @@ impl TenantState {
     pub(super) fn apply(&mut self, tenant: &str, s: &TenantSettings, ev: &Ev) {
         match ev.kind() {
             EventType::AgentStateChanged => self.agent_state(ev),
+            EventType::QaScored => self.qa(ev),
             EventType::SurveyResponded => self.survey(tenant, s, ev),
             EventType::SentimentScored => self.sentiment(tenant, s, ev),
             EventType::ContactOffered => self.offered(tenant, s, ev),
@@ -234,6 +288,15 @@ impl TenantState {
                 watermark - at < s.churn.lookback_ms
             });
         }
+        self.cases
+            .retain(|_, case| case.last_offer >= watermark - s.case_window_ms);
+        shrink(&mut self.cases);
+        self.campaign
+            .retain(|_, a| a.offered.max(a.answered) >= watermark - s.campaign_window_ms);
+        shrink(&mut self.campaign);
+        self.callback_requests
+            .retain(|_, at| *at >= watermark - s.callback_window_ms);
+        shrink(&mut self.callback_requests);
         self.customers.retain(|_, c| {
             !c.ended.is_empty()
                 || !c.signals.is_empty()
@@ -244,6 +307,7 @@ impl TenantState {
         // Rows not yet handed over stay until the next `take_output`.
         self.queue_rows.forget_before(horizon);
         self.agent_rows.forget_before(horizon);
+        self.reason_rows.forget_before(horizon);
         self.state_rows.forget_before(horizon);
         let dirty = &self.dirty_quality;
         self.quality_rows
