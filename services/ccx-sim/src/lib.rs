@@ -162,6 +162,13 @@ impl Sim {
         let channel = *r.pick(&CHANNELS);
         let inbound = r.chance(0.85);
         let reason = r.pick(&REASONS).to_string();
+        // A third of contacts name a case: the customer's issue, shared with their other
+        // contacts about it.
+        let case = r
+            .chance(0.33)
+            .then(|| format!("case-{customer}-{}", r.range(0, 1)));
+        let mos = |r: &mut Rng| r.range(1000, 5000) as f64 / 1000.0;
+        let media = matches!(channel, Channel::Voice | Channel::Video);
         let mut out = Vec::new();
         let mut n = 0;
         let base = Event {
@@ -188,6 +195,7 @@ impl Sim {
         push(EventType::ContactOffered, at, &|e| {
             e.customer_id = customer.clone();
             e.reason = reason.clone();
+            e.case_id = case.clone().unwrap_or_default();
         });
         let r = &mut self.rng;
         let agents = self.config.agents.max(2) as i64;
@@ -195,6 +203,52 @@ impl Sim {
         if r.chance(0.12) {
             let wait = r.range(500, 120_000);
             push(EventType::ContactAbandoned, at + wait, &|_| {});
+            return out;
+        }
+        if inbound && r.chance(0.04) {
+            // The customer asks to be called back; an outbound attempt follows, mostly within
+            // a day.
+            let asked = at + r.range(20_000, 300_000);
+            push(EventType::CallbackRequested, asked, &|_| {});
+            let back = asked + r.range(60_000, 30 * 3_600_000);
+            let attempt = format!("{contact_id}-cb");
+            let outbound = |kind: EventType, t: i64, f: &dyn Fn(&mut Event)| {
+                let mut e = base.clone();
+                e.event_id = format!("{attempt}-{}", kind as i32);
+                e.contact_id = attempt.clone();
+                e.direction = Direction::Outbound as i32;
+                e.r#type = kind as i32;
+                e.occurred_at = Some(ms_timestamp(t));
+                f(&mut e);
+                e
+            };
+            out.push(outbound(EventType::ContactOffered, back, &|e| {
+                e.customer_id = customer.clone();
+                e.callback_of = contact_id.clone();
+                e.case_id = case.clone().unwrap_or_default();
+            }));
+            if r.chance(0.7) {
+                let talk = r.range(30_000, 300_000);
+                out.push(outbound(EventType::ContactAnswered, back + 5_000, &|e| {
+                    e.agent_id = agent.clone()
+                }));
+                let quality = media.then(|| mos(r));
+                out.push(outbound(
+                    EventType::ContactEnded,
+                    back + 5_000 + talk,
+                    &|e| {
+                        e.agent_id = agent.clone();
+                        e.resolved = true;
+                        e.mos = quality;
+                    },
+                ));
+            } else {
+                out.push(outbound(
+                    EventType::ContactAbandoned,
+                    back + 30_000,
+                    &|_| {},
+                ));
+            }
             return out;
         }
         if r.chance(0.03) {
@@ -242,10 +296,12 @@ impl Sim {
         }
         let resolved = r.chance(0.7);
         let converted = !inbound && r.chance(0.2);
+        let quality = (media && r.chance(0.8)).then(|| mos(r));
         push(EventType::ContactEnded, t, &|e| {
             e.agent_id = current.clone();
             e.resolved = resolved;
             e.converted = converted;
+            e.mos = quality;
         });
         states.push((current.clone(), t, AgentState::AfterContactWork));
         let wrap = t + r.range(5_000, 90_000);
@@ -278,6 +334,22 @@ impl Sim {
                     e.sentiment = Some(sentiment);
                 },
             );
+        }
+        if r.chance(0.1) {
+            // A coach scores the agent's handling of this contact.
+            let score = r.range(0, 100) as i32;
+            n += 1;
+            out.push(Event {
+                event_id: format!("{contact_id}-qa{n}"),
+                tenant_id: tenant.clone(),
+                r#type: EventType::QaScored as i32,
+                occurred_at: Some(ms_timestamp(wrap + r.range(60_000, 3_600_000))),
+                agent_id: current.clone(),
+                channel: channel as i32,
+                contact_id: contact_id.clone(),
+                score: Some(score),
+                ..Event::default()
+            });
         }
         for (agent_id, at, state) in states {
             n += 1;

@@ -450,7 +450,6 @@ mod tests {
         assert_eq!(tenant::reason_part(&all), all.only(REASON_COLUMNS));
     }
 
-
     #[test]
     fn events_in_flight_stay_small() {
         assert!(
