@@ -6,7 +6,7 @@ use super::*;
 
 /// What `campaign` remembers of `customer` on the queue of `ev`.
 fn attempts<'a>(campaign: &'a mut IdMap<Attempts>, customer: &str, ev: &Ev) -> &'a mut Attempts {
-    let key = customer_key(customer.as_bytes(), ev.bytes(ev.spans.queue));
+    let key = customer_key(id_of(customer.as_bytes()), id_of(ev.bytes(ev.spans.queue)));
     campaign.entry(key).or_insert(Attempts {
         offered: NONE,
         answered: NONE,

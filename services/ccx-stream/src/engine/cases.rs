@@ -1,63 +1,117 @@
 //! Cases (SPEC §7.2): the contacts of one customer issue. A case opens at its first contact's
 //! offer and closes when a contact of it ends resolved; a case with no contact offered for
 //! `case_window` is forgotten.
+//!
+//! Most contacts are a case of their own (no caseId) that nobody joins, so such a case lives
+//! in its contact, and goes into the `cases` table only when another contact names it or
+//! when the contact is dropped while its case is still open: an open contact costs no case
+//! entry.
 
 use super::*;
 
 impl TenantState {
     /// Joins the offered contact to its open case, or opens one.
     pub(super) fn case_offered(&mut self, s: &TenantSettings, ev: &Ev, contact: &mut Contact) {
-        let key = customer_key(ev.customer_id().as_bytes(), ev.case_id());
         let t = ev.t;
+        let customer = ev.customer();
+        let named = ev.spans.case_id.1 > 0;
+        let case_id = id_of(ev.case_id());
+        let key = customer_key(customer, case_id);
+        if named && !self.cases.contains_key(&key) {
+            self.take_in_own_case(s, customer, case_id, t);
+        }
         let open = self
             .cases
             .get_mut(&key)
             .filter(|case| t - case.last_offer <= s.case_window_ms);
-        let opening = match open {
+        match open {
             Some(case) => {
                 case.contacts += 1;
                 case.last_offer = case.last_offer.max(t);
-                case.opening
+                contact.case_opening = case.opening;
+                contact.case = Some(Box::new(key));
             }
             None => {
                 self.case_openings = self.case_openings.wrapping_add(1);
-                let case = Case {
-                    first_offer: t,
-                    last_offer: t,
-                    contacts: 1,
-                    opening: self.case_openings,
-                };
-                self.cases.insert(key, case);
-                case.opening
+                contact.case_opening = self.case_openings;
+                if named {
+                    let case = Case {
+                        first_offer: t,
+                        last_offer: t,
+                        contacts: 1,
+                        opening: self.case_openings,
+                    };
+                    self.cases.insert(key, case);
+                    contact.case = Some(Box::new(key));
+                }
             }
+        }
+    }
+
+    /// When an offer names a contact's id as its caseId: that contact's own case, if still
+    /// open, moves into the `cases` table so the offer can join it.
+    fn take_in_own_case(&mut self, s: &TenantSettings, customer: Id, case_id: Id, t: i64) {
+        let Some(first) = self.contacts.get_mut(&case_id) else {
+            return;
         };
-        contact.case_opening = opening;
-        // The contact's own id is the usual case key: stored only when the offer named
-        // another.
-        let own = customer_key(ev.customer_id().as_bytes(), ev.bytes(ev.spans.contact_id));
-        contact.case = (key != own).then(|| Box::new(key));
+        let own = first.case.is_none() && !first.case_closed;
+        let same_customer = id_of(first.customer.as_bytes()) == customer;
+        if !own || !same_customer || t - first.offered_at > s.case_window_ms {
+            return;
+        }
+        let key = customer_key(customer, case_id);
+        first.case = Some(Box::new(key));
+        self.cases.insert(key, own_case(first));
+    }
+
+    /// Before contacts are dropped: the open cases of their own go into the `cases` table,
+    /// where a later contact naming them (or their expiry) finds them.
+    pub(super) fn keep_own_cases(&mut self, dropped: &[(Id, Contact)]) {
+        for (id, contact) in dropped {
+            if contact.case.is_none() && !contact.case_closed && !contact.customer.is_empty() {
+                let key = customer_key(id_of(contact.customer.as_bytes()), *id);
+                self.cases.insert(key, own_case(contact));
+            }
+        }
     }
 }
 
-/// The case components of a contact that ended resolved: its case closes if still open.
+/// The case of a contact of its own, as a `cases` entry.
+fn own_case(contact: &Contact) -> Case {
+    Case {
+        first_offer: contact.offered_at,
+        last_offer: contact.offered_at,
+        contacts: 1,
+        opening: contact.case_opening,
+    }
+}
+
+/// The case components of a contact that ended resolved: its case closes if still open and
+/// not forgotten.
 pub(super) fn case_resolved(
     cases: &mut IdMap<Case>,
     s: &TenantSettings,
     ev: &Ev,
-    contact: &Contact,
+    contact: &mut Contact,
     c: &mut Components,
 ) {
-    let key = match &contact.case {
-        Some(key) => **key,
-        None => customer_key(contact.customer.as_bytes(), ev.bytes(ev.spans.contact_id)),
+    let case = match &contact.case {
+        None if contact.case_closed => return,
+        None => {
+            contact.case_closed = true;
+            own_case(contact)
+        }
+        Some(key) => {
+            let Some(case) = cases.get(&**key).copied() else {
+                return;
+            };
+            if case.opening != contact.case_opening {
+                return;
+            }
+            cases.remove(&**key);
+            case
+        }
     };
-    let Some(case) = cases.get(&key).copied() else {
-        return;
-    };
-    if case.opening != contact.case_opening {
-        return;
-    }
-    cases.remove(&key);
     if ev.t - case.last_offer > s.case_window_ms {
         return;
     }

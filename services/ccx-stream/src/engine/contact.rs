@@ -49,9 +49,11 @@ pub(super) struct Contact {
     pub(super) transfers: u16,
     /// Which opening of its case this contact belongs to ([`Case::opening`]).
     pub(super) case_opening: u32,
-    /// The key of its case when the offer named one (else the contact is keyed by its own
-    /// id, see [`case_key`]).
+    /// The key of its case in `TenantState::cases`; None while the contact is a case of its
+    /// own that no other contact joined (kept in the contact itself, see `cases.rs`).
     pub(super) case: Option<Box<Id>>,
+    /// Its own case was closed by its resolved end.
+    pub(super) case_closed: bool,
     pub(super) inbound: bool,
     pub(super) answered: bool,
     pub(super) repeat: bool,
@@ -173,14 +175,14 @@ pub(super) struct Case {
     pub(super) opening: u32,
 }
 
-/// A key of something of one customer: the customer and a text (a case: its caseId, or the
-/// contactId when the offer named none; outbound attempts: the queue).
-pub(super) fn customer_key(customer: &[u8], case_id: &[u8]) -> Id {
-    let mut text = Vec::with_capacity(customer.len() + 1 + case_id.len());
-    text.extend_from_slice(customer);
-    text.push(0);
-    text.extend_from_slice(case_id);
-    id_of(&text)
+/// A key of something of one customer: the customer's id and another id (a case: its caseId,
+/// or the contactId when the offer named none; outbound attempts: the queue), both hashed.
+pub(super) fn customer_key(customer: Id, other: Id) -> Id {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_mut(8).zip(customer.iter().chain(&other)) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    id_of(&bytes)
 }
 
 /// What an outbound campaign remembers of a customer on a queue (SPEC §7.2): the newest

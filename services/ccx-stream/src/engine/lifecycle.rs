@@ -28,6 +28,7 @@ impl TenantState {
             transfers: 0,
             case_opening: 0,
             case: None,
+            case_closed: false,
             inbound: ev.inbound(),
             answered: false,
             repeat: false,

@@ -268,13 +268,15 @@ impl TenantState {
         self.seen.retain(|_, t| *t >= watermark - dedup_horizon_ms);
         shrink(&mut self.seen);
         let stale = open_contact_kept_ms(s);
-        self.contacts.retain(|_, c| {
+        let kept = |c: &Contact| {
             if c.terminal {
                 c.last_at >= watermark - ENDED_CONTACT_KEPT_MS
             } else {
                 c.last_at >= watermark - stale
             }
-        });
+        };
+        let dropped: Vec<(Id, Contact)> = self.contacts.extract_if(|_, c| !kept(c)).collect();
+        self.keep_own_cases(&dropped);
         shrink(&mut self.contacts);
         let waiting_contacts = &self.contacts;
         self.waiting
