@@ -6,7 +6,8 @@
 //!    of each run, the medians and the speed-up of the last worker count over the first (of
 //!    the medians, and the median of each round's own).
 //! 2. State memory: live heap bytes (jemalloc's count of allocated bytes) added per open
-//!    contact and per tracked customer, on an engine holding 1,000,000 of each.
+//!    contact, per tracked customer and per outbound customer on a queue (what a campaign
+//!    remembers), on an engine holding 1,000,000 of each.
 //!
 //! Usage: `cargo run --release -p ccx-load-tests --bin stream-bench -- [--contacts N] [--runs N]
 //! [--workers 1,2]`
@@ -139,14 +140,26 @@ fn allocated() -> u64 {
     tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64
 }
 
-fn event(id: usize, kind: EventType, t: i64, direction: Direction) -> Event {
+/// Whose contacts the memory figures hold: one customer's (the contacts alone), or a customer
+/// each (with what the engine keeps per customer).
+#[derive(Clone, Copy)]
+enum Customers {
+    One,
+    Each,
+}
+
+fn event(id: usize, kind: EventType, t: i64, direction: Direction, customers: Customers) -> Event {
+    let customer = match customers {
+        Customers::One => 0,
+        Customers::Each => id,
+    };
     Event {
         event_id: format!("e{id}-{}", kind as i32),
         tenant_id: "tenant-0".into(),
         r#type: kind as i32,
         occurred_at: Some(ms_timestamp(t)),
         contact_id: format!("contact-{id}"),
-        customer_id: format!("customer-{id}"),
+        customer_id: format!("customer-{customer}"),
         channel: Channel::Voice as i32,
         direction: direction as i32,
         queue_id: "support".into(),
@@ -160,13 +173,25 @@ fn event(id: usize, kind: EventType, t: i64, direction: Direction) -> Event {
 /// Feeds `n` contacts of two events each (`second` one ms after the offer) to a fresh engine,
 /// then moves the watermark to `settle_after` ms past the last one; returns the engine and the
 /// live heap bytes it added per contact.
-fn hold(n: usize, second: EventType, direction: Direction, settle_after: i64) -> (Engine, f64) {
+fn hold(
+    n: usize,
+    second: EventType,
+    direction: Direction,
+    customers: Customers,
+    settle_after: i64,
+) -> (Engine, f64) {
     let mut engine = Engine::new(Settings::new(TenantSettings::default()), START);
     let before = allocated();
     for i in 0..n {
         let t = START + i as i64;
-        engine.ingest(&event(i, EventType::ContactOffered, t, direction));
-        engine.ingest(&event(i, second, t + 1, direction));
+        engine.ingest(&event(
+            i,
+            EventType::ContactOffered,
+            t,
+            direction,
+            customers,
+        ));
+        engine.ingest(&event(i, second, t + 1, direction, customers));
         if i % 10_000 == 9_999 {
             engine.advance(t - 1_000);
             let _ = engine.take_output();
@@ -180,12 +205,14 @@ fn hold(n: usize, second: EventType, direction: Direction, settle_after: i64) ->
 
 fn memory(args: &Args) {
     let n = args.state_items;
-    // Open contacts: offered (outbound, so no customer state), answered, still talking; past
-    // the dedup horizon, so event ids are forgotten and the open contacts stay.
+    // Open contacts: offered (outbound, of one customer, so no per-customer state),
+    // answered, still talking; past the dedup horizon, so event ids are forgotten and the open
+    // contacts stay.
     let (engine, per_contact) = hold(
         n,
         EventType::ContactAnswered,
         Direction::Outbound,
+        Customers::One,
         11 * 60_000,
     );
     assert_eq!(engine.state_counts().open_contacts, n);
@@ -197,13 +224,27 @@ fn memory(args: &Args) {
         n,
         EventType::ContactEnded,
         Direction::Inbound,
+        Customers::Each,
         2 * 3_600_000,
     );
     let counts = engine.state_counts();
     assert_eq!(counts.customers, n);
     assert_eq!(counts.contacts, 0);
+    drop(engine);
+
+    // Outbound customers: one attempt each, ended; the contacts expire, what the campaign
+    // remembers of each customer on the queue stays for the campaign window.
+    let (engine, per_outbound) = hold(
+        n,
+        EventType::ContactEnded,
+        Direction::Outbound,
+        Customers::Each,
+        2 * 3_600_000,
+    );
+    assert_eq!(engine.state_counts().contacts, 0);
     println!("| state | items | bytes each (live heap added) |");
     println!("|---|---|---|");
     println!("| open contact (answered, talking) | {n} | {per_contact:.0} |");
     println!("| tracked customer (FCR window, verdict pending) | {n} | {per_customer:.0} |");
+    println!("| outbound customer on a queue (campaign window) | {n} | {per_outbound:.0} |");
 }

@@ -12,6 +12,7 @@ use super::*;
 impl TenantState {
     /// Joins the offered contact to its open case, or opens one.
     pub(super) fn case_offered(&mut self, s: &TenantSettings, ev: &Ev, contact: &mut Contact) {
+        let contact_id = ev.contact();
         let t = ev.t;
         let customer = ev.customer();
         let named = ev.spans.case_id.1 > 0;
@@ -29,7 +30,8 @@ impl TenantState {
                 case.contacts += 1;
                 case.last_offer = case.last_offer.max(t);
                 contact.case_opening = case.opening;
-                contact.case = Some(Box::new(key));
+                contact.case_shared = true;
+                self.case_keys.insert(contact_id, key);
             }
             None => {
                 self.case_openings = self.case_openings.wrapping_add(1);
@@ -42,7 +44,8 @@ impl TenantState {
                         opening: self.case_openings,
                     };
                     self.cases.insert(key, case);
-                    contact.case = Some(Box::new(key));
+                    contact.case_shared = true;
+                    self.case_keys.insert(contact_id, key);
                 }
             }
         }
@@ -54,21 +57,22 @@ impl TenantState {
         let Some(first) = self.contacts.get_mut(&case_id) else {
             return;
         };
-        let own = first.case.is_none() && !first.case_closed;
+        let own = !first.case_shared && !first.case_closed;
         let same_customer = id_of(first.customer.as_bytes()) == customer;
         if !own || !same_customer || t - first.offered_at > s.case_window_ms {
             return;
         }
         let key = customer_key(customer, case_id);
-        first.case = Some(Box::new(key));
+        first.case_shared = true;
         self.cases.insert(key, own_case(first));
+        self.case_keys.insert(case_id, key);
     }
 
     /// Before contacts are dropped: the open cases of their own go into the `cases` table,
     /// where a later contact naming them (or their expiry) finds them.
     pub(super) fn keep_own_cases(&mut self, dropped: &[(Id, Contact)]) {
         for (id, contact) in dropped {
-            if contact.case.is_none() && !contact.case_closed && !contact.customer.is_empty() {
+            if !contact.case_shared && !contact.case_closed && !contact.customer.is_empty() {
                 let key = customer_key(id_of(contact.customer.as_bytes()), *id);
                 self.cases.insert(key, own_case(contact));
             }
@@ -90,27 +94,30 @@ fn own_case(contact: &Contact) -> Case {
 /// not forgotten.
 pub(super) fn case_resolved(
     cases: &mut IdMap<Case>,
+    case_keys: &IdMap<Id>,
     s: &TenantSettings,
     ev: &Ev,
     contact: &mut Contact,
     c: &mut Components,
 ) {
-    let case = match &contact.case {
-        None if contact.case_closed => return,
-        None => {
-            contact.case_closed = true;
-            own_case(contact)
+    let case = if !contact.case_shared {
+        if contact.case_closed {
+            return;
         }
-        Some(key) => {
-            let Some(case) = cases.get(&**key).copied() else {
-                return;
-            };
-            if case.opening != contact.case_opening {
-                return;
-            }
-            cases.remove(&**key);
-            case
+        contact.case_closed = true;
+        own_case(contact)
+    } else {
+        let Some(key) = case_keys.get(&ev.contact()) else {
+            return;
+        };
+        let Some(case) = cases.get(key).copied() else {
+            return;
+        };
+        if case.opening != contact.case_opening {
+            return;
         }
+        cases.remove(key);
+        case
     };
     if ev.t - case.last_offer > s.case_window_ms {
         return;

@@ -49,9 +49,9 @@ pub(super) struct Contact {
     pub(super) transfers: u16,
     /// Which opening of its case this contact belongs to ([`Case::opening`]).
     pub(super) case_opening: u32,
-    /// The key of its case in `TenantState::cases`; None while the contact is a case of its
-    /// own that no other contact joined (kept in the contact itself, see `cases.rs`).
-    pub(super) case: Option<Box<Id>>,
+    /// Its case is in `TenantState::cases` (its key in `case_keys`); else the contact is a
+    /// case of its own that no other contact joined, kept in the contact (see `cases.rs`).
+    pub(super) case_shared: bool,
     /// Its own case was closed by its resolved end.
     pub(super) case_closed: bool,
     pub(super) inbound: bool,

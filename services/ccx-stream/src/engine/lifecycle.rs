@@ -27,7 +27,7 @@ impl TenantState {
             reason: ev.reason,
             transfers: 0,
             case_opening: 0,
-            case: None,
+            case_shared: false,
             case_closed: false,
             inbound: ev.inbound(),
             answered: false,
@@ -198,7 +198,7 @@ impl TenantState {
                     call_quality(ev.number, &mut c);
                 }
                 if ev.resolved && !contact.customer.is_empty() {
-                    case_resolved(&mut self.cases, s, ev, contact, &mut c);
+                    case_resolved(&mut self.cases, &self.case_keys, s, ev, contact, &mut c);
                 }
                 contact.ended_at = ev.t;
                 contact.terminal = true;

@@ -37,6 +37,8 @@ pub struct TenantState {
     /// Open cases by [`case_key`], and how many openings were made (numbers them).
     pub(super) cases: IdMap<Case>,
     pub(super) case_openings: u32,
+    /// The case key of each held contact whose case is in `cases`.
+    pub(super) case_keys: IdMap<Id>,
     /// Outbound attempts by (customer, queue), within the campaign window.
     pub(super) campaign: IdMap<Attempts>,
     /// Callback requests by contact, within the callback window: the request's time.
@@ -277,6 +279,10 @@ impl TenantState {
         };
         let dropped: Vec<(Id, Contact)> = self.contacts.extract_if(|_, c| !kept(c)).collect();
         self.keep_own_cases(&dropped);
+        for (id, _) in &dropped {
+            self.case_keys.remove(id);
+        }
+        shrink(&mut self.case_keys);
         shrink(&mut self.contacts);
         let waiting_contacts = &self.contacts;
         self.waiting
