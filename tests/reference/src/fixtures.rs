@@ -26,8 +26,8 @@
 //! }
 //! ```
 //!
-//! - `settings` (optional) is [`TenantSettings`] as serde reads it (what the control plane and
-//!   `ccx config` hold): camelCase keys, every key optional (left out = SPEC's default),
+//! - `settings` (optional) is [`TenantSettings`] as serde reads it (its one JSON form, with the
+//!   proto3 JSON names): camelCase keys, every key optional (left out = SPEC's default),
 //!   `queues` by queue id, `churn.signals` by SPEC signal name (a signal listed gives both its
 //!   `weight` and `cap`); an unknown key is refused.
 //! - `watermark`: every event with `occurredAt` before it is known; the expected rows are the
