@@ -6,7 +6,8 @@
 //! ```json
 //! {
 //!   "description": "what the scenario shows",
-//!   "settings": { "sl_threshold_ms": 20000, "churn": { "threshold": 60 } },
+//!   "settings": { "slThresholdMs": 20000, "queues": { "vip": { "slThresholdMs": 10000 } },
+//!                 "churn": { "threshold": 60, "signals": { "NPS_DETRACTOR": { "weight": 30, "cap": 1 } } } },
 //!   "watermark": "2026-03-02T09:10:00Z",
 //!   "events": [ { "eventId": "e1", "tenantId": "t1", "type": "CONTACT_OFFERED", … } ],
 //!   "expected": {
@@ -14,6 +15,8 @@
 //!                        "queue_id": "q1", "channel": "VOICE", "direction": "INBOUND",
 //!                        "offered": 1 } ],
 //!     "agent":       [ { "tenant_id", "window_start", "agent_id", "channel", <columns> } ],
+//!     "reason":      [ { "tenant_id", "window_start", "reason", "channel", "direction",
+//!                        <columns> } ],
 //!     "agent_state": [ { "tenant_id", "window_start", "agent_id", "available_ms", … } ],
 //!     "quality":     [ { "tenant_id", "window_start", "duplicates", "out_of_sequence" } ],
 //!     "alerts":      [ { "tenant_id", "alert_id", "customer_id", "score", "reasons",
@@ -23,16 +26,19 @@
 //! }
 //! ```
 //!
-//! - `settings` (optional) overrides [`TenantSettings`] defaults; its keys are the field names
-//!   of `TenantSettings` / `ChurnSettings`, with `churn.rules` keyed by signal name
-//!   (`{"NPS_DETRACTOR": {"weight": 30, "cap": 1}}`).
+//! - `settings` (optional) is [`TenantSettings`] as serde reads it (its one JSON form, with the
+//!   proto3 JSON names): camelCase keys, every key optional (left out = SPEC's default),
+//!   `queues` by queue id, `churn.signals` by SPEC signal name (a signal listed gives both its
+//!   `weight` and `cap`); an unknown key is refused.
 //! - `watermark`: every event with `occurredAt` before it is known; the expected rows are the
 //!   final rows at that watermark.
 //! - `events`: proto3 JSON events, exactly as the HTTP API takes them.
 //! - `expected`: every table is optional and means "no rows" when absent. A row lists its key
-//!   columns and only its non-zero value columns; every row not listed is expected to be zero
-//!   (absent). `window_start` and `triggered_at` are RFC 3339 times. `queue_now` is checked only
-//!   when present (its `as_of` is the watermark).
+//!   columns and only its non-zero value columns, which must be columns of its table
+//!   ([`QUEUE_COLUMNS`], [`AGENT_COLUMNS`], [`REASON_COLUMNS`] for `queue`, `agent`, `reason`);
+//!   every row not listed is expected to be zero (absent). `reason` is `""` for contacts offered
+//!   without one. `window_start` and `triggered_at` are RFC 3339 times. `queue_now` is checked
+//!   only when present (its `as_of` is the watermark).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -41,9 +47,9 @@ use std::path::{Path, PathBuf};
 use ccx_model::json::event_from_json;
 use ccx_model::rows::{
     AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    StateTimes, AGENT_COLUMNS, COMPONENT_COLUMNS, QUEUE_COLUMNS,
+    ReasonKey, StateTimes, AGENT_COLUMNS, COMPONENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
 };
-use ccx_model::settings::{Signal, SignalRule, TenantSettings};
+use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -111,7 +117,8 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
         None => String::new(),
     };
     let settings = match top.get("settings") {
-        Some(v) => parse_settings(v)?,
+        Some(v) => serde_json::from_value::<TenantSettings>(v.clone())
+            .map_err(|e| format!("settings: {e}"))?,
         None => TenantSettings::default(),
     };
     let watermark_ms = time(
@@ -136,6 +143,7 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
         &[
             "queue",
             "agent",
+            "reason",
             "agent_state",
             "quality",
             "alerts",
@@ -187,6 +195,27 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
         let keys = ["tenant_id", "window_start", "agent_id", "channel"];
         let values = components(row, &keys, AGENT_COLUMNS, &at)?;
         if out.agent.insert(key, values).is_some() {
+            return Err(format!("{at}: the same key is listed twice"));
+        }
+    }
+    for (i, row) in rows("reason")?.into_iter().enumerate() {
+        let at = format!("expected.reason[{i}]");
+        let key = ReasonKey {
+            tenant_id: text_field(row, "tenant_id", &at)?,
+            window_start: minute_field(row, &at)?,
+            reason: text_field(row, "reason", &at)?,
+            channel: text_field(row, "channel", &at)?,
+            direction: text_field(row, "direction", &at)?,
+        };
+        let keys = [
+            "tenant_id",
+            "window_start",
+            "reason",
+            "channel",
+            "direction",
+        ];
+        let values = components(row, &keys, REASON_COLUMNS, &at)?;
+        if out.reason.insert(key, values).is_some() {
             return Err(format!("{at}: the same key is listed twice"));
         }
     }
@@ -394,89 +423,6 @@ fn parse_alert(row: &Map<String, Value>, at: &str) -> Result<ChurnAlert, String>
     })
 }
 
-fn parse_settings(value: &Value) -> Result<TenantSettings, String> {
-    let map = object(value, "settings")?;
-    only_keys(
-        map,
-        &[
-            "sl_threshold_ms",
-            "short_abandon_ms",
-            "fcr_window_ms",
-            "allowed_lateness_ms",
-            "churn",
-        ],
-        "settings",
-    )?;
-    let mut s = TenantSettings::default();
-    let get = |map: &Map<String, Value>, name: &str, at: &str| -> Result<Option<i64>, String> {
-        map.get(name)
-            .map(|v| integer(v, &format!("{at}.{name}")))
-            .transpose()
-    };
-    if let Some(v) = get(map, "sl_threshold_ms", "settings")? {
-        s.sl_threshold_ms = v;
-    }
-    if let Some(v) = get(map, "short_abandon_ms", "settings")? {
-        s.short_abandon_ms = v;
-    }
-    if let Some(v) = get(map, "fcr_window_ms", "settings")? {
-        s.fcr_window_ms = v;
-    }
-    if let Some(v) = get(map, "allowed_lateness_ms", "settings")? {
-        s.allowed_lateness_ms = v;
-    }
-    if let Some(churn) = map.get("churn") {
-        let churn = object(churn, "settings.churn")?;
-        let at = "settings.churn";
-        only_keys(
-            churn,
-            &[
-                "lookback_ms",
-                "threshold",
-                "cooldown_ms",
-                "long_abandon_ms",
-                "rules",
-            ],
-            at,
-        )?;
-        if let Some(v) = get(churn, "lookback_ms", at)? {
-            s.churn.lookback_ms = v;
-        }
-        if let Some(v) = get(churn, "threshold", at)? {
-            s.churn.threshold = u32::try_from(v).map_err(|_| "threshold: out of range")?;
-        }
-        if let Some(v) = get(churn, "cooldown_ms", at)? {
-            s.churn.cooldown_ms = v;
-        }
-        if let Some(v) = get(churn, "long_abandon_ms", at)? {
-            s.churn.long_abandon_ms = v;
-        }
-        if let Some(rules) = churn.get("rules") {
-            for (name, rule) in object(rules, "settings.churn.rules")? {
-                let signal = Signal::ALL
-                    .into_iter()
-                    .find(|s| s.name() == name)
-                    .ok_or_else(|| format!("settings.churn.rules: unknown signal {name:?}"))?;
-                let at = format!("settings.churn.rules.{name}");
-                let rule = object(rule, &at)?;
-                only_keys(rule, &["weight", "cap"], &at)?;
-                let old = s.churn.rules[signal.index()];
-                let num = |n: &str, old: u32| -> Result<u32, String> {
-                    match get(rule, n, &at)? {
-                        Some(v) => u32::try_from(v).map_err(|_| format!("{at}.{n}: out of range")),
-                        None => Ok(old),
-                    }
-                };
-                s.churn.rules[signal.index()] = SignalRule {
-                    weight: num("weight", old.weight)?,
-                    cap: num("cap", old.cap)?,
-                };
-            }
-        }
-    }
-    Ok(s)
-}
-
 /// An RFC 3339 UTC time with milliseconds when they are not zero.
 pub fn format_ms(ms: i64) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {
@@ -523,6 +469,25 @@ pub fn check(fixture: &Fixture, got: &FinalRows) -> Result<(), String> {
                 format_ms(k.window_start),
                 k.agent_id,
                 k.channel
+            )
+        },
+        COMPONENT_COLUMNS,
+        |c| c.values().to_vec(),
+    );
+    compare_table(
+        &mut diffs,
+        name,
+        "reason_metrics_1m",
+        &want.reason,
+        &got.reason,
+        |k| {
+            format!(
+                "{{tenant_id={}, window_start={}, reason={:?}, channel={}, direction={}}}",
+                k.tenant_id,
+                format_ms(k.window_start),
+                k.reason,
+                k.channel,
+                k.direction
             )
         },
         COMPONENT_COLUMNS,
@@ -772,6 +737,20 @@ pub fn expected_json(rows: &FinalRows) -> Value {
             row(keys, COMPONENT_COLUMNS, &c.values())
         })
         .collect();
+    let reason: Vec<Value> = rows
+        .reason
+        .iter()
+        .map(|(k, c)| {
+            let keys = vec![
+                ("tenant_id", s(&k.tenant_id)),
+                ("window_start", t(k.window_start)),
+                ("reason", s(&k.reason)),
+                ("channel", s(&k.channel)),
+                ("direction", s(&k.direction)),
+            ];
+            row(keys, COMPONENT_COLUMNS, &c.values())
+        })
+        .collect();
     let agent_state: Vec<Value> = rows
         .agent_state
         .iter()
@@ -807,14 +786,15 @@ pub fn expected_json(rows: &FinalRows) -> Value {
         })
         .collect();
     serde_json::json!({
-        "queue": queue, "agent": agent, "agent_state": agent_state, "quality": quality,
-        "alerts": alerts,
+        "queue": queue, "agent": agent, "reason": reason, "agent_state": agent_state,
+        "quality": quality, "alerts": alerts,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccx_model::settings::Signal;
 
     fn fixture(expected: &str, settings: &str) -> Result<Fixture, String> {
         let text = format!(
@@ -824,17 +804,24 @@ mod tests {
     }
 
     #[test]
-    fn settings_override_the_defaults() {
+    fn settings_are_tenant_settings_as_serde_reads_them() {
         let f = fixture(
             "{}",
-            r#"{"sl_threshold_ms": 10000, "churn": {"threshold": 1, "rules": {"NPS_DETRACTOR": {"weight": 90}}}}"#,
+            r#"{"slThresholdMs": 10000, "caseWindowMs": 3600000, "queues": {"vip": {"slThresholdMs": 5000}},
+                "churn": {"threshold": 1, "signals": {"NPS_DETRACTOR": {"weight": 90, "cap": 2}}}}"#,
         )
         .unwrap();
         assert_eq!(f.settings.sl_threshold_ms, 10_000);
         assert_eq!(f.settings.short_abandon_ms, 5_000);
+        assert_eq!(f.settings.case_window_ms, 3_600_000);
+        assert_eq!(f.settings.callback_window_ms, 86_400_000);
+        assert_eq!(f.settings.sl_threshold_of("vip"), 5_000);
+        assert_eq!(f.settings.sl_threshold_of("q1"), 10_000);
         assert_eq!(f.settings.churn.threshold, 1);
         let nps = f.settings.churn.rules[Signal::NpsDetractor.index()];
-        assert_eq!((nps.weight, nps.cap), (90, 1));
+        assert_eq!((nps.weight, nps.cap), (90, 2));
+        let bounce = f.settings.churn.rules[Signal::TransferBounce.index()];
+        assert_eq!((bounce.weight, bounce.cap), (5, 1));
     }
 
     #[test]
@@ -848,14 +835,31 @@ mod tests {
                 r#"{"quality": [{"tenant_id": "t1", "window_start": "2026-03-02T09:00:30Z", "duplicates": 1}]}"#,
                 "expected.quality[0].window_start: not the start of a minute",
             ),
+            (
+                r#"{"reason": [{"tenant_id": "t1", "window_start": "2026-03-02T09:00:00Z", "reason": "", "channel": "VOICE", "direction": "INBOUND", "talk_ms": 1}]}"#,
+                "expected.reason[0]: unknown column \"talk_ms\"",
+            ),
+            (
+                r#"{"queue": [{"tenant_id": "t1", "window_start": "2026-03-02T09:00:00Z", "queue_id": "q1", "channel": "VOICE", "direction": "INBOUND", "qa_evaluations": 1}]}"#,
+                "expected.queue[0]: unknown column \"qa_evaluations\"",
+            ),
             (r#"{"rows": []}"#, "expected: unknown key \"rows\""),
         ];
         for (expected, message) in cases {
             let err = fixture(expected, "{}").unwrap_err();
             assert!(err.starts_with(message), "{err}");
         }
-        let err = fixture("{}", r#"{"churn": {"rules": {"NOPE": {}}}}"#).unwrap_err();
+        let err = fixture(
+            "{}",
+            r#"{"churn": {"signals": {"NOPE": {"weight": 1, "cap": 1}}}}"#,
+        )
+        .unwrap_err();
         assert!(err.contains("unknown signal \"NOPE\""), "{err}");
+        let err = fixture("{}", r#"{"sl_threshold_ms": 1}"#).unwrap_err();
+        assert!(
+            err.starts_with("settings: ") && err.contains("sl_threshold_ms"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -878,5 +882,25 @@ mod tests {
         got.queue.clear();
         let err = check(&f, &got).unwrap_err();
         assert!(err.ends_with("expected 2, got 0 (row missing)"), "{err}");
+    }
+
+    #[test]
+    fn reason_rows_are_read_and_compared() {
+        let f = fixture(
+            r#"{"reason": [{"tenant_id": "t1", "window_start": "2026-03-02T09:00:00Z", "reason": "", "channel": "CHAT", "direction": "INBOUND", "offered": 1, "cases_resolved": 1, "case_resolution_ms": 2500}]}"#,
+            "{}",
+        )
+        .unwrap();
+        let (key, row) = f.expected.reason.iter().next().unwrap();
+        assert_eq!((key.reason.as_str(), key.channel.as_str()), ("", "CHAT"));
+        assert_eq!((row.offered, row.case_resolution_ms), (1, 2500));
+        let mut got = f.expected.clone();
+        got.reason.values_mut().for_each(|c| c.cases_resolved = 0);
+        let err = check(&f, &got).unwrap_err();
+        assert_eq!(
+            err,
+            "fixture `unit`: reason_metrics_1m {tenant_id=t1, window_start=2026-03-02T09:00:00Z, \
+             reason=\"\", channel=CHAT, direction=INBOUND} column cases_resolved: expected 1, got 0"
+        );
     }
 }

@@ -1,16 +1,20 @@
-//! The reference model of ccx's metrics: a plain batch computation of every SPEC §3 component,
-//! written straight from SPEC (and the decisions of `docs/metrics.md`), used only by tests.
+//! The reference model of ccx's metrics: a plain batch computation of every SPEC §3 and §7.2
+//! component, written straight from SPEC (and the decisions of `docs/metrics.md`), used only by
+//! tests.
 //!
 //! This crate owns:
-//! - [`compute`]: the final rows of `queue_metrics_1m`, `agent_metrics_1m`, `agent_state_1m`,
-//!   `ingest_quality_1m` and `churn_alerts` for a set of events, as of a watermark;
+//! - [`compute`]: the final rows of `queue_metrics_1m`, `agent_metrics_1m`,
+//!   `reason_metrics_1m`, `agent_state_1m`, `ingest_quality_1m` and `churn_alerts` for a set of
+//!   events, as of a watermark;
 //! - [`queue_now`]: the `queue_now` rows as of a watermark;
 //! - [`fixtures`]: loading the golden fixtures of `tests/fixtures/*.json` and comparing any
 //!   engine's rows with their hand-written expectations (the runner is `tests/golden.rs`).
 //!
 //! The model favours being obviously right over being fast: it keeps every known event, sorts
 //! each tenant's events into application order and walks them once, then decides FCR and churn
-//! from the collected facts. Nothing here is shared with the streaming engine.
+//! from the collected facts. Facts that reach back in time (earlier offers, answers, callback
+//! requests, open cases) are kept as plain lists and maps and searched when needed. Nothing here
+//! is shared with the streaming engine.
 
 pub mod fixtures;
 
@@ -18,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, QueueKey, QueueNow,
+    ReasonKey, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::{timestamp_ms, AgentState, Channel, Direction, Event, EventType, SurveyType};
@@ -67,8 +72,15 @@ struct Known<'a> {
 /// What a contact's `CONTACT_OFFERED` said.
 struct Offer {
     customer: String,
+    /// Its `reason` (`''` when none): the key of the contact's `reason_metrics_1m` rows.
     reason: String,
     inbound: bool,
+    outbound: bool,
+    queue: String,
+    /// The case the offer named: its `caseId`, else its own `contactId`.
+    case_id: String,
+    /// The contact whose callback this is (`''` when none).
+    callback_of: String,
 }
 
 /// An agent segment in progress.
@@ -117,11 +129,14 @@ enum Phase {
     Ended { at: i64 },
     /// Abandoned (terminal).
     Abandoned,
+    /// The customer asked to be called back instead of waiting (terminal, SPEC §7.1).
+    CallbackRequested,
 }
 
 struct Contact {
     offer: Offer,
-    answered: bool,
+    /// The time of its first `CONTACT_ANSWERED`.
+    answered_at: Option<i64>,
     transfers: u32,
     wrapped: bool,
     phase: Phase,
@@ -155,6 +170,23 @@ struct SignalAt<'a> {
     event: &'a Event,
 }
 
+/// A case (SPEC §7.2) that is open: offered, not yet resolved.
+struct Case {
+    /// The offer of its first contact.
+    first_offer: i64,
+    /// The offer of its latest contact.
+    last_offer: i64,
+    /// Its contacts offered so far.
+    contacts: u64,
+}
+
+/// An outbound offer or first answer, for `accounts_attempted` and `first_call_closes`.
+struct OutboundFact {
+    customer: String,
+    queue: String,
+    at: i64,
+}
+
 /// Per-tenant state of the walk through the events.
 #[derive(Default)]
 struct TenantState<'a> {
@@ -163,6 +195,14 @@ struct TenantState<'a> {
     ended: Vec<EndedInbound<'a>>,
     inbound_offers: Vec<InboundOffer>,
     signals: Vec<SignalAt<'a>>,
+    /// The time of each applied `CALLBACK_REQUESTED`, by contact id.
+    callback_requests: HashMap<&'a str, i64>,
+    /// The open cases, by (customer, caseId).
+    cases: HashMap<(String, String), Case>,
+    /// Every applied outbound offer (customer, offer's queue, offer time).
+    outbound_offers: Vec<OutboundFact>,
+    /// Every first answer of an outbound contact (customer, offer's queue, answer time).
+    outbound_answers: Vec<OutboundFact>,
 }
 
 struct Model<'s> {
@@ -226,9 +266,19 @@ impl<'s> Model<'s> {
         per_tenant
     }
 
-    /// Adds `delta` to the queue row of `event` (its minute and dimensions) and, when `agent`
-    /// is a non-empty id, the agent columns of `delta` to that agent's row.
-    fn add(&mut self, event: &Event, at: i64, agent: Option<&str>, delta: Components) {
+    /// Adds `delta` to the rows of the event that completes it, at the minute `at`: the queue
+    /// columns to the queue row of `event` (its queue, channel, direction), the reason columns
+    /// to the reason row of `reason` (the contact's reason) with the event's channel and
+    /// direction, and, when `agent` is a non-empty id, the agent columns to that agent's row
+    /// (the event's channel).
+    fn add(
+        &mut self,
+        event: &Event,
+        at: i64,
+        agent: Option<&str>,
+        reason: &str,
+        delta: Components,
+    ) {
         let minute = minute_of(at);
         let key = QueueKey {
             tenant_id: event.tenant_id.clone(),
@@ -237,21 +287,30 @@ impl<'s> Model<'s> {
             channel: channel_name(event.channel),
             direction: direction_name(event.direction),
         };
-        *self.rows.queue.entry(key).or_default() += delta;
+        *self.rows.queue.entry(key).or_default() += delta.only(QUEUE_COLUMNS);
+        let key = ReasonKey {
+            tenant_id: event.tenant_id.clone(),
+            window_start: minute,
+            reason: reason.to_string(),
+            channel: channel_name(event.channel),
+            direction: direction_name(event.direction),
+        };
+        *self.rows.reason.entry(key).or_default() += delta.only(REASON_COLUMNS);
         if let Some(agent) = agent.filter(|a| !a.is_empty()) {
-            let mut values = delta.values();
-            // offered .. wait_abandoned_ms are queue-only columns.
-            for v in &mut values[..7] {
-                *v = 0;
-            }
-            let key = AgentKey {
-                tenant_id: event.tenant_id.clone(),
-                window_start: minute,
-                agent_id: agent.to_string(),
-                channel: channel_name(event.channel),
-            };
-            *self.rows.agent.entry(key).or_default() += Components::from_values(&values);
+            self.add_agent(event, at, agent, delta);
         }
+    }
+
+    /// Adds the agent columns of `delta` to the row of `agent` with the channel of `event`, at
+    /// the minute `at`.
+    fn add_agent(&mut self, event: &Event, at: i64, agent: &str, delta: Components) {
+        let key = AgentKey {
+            tenant_id: event.tenant_id.clone(),
+            window_start: minute_of(at),
+            agent_id: agent.to_string(),
+            channel: channel_name(event.channel),
+        };
+        *self.rows.agent.entry(key).or_default() += delta.only(AGENT_COLUMNS);
     }
 
     fn out_of_sequence(&mut self, k: &Known) {
@@ -267,6 +326,7 @@ impl<'s> Model<'s> {
                 EventType::TypeUnspecified | EventType::AgentStateChanged => {}
                 EventType::SurveyResponded => self.survey(k, &mut st),
                 EventType::SentimentScored => self.sentiment(k, &mut st),
+                EventType::QaScored => self.qa(k),
                 _ => {
                     if !self.contact_event(k, &mut st) {
                         self.out_of_sequence(k);
@@ -289,6 +349,15 @@ impl<'s> Model<'s> {
             .filter(|c| !c.is_empty())
     }
 
+    /// The reason of the contact of `event` (from its `CONTACT_OFFERED`, if that was applied
+    /// before); `''` when none or unknown.
+    fn contact_reason(event: &Event, st: &TenantState) -> String {
+        st.contacts
+            .get(event.contact_id.as_str())
+            .map(|c| c.offer.reason.clone())
+            .unwrap_or_default()
+    }
+
     fn signal<'e>(st: &mut TenantState<'e>, k: &Known<'e>, signal: Signal) {
         if let Some(customer) = Self::signal_customer(k.event, st) {
             st.signals.push(SignalAt {
@@ -306,22 +375,65 @@ impl<'s> Model<'s> {
         let e = k.event;
         let at = k.at;
         let id = e.contact_id.as_str();
+        let settings = self.settings;
         if k.kind == EventType::ContactOffered {
             if st.contacts.contains_key(id) {
                 return false;
             }
-            self.add(
-                e,
-                at,
-                None,
-                Components {
-                    offered: 1,
-                    ..Components::default()
-                },
-            );
+            let mut delta = Components {
+                offered: 1,
+                ..Components::default()
+            };
             let inbound = e.direction == Direction::Inbound as i32;
+            let outbound = e.direction == Direction::Outbound as i32;
+            if !e.callback_of.is_empty() {
+                delta.callbacks_attempted = 1;
+                let request = st.callback_requests.get(e.callback_of.as_str());
+                if let Some(&requested) = request {
+                    if at - requested <= settings.callback_window_ms {
+                        delta.callbacks_matched = 1;
+                        delta.callback_delay_ms = (at - requested) as u64;
+                    }
+                }
+            }
+            if outbound {
+                let window = settings.campaign_window_ms;
+                let earlier = st.outbound_offers.iter().any(|o| {
+                    o.customer == e.customer_id
+                        && o.queue == e.queue_id
+                        && at - window <= o.at
+                        && o.at < at
+                });
+                delta.accounts_attempted = u64::from(!earlier);
+                st.outbound_offers.push(OutboundFact {
+                    customer: e.customer_id.clone(),
+                    queue: e.queue_id.clone(),
+                    at,
+                });
+            }
+            let case_id = if e.case_id.is_empty() {
+                e.contact_id.clone()
+            } else {
+                e.case_id.clone()
+            };
+            let case_key = (e.customer_id.clone(), case_id.clone());
+            match st.cases.get_mut(&case_key) {
+                Some(case) if at - case.last_offer <= settings.case_window_ms => {
+                    case.contacts += 1;
+                    case.last_offer = at;
+                }
+                // No open case, or one forgotten: this contact opens a new case.
+                _ => {
+                    let case = Case {
+                        first_offer: at,
+                        last_offer: at,
+                        contacts: 1,
+                    };
+                    st.cases.insert(case_key, case);
+                }
+            }
             if inbound && !e.customer_id.is_empty() {
-                let window = self.settings.fcr_window_ms;
+                let window = settings.fcr_window_ms;
                 let repeat = st.ended.iter().any(|p| {
                     p.customer == e.customer_id
                         && reasons_match(&p.reason, &e.reason)
@@ -334,10 +446,12 @@ impl<'s> Model<'s> {
                     at,
                 });
                 if repeat {
+                    delta.repeats = 1;
                     st.repeats.insert(id);
                     Self::signal(st, k, Signal::RepeatContact);
                 }
             }
+            self.add(e, at, None, &e.reason, delta);
             st.contacts.insert(
                 id,
                 Contact {
@@ -345,8 +459,12 @@ impl<'s> Model<'s> {
                         customer: e.customer_id.clone(),
                         reason: e.reason.clone(),
                         inbound,
+                        outbound,
+                        queue: e.queue_id.clone(),
+                        case_id,
+                        callback_of: e.callback_of.clone(),
                     },
-                    answered: false,
+                    answered_at: None,
                     transfers: 0,
                     wrapped: false,
                     phase: Phase::Queued {
@@ -358,10 +476,10 @@ impl<'s> Model<'s> {
             );
             return true;
         }
-        let settings = self.settings;
         let Some(c) = st.contacts.get_mut(id) else {
             return false;
         };
+        let reason = c.offer.reason.clone();
         match k.kind {
             EventType::ContactAnswered => {
                 let segment = Segment {
@@ -374,23 +492,35 @@ impl<'s> Model<'s> {
                 match c.phase {
                     Phase::Queued { since, .. } => {
                         let wait = at - since;
-                        c.answered = true;
+                        c.answered_at = Some(at);
                         c.phase = Phase::Talking(segment);
-                        self.add(
-                            e,
-                            at,
-                            None,
-                            Components {
-                                answered: 1,
-                                answered_in_sl: u64::from(wait <= settings.sl_threshold_ms),
-                                wait_answered_ms: wait as u64,
-                                ..Components::default()
-                            },
-                        );
+                        // The threshold of the queue that answers first (SPEC §7.3).
+                        let threshold = settings.sl_threshold_of(&e.queue_id);
+                        let delta = Components {
+                            answered: 1,
+                            answered_in_sl: u64::from(wait <= threshold),
+                            wait_answered_ms: wait as u64,
+                            callbacks_connected: u64::from(!c.offer.callback_of.is_empty()),
+                            ..Components::default()
+                        };
+                        if c.offer.outbound {
+                            st.outbound_answers.push(OutboundFact {
+                                customer: c.offer.customer.clone(),
+                                queue: c.offer.queue.clone(),
+                                at,
+                            });
+                        }
+                        self.add(e, at, None, &reason, delta);
                         true
                     }
-                    Phase::Requeued { .. } => {
+                    Phase::Requeued { since, .. } => {
                         c.phase = Phase::Talking(segment);
+                        let delta = Components {
+                            transfer_answered: 1,
+                            transfer_wait_ms: (at - since) as u64,
+                            ..Components::default()
+                        };
+                        self.add(e, at, None, &reason, delta);
                         true
                     }
                     _ => false,
@@ -407,6 +537,7 @@ impl<'s> Model<'s> {
                     e,
                     at,
                     None,
+                    &reason,
                     Components {
                         abandoned: 1,
                         abandoned_short: u64::from(wait < settings.short_abandon_ms),
@@ -417,6 +548,20 @@ impl<'s> Model<'s> {
                 if long {
                     Self::signal(st, k, Signal::LongAbandon);
                 }
+                true
+            }
+            EventType::CallbackRequested => {
+                let Phase::Queued { since, .. } = c.phase else {
+                    return false;
+                };
+                c.phase = Phase::CallbackRequested;
+                st.callback_requests.insert(id, at);
+                let delta = Components {
+                    callbacks_requested: 1,
+                    wait_callback_ms: (at - since) as u64,
+                    ..Components::default()
+                };
+                self.add(e, at, None, &reason, delta);
                 true
             }
             EventType::HoldStarted => match &mut c.phase {
@@ -452,7 +597,7 @@ impl<'s> Model<'s> {
                 };
                 c.transfers += 1;
                 let bounce = c.transfers == 2;
-                self.add(e, at, Some(&e.agent_id), delta);
+                self.add(e, at, Some(&e.agent_id), &reason, delta);
                 if bounce {
                     Self::signal(st, k, Signal::TransferBounce);
                 }
@@ -462,7 +607,9 @@ impl<'s> Model<'s> {
                 let closed = match &c.phase {
                     Phase::Queued { .. } | Phase::Requeued { .. } => None,
                     Phase::Talking(seg) => Some((seg.close(at), seg.agent.clone())),
-                    Phase::Ended { .. } | Phase::Abandoned => return false,
+                    Phase::Ended { .. } | Phase::Abandoned | Phase::CallbackRequested => {
+                        return false
+                    }
                 };
                 let mut delta = Components::default();
                 let mut agent = None;
@@ -474,8 +621,44 @@ impl<'s> Model<'s> {
                     agent = Some(e.agent_id.clone());
                 }
                 delta.resolved = u64::from(e.resolved);
-                delta.self_served = u64::from(e.resolved && !c.answered);
+                delta.self_served = u64::from(e.resolved && c.answered_at.is_none());
                 delta.conversions = u64::from(e.converted);
+                if e.resolved {
+                    // The open case of the (customer, caseId) the offer named closes, unless
+                    // it was forgotten (no offer for longer than case_window).
+                    let case_key = (c.offer.customer.clone(), c.offer.case_id.clone());
+                    if let Some(case) = st.cases.remove(&case_key) {
+                        if at - case.last_offer <= settings.case_window_ms {
+                            delta.cases_resolved = 1;
+                            delta.case_resolution_ms = (at - case.first_offer) as u64;
+                            delta.case_contacts = case.contacts;
+                        }
+                    }
+                }
+                if let (true, true, Some(answer)) = (e.converted, c.offer.outbound, c.answered_at) {
+                    let window = settings.campaign_window_ms;
+                    let earlier = st.outbound_answers.iter().any(|a| {
+                        a.customer == c.offer.customer
+                            && a.queue == c.offer.queue
+                            && answer - window <= a.at
+                            && a.at < answer
+                    });
+                    delta.first_call_closes = u64::from(!earlier);
+                }
+                if let Some(mos) = e.mos {
+                    let quality = Components {
+                        mos_count: 1,
+                        mos_milli_sum: (mos * 1000.0).round() as u64,
+                        mos_poor: u64::from(mos < 3.5),
+                        ..Components::default()
+                    };
+                    if c.answered_at.is_some() {
+                        delta += quality;
+                    } else {
+                        // Never answered: the call quality is the queue's only.
+                        self.add(e, at, None, &reason, quality);
+                    }
+                }
                 c.phase = Phase::Ended { at };
                 if c.offer.inbound && !c.offer.customer.is_empty() {
                     st.ended.push(EndedInbound {
@@ -488,7 +671,7 @@ impl<'s> Model<'s> {
                         agent: agent.clone(),
                     });
                 }
-                self.add(e, at, agent.as_deref(), delta);
+                self.add(e, at, agent.as_deref(), &reason, delta);
                 true
             }
             EventType::WrapupEnded => {
@@ -503,6 +686,7 @@ impl<'s> Model<'s> {
                     e,
                     at,
                     Some(&e.agent_id),
+                    &reason,
                     Components {
                         acw_ms: (at - ended) as u64,
                         acw_count: 1,
@@ -548,7 +732,8 @@ impl<'s> Model<'s> {
             ),
             _ => return,
         };
-        self.add(e, k.at, Some(&e.agent_id), delta);
+        let reason = Self::contact_reason(e, st);
+        self.add(e, k.at, Some(&e.agent_id), &reason, delta);
         if let Some(signal) = signal {
             Self::signal(st, k, signal);
         }
@@ -566,10 +751,28 @@ impl<'s> Model<'s> {
             sentiment_positive: u64::from(s >= 0.25),
             ..Components::default()
         };
-        self.add(e, k.at, Some(&e.agent_id), delta);
+        let reason = Self::contact_reason(e, st);
+        self.add(e, k.at, Some(&e.agent_id), &reason, delta);
         if s <= -0.5 {
             Self::signal(st, k, Signal::NegativeSentiment);
         }
+    }
+
+    /// A QA evaluation (SPEC §7.1): the agent's row (its channel) at the event's own minute.
+    fn qa(&mut self, k: &Known) {
+        let e = k.event;
+        let Some(score) = e.score else {
+            return;
+        };
+        if e.agent_id.is_empty() {
+            return;
+        }
+        let delta = Components {
+            qa_evaluations: 1,
+            qa_score_sum: score.max(0) as u64,
+            ..Components::default()
+        };
+        self.add_agent(e, k.at, &e.agent_id, delta);
     }
 
     /// FCR verdicts of the ended inbound contacts that are not repeats: failure when unresolved
@@ -599,7 +802,7 @@ impl<'s> Model<'s> {
                 fcr_success: u64::from(success),
                 ..Components::default()
             };
-            self.add(c.event, c.ended_at, c.agent.as_deref(), delta);
+            self.add(c.event, c.ended_at, c.agent.as_deref(), &c.reason, delta);
         }
     }
 
