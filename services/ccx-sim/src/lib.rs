@@ -206,12 +206,12 @@ impl Sim {
             return out;
         }
         if inbound && r.chance(0.04) {
-            // The customer asks to be called back; an outbound attempt follows within the hour
+            // The customer asks to be called back; an outbound attempt follows within minutes
             // (attempts outside the callback window are the golden fixtures' business: here
-            // they would stretch every run by a day).
-            let asked = at + r.range(20_000, 300_000);
+            // they would stretch every simulated history by a day).
+            let asked = at + r.range(20_000, 180_000);
             push(EventType::CallbackRequested, asked, &|_| {});
-            let back = asked + r.range(60_000, 3_600_000);
+            let back = asked + r.range(60_000, 300_000);
             let attempt = format!("{contact_id}-cb");
             let outbound = |kind: EventType, t: i64, f: &dyn Fn(&mut Event)| {
                 let mut e = base.clone();
@@ -344,7 +344,7 @@ impl Sim {
                 event_id: format!("{contact_id}-qa{n}"),
                 tenant_id: tenant.clone(),
                 r#type: EventType::QaScored as i32,
-                occurred_at: Some(ms_timestamp(wrap + r.range(10_000, 600_000))),
+                occurred_at: Some(ms_timestamp(wrap + r.range(10_000, 120_000))),
                 agent_id: current.clone(),
                 channel: channel as i32,
                 contact_id: contact_id.clone(),

@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ccx_model::rows::FinalRows;
+use ccx_model::rows::{Components, FinalRows, COMPONENT_COLUMNS};
 use ccx_model::settings::TenantSettings;
 use ccx_model::{kafka_key, timestamp_ms, Event};
 use ccx_proto::prost::Message;
@@ -26,15 +26,34 @@ fn last_time(events: &[Event]) -> i64 {
     events.iter().map(time).max().unwrap_or(START)
 }
 
+/// The components that differ: `name want→got`.
+fn columns(want: &Components, got: Option<&Components>) -> String {
+    let got = got.copied().unwrap_or_default();
+    COMPONENT_COLUMNS
+        .iter()
+        .zip(want.values().iter().zip(got.values()))
+        .filter(|(_, (w, g))| **w != *g)
+        .map(|(name, (w, g))| format!("{name} {w}→{g}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A readable account of the first differences.
 fn diff(got: &FinalRows, want: &FinalRows) -> String {
     let mut out = Vec::new();
     for (k, v) in &want.queue {
         if got.queue.get(k) != Some(v) {
-            out.push(format!(
-                "queue {k:?}: want {v:?}, got {:?}",
-                got.queue.get(k)
-            ));
+            out.push(format!("queue {k:?}: {}", columns(v, got.queue.get(k))));
+        }
+    }
+    for (k, v) in &want.reason {
+        if got.reason.get(k) != Some(v) {
+            out.push(format!("reason {k:?}: {}", columns(v, got.reason.get(k))));
+        }
+    }
+    for (k, v) in &got.reason {
+        if !want.reason.contains_key(k) {
+            out.push(format!("reason {k:?}: unexpected {v:?}"));
         }
     }
     for (k, v) in &got.queue {

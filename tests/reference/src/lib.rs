@@ -79,6 +79,9 @@ struct Offer {
     queue: String,
     /// The case the offer named: its `caseId`, else its own `contactId`.
     case_id: String,
+    /// Which opening of that case the contact joined (a case closed and opened again under
+    /// the same key is another case).
+    case_opening: u64,
     /// The contact whose callback this is (`''` when none).
     callback_of: String,
 }
@@ -178,6 +181,8 @@ struct Case {
     last_offer: i64,
     /// Its contacts offered so far.
     contacts: u64,
+    /// Numbers the openings of cases.
+    opening: u64,
 }
 
 /// An outbound offer or first answer, for `accounts_attempted` and `first_call_closes`.
@@ -199,6 +204,8 @@ struct TenantState<'a> {
     callback_requests: HashMap<&'a str, i64>,
     /// The open cases, by (customer, caseId).
     cases: HashMap<(String, String), Case>,
+    /// Cases opened so far.
+    case_openings: u64,
     /// Every applied outbound offer (customer, offer's queue, offer time).
     outbound_offers: Vec<OutboundFact>,
     /// Every first answer of an outbound contact (customer, offer's queue, answer time).
@@ -417,21 +424,27 @@ impl<'s> Model<'s> {
                 e.case_id.clone()
             };
             let case_key = (e.customer_id.clone(), case_id.clone());
-            match st.cases.get_mut(&case_key) {
+            let case_opening = match st.cases.get_mut(&case_key) {
+                // An offer without a customer (raw replays only) has no case.
+                _ if e.customer_id.is_empty() => 0,
                 Some(case) if at - case.last_offer <= settings.case_window_ms => {
                     case.contacts += 1;
                     case.last_offer = at;
+                    case.opening
                 }
                 // No open case, or one forgotten: this contact opens a new case.
                 _ => {
+                    st.case_openings += 1;
                     let case = Case {
                         first_offer: at,
                         last_offer: at,
                         contacts: 1,
+                        opening: st.case_openings,
                     };
                     st.cases.insert(case_key, case);
+                    st.case_openings
                 }
-            }
+            };
             if inbound && !e.customer_id.is_empty() {
                 let window = settings.fcr_window_ms;
                 let repeat = st.ended.iter().any(|p| {
@@ -462,6 +475,7 @@ impl<'s> Model<'s> {
                         outbound,
                         queue: e.queue_id.clone(),
                         case_id,
+                        case_opening,
                         callback_of: e.callback_of.clone(),
                     },
                     answered_at: None,
@@ -623,11 +637,20 @@ impl<'s> Model<'s> {
                 delta.resolved = u64::from(e.resolved);
                 delta.self_served = u64::from(e.resolved && c.answered_at.is_none());
                 delta.conversions = u64::from(e.converted);
-                if e.resolved {
-                    // The open case of the (customer, caseId) the offer named closes, unless
-                    // it was forgotten (no offer for longer than case_window).
+                if e.resolved && !c.offer.customer.is_empty() {
+                    // The contact's case closes if it is still open (not closed and opened
+                    // again since), unless it was forgotten (no offer for longer than
+                    // case_window).
                     let case_key = (c.offer.customer.clone(), c.offer.case_id.clone());
-                    if let Some(case) = st.cases.remove(&case_key) {
+                    let its_own = |case: &Case| case.opening == c.offer.case_opening;
+                    if let Some(case) = st.cases.remove_entry(&case_key).and_then(|(k, case)| {
+                        if its_own(&case) {
+                            Some(case)
+                        } else {
+                            st.cases.insert(k, case);
+                            None
+                        }
+                    }) {
                         if at - case.last_offer <= settings.case_window_ms {
                             delta.cases_resolved = 1;
                             delta.case_resolution_ms = (at - case.first_offer) as u64;
