@@ -621,3 +621,28 @@ async fn errors_name_the_table_and_the_server_message() {
     let err = Store::connect(&config).await.unwrap_err();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err}");
 }
+
+/// Two `ccx migrate` upgrading one database at the same moment (two pods of a release, say)
+/// both succeed, and the schema is a new database's.
+#[tokio::test]
+async fn concurrent_upgrades_both_succeed() {
+    let (_server, config) = ClickHouseServer::start();
+    let first = Store::connect(&config).await.unwrap();
+    first.migrate_to(3).await.unwrap();
+    let second = Store::connect(&config).await.unwrap();
+    let (a, b) = tokio::join!(first.migrate(), second.migrate());
+    let (a, b) = (a.expect("first migrate"), b.expect("second migrate"));
+    assert!(a.len() <= 1 && b.len() <= 1 && !(a.is_empty() && b.is_empty()));
+    let mut fresh_config = config.clone();
+    fresh_config.database = "fresh".into();
+    Store::connect(&fresh_config)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    assert_eq!(
+        schema_of(&first, "ccx").await,
+        schema_of(&first, "fresh").await
+    );
+}
