@@ -42,6 +42,11 @@ def ag(when, agent, channel, version=1, tenant=TENANT, **components):
             "version": version, **components}
 
 
+def rs(when, reason, channel, direction, version=1, tenant=TENANT, **components):
+    return {"tenant_id": tenant, "window_start": ts(when), "reason": reason, "channel": channel,
+            "direction": direction, "version": version, **components}
+
+
 def st(when, agent, version=1, tenant=TENANT, **state):
     return {"tenant_id": tenant, "window_start": ts(when), "agent_id": agent, "version": version, **state}
 
@@ -60,41 +65,55 @@ BATCHES: list[tuple[str, list[dict]]] = [
           resolved=4, fcr_eligible=4, fcr_success=3,
           nps_responses=4, nps_promoters=2, nps_detractors=1, csat_responses=5, csat_satisfied=4,
           ces_responses=2, ces_score_sum=9,
-          sentiment_count=4, sentiment_milli_sum=-500, sentiment_negative=1, sentiment_positive=1),
+          sentiment_count=4, sentiment_milli_sum=-500, sentiment_negative=1, sentiment_positive=1,
+          callbacks_requested=2, wait_callback_ms=90000, transfer_answered=1, transfer_wait_ms=15000,
+          repeats=2, cases_resolved=3, case_resolution_ms=10800000, case_contacts=5,
+          mos_count=4, mos_milli_sum=15000, mos_poor=1),
         # B: 10:16 q2 CHAT INBOUND — a stale version 1 …
         q(D + "10:16", "q2", "CHAT", "INBOUND", version=1,
-          offered=2, answered=1, answered_in_sl=1, wait_answered_ms=1000, handled=1, talk_ms=10000),
+          offered=2, answered=1, answered_in_sl=1, wait_answered_ms=1000, handled=1, talk_ms=10000,
+          repeats=9, self_served=2),
     ]),
     ("queue_metrics_1m", [
         # … A's stale version 1, inserted after version 2: FINAL must still keep version 2.
         q(D + "10:20", "q1", "VOICE", "INBOUND", version=1,
           offered=3, answered=3, answered_in_sl=3, wait_answered_ms=3000, handled=3, talk_ms=30000,
-          nps_responses=1, nps_promoters=1, csat_responses=1, csat_satisfied=1),
+          nps_responses=1, nps_promoters=1, csat_responses=1, csat_satisfied=1,
+          callbacks_requested=50, transfer_answered=10, repeats=3, mos_count=10, mos_milli_sum=10000),
         # … and B's newer version 3.
         q(D + "10:16", "q2", "CHAT", "INBOUND", version=3,
           offered=4, answered=4, answered_in_sl=2, wait_answered_ms=100000,
           handled=4, talk_ms=400000, acw_ms=40000, acw_count=4, conversions=1,
           fcr_eligible=2, fcr_success=2, csat_responses=2, csat_satisfied=1,
-          sentiment_count=2, sentiment_milli_sum=700, sentiment_positive=1),
+          sentiment_count=2, sentiment_milli_sum=700, sentiment_positive=1,
+          callbacks_requested=1, wait_callback_ms=30000, repeats=1, self_served=1,
+          cases_resolved=1, case_resolution_ms=1800000, case_contacts=1),
         # J: 10:15 — in the last 60 minutes, not in the last 15.
         q(D + "10:15", "q1", "CHAT", "INBOUND",
-          offered=2, answered=1, answered_in_sl=0, wait_answered_ms=30000, handled=1, talk_ms=100000),
+          offered=2, answered=1, answered_in_sl=0, wait_answered_ms=30000, handled=1, talk_ms=100000,
+          repeats=1),
         # C: 09:50 q1 VOICE INBOUND
         q(D + "09:50", "q1", "VOICE", "INBOUND",
           offered=6, answered=4, answered_in_sl=4, wait_answered_ms=20000,
           abandoned=2, abandoned_short=2, wait_abandoned_ms=6000,
           handled=5, talk_ms=500000, hold_ms=50000, holds=2, acw_ms=50000, acw_count=5,
-          nps_responses=2, nps_detractors=2, fcr_eligible=1),
+          nps_responses=2, nps_detractors=2, fcr_eligible=1,
+          callbacks_requested=1, wait_callback_ms=60000, transfer_answered=2, transfer_wait_ms=50000,
+          mos_count=3, mos_milli_sum=12600, cases_resolved=1, case_resolution_ms=3600000, case_contacts=2),
         # D: 10:10 q2 VOICE OUTBOUND
         q(D + "10:10", "q2", "VOICE", "OUTBOUND",
-          offered=5, answered=3, answered_in_sl=3, abandoned=2, handled=3, talk_ms=300000, conversions=2),
+          offered=5, answered=3, answered_in_sl=3, abandoned=2, handled=3, talk_ms=300000, conversions=2,
+          callbacks_attempted=3, callbacks_matched=3, callback_delay_ms=1800000, callbacks_connected=2,
+          accounts_attempted=4, first_call_closes=1, mos_count=2, mos_milli_sum=5000, mos_poor=2),
         # K: 09:30 — before the wallboard's 60 minutes (from 09:30:20), inside 30 days.
         q(D + "09:30", "q1", "VOICE", "INBOUND",
           offered=8, answered=6, answered_in_sl=5, wait_answered_ms=30000, abandoned=2,
           handled=6, talk_ms=360000, acw_ms=60000, acw_count=6, conversions=1,
           fcr_eligible=3, fcr_success=3, nps_responses=4, nps_promoters=3,
           csat_responses=2, csat_satisfied=2, sentiment_count=1, sentiment_milli_sum=800,
-          sentiment_positive=1),
+          sentiment_positive=1, repeats=2, self_served=1, callbacks_requested=7, callbacks_attempted=7,
+          cases_resolved=2, case_resolution_ms=14400000, case_contacts=6, mos_count=1, mos_milli_sum=1000,
+          mos_poor=1),
         # F: the day before
         q("2026-01-14 15:00", "q1", "VOICE", "INBOUND",
           offered=20, answered=18, answered_in_sl=15, wait_answered_ms=180000,
@@ -103,20 +122,26 @@ BATCHES: list[tuple[str, list[dict]]] = [
           conversions=3, fcr_eligible=10, fcr_success=8,
           nps_responses=10, nps_promoters=6, nps_detractors=2, csat_responses=8, csat_satisfied=6,
           ces_responses=5, ces_score_sum=30, sentiment_count=5, sentiment_milli_sum=1500,
-          sentiment_positive=3),
+          sentiment_positive=3, repeats=3, self_served=2, cases_resolved=10, case_resolution_ms=72000000,
+          case_contacts=15, mos_count=10, mos_milli_sum=40000, mos_poor=1),
         # G: older than 30 days
         q("2025-12-10 12:00", "q1", "VOICE", "INBOUND",
-          offered=1000, answered=1000, nps_responses=100, nps_detractors=100, csat_responses=100),
+          offered=1000, answered=1000, nps_responses=100, nps_detractors=100, csat_responses=100,
+          repeats=1000, self_served=1000, cases_resolved=1, case_resolution_ms=99000000, mos_count=100,
+          mos_poor=100),
         # I: 10:25 q3 EMAIL — surveys only: every queue ratio but NPS has a zero denominator.
         q(D + "10:25", "q3", "EMAIL", "INBOUND", nps_responses=1, nps_promoters=1),
         # H: another tenant, same minute and queue as A.
         q(D + "10:20", "q1", "VOICE", "INBOUND", tenant=OTHER_TENANT,
           offered=500, answered=500, wait_answered_ms=50000000, handled=500, talk_ms=50000000,
-          nps_responses=50, nps_detractors=50, csat_responses=50),
+          nps_responses=50, nps_detractors=50, csat_responses=50,
+          callbacks_requested=500, callbacks_attempted=50, repeats=500, mos_count=50, mos_poor=50,
+          transfer_answered=5, transfer_wait_ms=5000000),
     ]),
     # ------------------------------------------------------------------ agent_metrics_1m
     ("agent_metrics_1m", [
-        ag(D + "10:20", "a1", "VOICE", version=1, handled=40, talk_ms=4000000, transfers=20),
+        ag(D + "10:20", "a1", "VOICE", version=1, handled=40, talk_ms=4000000, transfers=20,
+           qa_evaluations=10, qa_score_sum=100, mos_count=9, mos_milli_sum=9000, mos_poor=9),
     ]),
     ("agent_metrics_1m", [
         ag(D + "10:20", "a1", "VOICE", version=2,
@@ -124,15 +149,51 @@ BATCHES: list[tuple[str, list[dict]]] = [
            resolved=2, conversions=1, fcr_eligible=3, fcr_success=2,
            nps_responses=2, nps_promoters=1, nps_detractors=1, csat_responses=3, csat_satisfied=2,
            ces_responses=1, ces_score_sum=5, sentiment_count=2, sentiment_milli_sum=-300,
-           sentiment_negative=1),
+           sentiment_negative=1, qa_evaluations=2, qa_score_sum=170, mos_count=3, mos_milli_sum=12000,
+           mos_poor=1),
         ag("2026-01-14 15:00", "a1", "CHAT",
            handled=2, talk_ms=200000, acw_ms=20000, acw_count=2, fcr_eligible=1, fcr_success=1,
-           csat_responses=1, csat_satisfied=1),
+           csat_responses=1, csat_satisfied=1, qa_evaluations=1, qa_score_sum=70),
         ag(D + "10:20", "a2", "VOICE",
            handled=2, talk_ms=180000, acw_ms=40000, acw_count=2, fcr_eligible=2, fcr_success=2,
-           nps_responses=1, nps_promoters=1),
-        ag("2026-01-13 10:00", "a2", "VOICE", handled=100, talk_ms=1000),
-        ag(D + "10:20", "a1", "VOICE", tenant=OTHER_TENANT, handled=9, talk_ms=9000000),
+           nps_responses=1, nps_promoters=1, mos_count=2, mos_milli_sum=8400),
+        ag("2026-01-13 10:00", "a2", "VOICE", handled=100, talk_ms=1000, qa_evaluations=5, qa_score_sum=25),
+        ag(D + "10:20", "a1", "VOICE", tenant=OTHER_TENANT, handled=9, talk_ms=9000000,
+           qa_evaluations=1, qa_score_sum=1, mos_count=1, mos_milli_sum=1000),
+    ]),
+    # ------------------------------------------------------------------ reason_metrics_1m
+    ("reason_metrics_1m", [
+        # R1: 10:20 billing VOICE INBOUND — the newest version (2) first …
+        rs(D + "10:20", "billing", "VOICE", "INBOUND", version=2,
+           offered=6, handled=5, resolved=4, repeats=2, fcr_eligible=4, fcr_success=3,
+           cases_resolved=3, case_resolution_ms=10800000, nps_responses=3, nps_promoters=2, nps_detractors=1,
+           csat_responses=4, csat_satisfied=3, ces_responses=2, ces_score_sum=9),
+        # R2: 10:16, no reason given, CHAT
+        rs(D + "10:16", "", "CHAT", "INBOUND",
+           offered=4, handled=4, resolved=1, fcr_eligible=2, fcr_success=2, cases_resolved=1,
+           case_resolution_ms=1800000, csat_responses=2, csat_satisfied=1),
+    ]),
+    ("reason_metrics_1m", [
+        # … R1's stale version 1, inserted after version 2.
+        rs(D + "10:20", "billing", "VOICE", "INBOUND", version=1,
+           offered=60, repeats=50, fcr_eligible=10, cases_resolved=10, nps_responses=10, nps_detractors=10),
+        # R3, R4: the day before
+        rs("2026-01-14 15:00", "billing", "VOICE", "INBOUND",
+           offered=10, handled=9, resolved=6, repeats=1, fcr_eligible=6, fcr_success=5, cases_resolved=5,
+           case_resolution_ms=36000000, nps_responses=5, nps_promoters=3, nps_detractors=2,
+           csat_responses=4, csat_satisfied=3, ces_responses=3, ces_score_sum=12),
+        rs("2026-01-14 15:00", "delivery", "VOICE", "INBOUND",
+           offered=8, handled=8, resolved=5, repeats=3, fcr_eligible=5, fcr_success=2, cases_resolved=4,
+           case_resolution_ms=7200000, nps_responses=2, nps_detractors=2, csat_responses=3, csat_satisfied=1,
+           ces_responses=1, ces_score_sum=2),
+        # R5: 10:25 delivery EMAIL — a promoter, nothing to compute FCR, ART, CSAT or CES from
+        rs(D + "10:25", "delivery", "EMAIL", "INBOUND", offered=2, handled=1, nps_responses=1, nps_promoters=1),
+        # R6: outbound billing attempts: counted in the volume, not in the (inbound) repeat rate
+        rs(D + "10:10", "billing", "VOICE", "OUTBOUND", offered=5, handled=3),
+        # R7: older than 30 days; R8: another tenant
+        rs("2025-12-10 12:00", "billing", "VOICE", "INBOUND", offered=1000, repeats=1000, fcr_eligible=1000),
+        rs(D + "10:20", "billing", "VOICE", "INBOUND", tenant=OTHER_TENANT, offered=500, repeats=500,
+           fcr_eligible=500, nps_responses=50, nps_detractors=50),
     ]),
     # ------------------------------------------------------------------ agent_state_1m
     ("agent_state_1m", [

@@ -138,6 +138,7 @@ CASES = [
     pytest.param(uid, p["id"], selection, id=f"{uid}/{p['id']}-{p['title']}/{selection}")
     for uid, d in DASHBOARDS.items()
     for p in all_panels(d)
+    if p["type"] != "row"  # a row header has no query
     for selection in SELECTIONS
 ]
 
@@ -351,6 +352,181 @@ def test_agents(engine):
     assert_rows(run(engine, AG, "Occupancy %", "narrow"), [{"value": 100 * 40000 / 120000}], "Occupancy a1")
 
 
+def test_wallboard_callbacks_transfers_repeats_containment_and_call_quality(engine):
+    # last 15 min = A, B, I; last 60 min adds J, C, D (SPEC §7.2 components of dashboards_seed)
+    expect = {
+        "Callbacks requested": {"15 min": 2 + 1, "60 min": 2 + 1 + 1},
+        # 100·Σcallbacks_connected / Σcallbacks_attempted: only D (10:10) attempted callbacks
+        "Callback connect %": {"15 min": None, "60 min": 100 * 2 / 3},
+        # Σcallback_delay_ms / Σcallbacks_matched, in seconds
+        "Average callback delay": {"15 min": None, "60 min": 1800000 / 3 / 1000},
+        # Σtransfer_wait_ms / Σtransfer_answered, in seconds
+        "Transfer speed": {"15 min": 15000 / 1 / 1000, "60 min": (15000 + 50000) / (1 + 2) / 1000},
+        # inbound: 100·Σrepeats / Σoffered (D, outbound, not counted)
+        "Repeat rate %": {"15 min": 100 * (2 + 1) / (10 + 4 + 0),
+                          "60 min": 100 * (2 + 1 + 1) / (10 + 4 + 0 + 2 + 6)},
+        # 100·Σself_served / Σoffered
+        "Self-service %": {"15 min": 100 * 1 / 14, "60 min": 100 * 1 / 27},
+        # Σmos_milli_sum / 1000 / Σmos_count
+        "MOS": {"15 min": 15000 / 1000 / 4, "60 min": (15000 + 12600 + 5000) / 1000 / (4 + 3 + 2)},
+        # 100·Σmos_poor / Σmos_count
+        "Poor-quality calls %": {"15 min": 100 * 1 / 4, "60 min": 100 * (1 + 0 + 2) / (4 + 3 + 2)},
+    }
+    for title, values in expect.items():
+        assert_rows(run(engine, W, title), [values], title)
+
+    # queue q1 or q3, channel VOICE or EMAIL: A, I over 15 min; A, C, I over 60 min
+    narrow = {
+        "Transfer speed": {"15 min": 15.0, "60 min": 65000 / 3 / 1000},
+        "MOS": {"15 min": 3.75, "60 min": (15000 + 12600) / 1000 / 7},
+        "Repeat rate %": {"15 min": 100 * 2 / 10, "60 min": 100 * 2 / 16},
+        "Callbacks requested": {"15 min": 2, "60 min": 3},
+    }
+    for title, values in narrow.items():
+        assert_rows(run(engine, W, title, "narrow"), [values], f"{title} (narrow)")
+
+    # only q3 (surveys only): every new ratio has a zero denominator → NULL, not 0
+    ctx = context(DASHBOARDS[W], "all", engine)
+    ctx.values["queue"] = ["q3"]
+    for title in ("Callback connect %", "Average callback delay", "Transfer speed", "Repeat rate %", "Self-service %",
+                  "MOS", "Poor-quality calls %"):
+        assert_rows(engine.query(panel_sql(W, title, ctx)), [{"15 min": None, "60 min": None}], f"{title} (q3)")
+    assert_rows(engine.query(panel_sql(W, "Callbacks requested", ctx)), [{"15 min": 0, "60 min": 0}], "q3")
+
+
+def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
+    # 30 days: A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    expect = {
+        # Σcase_resolution_ms / Σcases_resolved, in seconds
+        "ART": (10800000 + 1800000 + 3600000 + 14400000 + 72000000) / (3 + 1 + 1 + 2 + 10) / 1000,
+        # Σcase_contacts / Σcases_resolved
+        "Contacts per resolution": (5 + 1 + 2 + 6 + 15) / (3 + 1 + 1 + 2 + 10),
+        # inbound: 100·Σrepeats / Σoffered
+        "Repeat rate %": 100 * (2 + 1 + 1 + 2 + 3) / (10 + 4 + 2 + 6 + 8 + 20 + 0),
+        "Self-service %": 100 * (1 + 1 + 2) / 55,
+        "MOS": (15000 + 12600 + 5000 + 1000 + 40000) / 1000 / (4 + 3 + 2 + 1 + 10),
+        "Poor-quality calls %": 100 * (1 + 0 + 2 + 1 + 1) / (4 + 3 + 2 + 1 + 10),
+    }
+    assert expect["Repeat rate %"] == 18.0 and math.isclose(expect["MOS"], 3.68)
+    for title, value in expect.items():
+        assert_rows(run(engine, X, title), [{"value": value}], title)
+
+    assert_rows(run(engine, X, "ART by day"), [
+        {"time": "2026-01-14 00:00:00", "ART": 72000000 / 10 / 1000},
+        {"time": "2026-01-15 00:00:00", "ART": (10800000 + 1800000 + 3600000 + 14400000) / 7 / 1000},
+    ], "ART by day")
+    assert_rows(run(engine, X, "Repeat rate and self-service % by day"), [
+        {"time": "2026-01-14 00:00:00", "Repeat rate %": 100 * 3 / 20, "Self-service %": 100 * 2 / 20},
+        {"time": "2026-01-15 00:00:00", "Repeat rate %": 100 * (2 + 1 + 1 + 2) / (10 + 4 + 2 + 6 + 8 + 0),
+         "Self-service %": 100 * (1 + 1) / (10 + 4 + 2 + 6 + 5 + 8)},
+    ], "repeat and self-service by day")
+    assert_rows(run(engine, X, "Call quality by day"), [
+        {"time": "2026-01-14 00:00:00", "MOS": 4.0, "Poor-quality %": 10.0},
+        {"time": "2026-01-15 00:00:00", "MOS": (15000 + 12600 + 5000 + 1000) / 1000 / 10,
+         "Poor-quality %": 100 * (1 + 0 + 2 + 1) / 10},
+    ], "call quality by day")
+
+    # narrow: queues q1/q3, channels VOICE/EMAIL → A, C, K, F, I
+    assert_rows(run(engine, X, "ART", "narrow"),
+                [{"value": (10800000 + 3600000 + 14400000 + 72000000) / (3 + 1 + 2 + 10) / 1000}], "ART narrow")
+    # q3 alone: nothing to divide by
+    ctx = context(DASHBOARDS[X], "all", engine)
+    ctx.values["queue"] = ["q3"]
+    for title in ("ART", "Contacts per resolution", "Repeat rate %", "Self-service %", "MOS", "Poor-quality calls %",
+                  "Calls per account", "First-call close %", "Conversion rate % (outbound)"):
+        assert_rows(engine.query(panel_sql(X, title, ctx)), [{"value": None}], f"{title} (q3)")
+
+
+def test_cx_trends_why_customers_contact(engine):
+    # reason_metrics_1m, 30 days: R1 (version 2), R2, R3, R4, R5, R6 (not R7, older; not tenant-1's R8)
+    assert_rows(run(engine, X, "Contacts by reason"), [
+        {"contact_reason": "billing", "Offered": 6 + 10 + 5},
+        {"contact_reason": "delivery", "Offered": 8 + 2},
+        {"contact_reason": "(none)", "Offered": 4},
+    ], "Contacts by reason")
+    assert_rows(run(engine, X, "FCR % and repeat rate % by reason"), [
+        # R6 is outbound: in the volume, not in the repeat rate's denominator
+        {"contact_reason": "billing", "FCR %": 100 * (3 + 5) / (4 + 6), "Repeat rate %": 100 * (2 + 1) / (6 + 10)},
+        {"contact_reason": "delivery", "FCR %": 100 * 2 / 5, "Repeat rate %": 100 * 3 / (8 + 2)},
+        {"contact_reason": "(none)", "FCR %": 100.0, "Repeat rate %": 0.0},
+    ], "FCR and repeat rate by reason")
+    assert_rows(run(engine, X, "ART by reason"), [
+        {"contact_reason": "billing", "ART": (10800000 + 36000000) / (3 + 5) / 1000},
+        {"contact_reason": "delivery", "ART": 7200000 / 4 / 1000},
+        {"contact_reason": "(none)", "ART": 1800000 / 1 / 1000},
+    ], "ART by reason")
+    assert_rows(run(engine, X, "NPS and CSAT % by reason"), [
+        {"contact_reason": "billing", "NPS": 100 * ((2 + 3) - (1 + 2)) / (3 + 5), "CSAT %": 100 * (3 + 3) / (4 + 4)},
+        {"contact_reason": "delivery", "NPS": 100 * (1 - 2) / (2 + 1), "CSAT %": 100 * 1 / 3},
+        {"contact_reason": "(none)", "NPS": None, "CSAT %": 50.0},
+    ], "NPS and CSAT by reason")
+    table = {r["contact_reason"]: r for r in run(engine, X, "Reasons — volume, FCR, repeats, resolution, surveys")}
+    assert list(table) == ["billing", "delivery", "(none)"]
+    billing = table["billing"]
+    assert (billing["offered"], billing["handled"], billing["resolved"], billing["cases_resolved"]) == (21, 17, 10, 8)
+    assert same(billing["repeat_rate_pct"], 18.75) and same(billing["fcr_pct"], 80.0)
+    assert same(billing["art_s"], 5850.0) and same(billing["nps"], 25.0) and same(billing["csat_pct"], 75.0)
+    assert same(billing["ces"], (9 + 12) / (2 + 3))
+    assert same(table["delivery"]["ces"], 2.0) and same(table["delivery"]["nps"], -100 / 3)
+    none = table["(none)"]
+    assert none["nps"] is None and none["ces"] is None and same(none["art_s"], 1800.0)
+
+    # channels VOICE/EMAIL: the reason-less CHAT contacts drop out; the queue filter does not apply
+    assert_rows(run(engine, X, "Contacts by reason", "narrow"), [
+        {"contact_reason": "billing", "Offered": 21}, {"contact_reason": "delivery", "Offered": 10}], "narrow")
+    ctx = context(DASHBOARDS[X], "all", engine)
+    ctx.values["channel"] = ["CHAT"]
+    assert_rows(engine.query(panel_sql(X, "ART by reason", ctx)), [{"contact_reason": "(none)", "ART": 1800.0}],
+                "CHAT")
+    ctx.values["channel"] = ["EMAIL"]  # R5: a promoter only
+    assert_rows(engine.query(panel_sql(X, "FCR % and repeat rate % by reason", ctx)),
+                [{"contact_reason": "delivery", "FCR %": None, "Repeat rate %": 0.0}], "EMAIL")
+    assert_rows(engine.query(panel_sql(X, "ART by reason", ctx)), [{"contact_reason": "delivery", "ART": None}],
+                "EMAIL")
+
+
+def test_cx_trends_outbound(engine):
+    # outbound in 30 days: D only (q2 VOICE); the inbound conversions of B, K and F do not count
+    expect = {
+        "Calls per account": 5 / 4,  # Σoffered / Σaccounts_attempted
+        "First-call close %": 100 * 1 / 2,  # 100·Σfirst_call_closes / Σconversions
+        "Conversion rate % (outbound)": 100 * 2 / 3,  # 100·Σconversions / Σanswered
+        "Accounts attempted": 4,
+        "Answer rate % (outbound)": 100 * 3 / 5,
+    }
+    for title, value in expect.items():
+        assert_rows(run(engine, X, title), [{"value": value}], title)
+    assert_rows(run(engine, X, "Outbound by queue"), [
+        {"queue": "q2", "offered": 5, "answered": 3, "accounts_attempted": 4, "calls_per_account": 1.25,
+         "answer_rate_pct": 60.0, "conversions": 2, "conversion_rate_pct": 100 * 2 / 3, "first_call_close_pct": 50.0},
+    ], "Outbound by queue")
+    # narrow (q1/q3): no outbound queue
+    assert run(engine, X, "Outbound by queue", "narrow") == []
+    assert_rows(run(engine, X, "Accounts attempted", "narrow"), [{"value": 0}], "Accounts attempted (narrow)")
+
+
+def test_agents_quality(engine):
+    # 24 hours: a1 10:20 VOICE (version 2) and yesterday's CHAT row, a2 10:20 VOICE (not a2's row of 01-13)
+    assert_rows(run(engine, AG, "Quality by agent"), [
+        {"agent": "a1", "qa_evaluations": 3, "qa_score": (170 + 70) / 3, "mos_calls": 3, "mos": 12000 / 1000 / 3,
+         "poor_quality_pct": 100 * 1 / 3},
+        {"agent": "a2", "qa_evaluations": 0, "qa_score": None, "mos_calls": 2, "mos": 8400 / 1000 / 2,
+         "poor_quality_pct": 0.0},
+    ], "Quality by agent")
+    assert_rows(run(engine, AG, "QA score"), [{"value": (170 + 70) / 3}], "QA score")
+    assert_rows(run(engine, AG, "MOS"), [{"value": (12000 + 8400) / 1000 / 5}], "MOS")
+    # narrow: agent a1, channels VOICE/EMAIL → a1's VOICE row only
+    assert_rows(run(engine, AG, "QA score", "narrow"), [{"value": 85.0}], "QA score a1 VOICE")
+    assert_rows(run(engine, AG, "Quality by agent", "narrow"), [
+        {"agent": "a1", "qa_evaluations": 2, "qa_score": 85.0, "mos_calls": 3, "mos": 4.0,
+         "poor_quality_pct": 100 / 3}], "Quality a1 VOICE")
+    # a2 alone on CHAT: nothing → no QA score, no MOS
+    ctx = context(DASHBOARDS[AG], "all", engine)
+    ctx.values.update({"agent": ["a2"], "channel": ["CHAT"]})
+    for title in ("QA score", "MOS"):
+        assert_rows(engine.query(panel_sql(AG, title, ctx)), [{"value": None}], f"{title} (a2 CHAT)")
+
+
 def test_final_is_what_makes_the_numbers_right(server):
     """Without FINAL the stale versions would count: the seed really exercises FINAL."""
     ctx = context(DASHBOARDS[W], "all", server)
@@ -359,8 +535,13 @@ def test_final_is_what_makes_the_numbers_right(server):
     without = server.query(re.sub(r"\s+FINAL\b", "", sql))
     assert not same(with_final, without), "the seeded versions do not change the service level"
     ctx = context(DASHBOARDS[AG], "all", server)
-    sql = panel_sql(AG, "Agent performance", ctx)
-    assert not same(server.query(sql), server.query(re.sub(r"\s+FINAL\b", "", sql)))
+    for title in ("Agent performance", "Quality by agent"):
+        sql = panel_sql(AG, title, ctx)
+        assert not same(server.query(sql), server.query(re.sub(r"\s+FINAL\b", "", sql))), title
+    ctx = context(DASHBOARDS[X], "all", server)
+    for title in ("Reasons — volume, FCR, repeats, resolution, surveys", "MOS"):
+        sql = panel_sql(X, title, ctx)
+        assert not same(server.query(sql), server.query(re.sub(r"\s+FINAL\b", "", sql))), title
 
 
 def test_an_engine_error_is_reported_with_the_query(server):

@@ -25,8 +25,8 @@ EXPECTED = {
     "ccx-cx-trends.json": ("ccx-cx-trends", {"1m"}, "now-30d"),
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
 }
-TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "agent_state_1m", "churn_alerts", "queue_now",
-          "ingest_quality_1m", "events"}
+TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "reason_metrics_1m", "agent_state_1m", "churn_alerts",
+          "queue_now", "ingest_quality_1m", "events"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]
 
@@ -101,12 +101,18 @@ def test_panels_have_unique_ids_positions_and_the_clickhouse_datasource(name):
     boxes = []
     for p in panels:
         where = f"panel {p.get('id')} {p.get('title')!r}"
-        assert p.get("type") in PANEL_TYPES, f"{where}: type {p.get('type')}"
         g = p.get("gridPos")
         assert isinstance(g, dict) and set(g) >= {"x", "y", "w", "h"}, f"{where}: gridPos {g}"
         assert all(isinstance(g[k], int) for k in "xywh"), f"{where}: gridPos {g}"
         assert g["x"] >= 0 and g["y"] >= 0 and g["w"] >= 1 and g["h"] >= 1 and g["x"] + g["w"] <= 24, where
         boxes.append((where, g))
+        if p.get("type") == "row":
+            # a section header: full width, one unit high, open, its panels follow it at top level
+            assert g == {"x": 0, "y": g["y"], "w": 24, "h": 1}, f"{where}: gridPos {g}"
+            assert p.get("collapsed") is False and p.get("panels") == [], f"{where}: a row is open and holds no panels"
+            assert "targets" not in p and isinstance(p.get("title"), str) and p["title"].strip(), where
+            continue
+        assert p.get("type") in PANEL_TYPES, f"{where}: type {p.get('type')}"
         assert p.get("datasource") == DATASOURCE, f"{where}: datasource {p.get('datasource')}"
         targets = p.get("targets") or []
         assert targets, f"{where}: no targets"
@@ -193,3 +199,33 @@ def test_sql_reads_base_tables_with_final_and_guards_every_division(name):
             assert re.match(r"(\d+\b|nullIf\()", rest), f"{where}: unguarded division before {rest[:40]!r}"
         # the plugin's $__timeInterval writes toStartOfInterval, which ClickHouse 18.16 lacks
         assert "$__timeInterval" not in sql, f"{where}: $__timeInterval needs ClickHouse ≥ 19"
+
+
+def sections(d: dict) -> dict[str, list[dict]]:
+    """The panels under each row header (by position), keyed by the row's title."""
+    panels = sorted(all_panels(d), key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    out: dict[str, list[dict]] = {}
+    current = None
+    for p in panels:
+        if p["type"] == "row":
+            current = out.setdefault(p["title"], [])
+        elif current is not None:
+            current.append(p)
+    return out
+
+
+def test_the_cx_trends_sections_read_what_their_titles_say():
+    rows = sections(parse("ccx-cx-trends.json"))
+    assert list(rows) == ["Why customers contact", "Outbound"]
+    why = rows["Why customers contact"]
+    assert len(why) == 5
+    for p in why:
+        for t in p["targets"]:
+            assert re.findall(r"\bFROM\s+ccx\.(\w+)", t["rawSql"]) == ["reason_metrics_1m"], p["title"]
+            assert "queue_id" not in t["rawSql"], f"{p['title']}: reason rows have no queue"
+    outbound = rows["Outbound"]
+    assert len(outbound) == 5
+    for p in outbound:
+        for t in p["targets"]:
+            sql = t["rawSql"]
+            assert "direction = 'OUTBOUND'" in sql or "accounts_attempted" in sql, p["title"]

@@ -5,15 +5,13 @@
 //! the `*_ms` column. 64-bit integers are accepted as JSON numbers or strings, since
 //! ClickHouse quotes them by default.
 
+use crate::{quote, RowBatch, StoreError};
 use ccx_model::rows::{
     AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    StateTimes,
+    ReasonKey, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
 };
 use ccx_model::Event;
 use serde_json::{Map, Value};
-
-use crate::schema::{V1_AGENT_COLUMNS, V1_QUEUE_COLUMNS};
-use crate::{quote, RowBatch, StoreError};
 
 /// One `INSERT` of a batch: the statement (`query`) and its JSONEachRow rows (`body`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +102,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         text(&mut row, "queue_id", &key.queue_id);
         text(&mut row, "channel", &key.channel);
         text(&mut row, "direction", &key.direction);
-        components(&mut row, c, V1_QUEUE_COLUMNS);
+        components(&mut row, c, QUEUE_COLUMNS);
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -117,7 +115,21 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         number(&mut row, "window_start", seconds(key.window_start).into());
         text(&mut row, "agent_id", &key.agent_id);
         text(&mut row, "channel", &key.channel);
-        components(&mut row, c, V1_AGENT_COLUMNS);
+        components(&mut row, c, AGENT_COLUMNS);
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("reason_metrics_1m");
+    for (key, c) in &batch.reason {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &key.tenant_id);
+        number(&mut row, "window_start", seconds(key.window_start).into());
+        text(&mut row, "reason", &key.reason);
+        text(&mut row, "channel", &key.channel);
+        text(&mut row, "direction", &key.direction);
+        components(&mut row, c, REASON_COLUMNS);
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -255,9 +267,15 @@ impl RowFilter<'_> {
     }
 }
 
+/// How many tables [`final_selects`] reads.
+pub(crate) const FINAL_TABLES: usize = 6;
+
 /// The `SELECT … FINAL` of each table [`assemble_final`] reads: queue, agent, agent state,
-/// quality, alerts.
-pub(crate) fn final_selects(db: &str, filter: &RowFilter) -> [(&'static str, String); 5] {
+/// quality, alerts, reason.
+pub(crate) fn final_selects(
+    db: &str,
+    filter: &RowFilter,
+) -> [(&'static str, String); FINAL_TABLES] {
     let minutes = filter.sql("toUInt64(window_start) * 1000");
     let alerts = filter.sql("triggered_at_ms");
     let select = |table: &'static str, columns: String| {
@@ -277,14 +295,14 @@ pub(crate) fn final_selects(db: &str, filter: &RowFilter) -> [(&'static str, Str
             format!(
                 "tenant_id, toUInt32(window_start) AS window_start_s, queue_id, channel, \
                  direction, {}",
-                V1_QUEUE_COLUMNS.join(", ")
+                QUEUE_COLUMNS.join(", ")
             ),
         ),
         select(
             "agent_metrics_1m",
             format!(
                 "tenant_id, toUInt32(window_start) AS window_start_s, agent_id, channel, {}",
-                V1_AGENT_COLUMNS.join(", ")
+                AGENT_COLUMNS.join(", ")
             ),
         ),
         select(
@@ -304,6 +322,14 @@ pub(crate) fn final_selects(db: &str, filter: &RowFilter) -> [(&'static str, Str
             "tenant_id, alert_id, customer_id, score, reasons, triggered_at_ms, contact_id, \
              channel, queue_id, agent_id"
                 .into(),
+        ),
+        select(
+            "reason_metrics_1m",
+            format!(
+                "tenant_id, toUInt32(window_start) AS window_start_s, reason, channel, \
+                 direction, {}",
+                REASON_COLUMNS.join(", ")
+            ),
         ),
     ]
 }
@@ -466,7 +492,9 @@ fn rows_of<'a>(table: &'static str, values: &'a [Value]) -> Result<Vec<Row<'a>>,
 
 /// Builds [`FinalRows`] from the answers to [`final_selects`] (same order). All-zero rows (a
 /// key that was written and later retracted) are dropped; alerts are sorted.
-pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, StoreError> {
+pub(crate) fn assemble_final(
+    answers: &[Vec<Value>; FINAL_TABLES],
+) -> Result<FinalRows, StoreError> {
     let mut out = FinalRows::default();
     for row in rows_of("queue_metrics_1m", &answers[0])? {
         let key = QueueKey {
@@ -476,7 +504,7 @@ pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, Sto
             channel: row.string("channel")?,
             direction: row.string("direction")?,
         };
-        out.queue.insert(key, row.components(V1_QUEUE_COLUMNS)?);
+        out.queue.insert(key, row.components(QUEUE_COLUMNS)?);
     }
     for row in rows_of("agent_metrics_1m", &answers[1])? {
         let key = AgentKey {
@@ -485,7 +513,7 @@ pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, Sto
             agent_id: row.string("agent_id")?,
             channel: row.string("channel")?,
         };
-        out.agent.insert(key, row.components(V1_AGENT_COLUMNS)?);
+        out.agent.insert(key, row.components(AGENT_COLUMNS)?);
     }
     for row in rows_of("agent_state_1m", &answers[2])? {
         let key = AgentMinute {
@@ -523,6 +551,16 @@ pub(crate) fn assemble_final(answers: &[Vec<Value>; 5]) -> Result<FinalRows, Sto
             queue_id: row.string("queue_id")?,
             agent_id: row.string("agent_id")?,
         });
+    }
+    for row in rows_of("reason_metrics_1m", &answers[5])? {
+        let key = ReasonKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            reason: row.string("reason")?,
+            channel: row.string("channel")?,
+            direction: row.string("direction")?,
+        };
+        out.reason.insert(key, row.components(REASON_COLUMNS)?);
     }
     Ok(out.without_zero_rows())
 }
@@ -587,7 +625,76 @@ mod tests {
         assert_eq!(row["window_start"], 1_700_000_040u64);
         assert_eq!(row["sentiment_milli_sum"], -250);
         assert_eq!(row["version"], 7);
-        assert_eq!(row.as_object().unwrap().len(), 5 + 30 + 1);
+        assert_eq!(row.as_object().unwrap().len(), 5 + QUEUE_COLUMNS.len() + 1);
+    }
+
+    #[test]
+    fn reason_rows_are_written_with_their_columns_and_read_back() {
+        let key = ReasonKey {
+            tenant_id: "t1".into(),
+            window_start: 1_700_000_040_000,
+            reason: "billing".into(),
+            channel: "CHAT".into(),
+            direction: "INBOUND".into(),
+        };
+        let c = Components {
+            offered: 3,
+            repeats: 1,
+            case_resolution_ms: 90_000,
+            // Not a reason column: neither written nor read.
+            talk_ms: 5,
+            ..Default::default()
+        };
+        let batch = RowBatch {
+            version: 9,
+            reason: vec![(key.clone(), c)],
+            ..Default::default()
+        };
+        let inserts = inserts(&batch, "ccx");
+        assert_eq!(inserts.len(), 1);
+        let query = &inserts[0].query;
+        assert!(query.starts_with("INSERT INTO ccx.reason_metrics_1m ("));
+        let listed: Vec<&str> = query
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list.split(", ").collect())
+            .unwrap_or_default();
+        assert_eq!(listed.len(), 5 + REASON_COLUMNS.len() + 1, "{query}");
+        for column in [
+            "tenant_id",
+            "window_start",
+            "reason",
+            "direction",
+            "repeats",
+        ] {
+            assert!(listed.contains(&column), "{query}");
+        }
+        let mut row: Value = serde_json::from_str(inserts[0].body.trim()).unwrap();
+        assert_eq!(row.as_object().unwrap().len(), 5 + REASON_COLUMNS.len() + 1);
+        assert_eq!(row["reason"], "billing");
+        assert_eq!(row["repeats"], 1);
+        assert!(row.get("talk_ms").is_none());
+
+        // Read back as a SELECT … FINAL answers (window_start as seconds).
+        let map = row.as_object_mut().unwrap();
+        map.insert("window_start_s".into(), map["window_start"].clone());
+        let mut answers: [Vec<Value>; FINAL_TABLES] = Default::default();
+        answers[5].push(row);
+        let rows = assemble_final(&answers).unwrap();
+        assert_eq!(rows.reason.len(), 1);
+        assert_eq!(rows.reason[&key], c.only(REASON_COLUMNS));
+        assert!(rows.queue.is_empty());
+        let selects = final_selects(
+            "ccx",
+            &RowFilter {
+                tenant: Some("t1"),
+                between_ms: Some((0, 60_000)),
+            },
+        );
+        let (table, sql) = &selects[5];
+        assert_eq!(*table, "reason_metrics_1m");
+        assert!(sql.contains("FROM ccx.reason_metrics_1m FINAL WHERE tenant_id = 't1' AND "));
+        assert!(sql.contains("case_resolution_ms"), "{sql}");
     }
 
     #[test]

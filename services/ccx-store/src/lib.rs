@@ -21,15 +21,17 @@
 //! `queue_now.as_of_ms`, `events.occurred_at_ms`. Rows are written with Unix seconds, which
 //! every version parses into a `DateTime`.
 //!
-//! **KPI views.** `queue_kpis_1m` (per queue, channel, direction and minute) and
-//! `agent_kpis_1m` (per agent, channel and minute) compute the SPEC §3 ratios from the summed
+//! **KPI views.** `queue_kpis_1m` (per queue, channel, direction and minute),
+//! `agent_kpis_1m` (per agent, channel and minute) and `reason_kpis_1m` (per contact reason,
+//! channel, direction and minute) compute the SPEC §3 and §7.2 ratios from the summed
 //! components of `… FINAL`; `agent_occupancy_1m` computes occupancy from `agent_state_1m`,
 //! which is keyed per agent without a channel (joining it into `agent_kpis_1m` would repeat an
 //! agent's occupancy on each channel row). A ratio whose denominator is zero — or negative,
 //! which a per-minute `offered − abandoned_short` can be when the offer and the short abandon
 //! fall in different minutes — is NULL. Agent rows carry no `answered` (SPEC §5), so an
 //! agent's `conversion_rate_pct` is over the contacts it ended (`handled − transfers`). The
-//! views answer per minute and key; a ratio over a longer range or a group is computed from
+//! inbound-only repeat rate is NULL on outbound rows, the outbound-only first-call close %
+//! NULL on inbound rows. The views answer per minute and key; a ratio over a longer range or a group is computed from
 //! the components summed over the base tables `… FINAL`, never by averaging view rows.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -271,8 +273,14 @@ impl Store {
 
     /// Creates the database and applies the migrations not applied yet, in order. Returns the
     /// names of those applied now (empty when the schema is current). Safe to run again or
-    /// concurrently: every statement is idempotent.
+    /// concurrently: every step is idempotent.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.migrate_to(u32::MAX).await
+    }
+
+    /// [`Store::migrate`], but only the migrations up to version `last` (an older schema, as
+    /// an earlier release left it: for upgrade tests and staged upgrades).
+    pub async fn migrate_to(&self, last: u32) -> Result<Vec<String>, StoreError> {
         let db = &self.database;
         for statement in schema::bootstrap(db) {
             self.execute(&first_line(&statement), &statement).await?;
@@ -293,7 +301,7 @@ impl Store {
             .collect();
         let mut names = Vec::new();
         for migration in schema::migrations(db) {
-            if applied.contains(&migration.version) {
+            if migration.version > last || applied.contains(&migration.version) {
                 continue;
             }
             tracing::info!(
@@ -302,14 +310,8 @@ impl Store {
                 database = %db,
                 "applying ClickHouse migration"
             );
-            for statement in &migration.statements {
-                let context = format!(
-                    "migration {} {}: {}",
-                    migration.version,
-                    migration.name,
-                    first_line(statement)
-                );
-                self.execute(&context, statement).await?;
+            for step in &migration.steps {
+                self.apply(&migration, step).await?;
             }
             let record = format!(
                 "INSERT INTO {db}.{} (version, name, applied_at) VALUES ({}, {}, now())",
@@ -328,6 +330,48 @@ impl Store {
         Ok(names)
     }
 
+    /// Applies one step of a migration. Columns are added only if missing; when the
+    /// `ALTER` fails because a concurrent `ccx migrate` added them meanwhile, that is success.
+    async fn apply(&self, migration: &Migration, step: &schema::Step) -> Result<(), StoreError> {
+        let context = |statement: &str| {
+            format!(
+                "migration {} {}: {}",
+                migration.version,
+                migration.name,
+                first_line(statement)
+            )
+        };
+        match step {
+            schema::Step::Sql(statement) => {
+                self.execute(&context(statement), statement).await?;
+            }
+            schema::Step::AddColumns(add) => {
+                let Some(statement) = add.statement(&self.column_names(add).await?) else {
+                    return Ok(());
+                };
+                if let Err(e) = self.execute(&context(&statement), &statement).await {
+                    if add.statement(&self.column_names(add).await?).is_some() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn column_names(&self, add: &schema::AddColumns) -> Result<Vec<String>, StoreError> {
+        let context = format!(
+            "SELECT FROM system.columns of {}.{}",
+            add.database, add.table
+        );
+        let rows = self.select(&context, &add.existing_columns_query()).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Writes every table of the batch (concurrently) and returns once ClickHouse acknowledged
     /// every insert. On error some tables may have been written: writing the batch again is
     /// harmless (same keys, same version).
@@ -338,8 +382,8 @@ impl Store {
         Ok(())
     }
 
-    /// The newest version of every row of the queue, agent, agent-state, quality and alert
-    /// tables (of one tenant, or all), all-zero rows dropped, alerts sorted.
+    /// The newest version of every row of the queue, agent, reason, agent-state, quality and
+    /// alert tables (of one tenant, or all), all-zero rows dropped, alerts sorted.
     pub async fn read_final(&self, tenant: Option<&str>) -> Result<FinalRows, StoreError> {
         self.read_final_where(&RowFilter {
             tenant,
@@ -356,10 +400,11 @@ impl Store {
             async move { self.select(&context, sql).await }
         }))
         .await?;
-        let answers: [Vec<Value>; 5] = answers.try_into().map_err(|_| StoreError::Decode {
-            context: "read_final".into(),
-            message: "missing answers".into(),
-        })?;
+        let answers: [Vec<Value>; codec::FINAL_TABLES] =
+            answers.try_into().map_err(|_| StoreError::Decode {
+                context: "read_final".into(),
+                message: "missing answers".into(),
+            })?;
         codec::assemble_final(&answers)
     }
 

@@ -1,5 +1,8 @@
-//! The SPEC §5 schema as versioned migrations: each migration is a list of idempotent
-//! statements (`IF NOT EXISTS`), recorded in `<db>.schema_migrations` once applied.
+//! The SPEC §5 and §7.2 schema as versioned migrations: each migration is a list of idempotent
+//! steps, recorded in `<db>.schema_migrations` once applied. A step is a statement that is
+//! idempotent by itself (`CREATE … IF NOT EXISTS`, `DROP TABLE IF EXISTS`) or columns to add
+//! to a table ([`AddColumns`]): ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`, so
+//! `ccx migrate` looks up the table's columns and adds only those it lacks.
 //!
 //! Every table is `ReplacingMergeTree(version)` ordered by its SPEC key, so `SELECT … FINAL`
 //! returns the row with the highest `version` of each key. The partition key is always a
@@ -9,25 +12,98 @@
 //! The same SQL runs on ClickHouse 18.16 and on current releases: `DateTime('UTC')` instead of
 //! `DateTime64` (plus `*_ms` UInt64 columns where milliseconds matter), no TTL, no
 //! `Nullable` columns, and views that read their aggregates from a subquery (current
-//! releases refuse an alias that shadows the column it aggregates).
+//! releases refuse an alias that shadows the column it aggregates). 18.16 has no
+//! `CREATE OR REPLACE VIEW` (nor `DROP VIEW`): a view is replaced by `DROP TABLE IF EXISTS`
+//! and `CREATE VIEW IF NOT EXISTS`.
+//!
+//! **Migration 4** (SPEC §7.2) upgrades a database in place: it adds the new components to
+//! `queue_metrics_1m` and `agent_metrics_1m` (`ALTER TABLE … ADD COLUMN`, placed before
+//! `version`; rows written before it read back with zeros there), creates `reason_metrics_1m`
+//! and replaces the KPI views with ones that also compute the §7.2 KPIs, adding
+//! `reason_kpis_1m`. Migration 1's DDL stays as it was, so a new database and an upgraded one
+//! end with the same columns in the same order.
 
-use ccx_model::rows::{AGENT_COLUMNS, COMPONENT_COLUMNS};
+use ccx_model::rows::{AGENT_COLUMNS, COMPONENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
 
-/// The component columns the queue table was created with (migration 1).
-pub(crate) const V1_QUEUE_COLUMNS: &[&str] = COMPONENT_COLUMNS.split_at(30).0;
-/// The component columns the agent table was created with (migration 1).
-pub(crate) const V1_AGENT_COLUMNS: &[&str] = AGENT_COLUMNS.split_at(23).0;
+/// The component columns the queue table was created with (migration 1); migration 4 adds
+/// the rest of [`QUEUE_COLUMNS`].
+pub const V1_QUEUE_COLUMNS: &[&str] = COMPONENT_COLUMNS.split_at(30).0;
+/// The component columns the agent table was created with (migration 1); migration 4 adds
+/// the rest of [`AGENT_COLUMNS`].
+pub const V1_AGENT_COLUMNS: &[&str] = AGENT_COLUMNS.split_at(23).0;
 
-/// One schema version: the statements that create it, in order.
+/// One schema version: the steps that create it, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
-    pub statements: Vec<String>,
+    pub steps: Vec<Step>,
 }
 
-/// The tables of SPEC §5, in the order the migrations create them.
-pub const TABLES: [&str; 9] = [
+/// One step of a [`Migration`]; every step can be applied again without harm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A statement that is idempotent by itself.
+    Sql(String),
+    /// Columns to add to a table unless it has them.
+    AddColumns(AddColumns),
+}
+
+impl Step {
+    /// The statement of a [`Step::Sql`].
+    pub fn sql(&self) -> Option<&str> {
+        match self {
+            Step::Sql(sql) => Some(sql),
+            Step::AddColumns(_) => None,
+        }
+    }
+}
+
+/// Columns to add to `<database>.<table>`, in order, the first after column `after`, each
+/// next one after the one before it (so they sit where a new table would have them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddColumns {
+    pub database: String,
+    pub table: &'static str,
+    pub after: &'static str,
+    /// `(name, type)`.
+    pub columns: Vec<(&'static str, &'static str)>,
+}
+
+impl AddColumns {
+    /// The query whose answer (`name` per row) lists the table's columns now.
+    pub fn existing_columns_query(&self) -> String {
+        format!(
+            "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}'",
+            self.database, self.table
+        )
+    }
+
+    /// The `ALTER TABLE` that adds the columns missing from `existing` (the answer to
+    /// [`AddColumns::existing_columns_query`]), or `None` when none is missing.
+    pub fn statement(&self, existing: &[String]) -> Option<String> {
+        let mut after = self.after;
+        let mut adds = Vec::new();
+        for (name, kind) in &self.columns {
+            if !existing.iter().any(|e| e == name) {
+                adds.push(format!("ADD COLUMN {name} {kind} AFTER {after}"));
+            }
+            after = name;
+        }
+        if adds.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "ALTER TABLE {}.{}\n    {}",
+            self.database,
+            self.table,
+            adds.join(",\n    ")
+        ))
+    }
+}
+
+/// The tables of SPEC §5 and §7.2, in the order the migrations create them.
+pub const TABLES: [&str; 10] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -37,10 +113,11 @@ pub const TABLES: [&str; 9] = [
     "events",
     "tenant_progress",
     "backfills",
+    "reason_metrics_1m",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 9] = [
+pub const TABLE_KEYS: [(&str, &str); 10] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -56,6 +133,10 @@ pub const TABLE_KEYS: [(&str, &str); 9] = [
     ("events", "tenant_id, event_id"),
     ("tenant_progress", "tenant_id"),
     ("backfills", "tenant_id, window_start"),
+    (
+        "reason_metrics_1m",
+        "tenant_id, window_start, reason, channel, direction",
+    ),
 ];
 
 /// The key of one of [`TABLES`].
@@ -66,8 +147,13 @@ pub fn table_key(table: &str) -> &'static str {
         .map_or_else(|| panic!("{table} is not a ccx table"), |(_, key)| *key)
 }
 
-/// The KPI views of SPEC §3.
-pub const VIEWS: [&str; 3] = ["queue_kpis_1m", "agent_kpis_1m", "agent_occupancy_1m"];
+/// The KPI views of SPEC §3 and §7.2.
+pub const VIEWS: [&str; 4] = [
+    "queue_kpis_1m",
+    "agent_kpis_1m",
+    "agent_occupancy_1m",
+    "reason_kpis_1m",
+];
 
 /// The table that records applied migrations.
 pub const MIGRATIONS_TABLE: &str = "schema_migrations";
@@ -92,19 +178,28 @@ pub fn migrations(db: &str) -> Vec<Migration> {
         Migration {
             version: 1,
             name: "tables",
-            statements: tables(db),
+            steps: sql(tables(db)),
         },
         Migration {
             version: 2,
             name: "kpi_views",
-            statements: views(db),
+            steps: sql(views(db)),
         },
         Migration {
             version: 3,
             name: "backfills",
-            statements: backfills(db),
+            steps: sql(backfills(db)),
+        },
+        Migration {
+            version: 4,
+            name: "v2_components",
+            steps: v2_components(db),
         },
     ]
+}
+
+fn sql(statements: Vec<String>) -> Vec<Step> {
+    statements.into_iter().map(Step::Sql).collect()
 }
 
 fn columns(names: &[&str], kind: impl Fn(&str) -> &'static str) -> String {
@@ -227,14 +322,16 @@ fn kpi_view(
     )
 }
 
-fn views(db: &str) -> Vec<String> {
-    let pct = "100 * ";
-    let queue_kpis = vec![
+const PCT: &str = "100 * ";
+
+/// The KPIs of `queue_kpis_1m` as migration 2 created it (SPEC §3).
+fn queue_kpis_v1() -> Vec<(&'static str, String)> {
+    vec![
         ("asa_ms", ratio("", "s_wait_answered_ms", "s_answered")),
         (
             "service_level_pct",
             ratio(
-                pct,
+                PCT,
                 "s_answered_in_sl",
                 "(toInt64(s_answered) + toInt64(s_abandoned) - toInt64(s_abandoned_short))",
             ),
@@ -242,7 +339,7 @@ fn views(db: &str) -> Vec<String> {
         (
             "abandonment_pct",
             ratio(
-                pct,
+                PCT,
                 "(toInt64(s_abandoned) - toInt64(s_abandoned_short))",
                 "(toInt64(s_offered) - toInt64(s_abandoned_short))",
             ),
@@ -252,35 +349,40 @@ fn views(db: &str) -> Vec<String> {
             ratio("", "(s_talk_ms + s_hold_ms + s_acw_ms)", "s_handled"),
         ),
         ("avg_hold_ms", ratio("", "s_hold_ms", "s_holds")),
-        ("transfer_rate_pct", ratio(pct, "s_transfers", "s_handled")),
-        ("fcr_pct", ratio(pct, "s_fcr_success", "s_fcr_eligible")),
+        ("transfer_rate_pct", ratio(PCT, "s_transfers", "s_handled")),
+        ("fcr_pct", ratio(PCT, "s_fcr_success", "s_fcr_eligible")),
         (
             "nps",
             ratio(
-                pct,
+                PCT,
                 "(toInt64(s_nps_promoters) - toInt64(s_nps_detractors))",
                 "s_nps_responses",
             ),
         ),
         (
             "csat_pct",
-            ratio(pct, "s_csat_satisfied", "s_csat_responses"),
+            ratio(PCT, "s_csat_satisfied", "s_csat_responses"),
         ),
         ("ces", ratio("", "s_ces_score_sum", "s_ces_responses")),
-        ("answer_rate_pct", ratio(pct, "s_answered", "s_offered")),
+        ("answer_rate_pct", ratio(PCT, "s_answered", "s_offered")),
         (
             "conversion_rate_pct",
-            ratio(pct, "s_conversions", "s_answered"),
+            ratio(PCT, "s_conversions", "s_answered"),
         ),
         (
             "sentiment",
             ratio("", "s_sentiment_milli_sum / 1000", "s_sentiment_count"),
         ),
-    ];
+    ]
+}
+
+/// The KPIs of `agent_kpis_1m` as migration 2 created it: the queue KPIs an agent row has
+/// the components of.
+fn agent_kpis_v1() -> Vec<(&'static str, String)> {
     // Agent rows carry no `answered` (SPEC §5): an agent's conversion rate is over the
     // contacts it ended (segments ended by CONTACT_ENDED = handled − transfers).
-    let agent_kpis: Vec<(&str, String)> = queue_kpis
-        .iter()
+    queue_kpis_v1()
+        .into_iter()
         .filter(|(name, _)| {
             ![
                 "asa_ms",
@@ -291,20 +393,22 @@ fn views(db: &str) -> Vec<String> {
             ]
             .contains(name)
         })
-        .cloned()
         .chain([(
             "conversion_rate_pct",
             ratio(
-                pct,
+                PCT,
                 "s_conversions",
                 "(toInt64(s_handled) - toInt64(s_transfers))",
             ),
         )])
-        .collect();
+        .collect()
+}
+
+fn views(db: &str) -> Vec<String> {
     let occupancy = vec![(
         "occupancy_pct",
         ratio(
-            pct,
+            PCT,
             "(s_busy_ms + s_acw_state_ms)",
             "(s_busy_ms + s_acw_state_ms + s_available_ms)",
         ),
@@ -318,7 +422,7 @@ fn views(db: &str) -> Vec<String> {
             table_key("queue_metrics_1m"),
             V1_QUEUE_COLUMNS,
             &["offered", "answered", "abandoned", "handled"],
-            &queue_kpis,
+            &queue_kpis_v1(),
         ),
         kpi_view(
             db,
@@ -327,7 +431,7 @@ fn views(db: &str) -> Vec<String> {
             table_key("agent_metrics_1m"),
             V1_AGENT_COLUMNS,
             &["handled"],
-            &agent_kpis,
+            &agent_kpis_v1(),
         ),
         kpi_view(
             db,
@@ -341,15 +445,197 @@ fn views(db: &str) -> Vec<String> {
     ]
 }
 
+/// `100 · repeats / offered` over inbound contacts only (SPEC §7.2): NULL on outbound rows.
+fn repeat_rate() -> (&'static str, String) {
+    (
+        "repeat_rate_pct",
+        ratio(PCT, "s_repeats", "if(direction = 'INBOUND', s_offered, 0)"),
+    )
+}
+
+/// ART: average resolution time of the cases resolved.
+fn art() -> (&'static str, String) {
+    (
+        "art_ms",
+        ratio("", "s_case_resolution_ms", "s_cases_resolved"),
+    )
+}
+
+/// MOS and poor-quality % (SPEC §7.2), on queue and agent rows.
+fn call_quality() -> [(&'static str, String); 2] {
+    [
+        ("mos", ratio("", "s_mos_milli_sum / 1000", "s_mos_count")),
+        ("poor_quality_pct", ratio(PCT, "s_mos_poor", "s_mos_count")),
+    ]
+}
+
+/// The KPIs of `queue_kpis_1m` since migration 4: SPEC §3 and §7.2.
+fn queue_kpis_v2() -> Vec<(&'static str, String)> {
+    let mut kpis = queue_kpis_v1();
+    kpis.extend([
+        (
+            "callback_connect_pct",
+            ratio(PCT, "s_callbacks_connected", "s_callbacks_attempted"),
+        ),
+        (
+            "avg_callback_delay_ms",
+            ratio("", "s_callback_delay_ms", "s_callbacks_matched"),
+        ),
+        (
+            "transfer_speed_ms",
+            ratio("", "s_transfer_wait_ms", "s_transfer_answered"),
+        ),
+        repeat_rate(),
+        art(),
+        (
+            "contacts_per_resolution",
+            ratio("", "s_case_contacts", "s_cases_resolved"),
+        ),
+    ]);
+    kpis.extend(call_quality());
+    kpis.extend([
+        // Outbound: accounts_attempted and first_call_closes only count outbound contacts.
+        (
+            "calls_per_account",
+            ratio("", "s_offered", "s_accounts_attempted"),
+        ),
+        (
+            "first_call_close_pct",
+            ratio(
+                PCT,
+                "s_first_call_closes",
+                "if(direction = 'OUTBOUND', s_conversions, 0)",
+            ),
+        ),
+        ("self_service_pct", ratio(PCT, "s_self_served", "s_offered")),
+    ]);
+    kpis
+}
+
+/// The KPIs of `agent_kpis_1m` since migration 4.
+fn agent_kpis_v2() -> Vec<(&'static str, String)> {
+    let mut kpis = agent_kpis_v1();
+    kpis.extend(call_quality());
+    kpis.push(("qa_score", ratio("", "s_qa_score_sum", "s_qa_evaluations")));
+    kpis
+}
+
+/// The KPIs of `reason_kpis_1m` (SPEC §7.2, why customers contact).
+fn reason_kpis() -> Vec<(&'static str, String)> {
+    let v1 = queue_kpis_v1();
+    let of = |name: &str| {
+        v1.iter()
+            .find(|(n, _)| *n == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no KPI {name}"))
+    };
+    vec![
+        of("fcr_pct"),
+        repeat_rate(),
+        art(),
+        of("nps"),
+        of("csat_pct"),
+        of("ces"),
+    ]
+}
+
+/// A view replaced: 18.16 has neither `CREATE OR REPLACE VIEW` nor `DROP VIEW`, and
+/// `DROP TABLE` drops a view too.
+fn replace_view(db: &str, name: &str, create: String) -> [String; 2] {
+    [format!("DROP TABLE IF EXISTS {db}.{name}"), create]
+}
+
+/// Migration 4: the SPEC §7.2 components, the reason table and the §7.2 KPIs.
+fn v2_components(db: &str) -> Vec<Step> {
+    let added = |table: &'static str, all: &[&'static str], v1: &[&'static str]| {
+        let new: Vec<(&'static str, &'static str)> = all
+            .iter()
+            .filter(|c| !v1.contains(c))
+            .map(|c| (*c, component_type(c)))
+            .collect();
+        Step::AddColumns(AddColumns {
+            database: db.to_string(),
+            table,
+            after: v1.last().copied().unwrap_or("tenant_id"),
+            columns: new,
+        })
+    };
+    let reason = format!(
+        "    tenant_id String,\n    window_start DateTime('UTC'),\n    reason String,\n    \
+         channel String,\n    direction String,\n{}",
+        columns(REASON_COLUMNS, component_type)
+    );
+    let mut steps = vec![
+        added("queue_metrics_1m", QUEUE_COLUMNS, V1_QUEUE_COLUMNS),
+        added("agent_metrics_1m", AGENT_COLUMNS, V1_AGENT_COLUMNS),
+        Step::Sql(table(db, "reason_metrics_1m", &reason, BY_MONTH)),
+    ];
+    let views = [
+        (
+            "queue_kpis_1m",
+            kpi_view(
+                db,
+                "queue_kpis_1m",
+                "queue_metrics_1m",
+                table_key("queue_metrics_1m"),
+                QUEUE_COLUMNS,
+                &[
+                    "offered",
+                    "answered",
+                    "abandoned",
+                    "handled",
+                    "callbacks_requested",
+                ],
+                &queue_kpis_v2(),
+            ),
+        ),
+        (
+            "agent_kpis_1m",
+            kpi_view(
+                db,
+                "agent_kpis_1m",
+                "agent_metrics_1m",
+                table_key("agent_metrics_1m"),
+                AGENT_COLUMNS,
+                &["handled", "qa_evaluations"],
+                &agent_kpis_v2(),
+            ),
+        ),
+        (
+            "reason_kpis_1m",
+            kpi_view(
+                db,
+                "reason_kpis_1m",
+                "reason_metrics_1m",
+                table_key("reason_metrics_1m"),
+                REASON_COLUMNS,
+                &["offered", "handled", "resolved", "repeats"],
+                &reason_kpis(),
+            ),
+        ),
+    ];
+    for (name, create) in views {
+        steps.extend(sql(replace_view(db, name, create).into()));
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn statements(db: &str) -> Vec<String> {
+        migrations(db)
+            .into_iter()
+            .flat_map(|m| m.steps)
+            .filter_map(|s| s.sql().map(str::to_string))
+            .collect()
+    }
+
     #[test]
     fn every_table_is_versioned_and_ordered_by_its_key() {
-        let statements: Vec<String> = migrations("ccx")
+        let statements: Vec<String> = statements("ccx")
             .into_iter()
-            .flat_map(|m| m.statements)
             .filter(|s| s.starts_with("CREATE TABLE"))
             .collect();
         assert_eq!(statements.len(), TABLES.len());
@@ -357,21 +643,92 @@ mod tests {
             assert!(sql.starts_with(&format!("CREATE TABLE IF NOT EXISTS ccx.{name} (")));
             assert!(sql.contains("version UInt64"), "{sql}");
             assert!(sql.contains("ReplacingMergeTree(version)"), "{sql}");
-            assert!(sql.contains("ORDER BY (tenant_id"), "{sql}");
+            assert!(
+                sql.contains(&format!("ORDER BY ({})", table_key(name))),
+                "{sql}"
+            );
         }
         assert!(statements[0].contains("sentiment_milli_sum Int64"));
         assert!(!statements[1].contains("offered"));
+        // Migration 1 keeps the columns it always had; migration 4 adds the others.
+        assert!(!statements[0].contains("callbacks_requested"));
+        for c in REASON_COLUMNS {
+            assert!(statements[9].contains(&format!("    {c} UInt64,")), "{c}");
+        }
     }
 
     #[test]
     fn migration_versions_grow() {
         let all = migrations("ccx");
         assert!(all.windows(2).all(|w| w[0].version < w[1].version));
-        let views: Vec<&String> = all.iter().flat_map(|m| &m.statements).collect();
+        let statements = statements("ccx");
         for view in VIEWS {
-            assert!(views
+            assert!(statements
                 .iter()
                 .any(|s| s.starts_with(&format!("CREATE VIEW IF NOT EXISTS ccx.{view} AS"))));
         }
+    }
+
+    #[test]
+    fn migration_4_adds_the_new_components_before_version() {
+        let m4 = &migrations("db")[3];
+        let adds: Vec<&AddColumns> = m4
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::AddColumns(a) => Some(a),
+                Step::Sql(_) => None,
+            })
+            .collect();
+        assert_eq!(adds.len(), 2);
+        let (queue, agent) = (adds[0], adds[1]);
+        assert_eq!(queue.table, "queue_metrics_1m");
+        assert_eq!(
+            queue.columns.len() + V1_QUEUE_COLUMNS.len(),
+            QUEUE_COLUMNS.len()
+        );
+        assert_eq!(
+            agent.columns.len() + V1_AGENT_COLUMNS.len(),
+            AGENT_COLUMNS.len()
+        );
+        assert_eq!(agent.columns[0], ("mos_count", "UInt64"));
+
+        let sql = queue.statement(&[]).unwrap();
+        assert!(
+            sql.starts_with("ALTER TABLE db.queue_metrics_1m\n"),
+            "{sql}"
+        );
+        assert!(sql.contains("ADD COLUMN callbacks_requested UInt64 AFTER sentiment_positive,"));
+        assert!(sql.contains("ADD COLUMN wait_callback_ms UInt64 AFTER callbacks_requested,"));
+        assert!(sql.ends_with("ADD COLUMN first_call_closes UInt64 AFTER accounts_attempted"));
+        // Only what is missing, still in place; nothing when nothing is.
+        let existing: Vec<String> = QUEUE_COLUMNS
+            .iter()
+            .filter(|c| **c != "repeats")
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            queue.statement(&existing).unwrap(),
+            "ALTER TABLE db.queue_metrics_1m\n    ADD COLUMN repeats UInt64 AFTER transfer_wait_ms"
+        );
+        let all: Vec<String> = QUEUE_COLUMNS.iter().map(|c| c.to_string()).collect();
+        assert_eq!(queue.statement(&all), None);
+        assert!(queue
+            .existing_columns_query()
+            .contains("database = 'db' AND table = 'queue_metrics_1m'"));
+
+        // Views are replaced (DROP TABLE IF EXISTS, then CREATE VIEW IF NOT EXISTS).
+        let sql: Vec<&str> = m4.steps.iter().filter_map(Step::sql).collect();
+        assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS db.reason_metrics_1m ("));
+        for (i, view) in ["queue_kpis_1m", "agent_kpis_1m", "reason_kpis_1m"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(sql[1 + 2 * i], format!("DROP TABLE IF EXISTS db.{view}"));
+            assert!(sql[2 + 2 * i].starts_with(&format!("CREATE VIEW IF NOT EXISTS db.{view} AS")));
+        }
+        assert!(sql[2].contains("sum(first_call_closes) AS s_first_call_closes"));
+        assert!(sql[4].contains("sum(qa_score_sum) AS s_qa_score_sum"));
+        assert!(sql[6].contains("FROM db.reason_metrics_1m FINAL"));
     }
 }

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use ccx_store::schema::{self, TABLES};
+use ccx_model::rows::{AGENT_COLUMNS, QUEUE_COLUMNS};
+use ccx_store::schema::{self, Step, TABLES};
 use ccx_store::testing::ClickHouseServer;
 use ccx_store::{RowBatch, Store};
 use common::*;
@@ -85,18 +86,87 @@ fn run_chdb(plan: &Value) -> (String, Vec<Vec<Value>>) {
     (engine, results)
 }
 
-/// Creating the schema, twice (every statement must be idempotent).
+/// The statements `ccx migrate` sends for the migrations from `first` to `last` when the
+/// columns they add are missing (`fresh`), or when they exist already (a second run).
+fn migration_statements(db: &str, first: u32, last: u32, fresh: bool) -> Vec<String> {
+    schema::migrations(db)
+        .into_iter()
+        .filter(|m| (first..=last).contains(&m.version))
+        .flat_map(|m| m.steps)
+        .filter_map(|step| match step {
+            Step::Sql(sql) => Some(sql),
+            Step::AddColumns(add) => {
+                let existing: Vec<String> = if fresh {
+                    Vec::new()
+                } else {
+                    add.columns.iter().map(|(c, _)| c.to_string()).collect()
+                };
+                add.statement(&existing)
+            }
+        })
+        .collect()
+}
+
+fn sql_steps(statements: &[String]) -> Vec<Value> {
+    statements.iter().map(|sql| json!({ "sql": sql })).collect()
+}
+
+/// Creating the schema, twice (every step must be idempotent).
 fn schema_steps(db: &str) -> Vec<Value> {
     let mut statements = schema::bootstrap(db);
-    statements.extend(
-        schema::migrations(db)
-            .into_iter()
-            .flat_map(|m| m.statements),
-    );
-    statements
+    statements.extend(migration_statements(db, 1, u32::MAX, true));
+    statements.extend(schema::bootstrap(db));
+    statements.extend(migration_statements(db, 1, u32::MAX, false));
+    sql_steps(&statements)
+}
+
+/// A database as a release before migration 4 left it: migrations 1–3 and `batches` written
+/// the way it wrote them.
+fn v1_database_steps(db: &str, batches: &[RowBatch]) -> Vec<Value> {
+    let mut statements = schema::bootstrap(db);
+    statements.extend(migration_statements(db, 1, 3, true));
+    let mut steps = sql_steps(&statements);
+    for batch in batches {
+        for (sql, body) in v1_inserts(batch, db) {
+            steps.push(json!({ "sql": sql, "body": body }));
+        }
+    }
+    steps
+}
+
+/// Migration 4 on a database at migration 3, and once more (nothing left to add).
+fn upgrade_steps(db: &str) -> Vec<Value> {
+    let mut statements = migration_statements(db, 4, 4, true);
+    statements.extend(migration_statements(db, 4, 4, false));
+    sql_steps(&statements)
+}
+
+/// The tables and views whose columns an upgrade changes.
+const UPGRADED: [&str; 6] = [
+    "queue_metrics_1m",
+    "agent_metrics_1m",
+    "reason_metrics_1m",
+    "queue_kpis_1m",
+    "agent_kpis_1m",
+    "reason_kpis_1m",
+];
+
+/// Their columns, in order (`DESCRIBE TABLE`: 18.16's `system.columns` has no position).
+fn describe_queries(db: &str) -> Vec<String> {
+    UPGRADED
         .iter()
-        .chain(statements.iter())
-        .map(|sql| json!({ "sql": sql }))
+        .map(|t| format!("DESCRIBE TABLE {db}.{t}"))
+        .collect()
+}
+
+/// `(name, type)` of a `DESCRIBE TABLE` answer (the other fields differ between versions).
+fn names_and_types(answer: &[Value]) -> Vec<(String, String)> {
+    answer
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap().to_string();
+            (s("name"), s("type"))
+        })
         .collect()
 }
 
@@ -137,11 +207,11 @@ async fn the_schema_runs_on_a_current_engine_too() {
     queries.extend(final_queries("ccx_versions"));
     let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
     eprintln!("chdb engine {engine}");
-    assert_eq!(results.len(), 3 + TABLES.len() - 1);
+    assert_eq!(results.len(), 4 + TABLES.len() - 1);
     let major: u32 = engine.split('.').next().unwrap().parse().unwrap();
     assert!(major >= 24, "chdb engine {engine} is not a current release");
 
-    check_kpis(&format!("chdb {engine}"), &results[..3]);
+    check_kpis(&format!("chdb {engine}"), &results[..4]);
 
     // The same batches through the store into the 18.16 server: identical rows under FINAL.
     let (_server, mut config) = ClickHouseServer::start();
@@ -151,7 +221,7 @@ async fn the_schema_runs_on_a_current_engine_too() {
     for batch in version_scenario() {
         store.write(&batch).await.unwrap();
     }
-    for (query, current) in final_queries("ccx_versions").iter().zip(&results[3..]) {
+    for (query, current) in final_queries("ccx_versions").iter().zip(&results[4..]) {
         let old = store.query_json(query).await.unwrap();
         assert!(!old.is_empty(), "{query}");
         assert_eq!(
@@ -159,6 +229,93 @@ async fn the_schema_runs_on_a_current_engine_too() {
             current,
             "{query}: ClickHouse {} and chdb {engine} differ",
             store.server_version()
+        );
+    }
+}
+
+/// Migration 4 upgrades a database in place on a current engine as on 18.16: rows written
+/// before it (without the new columns) read back with zeros there, rows written after it
+/// with every component, `FINAL` keeps the highest version across both; the tables end with
+/// the columns of a new database, and the replaced views compute every KPI.
+#[tokio::test]
+async fn an_existing_database_is_upgraded_in_place_on_a_current_engine_too() {
+    if let Err(why) = ensure_chdb() {
+        eprintln!("SKIPPED: chdb-core (a current ClickHouse engine) cannot be installed: {why}");
+        return;
+    }
+    let (old, new) = upgrade_scenario();
+    let kpis = kpi_scenario();
+    let mut steps = v1_database_steps("upgraded", std::slice::from_ref(&old));
+    steps.extend(upgrade_steps("upgraded"));
+    steps.extend(insert_steps(&new, "upgraded"));
+    // The KPI example: its stale copy (version 0) written before the upgrade.
+    steps.extend(v1_database_steps("kpis", &kpis[1..]));
+    steps.extend(upgrade_steps("kpis"));
+    steps.extend(insert_steps(&kpis[..1], "kpis"));
+    steps.extend(schema_steps("fresh"));
+
+    let mut queries = final_queries("upgraded");
+    queries.extend(kpi_queries("kpis"));
+    queries.extend(describe_queries("upgraded"));
+    queries.extend(describe_queries("fresh"));
+    let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
+    let tables = TABLES.len() - 1;
+    let n = UPGRADED.len();
+    assert_eq!(results.len(), tables + 4 + 2 * n);
+    check_kpis(
+        &format!("chdb {engine} (upgraded)"),
+        &results[tables..tables + 4],
+    );
+
+    // Same columns, same order, as a new database; the new ones before `version`.
+    let described: Vec<Vec<(String, String)>> = results[tables + 4..]
+        .iter()
+        .map(|r| names_and_types(r))
+        .collect();
+    let (upgraded, fresh) = described.split_at(n);
+    assert_eq!(
+        upgraded, fresh,
+        "chdb {engine}: upgraded and new schemas differ"
+    );
+    let names = |i: usize| -> Vec<String> { upgraded[i].iter().map(|(c, _)| c.clone()).collect() };
+    let queue = names(0);
+    assert_eq!(&queue[5..queue.len() - 1], QUEUE_COLUMNS);
+    let agent = names(1);
+    assert_eq!(&agent[4..agent.len() - 1], AGENT_COLUMNS);
+    assert_eq!(agent.last().map(String::as_str), Some("version"));
+
+    // The same upgrade on the 18.16 server through the store: identical rows under FINAL,
+    // and they are the rows written (old ones with zeros in the new columns).
+    let (_server, mut config) = ClickHouseServer::start();
+    config.database = "upgraded".into();
+    let store = Store::connect(&config).await.unwrap();
+    store.migrate_to(3).await.unwrap();
+    for (sql, body) in v1_inserts(&old, "upgraded") {
+        store.query_json(&format!("{sql}\n{body}")).await.unwrap();
+    }
+    assert_eq!(store.migrate().await.unwrap(), ["v2_components"]);
+    for batch in &new {
+        store.write(batch).await.unwrap();
+    }
+    assert_eq!(
+        store.read_final(None).await.unwrap(),
+        expected_after_upgrade()
+    );
+    for (query, current) in final_queries("upgraded").iter().zip(&results) {
+        let rows = store.query_json(query).await.unwrap();
+        assert!(!rows.is_empty(), "{query}");
+        assert_eq!(
+            &rows,
+            current,
+            "{query}: ClickHouse {} and chdb {engine} differ",
+            store.server_version()
+        );
+    }
+    for (query, current) in describe_queries("upgraded").iter().zip(upgraded) {
+        let old_columns = names_and_types(&store.query_json(query).await.unwrap());
+        assert_eq!(
+            &old_columns, current,
+            "{query}: 18.16 and chdb {engine} differ"
         );
     }
 }

@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ccx_model::rows::FinalRows;
-use ccx_store::schema::{TABLES, VIEWS};
+use ccx_model::rows::{FinalRows, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
+use ccx_store::schema::{self, Step, TABLES, VIEWS};
 use ccx_store::testing::ClickHouseServer;
 use ccx_store::{RowBatch, Store, StoreError};
 use common::*;
@@ -29,7 +29,10 @@ async fn migrate_creates_the_schema_once() {
     eprintln!("ClickHouse {}", store.server_version());
 
     let applied = store.migrate().await.expect("migrate");
-    assert_eq!(applied, ["tables", "kpi_views", "backfills"]);
+    assert_eq!(
+        applied,
+        ["tables", "kpi_views", "backfills", "v2_components"]
+    );
 
     let objects = store
         .query_json("SELECT name, engine FROM system.tables WHERE database = 'ccx' ORDER BY name")
@@ -65,7 +68,8 @@ async fn migrate_creates_the_schema_once() {
     let columns = store
         .query_json(
             "SELECT table, name, type FROM system.columns WHERE database = 'ccx' \
-             AND table IN ('queue_metrics_1m', 'agent_metrics_1m', 'churn_alerts', 'queue_now', 'events')",
+             AND table IN ('queue_metrics_1m', 'agent_metrics_1m', 'reason_metrics_1m', \
+             'churn_alerts', 'queue_now', 'events')",
         )
         .await
         .unwrap();
@@ -89,6 +93,27 @@ async fn migrate_creates_the_schema_once() {
     assert_eq!(ty("queue_metrics_1m", "direction"), "String");
     assert!(!types.contains_key(&("agent_metrics_1m".into(), "offered".into())));
     assert_eq!(ty("agent_metrics_1m", "handled"), "UInt64");
+    // SPEC §7.2: the new components, the agent-only QA ones, the reason table.
+    assert_eq!(ty("queue_metrics_1m", "callbacks_requested"), "UInt64");
+    assert_eq!(ty("queue_metrics_1m", "first_call_closes"), "UInt64");
+    assert!(!types.contains_key(&("queue_metrics_1m".into(), "qa_score_sum".into())));
+    assert_eq!(ty("agent_metrics_1m", "mos_milli_sum"), "UInt64");
+    assert_eq!(ty("agent_metrics_1m", "qa_score_sum"), "UInt64");
+    assert!(!types.contains_key(&("agent_metrics_1m".into(), "repeats".into())));
+    assert_eq!(ty("reason_metrics_1m", "reason"), "String");
+    assert_eq!(ty("reason_metrics_1m", "window_start"), "DateTime('UTC')");
+    for c in REASON_COLUMNS {
+        assert_eq!(ty("reason_metrics_1m", c), "UInt64", "{c}");
+    }
+    assert!(!types.contains_key(&("reason_metrics_1m".into(), "talk_ms".into())));
+    // Components in SPEC order, `version` last, as in a table created whole.
+    let queue = column_names(&store, "ccx.queue_metrics_1m").await;
+    assert_eq!(&queue[5..queue.len() - 1], QUEUE_COLUMNS);
+    let agent = column_names(&store, "ccx.agent_metrics_1m").await;
+    assert_eq!(&agent[4..agent.len() - 1], AGENT_COLUMNS);
+    let reason = column_names(&store, "ccx.reason_metrics_1m").await;
+    assert_eq!(&reason[5..reason.len() - 1], REASON_COLUMNS);
+    assert_eq!(reason.last().map(String::as_str), Some("version"));
     assert_eq!(ty("churn_alerts", "reasons"), "Array(String)");
     assert_eq!(ty("churn_alerts", "triggered_at_ms"), "UInt64");
     assert_eq!(ty("queue_now", "as_of_ms"), "UInt64");
@@ -113,8 +138,157 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 1, "name": "tables"}),
             serde_json::json!({"version": 2, "name": "kpi_views"}),
             serde_json::json!({"version": 3, "name": "backfills"}),
+            serde_json::json!({"version": 4, "name": "v2_components"}),
         ]
     );
+}
+
+/// The columns of a table or view, in order, with their types (`DESCRIBE TABLE`: 18.16's
+/// `system.columns` has no position).
+async fn described(store: &Store, table: &str) -> Vec<(String, String)> {
+    store
+        .query_json(&format!("DESCRIBE TABLE {table}"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap().to_string();
+            (s("name"), s("type"))
+        })
+        .collect()
+}
+
+async fn column_names(store: &Store, table: &str) -> Vec<String> {
+    described(store, table)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Every table and view of `db` (but the migrations record) with its columns in order.
+async fn schema_of(store: &Store, db: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let names = store
+        .query_json(&format!(
+            "SELECT name FROM system.tables WHERE database = '{db}' \
+             AND name != 'schema_migrations' ORDER BY name"
+        ))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for name in names {
+        let name = name["name"].as_str().unwrap().to_string();
+        let columns = described(store, &format!("{db}.{name}")).await;
+        out.push((name, columns));
+    }
+    out
+}
+
+/// A database a release before migration 4 created and wrote (migrations 1–3, rows without
+/// the new columns) is upgraded in place by `ccx migrate`: the old rows read back with zeros
+/// in the new columns, rows written after it with every component, `FINAL` keeps the highest
+/// version across old and new parts, and the schema ends as a new database's.
+#[tokio::test]
+async fn an_existing_database_is_upgraded_in_place() {
+    let (server, config) = ClickHouseServer::start();
+    let store = Store::connect(&config).await.unwrap();
+    assert_eq!(
+        store.migrate_to(3).await.unwrap(),
+        ["tables", "kpi_views", "backfills"]
+    );
+    assert!(store.migrate_to(3).await.unwrap().is_empty());
+    let (old, new) = upgrade_scenario();
+    for (sql, body) in v1_inserts(&old, "ccx") {
+        store.query_json(&format!("{sql}\n{body}")).await.unwrap();
+    }
+    // What the old release reads back.
+    let before = store
+        .query_json("SELECT count() AS n FROM ccx.queue_metrics_1m FINAL")
+        .await
+        .unwrap();
+    assert_eq!(before[0]["n"], 5);
+    // An earlier attempt stopped after altering the queue table.
+    let m4 = &schema::migrations("ccx")[3];
+    let Step::AddColumns(queue) = &m4.steps[0] else {
+        panic!("migration 4 starts with the queue columns")
+    };
+    store
+        .query_json(&queue.statement(&[]).unwrap())
+        .await
+        .unwrap();
+
+    assert_eq!(store.migrate().await.unwrap(), ["v2_components"]);
+    assert!(store.migrate().await.unwrap().is_empty());
+
+    // Old rows: zeros in the new columns.
+    assert_eq!(
+        store.read_final(None).await.unwrap(),
+        expected_final(&as_v1(&old), None)
+    );
+    let zeros = store
+        .query_json(
+            "SELECT sum(mos_count) + sum(repeats) + sum(first_call_closes) AS q FROM \
+             ccx.queue_metrics_1m FINAL",
+        )
+        .await
+        .unwrap();
+    assert_eq!(zeros[0]["q"], 0);
+
+    // New rows of t1 (every component, reason rows), a stale copy after them.
+    for batch in &new {
+        store.write(batch).await.unwrap();
+    }
+    let want = expected_after_upgrade();
+    assert_eq!(store.read_final(None).await.unwrap(), want);
+    assert!(want.reason.keys().all(|k| k.tenant_id == "t1") && !want.reason.is_empty());
+    assert!(want.queue.values().any(|c| c.mos_count > 0));
+    // t2's queue and agent rows are those written before the upgrade.
+    let t2 = store.read_final(Some("t2")).await.unwrap();
+    assert_eq!(t2, want.of_tenant("t2"));
+    assert_eq!(t2.queue, expected_final(&as_v1(&old), Some("t2")).queue);
+    assert_eq!(t2.agent, expected_final(&as_v1(&old), Some("t2")).agent);
+    // Merged parts (old and new columns) answer the same.
+    for table in TABLES {
+        store
+            .query_json(&format!("OPTIMIZE TABLE ccx.{table} FINAL"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.read_final(None).await.unwrap(), want);
+
+    // The same schema as a database created by this release.
+    let mut fresh_config = config.clone();
+    fresh_config.database = "fresh".into();
+    let fresh = Store::connect(&fresh_config).await.unwrap();
+    fresh.migrate().await.unwrap();
+    let (upgraded, created) = (
+        schema_of(&store, "ccx").await,
+        schema_of(&store, "fresh").await,
+    );
+    assert_eq!(upgraded.len(), TABLES.len() + VIEWS.len());
+    assert_eq!(upgraded, created);
+
+    // The replaced views on an upgraded database: the KPI example, its stale copy (version
+    // 0) written before the upgrade.
+    let mut kpi_config = config.clone();
+    kpi_config.database = "kpis".into();
+    let kpis = Store::connect(&kpi_config).await.unwrap();
+    kpis.migrate_to(3).await.unwrap();
+    let scenario = kpi_scenario();
+    for (sql, body) in v1_inserts(&scenario[1], "kpis") {
+        kpis.query_json(&format!("{sql}\n{body}")).await.unwrap();
+    }
+    kpis.migrate().await.unwrap();
+    kpis.write(&scenario[0]).await.unwrap();
+    let mut answers = Vec::new();
+    for sql in kpi_queries("kpis") {
+        answers.push(kpis.query_json(&sql).await.unwrap());
+    }
+    check_kpis(
+        &format!("ClickHouse {} (upgraded)", store.server_version()),
+        &answers,
+    );
+    drop(server);
 }
 
 #[tokio::test]
@@ -132,6 +306,35 @@ async fn a_written_batch_reads_back_exactly() {
     let all = store.read_final(None).await.unwrap();
     assert_eq!(all, expected_final(&batch, None));
     assert_eq!(all.queue.len(), 5);
+    // Reason rows, also the one without a reason, with every reason column.
+    assert_eq!(all.reason.len(), 5);
+    assert!(all.reason.keys().any(|k| k.reason.is_empty()));
+    assert_eq!(
+        all.reason[&reason_key("t2", 0, "billing", "VOICE", "INBOUND")],
+        billing_minute()
+    );
+    let reasons = store
+        .query_json(
+            "SELECT reason, channel, direction, toString(window_start) AS at, offered, \
+             case_resolution_ms, version FROM ccx.reason_metrics_1m FINAL \
+             WHERE tenant_id = 't1' ORDER BY window_start, reason, channel, direction",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reasons.len(), 4);
+    assert_eq!(
+        reasons[1],
+        serde_json::json!({"reason": "billing", "channel": "VOICE", "direction": "INBOUND",
+            "at": "2026-01-01 00:00:00", "offered": 6, "case_resolution_ms": 5_400_000,
+            "version": 100})
+    );
+    // New queue and agent components.
+    let q1 = &all.queue[&queue_key("t1", 0, "q1", "VOICE", "INBOUND")];
+    assert_eq!((q1.callbacks_requested, q1.mos_milli_sum), (2, 15_200));
+    assert_eq!(
+        all.agent[&agent_key("t1", 0, "a1", "VOICE")].qa_score_sum,
+        170
+    );
     assert_eq!(all.alerts.len(), 3);
     // Sorted by tenant, then alert id.
     assert_eq!(all.alerts[0].alert_id, "t1:cust-1:e1");
@@ -258,9 +461,12 @@ async fn what_a_backfill_reads_and_writes() {
     want.agent_state
         .retain(|k, _| k.window_start < T0 + 2 * MINUTE);
     want.quality.retain(|(_, m), _| *m < T0 + 2 * MINUTE);
+    want.reason.retain(|k, _| k.window_start < T0 + 2 * MINUTE);
     want.alerts.retain(|a| a.triggered_at < T0 + 2 * MINUTE);
     assert_eq!(some, want);
     assert!(!some.queue.is_empty() && !some.alerts.is_empty());
+    // Reason rows of the range only (t1 has one at minute 4).
+    assert_eq!(some.reason.len(), 3);
 
     store
         .record_backfill("t2", &[(T0, 1), (T0 + MINUTE, 2)], T0, 1)
@@ -323,6 +529,7 @@ async fn newer_versions_replace_older_ones() {
     store.write(&v3).await.unwrap();
     let mut want = expected_final(&v2, None);
     want.queue.remove(&v3.queue[0].0);
+    assert!(want.reason.remove(&v3.reason[0].0).is_some());
     assert_eq!(store.read_final(None).await.unwrap(), want);
 
     // Merging the parts keeps the same answer.
@@ -372,11 +579,14 @@ async fn kpi_views_compute_the_spec_ratios() {
     let columns = store
         .query_json(
             "SELECT name, type FROM system.columns WHERE database = 'ccx' \
-             AND table = 'queue_kpis_1m' AND name IN ('asa_ms', 'nps', 'sentiment')",
+             AND (table = 'queue_kpis_1m' AND name IN ('asa_ms', 'nps', 'sentiment', \
+             'repeat_rate_pct', 'mos', 'calls_per_account', 'first_call_close_pct') \
+             OR table = 'agent_kpis_1m' AND name IN ('qa_score', 'poor_quality_pct') \
+             OR table = 'reason_kpis_1m' AND name IN ('fcr_pct', 'art_ms', 'ces'))",
         )
         .await
         .unwrap();
-    assert_eq!(columns.len(), 3);
+    assert_eq!(columns.len(), 12);
     for c in columns {
         assert_eq!(c["type"], "Nullable(Float64)", "{c}");
     }
@@ -410,4 +620,29 @@ async fn errors_name_the_table_and_the_server_message() {
     config.url = format!("http://127.0.0.1:{port}");
     let err = Store::connect(&config).await.unwrap_err();
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err}");
+}
+
+/// Two `ccx migrate` upgrading one database at the same moment (two pods of a release, say)
+/// both succeed, and the schema is a new database's.
+#[tokio::test]
+async fn concurrent_upgrades_both_succeed() {
+    let (_server, config) = ClickHouseServer::start();
+    let first = Store::connect(&config).await.unwrap();
+    first.migrate_to(3).await.unwrap();
+    let second = Store::connect(&config).await.unwrap();
+    let (a, b) = tokio::join!(first.migrate(), second.migrate());
+    let (a, b) = (a.expect("first migrate"), b.expect("second migrate"));
+    assert!(a.len() <= 1 && b.len() <= 1 && !(a.is_empty() && b.is_empty()));
+    let mut fresh_config = config.clone();
+    fresh_config.database = "fresh".into();
+    Store::connect(&fresh_config)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    assert_eq!(
+        schema_of(&first, "ccx").await,
+        schema_of(&first, "fresh").await
+    );
 }

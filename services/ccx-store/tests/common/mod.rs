@@ -2,10 +2,11 @@
 #![allow(dead_code)]
 
 use ccx_model::rows::{
-    AgentKey, AgentMinute, ChurnAlert, Components, QueueKey, QueueNow, StateTimes,
+    AgentKey, AgentMinute, ChurnAlert, Components, QueueKey, QueueNow, ReasonKey, StateTimes,
 };
 use ccx_model::rows::{FinalRows, Quality, TenantProgress};
 use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType, SurveyType};
+use ccx_store::schema::{V1_AGENT_COLUMNS, V1_QUEUE_COLUMNS};
 use ccx_store::RowBatch;
 use serde_json::Value;
 
@@ -29,6 +30,16 @@ pub fn agent_key(tenant: &str, minute: i64, agent: &str, channel: &str) -> Agent
         window_start: T0 + minute * MINUTE,
         agent_id: agent.into(),
         channel: channel.into(),
+    }
+}
+
+pub fn reason_key(tenant: &str, minute: i64, reason: &str, channel: &str, dir: &str) -> ReasonKey {
+    ReasonKey {
+        tenant_id: tenant.into(),
+        window_start: T0 + minute * MINUTE,
+        reason: reason.into(),
+        channel: channel.into(),
+        direction: dir.into(),
     }
 }
 
@@ -58,7 +69,7 @@ pub fn busy_queue_minute() -> Components {
         acw_ms: 90_000,
         acw_count: 8,
         resolved: 6,
-        self_served: 0,
+        self_served: 1,
         conversions: 2,
         fcr_eligible: 5,
         fcr_success: 4,
@@ -73,6 +84,21 @@ pub fn busy_queue_minute() -> Components {
         sentiment_milli_sum: -500,
         sentiment_negative: 1,
         sentiment_positive: 2,
+        callbacks_requested: 2,
+        wait_callback_ms: 50_000,
+        callbacks_attempted: 4,
+        callback_delay_ms: 1_200_000,
+        callbacks_matched: 3,
+        callbacks_connected: 3,
+        transfer_answered: 1,
+        transfer_wait_ms: 12_000,
+        repeats: 2,
+        cases_resolved: 5,
+        case_resolution_ms: 7_200_000,
+        case_contacts: 8,
+        mos_count: 4,
+        mos_milli_sum: 15_200,
+        mos_poor: 1,
         ..Components::default()
     }
 }
@@ -99,6 +125,31 @@ pub fn busy_agent_minute() -> Components {
         sentiment_count: 2,
         sentiment_milli_sum: 300,
         sentiment_positive: 1,
+        mos_count: 2,
+        mos_milli_sum: 7_000,
+        qa_evaluations: 2,
+        qa_score_sum: 170,
+        ..Default::default()
+    }
+}
+
+/// A minute of contacts with reason `billing` (the reason row of the KPI example).
+pub fn billing_minute() -> Components {
+    Components {
+        offered: 6,
+        handled: 5,
+        resolved: 4,
+        repeats: 2,
+        fcr_eligible: 4,
+        fcr_success: 3,
+        cases_resolved: 3,
+        case_resolution_ms: 5_400_000,
+        nps_responses: 3,
+        nps_promoters: 2,
+        csat_responses: 4,
+        csat_satisfied: 3,
+        ces_responses: 2,
+        ces_score_sum: 11,
         ..Default::default()
     }
 }
@@ -140,18 +191,51 @@ pub fn kpi_batch(version: u64) -> RowBatch {
                     handled: 3,
                     talk_ms: 300_000,
                     conversions: 1,
+                    callbacks_attempted: 2,
+                    callbacks_connected: 1,
+                    accounts_attempted: 2,
+                    first_call_closes: 1,
                     ..Default::default()
                 },
             ),
         ],
         agent: vec![
             (agent_key("t1", 0, "a1", "VOICE"), busy_agent_minute()),
-            // Wrap-up time only: no handled contact in this minute.
+            // Wrap-up time and a QA evaluation only: no handled contact in this minute.
             (
                 agent_key("t1", 0, "a1", "CHAT"),
                 Components {
                     acw_ms: 30_000,
                     acw_count: 1,
+                    qa_evaluations: 1,
+                    qa_score_sum: 60,
+                    ..Default::default()
+                },
+            ),
+        ],
+        reason: vec![
+            // No reason given: offers only.
+            (
+                reason_key("t1", 0, "", "CHAT", "INBOUND"),
+                Components {
+                    offered: 2,
+                    handled: 1,
+                    ..Default::default()
+                },
+            ),
+            (
+                reason_key("t1", 0, "billing", "VOICE", "INBOUND"),
+                billing_minute(),
+            ),
+            // Outbound: no repeat rate (inbound only).
+            (
+                reason_key("t1", 1, "billing", "VOICE", "OUTBOUND"),
+                Components {
+                    offered: 2,
+                    handled: 1,
+                    resolved: 1,
+                    cases_resolved: 1,
+                    case_resolution_ms: 60_000,
                     ..Default::default()
                 },
             ),
@@ -222,6 +306,18 @@ pub fn expected_queue_kpis() -> Vec<Expected> {
                 ("answer_rate_pct", some(80.0)),          // 100·8 / 10
                 ("conversion_rate_pct", some(25.0)),      // 100·2 / 8
                 ("sentiment", some(-0.125)),              // −500 / 1000 / 4
+                ("callbacks_requested", some(2.0)),
+                ("callback_connect_pct", some(75.0)), // 100·3 / 4
+                ("avg_callback_delay_ms", some(400_000.0)), // 1200000 / 3
+                ("transfer_speed_ms", some(12_000.0)), // 12000 / 1
+                ("repeat_rate_pct", some(20.0)),      // 100·2 / 10
+                ("art_ms", some(1_440_000.0)),        // 7200000 / 5
+                ("contacts_per_resolution", some(1.6)), // 8 / 5
+                ("mos", some(3.8)),                   // 15200 / 1000 / 4
+                ("poor_quality_pct", some(25.0)),     // 100·1 / 4
+                ("calls_per_account", NULL),          // inbound: no accounts attempted
+                ("first_call_close_pct", NULL),       // inbound
+                ("self_service_pct", some(10.0)),     // 100·1 / 10
             ],
         },
         Expected {
@@ -238,6 +334,18 @@ pub fn expected_queue_kpis() -> Vec<Expected> {
                 ("answer_rate_pct", some(75.0)),
                 ("conversion_rate_pct", some(100.0 / 3.0)),
                 ("sentiment", NULL),
+                ("callbacks_requested", some(0.0)),
+                ("callback_connect_pct", some(50.0)), // 100·1 / 2
+                ("avg_callback_delay_ms", NULL),
+                ("transfer_speed_ms", NULL),
+                ("repeat_rate_pct", NULL), // outbound
+                ("art_ms", NULL),
+                ("contacts_per_resolution", NULL),
+                ("mos", NULL),
+                ("poor_quality_pct", NULL),
+                ("calls_per_account", some(2.0)),      // 4 / 2
+                ("first_call_close_pct", some(100.0)), // 100·1 / 1
+                ("self_service_pct", some(0.0)),
             ],
         },
         Expected {
@@ -258,6 +366,17 @@ pub fn expected_queue_kpis() -> Vec<Expected> {
                 ("answer_rate_pct", some(0.0)),
                 ("conversion_rate_pct", NULL),
                 ("sentiment", NULL),
+                ("callback_connect_pct", NULL),
+                ("avg_callback_delay_ms", NULL),
+                ("transfer_speed_ms", NULL),
+                ("repeat_rate_pct", some(0.0)), // 0 / 1 inbound offer
+                ("art_ms", NULL),
+                ("contacts_per_resolution", NULL),
+                ("mos", NULL),
+                ("poor_quality_pct", NULL),
+                ("calls_per_account", NULL),
+                ("first_call_close_pct", NULL),
+                ("self_service_pct", some(0.0)),
             ],
         },
         Expected {
@@ -268,6 +387,9 @@ pub fn expected_queue_kpis() -> Vec<Expected> {
                 ("service_level_pct", NULL), // 0 + 1 − 1 = 0
                 ("abandonment_pct", NULL),   // denominator 0 − 1 < 0
                 ("answer_rate_pct", NULL),
+                ("repeat_rate_pct", NULL),
+                ("self_service_pct", NULL),
+                ("calls_per_account", NULL),
             ],
         },
     ]
@@ -293,6 +415,10 @@ pub fn expected_agent_kpis() -> Vec<Expected> {
                 ("transfer_rate_pct", NULL),
                 ("conversion_rate_pct", NULL),
                 ("sentiment", NULL),
+                ("qa_evaluations", some(1.0)),
+                ("qa_score", some(60.0)), // 60 / 1
+                ("mos", NULL),
+                ("poor_quality_pct", NULL),
             ],
         },
         Expected {
@@ -308,7 +434,63 @@ pub fn expected_agent_kpis() -> Vec<Expected> {
                 ("ces", some(7.0)),          // 7 / 1
                 ("conversion_rate_pct", some(100.0 / 3.0)), // 100·1 / (4 − 1)
                 ("sentiment", some(0.15)),   // 300 / 1000 / 2
+                ("mos", some(3.5)),          // 7000 / 1000 / 2
+                ("poor_quality_pct", some(0.0)), // 100·0 / 2
+                ("qa_score", some(85.0)),    // 170 / 2
             ],
+        },
+    ]
+}
+
+/// `SELECT * FROM <db>.reason_kpis_1m ORDER BY …` of [`kpi_batch`].
+pub fn expected_reason_kpis() -> Vec<Expected> {
+    let key = |minute: &'static str, reason: &'static str, channel: &'static str, dir| {
+        vec![
+            ("tenant_id", "t1"),
+            ("window_start", minute),
+            ("reason", reason),
+            ("channel", channel),
+            ("direction", dir),
+        ]
+    };
+    let all_null = |offered: f64| {
+        vec![
+            ("offered", some(offered)),
+            ("fcr_pct", NULL),
+            ("art_ms", NULL),
+            ("nps", NULL),
+            ("csat_pct", NULL),
+            ("ces", NULL),
+        ]
+    };
+    let mut no_reason = all_null(2.0);
+    no_reason.push(("repeat_rate_pct", some(0.0))); // 0 / 2 inbound offers
+    let mut outbound = all_null(2.0);
+    outbound.retain(|(c, _)| *c != "art_ms");
+    outbound.extend([("repeat_rate_pct", NULL), ("art_ms", some(60_000.0))]);
+    vec![
+        Expected {
+            key: key("2026-01-01 00:00:00", "", "CHAT", "INBOUND"),
+            values: no_reason,
+        },
+        Expected {
+            key: key("2026-01-01 00:00:00", "billing", "VOICE", "INBOUND"),
+            values: vec![
+                ("offered", some(6.0)),
+                ("handled", some(5.0)),
+                ("resolved", some(4.0)),
+                ("repeats", some(2.0)),
+                ("fcr_pct", some(75.0)),                // 100·3 / 4
+                ("repeat_rate_pct", some(100.0 / 3.0)), // 100·2 / 6
+                ("art_ms", some(1_800_000.0)),          // 5400000 / 3
+                ("nps", some(200.0 / 3.0)),             // 100·(2 − 0) / 3
+                ("csat_pct", some(75.0)),               // 100·3 / 4
+                ("ces", some(5.5)),                     // 11 / 2
+            ],
+        },
+        Expected {
+            key: key("2026-01-01 00:01:00", "billing", "VOICE", "OUTBOUND"),
+            values: outbound,
         },
     ]
 }
@@ -341,7 +523,7 @@ pub fn expected_occupancy() -> Vec<Expected> {
 }
 
 /// The view queries whose answers [`check_kpis`] checks, in the order of its expectations.
-pub fn kpi_queries(db: &str) -> [String; 3] {
+pub fn kpi_queries(db: &str) -> [String; 4] {
     [
         format!(
             "SELECT * FROM {db}.queue_kpis_1m \
@@ -351,6 +533,10 @@ pub fn kpi_queries(db: &str) -> [String; 3] {
             "SELECT * FROM {db}.agent_kpis_1m ORDER BY tenant_id, window_start, agent_id, channel"
         ),
         format!("SELECT * FROM {db}.agent_occupancy_1m ORDER BY tenant_id, window_start, agent_id"),
+        format!(
+            "SELECT * FROM {db}.reason_kpis_1m \
+             ORDER BY tenant_id, window_start, reason, channel, direction"
+        ),
     ]
 }
 
@@ -369,7 +555,9 @@ pub fn check_kpis(engine: &str, answers: &[Vec<Value>]) {
         ("queue_kpis_1m", expected_queue_kpis()),
         ("agent_kpis_1m", expected_agent_kpis()),
         ("agent_occupancy_1m", expected_occupancy()),
+        ("reason_kpis_1m", expected_reason_kpis()),
     ];
+    assert_eq!(answers.len(), expected.len(), "{engine}: answers");
     for ((view, rows), answer) in expected.iter().zip(answers) {
         assert_eq!(
             answer.len(),
@@ -478,6 +666,22 @@ pub fn full_batch(version: u64) -> RowBatch {
             ..Default::default()
         },
     ));
+    batch.reason.extend([
+        // Outside the minutes [T0, T0 + 2 min) a backfill test reads.
+        (
+            reason_key("t1", 4, "delivery", "EMAIL", "INBOUND"),
+            Components {
+                offered: 1,
+                case_resolution_ms: 1,
+                cases_resolved: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            reason_key("t2", 0, "billing", "VOICE", "INBOUND"),
+            billing_minute(),
+        ),
+    ]);
     batch.agent_state.push((
         agent_minute("t2", 5, "b7"),
         StateTimes {
@@ -536,7 +740,12 @@ pub fn full_batch(version: u64) -> RowBatch {
 pub fn expected_final(batch: &RowBatch, tenant: Option<&str>) -> FinalRows {
     let keep = |t: &str| tenant.is_none() || tenant == Some(t);
     FinalRows {
-        reason: Default::default(),
+        reason: batch
+            .reason
+            .iter()
+            .filter(|(k, _)| keep(&k.tenant_id))
+            .cloned()
+            .collect(),
         queue: batch
             .queue
             .iter()
@@ -582,6 +791,12 @@ pub fn replaced(version: u64) -> RowBatch {
     {
         c.handled += 100;
         c.sentiment_milli_sum -= 7;
+        c.mos_count += 1;
+        c.mos_milli_sum += 4_321;
+    }
+    for (_, c) in &mut batch.reason {
+        c.handled += 100;
+        c.repeats += 1;
     }
     for (_, s) in &mut batch.agent_state {
         s.break_ms += 1;
@@ -611,6 +826,13 @@ pub fn stale(version: u64) -> RowBatch {
     let mut batch = full_batch(version);
     for (_, c) in &mut batch.queue {
         c.offered += 1_000;
+        c.first_call_closes += 1_000;
+    }
+    for (_, c) in &mut batch.agent {
+        c.qa_evaluations += 1_000;
+    }
+    for (_, c) in &mut batch.reason {
+        c.offered += 1_000;
     }
     for q in &mut batch.queue_now {
         q.waiting = 77;
@@ -624,11 +846,14 @@ pub fn stale(version: u64) -> RowBatch {
     batch
 }
 
-/// A zero row for the first queue key of [`full_batch`]: the key was retracted.
+/// Zero rows for the first queue key and the first reason key of [`full_batch`]: the keys
+/// were retracted.
 pub fn retraction(version: u64) -> RowBatch {
+    let full = full_batch(0);
     RowBatch {
         version,
-        queue: vec![(full_batch(0).queue[0].0.clone(), Components::default())],
+        queue: vec![(full.queue[0].0.clone(), Components::default())],
+        reason: vec![(full.reason[0].0.clone(), Components::default())],
         ..Default::default()
     }
 }
@@ -645,6 +870,11 @@ pub fn kpi_scenario() -> Vec<RowBatch> {
     {
         c.handled += 50;
         c.answered += 50;
+        c.mos_count += 50;
+    }
+    for (_, c) in &mut stale.reason {
+        c.offered += 50;
+        c.cases_resolved += 50;
     }
     stale.agent_state[1].1.busy_ms = 1;
     vec![kpi_batch(1), stale]
@@ -654,4 +884,104 @@ pub fn kpi_scenario() -> Vec<RowBatch> {
 /// key retracted.
 pub fn version_scenario() -> Vec<RowBatch> {
     vec![full_batch(10), replaced(20), stale(15), retraction(30)]
+}
+
+/// The batch as a release before migration 4 wrote it: the component columns migration 1
+/// created (the others are not written), no reason rows.
+pub fn as_v1(batch: &RowBatch) -> RowBatch {
+    let mut old = batch.clone();
+    for (_, c) in &mut old.queue {
+        *c = c.only(V1_QUEUE_COLUMNS);
+    }
+    for (_, c) in &mut old.agent {
+        *c = c.only(V1_AGENT_COLUMNS);
+    }
+    old.reason.clear();
+    old
+}
+
+/// The `(statement, rows)` of the inserts a release before migration 4 sent for `batch`:
+/// those of [`as_v1`] without the columns it did not know.
+pub fn v1_inserts(batch: &RowBatch, db: &str) -> Vec<(String, String)> {
+    as_v1(batch)
+        .inserts(db)
+        .into_iter()
+        .map(|insert| {
+            let v1 = match insert.table {
+                "queue_metrics_1m" => Some(V1_QUEUE_COLUMNS),
+                "agent_metrics_1m" => Some(V1_AGENT_COLUMNS),
+                _ => None,
+            };
+            let known = |column: &str| match v1 {
+                None => true,
+                Some(v1) => {
+                    ccx_model::rows::component_index(column).is_none() || v1.contains(&column)
+                }
+            };
+            let columns: Vec<&str> = insert
+                .query
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map(|(list, _)| list.split(", ").filter(|c| known(c)).collect())
+                .unwrap_or_default();
+            let query = format!(
+                "INSERT INTO {db}.{} ({}) FORMAT JSONEachRow",
+                insert.table,
+                columns.join(", ")
+            );
+            let body: String = insert
+                .body
+                .lines()
+                .map(|line| {
+                    let mut row: serde_json::Map<String, Value> =
+                        serde_json::from_str(line).unwrap();
+                    row.retain(|c, _| known(c));
+                    format!("{}\n", Value::Object(row))
+                })
+                .collect();
+            (query, body)
+        })
+        .collect()
+}
+
+/// The rows of `old` with those of `new` written over them (same key: `new`'s).
+pub fn overlay(old: &FinalRows, new: &FinalRows) -> FinalRows {
+    let mut out = old.clone();
+    out.queue.extend(new.queue.clone());
+    out.agent.extend(new.agent.clone());
+    out.reason.extend(new.reason.clone());
+    out.agent_state.extend(new.agent_state.clone());
+    out.quality.extend(new.quality.clone());
+    let mut alerts: std::collections::BTreeMap<(String, String), ChurnAlert> = old
+        .alerts
+        .iter()
+        .chain(&new.alerts)
+        .map(|a| ((a.tenant_id.clone(), a.alert_id.clone()), a.clone()))
+        .collect();
+    out.alerts = std::mem::take(&mut alerts).into_values().collect();
+    out.without_zero_rows()
+}
+
+/// A database written before migration 4 and after it: the old rows (version 10, old
+/// columns), then t1's rows again with every component and reason rows (version 20), then a
+/// stale copy of those (version 15) that must not win.
+pub fn upgrade_scenario() -> (RowBatch, Vec<RowBatch>) {
+    let old = full_batch(10);
+    let only_t1 = |mut b: RowBatch| {
+        b.queue.retain(|(k, _)| k.tenant_id == "t1");
+        b.agent.retain(|(k, _)| k.tenant_id == "t1");
+        b.reason.retain(|(k, _)| k.tenant_id == "t1");
+        b
+    };
+    (old, vec![only_t1(replaced(20)), only_t1(stale(15))])
+}
+
+/// What `read_final` returns after [`upgrade_scenario`]: t2's queue and agent rows as
+/// written before the upgrade (zeros in the new columns), the rest as written after it.
+pub fn expected_after_upgrade() -> FinalRows {
+    let (old, new) = upgrade_scenario();
+    overlay(
+        &expected_final(&as_v1(&old), None),
+        &expected_final(&new[0], None),
+    )
 }
