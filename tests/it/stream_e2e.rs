@@ -98,6 +98,27 @@ async fn every_final_row_equals_the_reference_model() {
     expected.sort();
     assert_eq!(raised, expected, "alerts in the control plane");
     assert!(want.queue.len() > 100, "{} queue rows", want.queue.len());
+    // The scenario exercises the SPEC §7.2 components, so the comparison above covers them.
+    let mut queue = ccx_model::rows::Components::default();
+    for c in want.queue.values() {
+        queue += *c;
+    }
+    let mut agent = ccx_model::rows::Components::default();
+    for c in want.agent.values() {
+        agent += *c;
+    }
+    for (name, n) in [
+        ("callbacks_requested", queue.callbacks_requested),
+        ("callbacks_matched", queue.callbacks_matched),
+        ("transfer_answered", queue.transfer_answered),
+        ("cases_resolved", queue.cases_resolved),
+        ("mos_count", queue.mos_count),
+        ("accounts_attempted", queue.accounts_attempted),
+        ("qa_evaluations", agent.qa_evaluations),
+    ] {
+        assert!(n > 0, "the scenario has no {name}");
+    }
+    assert!(want.reason.len() > 10, "{} reason rows", want.reason.len());
 
     // Every accepted event is in `events`, once.
     let rows = p

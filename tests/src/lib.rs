@@ -506,6 +506,7 @@ pub fn assert_same_rows(got: &ccx_model::rows::FinalRows, want: &ccx_model::rows
         assert_eq!(got.queue.get(key), Some(value), "queue row {key:?}");
     }
     assert_eq!(got.agent, want.agent, "agent rows");
+    assert_eq!(got.reason, want.reason, "reason rows");
     assert_eq!(got.agent_state, want.agent_state, "agent state rows");
     assert_eq!(got.quality, want.quality, "quality rows");
     assert_eq!(got.alerts, want.alerts, "churn alerts");

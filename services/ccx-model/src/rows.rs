@@ -37,13 +37,19 @@ macro_rules! components {
             }
         }
 
-        impl AddAssign for Components {
+        impl Components {
             /// Adds field by field, skipping the fields `o` leaves at zero: an event changes a
             /// few components, so a row's other cache lines are neither read nor written.
-            fn add_assign(&mut self, o: Components) {
+            pub fn add_from(&mut self, o: &Components) {
                 $(if o.$field != 0 {
                     self.$field = self.$field.wrapping_add(o.$field);
                 })*
+            }
+        }
+
+        impl AddAssign for Components {
+            fn add_assign(&mut self, o: Components) {
+                self.add_from(&o);
             }
         }
     };
@@ -108,56 +114,92 @@ pub const COMPONENTS: usize = COMPONENT_COLUMNS.len();
 /// The columns of `queue_metrics_1m`: every component but the agent-only QA ones.
 pub const QUEUE_COLUMNS: &[&str] = COMPONENT_COLUMNS.split_at(COMPONENTS - 2).0;
 
-/// The columns of `agent_metrics_1m` (SPEC §5 and the components marked A in §7.2).
-pub const AGENT_COLUMNS: &[&str] = &[
-    "handled",
-    "talk_ms",
-    "hold_ms",
-    "holds",
-    "transfers",
-    "acw_ms",
-    "acw_count",
-    "resolved",
-    "self_served",
-    "conversions",
-    "fcr_eligible",
-    "fcr_success",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-    "ces_responses",
-    "ces_score_sum",
-    "sentiment_count",
-    "sentiment_milli_sum",
-    "sentiment_negative",
-    "sentiment_positive",
-    "mos_count",
-    "mos_milli_sum",
-    "mos_poor",
-    "qa_evaluations",
-    "qa_score_sum",
-];
+/// Defines a table's component columns once: the list of names, whether a delta touches the
+/// table, and adding a delta's part for the table (skipping the fields it leaves at zero).
+macro_rules! table {
+    ($(#[$doc:meta])* $columns:ident, $touches:ident, $add:ident, [$($field:ident),* $(,)?]) => {
+        $(#[$doc])*
+        pub const $columns: &[&str] = &[$(stringify!($field)),*];
 
-/// The columns of `reason_metrics_1m` (SPEC §7.2, contact reasons).
-pub const REASON_COLUMNS: &[&str] = &[
-    "offered",
-    "handled",
-    "resolved",
-    "repeats",
-    "fcr_eligible",
-    "fcr_success",
-    "cases_resolved",
-    "case_resolution_ms",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-    "ces_responses",
-    "ces_score_sum",
-];
+        impl Components {
+            /// Whether `self` changes any column of the table of
+            #[doc = concat!("[`", stringify!($columns), "`].")]
+            pub fn $touches(&self) -> bool {
+                $(self.$field != 0)||*
+            }
+
+            /// Adds the columns of
+            #[doc = concat!("[`", stringify!($columns), "`]")]
+            /// of `o` (the others stay as they are).
+            pub fn $add(&mut self, o: &Components) {
+                $(if o.$field != 0 {
+                    self.$field = self.$field.wrapping_add(o.$field);
+                })*
+            }
+        }
+    };
+}
+
+table!(
+    /// The columns of `agent_metrics_1m` (SPEC §5 and the components marked A in §7.2).
+    AGENT_COLUMNS,
+    touches_agent,
+    add_agent_part,
+    [
+        handled,
+        talk_ms,
+        hold_ms,
+        holds,
+        transfers,
+        acw_ms,
+        acw_count,
+        resolved,
+        self_served,
+        conversions,
+        fcr_eligible,
+        fcr_success,
+        nps_responses,
+        nps_promoters,
+        nps_detractors,
+        csat_responses,
+        csat_satisfied,
+        ces_responses,
+        ces_score_sum,
+        sentiment_count,
+        sentiment_milli_sum,
+        sentiment_negative,
+        sentiment_positive,
+        mos_count,
+        mos_milli_sum,
+        mos_poor,
+        qa_evaluations,
+        qa_score_sum,
+    ]
+);
+
+table!(
+    /// The columns of `reason_metrics_1m` (SPEC §7.2, contact reasons).
+    REASON_COLUMNS,
+    touches_reason,
+    add_reason_part,
+    [
+        offered,
+        handled,
+        resolved,
+        repeats,
+        fcr_eligible,
+        fcr_success,
+        cases_resolved,
+        case_resolution_ms,
+        nps_responses,
+        nps_promoters,
+        nps_detractors,
+        csat_responses,
+        csat_satisfied,
+        ces_responses,
+        ces_score_sum,
+    ]
+);
 
 /// The position of a component in [`COMPONENT_COLUMNS`] (and in [`Components::values`]).
 pub fn component_index(name: &str) -> Option<usize> {
@@ -357,6 +399,26 @@ mod tests {
         sum += Components::from_values(&values);
         sum += Components::default();
         assert_eq!(sum.values(), values.map(|v| 2 * v));
+    }
+
+    #[test]
+    fn a_tables_part_is_its_columns() {
+        let all = Components::from_values(&[1; COMPONENTS]);
+        let (mut agent, mut reason) = (Components::default(), Components::default());
+        agent.add_agent_part(&all);
+        reason.add_reason_part(&all);
+        assert_eq!(agent, all.only(AGENT_COLUMNS));
+        assert_eq!(reason, all.only(REASON_COLUMNS));
+        let handled = Components {
+            handled: 1,
+            ..Components::default()
+        };
+        let offered = Components {
+            offered: 1,
+            ..Components::default()
+        };
+        assert!(handled.touches_agent() && handled.touches_reason());
+        assert!(!offered.touches_agent() && offered.touches_reason());
     }
 
     #[test]

@@ -47,6 +47,7 @@ use serde_json::Value;
 mod codec;
 pub mod schema;
 pub mod testing;
+mod views;
 
 pub use codec::{Insert, RowFilter};
 pub use schema::Migration;

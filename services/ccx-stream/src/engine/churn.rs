@@ -67,7 +67,7 @@ impl TenantState {
             contact.last_at = contact.last_at.max(ev.t);
             reason = contact.reason;
         }
-        self.add(Dims::of(ev, ev.agent, reason), c, true);
+        self.add(Dims::of(ev, ev.agent, reason), &c, true);
         if let Some((signal, customer)) = signal {
             self.signal(tenant, s, &customer, signal, ev);
         }

@@ -32,7 +32,7 @@ impl TenantState {
                 fcr_eligible: 1,
                 ..Components::default()
             };
-            self.add(dims, c, true);
+            self.add(dims, &c, true);
         }
     }
 
@@ -58,7 +58,7 @@ impl TenantState {
                 fcr_success: 1,
                 ..Components::default()
             };
-            self.add(dims, c, true);
+            self.add(dims, &c, true);
         }
     }
 }

@@ -79,15 +79,15 @@ impl TenantState {
                     fcr_eligible: 1,
                     ..Components::default()
                 };
-                self.add(dims, c, true);
+                self.add(dims, &c, true);
             }
             offered.repeats = u64::from(contact.repeat);
-            self.add(Dims::of(ev, ev.agent, ev.reason), offered, false);
+            self.add(Dims::of(ev, ev.agent, ev.reason), &offered, false);
             if contact.repeat {
                 self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
             }
         } else {
-            self.add(Dims::of(ev, ev.agent, ev.reason), offered, false);
+            self.add(Dims::of(ev, ev.agent, ev.reason), &offered, false);
         }
         self.contacts.insert(contact_id, contact);
     }
@@ -222,7 +222,7 @@ impl TenantState {
         let signal = signal.map(|signal| (signal, signal_customer(ev, Some(contact))));
         let dims = Dims::of(ev, agent, reason);
         if !c.is_zero() {
-            self.add(dims, c, true);
+            self.add(dims, &c, true);
         }
         if let Some((customer_id, reason, repeat)) = fcr_end {
             self.fcr_end(customer_id, reason, repeat, ev, dims);

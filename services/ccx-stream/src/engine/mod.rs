@@ -441,15 +441,6 @@ pub fn compute_final(events: &[Event], settings: &TenantSettings, watermark: i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccx_model::rows::{AGENT_COLUMNS, COMPONENTS, REASON_COLUMNS};
-
-    #[test]
-    fn row_parts_keep_their_tables_columns() {
-        let all = Components::from_values(&[1; COMPONENTS]);
-        assert_eq!(tenant::agent_part(all), all.only(AGENT_COLUMNS));
-        assert_eq!(tenant::reason_part(&all), all.only(REASON_COLUMNS));
-    }
-
     #[test]
     fn events_in_flight_stay_small() {
         assert!(

@@ -25,8 +25,13 @@ impl<V> Default for RowTable<V> {
 
 impl<V: Copy + Default + AddAssign> RowTable<V> {
     pub(super) fn add(&mut self, num: RowNum, id: Sym, value: V) {
+        self.add_with(num, id, |row| *row += value);
+    }
+
+    /// Changes the row of (`num`, `id`) in place with `change`.
+    pub(super) fn add_with(&mut self, num: RowNum, id: Sym, change: impl FnOnce(&mut V)) {
         let (row, dirty) = self.rows.entry((num, id)).or_default();
-        *row += value;
+        change(row);
         if !*dirty {
             *dirty = true;
             self.dirty.push((num, id));

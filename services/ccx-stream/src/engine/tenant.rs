@@ -94,50 +94,6 @@ pub fn history_needed_ms(s: &TenantSettings) -> i64 {
         .max(s.callback_window_ms)
 }
 
-/// The components of agent rows ([`ccx_model::rows::AGENT_COLUMNS`]): the queue-only ones
-/// zeroed (a test checks the two lists agree).
-pub(super) fn agent_part(mut c: Components) -> Components {
-    (c.offered, c.answered, c.answered_in_sl, c.wait_answered_ms) = (0, 0, 0, 0);
-    (c.abandoned, c.abandoned_short, c.wait_abandoned_ms) = (0, 0, 0);
-    (
-        c.callbacks_requested,
-        c.wait_callback_ms,
-        c.callbacks_attempted,
-    ) = (0, 0, 0);
-    (
-        c.callback_delay_ms,
-        c.callbacks_matched,
-        c.callbacks_connected,
-    ) = (0, 0, 0);
-    (c.transfer_answered, c.transfer_wait_ms, c.repeats) = (0, 0, 0);
-    (c.cases_resolved, c.case_resolution_ms, c.case_contacts) = (0, 0, 0);
-    (c.accounts_attempted, c.first_call_closes) = (0, 0);
-    c
-}
-
-/// The components of reason rows ([`ccx_model::rows::REASON_COLUMNS`]; a test checks they
-/// agree).
-pub(super) fn reason_part(c: &Components) -> Components {
-    Components {
-        offered: c.offered,
-        handled: c.handled,
-        resolved: c.resolved,
-        repeats: c.repeats,
-        fcr_eligible: c.fcr_eligible,
-        fcr_success: c.fcr_success,
-        cases_resolved: c.cases_resolved,
-        case_resolution_ms: c.case_resolution_ms,
-        nps_responses: c.nps_responses,
-        nps_promoters: c.nps_promoters,
-        nps_detractors: c.nps_detractors,
-        csat_responses: c.csat_responses,
-        csat_satisfied: c.csat_satisfied,
-        ces_responses: c.ces_responses,
-        ces_score_sum: c.ces_score_sum,
-        ..Components::default()
-    }
-}
-
 impl TenantState {
     /// Applies, in event-time order, every buffered event before `watermark`, then the time
     /// driven rules (agent-state time, FCR successes), then drops expired state. A watermark
@@ -208,19 +164,18 @@ impl TenantState {
 
     /// Adds `c` to the queue row of `dims`, to its reason row and, if `to_agent` and there
     /// is an agent, to the agent row.
-    pub(super) fn add(&mut self, dims: Dims, c: Components, to_agent: bool) {
+    pub(super) fn add(&mut self, dims: Dims, c: &Components, to_agent: bool) {
         let num = (dims.minute, dims.channel, dims.direction);
-        self.queue_rows.add(num, dims.queue, c);
-        let by_reason = reason_part(&c);
-        if !by_reason.is_zero() {
-            self.reason_rows.add(num, dims.reason, by_reason);
+        self.queue_rows
+            .add_with(num, dims.queue, |row| row.add_from(c));
+        if c.touches_reason() {
+            self.reason_rows
+                .add_with(num, dims.reason, |row| row.add_reason_part(c));
         }
-        if to_agent && dims.agent != 0 {
-            let c = agent_part(c);
-            if !c.is_zero() {
-                self.agent_rows
-                    .add((dims.minute, dims.channel, 0), dims.agent, c);
-            }
+        if to_agent && dims.agent != 0 && c.touches_agent() {
+            let num = (dims.minute, dims.channel, 0);
+            self.agent_rows
+                .add_with(num, dims.agent, |row| row.add_agent_part(c));
         }
     }
 
