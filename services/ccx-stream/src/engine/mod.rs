@@ -405,6 +405,9 @@ impl Engine {
             c.customers += t.customers.len();
             c.buffered += t.buffer.len;
             c.seen_ids += t.seen.len();
+            c.cases += t.cases.len();
+            c.campaign += t.campaign.len();
+            c.callback_requests += t.callback_requests.len();
         }
         c
     }
@@ -417,6 +420,11 @@ pub struct StateCounts {
     pub customers: usize,
     pub buffered: usize,
     pub seen_ids: usize,
+    /// Open cases held apart from their contacts, outbound customers on a queue, callback
+    /// requests: each forgotten after its window.
+    pub cases: usize,
+    pub campaign: usize,
+    pub callback_requests: usize,
 }
 
 /// Runs a whole set of events through an engine and returns the final rows as of
@@ -560,6 +568,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cases_campaigns_and_callback_requests_are_forgotten_after_their_windows() {
+        let start = 1_790_000_000_000;
+        let hour = 3_600_000;
+        let s = TenantSettings {
+            callback_window_ms: hour,
+            campaign_window_ms: 2 * hour,
+            case_window_ms: 3 * hour,
+            ..TenantSettings::default()
+        };
+        let event = |id: &str, kind: EventType, t: i64, f: &dyn Fn(&mut Event)| {
+            let mut e = Event {
+                event_id: format!("{id}-{}", kind as i32),
+                tenant_id: "t".into(),
+                r#type: kind as i32,
+                occurred_at: Some(ccx_model::ms_timestamp(t)),
+                contact_id: id.into(),
+                customer_id: "cu".into(),
+                channel: Channel::Voice as i32,
+                direction: Direction::Inbound as i32,
+                queue_id: "q".into(),
+                ..Event::default()
+            };
+            f(&mut e);
+            e
+        };
+        let mut engine = Engine::new(Settings::new(s), start);
+        // A named case left open, a callback request, an outbound attempt.
+        engine.ingest(&event("a", EventType::ContactOffered, start, &|e| {
+            e.case_id = "k".into()
+        }));
+        engine.ingest(&event("b", EventType::ContactOffered, start, &|_| {}));
+        engine.ingest(&event(
+            "b",
+            EventType::CallbackRequested,
+            start + 1_000,
+            &|_| {},
+        ));
+        engine.ingest(&event("o", EventType::ContactOffered, start, &|e| {
+            e.direction = Direction::Outbound as i32
+        }));
+        engine.advance(start + 60_000);
+        let held = engine.state_counts();
+        assert_eq!(
+            (held.cases, held.campaign, held.callback_requests),
+            (1, 1, 1)
+        );
+        let at = |hours: i64| start + hours * hour + 10 * 60_000;
+        engine.advance(at(1));
+        assert_eq!(engine.state_counts().callback_requests, 0);
+        engine.advance(at(2));
+        assert_eq!(engine.state_counts().campaign, 0);
+        // The named case, and b's case of its own, moved in when b (terminal) was dropped.
+        assert_eq!(engine.state_counts().cases, 2);
+        engine.advance(at(3));
+        assert_eq!(engine.state_counts().cases, 0);
     }
 
     #[test]
