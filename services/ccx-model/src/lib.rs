@@ -11,6 +11,7 @@ pub mod kpi;
 pub mod log;
 pub mod rows;
 pub mod settings;
+pub mod staffing;
 pub mod sync;
 pub mod token;
 pub mod validate;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 mod control;
 mod demo;
+mod staffing;
 
 /// jemalloc, built to give its memory transparent huge pages (`.cargo/config.toml`): the
 /// stream's random look-ups in tables of tens of megabytes need them (docs/benchmarks.md).
@@ -84,6 +85,9 @@ enum Command {
     /// and write them again (new versions): `… FINAL` becomes exact. Only minutes the stream
     /// can no longer change (behind the tenant's watermark by its FCR window + 2 h).
     Backfill(BackfillArgs),
+    /// Erlang C for planners: agents a traffic needs for a service level, and what a number of
+    /// agents gives (chance to wait, ASA, service level, occupancy).
+    Staffing(staffing::StaffingArgs),
     /// Create the events topic with `kafka.partitions` partitions (no-op if it exists).
     CreateTopic {
         /// Replication factor.
@@ -163,6 +167,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::HashToken { token } => {
             println!("{}", ccx_model::hash_token(&token));
+            Ok(())
+        }
+        Command::Staffing(args) => {
+            print!("{}", staffing::output(&args)?);
             Ok(())
         }
         Command::CheckConfig => {
