@@ -5,6 +5,34 @@ use super::tenant::*;
 use super::*;
 
 impl TenantState {
+    /// An inbound offer of a customer: whether it is a repeat (SPEC §3), and the verdict
+    /// of every pending contact it repeats (a failure, added now).
+    pub(super) fn fcr_offered(&mut self, s: &TenantSettings, ev: &Ev) -> bool {
+        let customer = self.customers.entry(ev.customer()).or_default();
+        let window = s.fcr_window_ms;
+        let matches = |a: Sym, b: Sym| a == 0 || b == 0 || a == b;
+        let within = |end: i64| end < ev.t && ev.t <= end + window;
+        let repeat = customer
+            .ended
+            .iter()
+            .any(|e| within(e.at) && matches(e.reason, ev.reason));
+        let mut failed = Vec::new();
+        for e in customer.ended.iter_mut() {
+            if e.pending && within(e.at) && matches(e.reason, ev.reason) {
+                e.pending = false;
+                failed.push(e.dims());
+            }
+        }
+        let failure = Components {
+            fcr_eligible: 1,
+            ..Components::default()
+        };
+        for dims in failed {
+            self.add(dims, &failure, true);
+        }
+        repeat
+    }
+
     pub(super) fn fcr_end(
         &mut self,
         customer_id: Id,

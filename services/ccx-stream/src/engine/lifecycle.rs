@@ -59,35 +59,12 @@ impl TenantState {
             self.case_offered(s, ev, &mut contact);
         }
         if contact.inbound && ev.has_customer() {
-            let customer = self.customers.entry(ev.customer()).or_default();
-            let window = s.fcr_window_ms;
-            let matches = |a: Sym, b: Sym| a == 0 || b == 0 || a == b;
-            let within = |end: i64| end < ev.t && ev.t <= end + window;
-            contact.repeat = customer
-                .ended
-                .iter()
-                .any(|e| within(e.at) && matches(e.reason, ev.reason));
-            let mut failed = Vec::new();
-            for e in customer.ended.iter_mut() {
-                if e.pending && within(e.at) && matches(e.reason, ev.reason) {
-                    e.pending = false;
-                    failed.push(e.dims());
-                }
-            }
-            for dims in failed {
-                let c = Components {
-                    fcr_eligible: 1,
-                    ..Components::default()
-                };
-                self.add(dims, &c, true);
-            }
+            contact.repeat = self.fcr_offered(s, ev);
             offered.repeats = u64::from(contact.repeat);
-            self.add(Dims::of(ev, ev.agent, ev.reason), &offered, false);
-            if contact.repeat {
-                self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
-            }
-        } else {
-            self.add(Dims::of(ev, ev.agent, ev.reason), &offered, false);
+        }
+        self.add(Dims::of(ev, ev.agent, ev.reason), &offered, false);
+        if contact.repeat {
+            self.signal(tenant, s, &contact.customer, Signal::RepeatContact, ev);
         }
         self.contacts.insert(contact_id, contact);
     }
