@@ -4,17 +4,18 @@
 
 use super::*;
 
-/// What `campaign` remembers of `customer` on the queue of `ev`.
-fn attempts<'a>(campaign: &'a mut IdMap<Attempts>, customer: &str, ev: &Ev) -> &'a mut Attempts {
-    let key = customer_key(id_of(customer.as_bytes()), id_of(ev.bytes(ev.spans.queue)));
-    campaign.entry(key).or_insert(Attempts {
-        offered: NONE,
-        answered: NONE,
-    })
+/// What `campaign` remembers of `customer` on `queue` (the queue of its offers).
+fn attempts<'a>(
+    campaign: &'a mut IdMap<Attempts>,
+    customer: &str,
+    queue: &[u8],
+) -> &'a mut Attempts {
+    let key = customer_key(id_of(customer.as_bytes()), id_of(queue));
+    campaign.entry(key).or_insert(Attempts::NEW)
 }
 
 /// An outbound offer: an account attempted unless the customer had an outbound offer on this
-/// queue within the window before.
+/// queue within the window before (one in the same millisecond is not before).
 pub(super) fn outbound_offered(
     campaign: &mut IdMap<Attempts>,
     s: &TenantSettings,
@@ -22,23 +23,26 @@ pub(super) fn outbound_offered(
     c: &mut Components,
 ) {
     let t = ev.t;
-    let attempts = attempts(campaign, ev.customer_id(), ev);
-    let recent = attempts.offered != NONE && attempts.offered >= t - s.campaign_window_ms;
+    let attempts = attempts(campaign, ev.customer_id(), ev.bytes(ev.spans.queue));
+    let before = attempts.previous_offer(t);
+    let recent = before != NONE && before >= t - s.campaign_window_ms;
     c.accounts_attempted = u64::from(!recent);
-    attempts.offered = attempts.offered.max(t);
+    attempts.record_offer(t);
 }
 
-/// The first answer of an outbound contact: whether it is the customer's first answered
-/// outbound contact on this queue within the window.
+/// The first answer of an outbound contact offered on `queue`: whether it is the customer's
+/// first answered outbound contact on that queue within the window (an answer in the same
+/// millisecond is not before).
 pub(super) fn outbound_answered(
     campaign: &mut IdMap<Attempts>,
     s: &TenantSettings,
-    ev: &Ev,
+    t: i64,
     customer: &str,
+    queue: &str,
 ) -> bool {
-    let t = ev.t;
-    let attempts = attempts(campaign, customer, ev);
-    let first = attempts.answered == NONE || attempts.answered < t - s.campaign_window_ms;
-    attempts.answered = attempts.answered.max(t);
+    let attempts = attempts(campaign, customer, queue.as_bytes());
+    let before = attempts.previous_answer(t);
+    let first = before == NONE || before < t - s.campaign_window_ms;
+    attempts.record_answer(t);
     first
 }

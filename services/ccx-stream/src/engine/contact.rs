@@ -186,9 +186,54 @@ pub(super) fn customer_key(customer: Id, other: Id) -> Id {
 }
 
 /// What an outbound campaign remembers of a customer on a queue (SPEC §7.2): the newest
-/// outbound offer and the newest answered outbound contact (NONE: none).
+/// outbound offer and the newest answered outbound contact, each with the one before it
+/// (NONE: none), so "before t" excludes what happened at t itself.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(super) struct Attempts {
-    pub(super) offered: i64,
-    pub(super) answered: i64,
+    pub(super) offered: [i64; 2],
+    pub(super) answered: [i64; 2],
+}
+
+impl Attempts {
+    pub(super) const NEW: Attempts = Attempts {
+        offered: [NONE; 2],
+        answered: [NONE; 2],
+    };
+
+    /// The newest offer strictly before `t` (events apply in time order, so the newest two
+    /// are enough).
+    pub(super) fn previous_offer(&self, t: i64) -> i64 {
+        before(self.offered, t)
+    }
+
+    pub(super) fn previous_answer(&self, t: i64) -> i64 {
+        before(self.answered, t)
+    }
+
+    pub(super) fn record_offer(&mut self, t: i64) {
+        record(&mut self.offered, t);
+    }
+
+    pub(super) fn record_answer(&mut self, t: i64) {
+        record(&mut self.answered, t);
+    }
+
+    /// The newest time it remembers.
+    pub(super) fn newest(&self) -> i64 {
+        self.offered[0].max(self.answered[0])
+    }
+}
+
+fn before([newest, older]: [i64; 2], t: i64) -> i64 {
+    if newest < t {
+        newest
+    } else {
+        older
+    }
+}
+
+fn record(times: &mut [i64; 2], t: i64) {
+    if t > times[0] {
+        *times = [t, times[0]];
+    }
 }

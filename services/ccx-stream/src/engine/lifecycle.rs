@@ -106,8 +106,16 @@ impl TenantState {
                     c.wait_answered_ms = wait as u64;
                     c.callbacks_connected = u64::from(contact.callback);
                     if !contact.inbound {
-                        contact.first_call =
-                            outbound_answered(&mut self.campaign, s, ev, &contact.customer);
+                        // The queue of its offer (where it waited until now).
+                        let queue = queued.as_ref().map_or(ev.queue, |w| w.queue);
+                        let queue = self.names.name(queue);
+                        contact.first_call = outbound_answered(
+                            &mut self.campaign,
+                            s,
+                            ev.t,
+                            &contact.customer,
+                            queue,
+                        );
                     }
                 } else if let Some(requeued) = queued {
                     // An answer after a transfer: the transfer's wait.

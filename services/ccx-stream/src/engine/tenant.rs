@@ -255,7 +255,7 @@ impl TenantState {
             .retain(|_, case| case.last_offer >= watermark - s.case_window_ms);
         shrink(&mut self.cases);
         self.campaign
-            .retain(|_, a| a.offered.max(a.answered) >= watermark - s.campaign_window_ms);
+            .retain(|_, a| a.newest() >= watermark - s.campaign_window_ms);
         shrink(&mut self.campaign);
         self.callback_requests
             .retain(|_, at| *at >= watermark - s.callback_window_ms);
