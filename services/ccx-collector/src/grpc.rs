@@ -8,9 +8,10 @@ use ccx_proto::prost::Message;
 use ccx_proto::v1::collector_server::Collector;
 use ccx_proto::v1::{PublishRequest, PublishResponse};
 use futures::{Stream, StreamExt};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
-use crate::{CollectorError, Ingest};
+use crate::limits::InFlight;
+use crate::{grpc_door, CollectorError, Ingest};
 
 /// In-flight batches of one `PublishStream` (answers keep the request order).
 const STREAM_PIPELINE: usize = 4;
@@ -47,15 +48,7 @@ async fn publish_one(
 }
 
 fn record<T>(ingest: &Ingest, result: &Result<T, CollectorError>, started: Instant) {
-    let code = match result {
-        Ok(_) => "OK",
-        Err(e) => e.code_name(),
-    };
-    ingest
-        .metrics
-        .requests
-        .with_label_values(&["grpc", code])
-        .inc();
+    ingest.metrics.request("grpc", result.as_ref().err());
     ingest
         .metrics
         .batch_seconds
@@ -87,12 +80,25 @@ impl Collector for CollectorService {
     ) -> Result<Response<ResponseStream>, Status> {
         let tenant = Arc::new(caller(&self.ingest, &request)?);
         let ingest = Arc::clone(&self.ingest);
+        // The stream's place among the requests in flight (see `grpc_door`), held until it ends.
+        let in_flight = request.extensions().get::<InFlight>().cloned();
         let answers = request
             .into_inner()
             .map(move |message| {
+                let _in_flight = in_flight.clone();
                 let ingest = Arc::clone(&ingest);
                 let tenant = Arc::clone(&tenant);
-                async move { publish_one(&ingest, &tenant, message?).await }
+                async move {
+                    let message = message.map_err(|status| match status.code() {
+                        Code::OutOfRange => {
+                            let e = grpc_door::too_large(&ingest, &status);
+                            ingest.metrics.request("grpc", Some(&e));
+                            Status::from(e)
+                        }
+                        _ => status,
+                    })?;
+                    publish_one(&ingest, &tenant, message).await
+                }
             })
             .buffered(STREAM_PIPELINE);
         Ok(Response::new(Box::pin(answers)))

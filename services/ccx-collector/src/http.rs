@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +18,10 @@ use crate::{CollectorError, Ingest};
 
 pub fn router(ingest: Arc<Ingest>) -> Router {
     Router::new()
-        .route("/v1/events", post(publish))
+        .route(
+            "/v1/events",
+            post(publish).layer(middleware::from_fn_with_state(Arc::clone(&ingest), door)),
+        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -36,21 +40,31 @@ pub fn response_json(response: &PublishResponse) -> Value {
 
 fn error_response(e: &CollectorError) -> Response {
     let body = Json(json!({"code": e.code_name(), "message": e.to_string()}));
-    (e.http_status(), body).into_response()
+    let mut response = (e.http_status(), body).into_response();
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
+    }
+    response
+}
+
+/// Admits a publish before its body is read (header size, requests in flight); the place in
+/// flight is held until the answer is built.
+async fn door(State(ingest): State<Arc<Ingest>>, request: Request, next: Next) -> Response {
+    match ingest.door.admit(request.headers()) {
+        Ok(_in_flight) => next.run(request).await,
+        Err(e) => {
+            ingest.metrics.request("http", Some(&e));
+            error_response(&e)
+        }
+    }
 }
 
 async fn publish(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let result = publish_inner(&ingest, &headers, body).await;
-    let code = match &result {
-        Ok(_) => "OK",
-        Err(e) => e.code_name(),
-    };
-    ingest
-        .metrics
-        .requests
-        .with_label_values(&["http", code])
-        .inc();
+    ingest.metrics.request("http", result.as_ref().err());
     ingest
         .metrics
         .batch_seconds
@@ -75,12 +89,14 @@ async fn publish_inner(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    // A declared length over the limit is refused before a byte of the body is read.
     if let Some(len) = declared {
         ingest.check_bytes(len)?;
     }
-    let body = to_bytes(body, ingest.max_bytes()).await.map_err(|_| {
-        CollectorError::TooLarge("body".into(), format!("{} bytes", ingest.max_bytes()))
-    })?;
+    // A body without a length (chunked) is read up to the limit and no further.
+    let body = to_bytes(body, ingest.max_bytes())
+        .await
+        .map_err(|_| ingest.too_many_bytes(format!("more than {} bytes", ingest.max_bytes())))?;
     let events = ccx_model::json::parse_batch(&body)
         .map_err(|e| CollectorError::Malformed(e.to_string()))?;
     ingest.publish(&tenant, events, body.len()).await

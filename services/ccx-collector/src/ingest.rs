@@ -1,7 +1,7 @@
 //! The one publish path of both protocols: authenticate, bound the batch, check tenants,
-//! validate each event, write the valid ones durably, answer.
+//! take the tenant's rate, validate each event, write the valid ones durably, answer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ccx_config::Config;
 use ccx_model::{kafka_key, validate, Event, Limits, Rejection};
@@ -9,7 +9,10 @@ use ccx_proto::prost::Message;
 use ccx_proto::v1::{PublishResponse, Rejection as PbRejection};
 
 use crate::auth::Tokens;
+use crate::error::Measure;
+use crate::limits::Door;
 use crate::metrics::Metrics;
+use crate::rate::{retry_after_secs, TenantRates};
 use crate::sink::{Record, Sink};
 use crate::CollectorError;
 
@@ -19,6 +22,9 @@ pub struct Ingest {
     limits: Limits,
     max_events: usize,
     max_bytes: usize,
+    rates: TenantRates,
+    /// Header size and requests in flight, checked by each listener before reading a body.
+    pub door: Door,
     sink: Sink,
     pub metrics: Metrics,
 }
@@ -30,6 +36,14 @@ impl Ingest {
             limits: config.validation.limits(),
             max_events: config.collector.max_batch_events,
             max_bytes: config.collector.max_batch_bytes,
+            rates: TenantRates::new(
+                config.collector.tenant_events_per_second,
+                config.collector.tenant_burst_events,
+            ),
+            door: Door::new(
+                config.collector.max_header_bytes,
+                config.collector.max_in_flight,
+            ),
             sink,
             metrics: Metrics::new(),
         }
@@ -58,12 +72,18 @@ impl Ingest {
     /// Refuses a batch over the byte limit before it is parsed.
     pub fn check_bytes(&self, bytes: usize) -> Result<(), CollectorError> {
         if bytes > self.max_bytes {
-            return Err(CollectorError::TooLarge(
-                format!("{bytes} bytes"),
-                format!("{} bytes", self.max_bytes),
-            ));
+            return Err(self.too_many_bytes(format!("{bytes} bytes")));
         }
         Ok(())
+    }
+
+    /// The refusal of a body over the byte limit, of `size` (e.g. "5000 bytes").
+    pub fn too_many_bytes(&self, size: String) -> CollectorError {
+        CollectorError::TooLarge {
+            measure: Measure::Bytes,
+            size,
+            limit: format!("{} bytes", self.max_bytes),
+        }
     }
 
     /// Publishes a decoded batch for `tenant`. Elements that failed to decode arrive as their
@@ -77,10 +97,11 @@ impl Ingest {
     ) -> Result<PublishResponse, CollectorError> {
         self.check_bytes(bytes)?;
         if events.len() > self.max_events {
-            return Err(CollectorError::TooLarge(
-                format!("{} events", events.len()),
-                format!("{} events", self.max_events),
-            ));
+            return Err(CollectorError::TooLarge {
+                measure: Measure::Events,
+                size: format!("{} events", events.len()),
+                limit: format!("{} events", self.max_events),
+            });
         }
         if let Some((index, event)) = events.iter().enumerate().find_map(|(i, e)| match e {
             // Another tenant's id is refused as a whole; a malformed id is one bad event.
@@ -93,6 +114,17 @@ impl Ingest {
                 index,
                 event_tenant: event.tenant_id.chars().take(64).collect(),
                 caller: tenant.to_string(),
+            });
+        }
+        // Last of the checks that refuse the whole batch, so that only batches that will be
+        // processed spend the tenant's tokens; before any write, so a refusal loses nothing.
+        if let Err(wait) = self.rates.take(tenant, events.len(), Instant::now()) {
+            return Err(CollectorError::RateLimited {
+                tenant: tenant.to_string(),
+                events: events.len(),
+                rate: self.rates.rate(),
+                burst: self.rates.burst(),
+                retry_after_secs: retry_after_secs(wait),
             });
         }
         let now = now_ms();

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the collector. Labels come from bounded sets only: the configured
-//! tenants, the protocol and the outcome.
+//! tenants, the protocol, the outcome and the limit a request was refused by.
 
+use crate::CollectorError;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -10,6 +11,7 @@ pub struct Metrics {
     registry: Registry,
     pub events: IntCounterVec,
     pub requests: IntCounterVec,
+    pub refused: IntCounterVec,
     pub batch_seconds: HistogramVec,
 }
 
@@ -32,6 +34,15 @@ impl Metrics {
             &["protocol", "code"],
         )
         .expect("valid metric");
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "ccx_collector_refused_total",
+                "Requests refused whole for a limit, by protocol and reason (batch_bytes, \
+                 batch_events, header_bytes, in_flight, tenant_rate).",
+            ),
+            &["protocol", "reason"],
+        )
+        .expect("valid metric");
         let batch_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "ccx_collector_batch_seconds",
@@ -43,7 +54,7 @@ impl Metrics {
             &["protocol"],
         )
         .expect("valid metric");
-        for c in [&events, &requests] {
+        for c in [&events, &requests, &refused] {
             registry
                 .register(Box::new(c.clone()))
                 .expect("unique metric");
@@ -55,7 +66,17 @@ impl Metrics {
             registry,
             events,
             requests,
+            refused,
             batch_seconds,
+        }
+    }
+
+    /// Counts a publish request by its outcome, and by the limit it hit when it was refused.
+    pub fn request(&self, protocol: &str, error: Option<&CollectorError>) {
+        let code = error.map_or("OK", CollectorError::code_name);
+        self.requests.with_label_values(&[protocol, code]).inc();
+        if let Some(reason) = error.and_then(CollectorError::limit) {
+            self.refused.with_label_values(&[protocol, reason]).inc();
         }
     }
 

@@ -3,14 +3,37 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ccx_config::Config;
+use ccx_config::{CollectorConfig, Config};
 use ccx_proto::v1::collector_server::CollectorServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::grpc::CollectorService;
+use crate::grpc_door::GrpcDoor;
 use crate::{http, Ingest, Sink};
+
+/// Where the HTTP layers themselves cut off a header list: twice the collector's own limit,
+/// so that lists up to there are read and refused with a message (`limits.rs`), and longer
+/// ones are refused (431) without being held.
+fn header_cutoff(c: &CollectorConfig) -> usize {
+    c.max_header_bytes.saturating_mul(2)
+}
+
+/// The HTTP listener's protocol limits: HTTP/1 head size (hyper's read buffer, so also the
+/// largest read of a body) and HTTP/2 streams and header lists per connection.
+fn http_limits<A>(
+    mut server: axum_server::Server<A>,
+    c: &CollectorConfig,
+) -> axum_server::Server<A> {
+    let builder = server.http_builder();
+    builder.http1().max_buf_size(header_cutoff(c));
+    builder
+        .http2()
+        .max_concurrent_streams(c.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(header_cutoff(c)).unwrap_or(u32::MAX));
+    server
+}
 
 /// A running collector: its bound addresses and a handle to stop it.
 pub struct Running {
@@ -52,15 +75,19 @@ pub async fn serve(
         (Some(cert), Some(key)) => Some((std::fs::read(cert)?, std::fs::read(key)?)),
         _ => None,
     };
-    let mut grpc = Server::builder();
+    let c = &config.collector;
+    let mut grpc = Server::builder()
+        .max_concurrent_streams(c.max_concurrent_streams)
+        .http2_max_header_list_size(u32::try_from(header_cutoff(c)).unwrap_or(u32::MAX));
     if let Some((cert, key)) = &tls {
         grpc = grpc
             .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
             .map_err(std::io::Error::other)?;
     }
-    let max_message = config.collector.max_batch_bytes.saturating_mul(4);
+    // tonic refuses a longer message from its length prefix, before reading it.
     let service = CollectorServer::new(CollectorService::new(Arc::clone(&ingest)))
-        .max_decoding_message_size(max_message);
+        .max_decoding_message_size(c.max_batch_bytes);
+    let service = GrpcDoor::new(service, Arc::clone(&ingest));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
     let stop = shutdown.clone();
     let grpc_task = tokio::spawn(
@@ -76,13 +103,13 @@ pub async fn serve(
             let tls =
                 axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone()).await?;
             tokio::spawn(
-                axum_server::from_tcp_rustls(http_listener, tls)
+                http_limits(axum_server::from_tcp_rustls(http_listener, tls), c)
                     .handle(handle.clone())
                     .serve(app),
             )
         }
         None => tokio::spawn(
-            axum_server::from_tcp(http_listener)
+            http_limits(axum_server::from_tcp(http_listener), c)
                 .handle(handle.clone())
                 .serve(app),
         ),

@@ -57,7 +57,22 @@ pub struct CollectorConfig {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub max_batch_events: usize,
+    /// Largest batch body: HTTP bodies and gRPC messages over it are refused from their
+    /// declared length, before they are read.
     pub max_batch_bytes: usize,
+    /// Largest request header list (HTTP headers or gRPC metadata), counted as HTTP/2 does:
+    /// name + value + 32 bytes per entry. Lists up to twice this are read and refused with a
+    /// message; longer ones are cut off by the HTTP layer itself.
+    pub max_header_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection (both listeners); clients queue beyond it.
+    pub max_concurrent_streams: u32,
+    /// Publish requests in flight in this process (both listeners together); more are refused
+    /// at once, before their body is read. Bounds memory to about this × `max_batch_bytes`.
+    pub max_in_flight: usize,
+    /// Events per second each tenant may publish through this process (0: unlimited).
+    pub tenant_events_per_second: u32,
+    /// Events a tenant may publish at once above its rate (the token bucket's size).
+    pub tenant_burst_events: u32,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub sink: SinkKind,
@@ -73,6 +88,11 @@ impl Default for CollectorConfig {
             http_listen: ([127, 0, 0, 1], 8088).into(),
             max_batch_events: 10_000,
             max_batch_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_concurrent_streams: 100,
+            max_in_flight: 256,
+            tenant_events_per_second: 0,
+            tenant_burst_events: 20_000,
             tls_cert: None,
             tls_key: None,
             sink: SinkKind::Kafka,
@@ -261,6 +281,32 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        // hyper's HTTP/1 read buffer, which cuts off headers at twice this, is at least 8 KiB.
+        if !(4096..=1 << 30).contains(&c.max_header_bytes) {
+            return Err(invalid(
+                "collector.max_header_bytes",
+                "must be between 4096 and 1073741824",
+            ));
+        }
+        if c.max_concurrent_streams == 0 {
+            return Err(invalid(
+                "collector.max_concurrent_streams",
+                "must be at least 1",
+            ));
+        }
+        if c.max_in_flight == 0 {
+            return Err(invalid("collector.max_in_flight", "must be at least 1"));
+        }
+        if c.tenant_events_per_second > 0 && (c.tenant_burst_events as usize) < c.max_batch_events {
+            return Err(invalid(
+                "collector.tenant_burst_events",
+                format!(
+                    "must be at least max_batch_events ({}) when tenant_events_per_second is set, \
+                     or a full batch could never pass",
+                    c.max_batch_events
+                ),
+            ));
+        }
         if c.tls_cert.is_some() != c.tls_key.is_some() {
             return Err(invalid(
                 "collector.tls_cert",
@@ -342,6 +388,32 @@ mod tests {
         let f = file("[[tenants]]\nid = \"Bad\"\ntoken_sha256 = \"00\"\n");
         let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
         assert!(err.to_string().contains("tenants[0].id"), "{err}");
+        let f = file("[collector]\nmax_header_bytes = 100\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(
+            err.to_string().contains("collector.max_header_bytes"),
+            "{err}"
+        );
+        let f = file("[collector]\nmax_concurrent_streams = 0\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: collector.max_concurrent_streams: must be at least 1"
+        );
+        let f = file("[collector]\nmax_in_flight = 0\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("collector.max_in_flight"), "{err}");
+        let f = file("[collector]\ntenant_events_per_second = 100\ntenant_burst_events = 50\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(
+            err.to_string().contains("collector.tenant_burst_events"),
+            "{err}"
+        );
+        // Unlimited (0) needs no burst; a burst that holds a full batch is fine.
+        let f = file("[collector]\ntenant_burst_events = 1\n");
+        Config::load(&[f.path().to_path_buf()]).unwrap();
+        let f = file("[collector]\ntenant_events_per_second = 100\ntenant_burst_events = 10000\n");
+        Config::load(&[f.path().to_path_buf()]).unwrap();
         let f = file("[kafka]\nbrokerz = \"x\"\n");
         let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
         assert!(err.to_string().contains("brokerz"), "{err}");
