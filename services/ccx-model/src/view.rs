@@ -118,6 +118,10 @@ impl<'a> Reader<'a> {
         for (i, &b) in self.bytes.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
+                // A 10th byte holds bit 63 only: more overflows 64 bits (prost refuses it).
+                if i == 9 && b > 1 {
+                    return Err(DecodeError("varint longer than 64 bits"));
+                }
                 self.bytes = &self.bytes[i + 1..];
                 return Ok(value);
             }
@@ -145,8 +149,10 @@ impl<'a> Reader<'a> {
         if self.bytes.is_empty() {
             return Ok(None);
         }
-        let key = self.varint()?;
-        let field = u32::try_from(key >> 3).map_err(|_| DecodeError("field number too large"))?;
+        // A key is a 32-bit varint (prost refuses larger ones, which would name fields
+        // past 2^29 - 1).
+        let key = u32::try_from(self.varint()?).map_err(|_| DecodeError("key too large"))?;
+        let field = key >> 3;
         if field == 0 {
             return Err(DecodeError("field number 0"));
         }
@@ -577,6 +583,34 @@ mod tests {
             EventView::decode(&[0x08, 0x01]).unwrap_err(),
             DecodeError("wrong wire type for a known field")
         );
+    }
+
+    #[test]
+    fn rejects_keys_and_varints_past_their_range_as_prost_does() {
+        // Found by the event_view fuzz target: a 5-byte key above u32::MAX (field number
+        // 825,778,141) was skipped as an unknown field, where prost refuses the record.
+        let big_key = [
+            0x0a, 0x02, b's', b'0', 0xe9, 0xfd, 0x8b, 0xce, 0x18, 0x08, 0x00, 0x00, 0xb1, 0xbc,
+            0x97, 0xcd, 0x30, 0x91, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xe0, 0xbf,
+        ];
+        // A 10-byte varint whose last byte has more than bit 63.
+        let wide_varint = [
+            0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+        ];
+        for bytes in [&big_key[..], &wide_varint] {
+            assert!(Event::decode(bytes).is_err());
+            assert!(EventView::decode(bytes).is_err(), "{bytes:x?}");
+        }
+        assert_eq!(
+            EventView::decode(&big_key).unwrap_err(),
+            DecodeError("key too large")
+        );
+        // Bit 63 alone is a u64 (an int32 field keeps its low bits, as prost does).
+        let top_bit = [
+            0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+        ];
+        assert_eq!(EventView::decode(&top_bit).unwrap().kind, 0);
+        assert_eq!(Event::decode(&top_bit[..]).unwrap().r#type, 0);
     }
 
     #[test]
