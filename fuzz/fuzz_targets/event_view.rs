@@ -3,7 +3,6 @@
 
 #![no_main]
 
-use ccx_fuzz::owned;
 use ccx_model::view::EventView;
 use ccx_proto::prost::Message;
 use ccx_proto::v1::Event;
@@ -16,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         (Ok(view), Ok(event)) => {
             // Doubles compare by their bits (a NaN is read as the same NaN).
             let bits = |e: &Event| (e.sentiment.map(f64::to_bits), e.mos.map(f64::to_bits));
-            let mut ours = owned(view);
+            let mut ours = view.to_event();
             assert_eq!(bits(&ours), bits(event));
             ours.sentiment = event.sentiment;
             ours.mos = event.mos;

@@ -413,26 +413,10 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// The event time in ms since the epoch (0 without `occurred_at`).
-    pub fn time_ms(&self) -> i64 {
-        self.occurred_at
-            .map(|(seconds, nanos)| {
-                crate::timestamp_ms(&ccx_proto::prost_types::Timestamp { seconds, nanos })
-            })
-            .unwrap_or(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Event;
-    use ccx_proto::prost::Message;
-    use proptest::prelude::*;
-
-    /// An owned [`Event`] with the fields of `v`.
-    fn owned(v: &EventView<'_>) -> Event {
-        Event {
+    /// The owned [`Event`] with these fields (what prost would decode from the same bytes).
+    pub fn to_event(&self) -> crate::Event {
+        let v = self;
+        crate::Event {
             event_id: v.event_id.to_string(),
             tenant_id: v.tenant_id.to_string(),
             r#type: v.kind,
@@ -459,6 +443,23 @@ mod tests {
             mos: v.mos,
         }
     }
+
+    /// The event time in ms since the epoch (0 without `occurred_at`).
+    pub fn time_ms(&self) -> i64 {
+        self.occurred_at
+            .map(|(seconds, nanos)| {
+                crate::timestamp_ms(&ccx_proto::prost_types::Timestamp { seconds, nanos })
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+    use ccx_proto::prost::Message;
+    use proptest::prelude::*;
 
     #[test]
     fn varints_of_every_length_read_as_prost_writes_them() {
@@ -528,7 +529,7 @@ mod tests {
         fn reads_what_prost_writes(event in arb_event(), junk in any::<u32>()) {
             let mut bytes = event.encode_to_vec();
             let view = EventView::decode(&bytes).unwrap();
-            prop_assert_eq!(owned(&view), event.clone());
+            prop_assert_eq!(view.to_event(), event.clone());
             // An unknown field (number 100, varint) is skipped, as prost skips it.
             bytes.extend_from_slice(&[0xa0, 0x06]);
             bytes.extend_from_slice(&{
@@ -542,7 +543,7 @@ mod tests {
                 }
                 v
             });
-            prop_assert_eq!(owned(&EventView::decode(&bytes).unwrap()), Event::decode(bytes.as_slice()).unwrap());
+            prop_assert_eq!(EventView::decode(&bytes).unwrap().to_event(), Event::decode(bytes.as_slice()).unwrap());
         }
 
         #[test]
@@ -559,7 +560,7 @@ mod tests {
 
         #[test]
         fn rejects_what_prost_rejects(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let ours = EventView::decode(&bytes).map(|v| owned(&v));
+            let ours = EventView::decode(&bytes).map(|v| v.to_event());
             let theirs = Event::decode(bytes.as_slice());
             if let (Ok(a), Ok(b)) = (&ours, &theirs) {
                 prop_assert_eq!(a, b);
