@@ -413,7 +413,7 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// The owned [`Event`] with these fields (what prost would decode from the same bytes).
+    /// The owned [`Event`](crate::Event) with these fields (what prost would decode from the same bytes).
     pub fn to_event(&self) -> crate::Event {
         let v = self;
         crate::Event {
