@@ -325,16 +325,44 @@ pub struct ChurnAlert {
     pub agent_id: String,
 }
 
-/// One row of `queue_now`: contacts waiting in a queue as of the watermark.
+/// One row of `queue_now` (SPEC §7.4): contacts waiting in a queue now, from every event
+/// received, as of `as_of` (wall clock).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QueueNow {
     pub tenant_id: String,
     pub queue_id: String,
     pub channel: String,
     pub waiting: u64,
+    /// The longest of the current waits, counted to `as_of`.
     pub longest_wait_ms: u64,
+    /// Erlang C agents needed for the last 30 minutes' traffic (SPEC §7.6); `None` while
+    /// nothing was handled in them (no handle time).
+    pub agents_needed: Option<u32>,
     pub as_of: i64,
 }
+
+/// One row of `agent_now` (SPEC §7.4): what an agent is doing now, from every event
+/// received, as of `as_of` (wall clock).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AgentNow {
+    pub tenant_id: String,
+    pub agent_id: String,
+    /// The state of the agent's newest `AGENT_STATE_CHANGED` (`AVAILABLE` …), or
+    /// [`UNKNOWN_STATE`] when only contact events named the agent.
+    pub state: String,
+    /// When the agent entered `state` (event time; for an unknown state, its first event).
+    pub state_since: i64,
+    /// The contact the agent is on now ('' for none): the newest one answered and not yet
+    /// ended or transferred away.
+    pub contact_id: String,
+    pub queue_id: String,
+    pub channel: String,
+    pub on_hold: bool,
+    pub as_of: i64,
+}
+
+/// `agent_now.state` of an agent no `AGENT_STATE_CHANGED` has reported yet.
+pub const UNKNOWN_STATE: &str = "UNKNOWN";
 
 /// How far a tenant's rows are computed: its watermark (events before it are applied).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -7,8 +7,8 @@
 
 use crate::{quote, RowBatch, StoreError};
 use ccx_model::rows::{
-    AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    ReasonKey, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
+    AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
+    QueueNow, ReasonKey, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
 };
 use ccx_model::Event;
 use serde_json::{Map, Value};
@@ -177,8 +177,28 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         text(&mut row, "channel", &q.channel);
         number(&mut row, "waiting", q.waiting);
         number(&mut row, "longest_wait_ms", q.longest_wait_ms);
+        row.insert("agents_needed".into(), q.agents_needed.into());
         number(&mut row, "as_of", seconds(q.as_of).into());
         number(&mut row, "as_of_ms", ms_u64(q.as_of));
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("agent_now");
+    for a in &batch.agent_now {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &a.tenant_id);
+        text(&mut row, "agent_id", &a.agent_id);
+        text(&mut row, "state", &a.state);
+        number(&mut row, "state_since", seconds(a.state_since).into());
+        number(&mut row, "state_since_ms", ms_u64(a.state_since));
+        text(&mut row, "contact_id", &a.contact_id);
+        text(&mut row, "queue_id", &a.queue_id);
+        text(&mut row, "channel", &a.channel);
+        number(&mut row, "on_hold", u64::from(a.on_hold));
+        number(&mut row, "as_of", seconds(a.as_of).into());
+        number(&mut row, "as_of_ms", ms_u64(a.as_of));
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -400,8 +420,16 @@ pub(crate) fn backfill_insert(
 
 pub(crate) fn queue_now_select(db: &str, tenant: &str) -> String {
     format!(
-        "SELECT tenant_id, queue_id, channel, waiting, longest_wait_ms, as_of_ms \
-         FROM {db}.queue_now FINAL WHERE tenant_id = {} ORDER BY queue_id, channel",
+        "SELECT tenant_id, queue_id, channel, waiting, longest_wait_ms, agents_needed, \
+         as_of_ms FROM {db}.queue_now FINAL WHERE tenant_id = {} ORDER BY queue_id, channel",
+        quote(tenant)
+    )
+}
+
+pub(crate) fn agent_now_select(db: &str, tenant: &str) -> String {
+    format!(
+        "SELECT tenant_id, agent_id, state, state_since_ms, contact_id, queue_id, channel, \
+         on_hold, as_of_ms FROM {db}.agent_now FINAL WHERE tenant_id = {} ORDER BY agent_id",
         quote(tenant)
     )
 }
@@ -448,6 +476,19 @@ impl Row<'_> {
 
     fn u64(&self, column: &str) -> Result<u64, StoreError> {
         self.i64(column).map(|v| v as u64)
+    }
+
+    /// A `Nullable(UInt32)` column.
+    fn optional_u32(&self, column: &str) -> Result<Option<u32>, StoreError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            _ => {
+                let v = self.i64(column)?;
+                u32::try_from(v)
+                    .map(Some)
+                    .map_err(|_| self.bad(column, &format!("{v} is not a UInt32")))
+            }
+        }
     }
 
     fn strings(&self, column: &str) -> Result<Vec<String>, StoreError> {
@@ -575,6 +616,26 @@ pub(crate) fn assemble_queue_now(answer: &[Value]) -> Result<Vec<QueueNow>, Stor
                 channel: row.string("channel")?,
                 waiting: row.u64("waiting")?,
                 longest_wait_ms: row.u64("longest_wait_ms")?,
+                agents_needed: row.optional_u32("agents_needed")?,
+                as_of: row.i64("as_of_ms")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn assemble_agent_now(answer: &[Value]) -> Result<Vec<AgentNow>, StoreError> {
+    rows_of("agent_now", answer)?
+        .into_iter()
+        .map(|row| {
+            Ok(AgentNow {
+                tenant_id: row.string("tenant_id")?,
+                agent_id: row.string("agent_id")?,
+                state: row.string("state")?,
+                state_since: row.i64("state_since_ms")?,
+                contact_id: row.string("contact_id")?,
+                queue_id: row.string("queue_id")?,
+                channel: row.string("channel")?,
+                on_hold: row.u64("on_hold")? != 0,
                 as_of: row.i64("as_of_ms")?,
             })
         })
@@ -701,11 +762,23 @@ mod tests {
     fn integers_may_come_quoted() {
         let answer = vec![serde_json::json!({
             "tenant_id": "t1", "queue_id": "q", "channel": "CHAT",
-            "waiting": "3", "longest_wait_ms": 12, "as_of_ms": "1700000000123"
+            "waiting": "3", "longest_wait_ms": 12, "agents_needed": null,
+            "as_of_ms": "1700000000123"
         })];
         let rows = assemble_queue_now(&answer).unwrap();
         assert_eq!(rows[0].waiting, 3);
+        assert_eq!(rows[0].agents_needed, None);
         assert_eq!(rows[0].as_of, 1_700_000_000_123);
+        let mut needed = answer[0].clone();
+        needed["agents_needed"] = serde_json::json!(7);
+        assert_eq!(
+            assemble_queue_now(&[needed]).unwrap()[0].agents_needed,
+            Some(7)
+        );
+        needed = answer[0].clone();
+        needed["agents_needed"] = serde_json::json!(-1);
+        let err = assemble_queue_now(&[needed]).unwrap_err().to_string();
+        assert!(err.contains("agents_needed"), "{err}");
         let bad = vec![serde_json::json!({"tenant_id": "t1"})];
         let err = assemble_queue_now(&bad).unwrap_err().to_string();
         assert!(

@@ -38,8 +38,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{
-    AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey, QueueNow,
-    ReasonKey, StateTimes, TenantProgress,
+    AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
+    QueueNow, ReasonKey, StateTimes, TenantProgress,
 };
 use ccx_model::Event;
 use serde_json::Value;
@@ -88,6 +88,8 @@ pub struct RowBatch {
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
     pub queue_now: Vec<QueueNow>,
+    /// `agent_now` rows of the agents whose doings changed (SPEC §7.4).
+    pub agent_now: Vec<AgentNow>,
     pub events: Vec<ccx_model::Event>,
     pub progress: Vec<TenantProgress>,
 }
@@ -101,6 +103,7 @@ impl RowBatch {
             && self.quality.is_empty()
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
+            && self.agent_now.is_empty()
             && self.events.is_empty()
             && self.progress.is_empty()
     }
@@ -458,6 +461,15 @@ impl Store {
         codec::assemble_queue_now(&answer)
     }
 
+    /// The newest `agent_now` rows of a tenant, sorted by agent.
+    pub async fn read_agent_now(&self, tenant: &str) -> Result<Vec<AgentNow>, StoreError> {
+        let context = format!("SELECT … FROM {}.agent_now FINAL", self.database);
+        let answer = self
+            .select(&context, &codec::agent_now_select(&self.database, tenant))
+            .await?;
+        codec::assemble_agent_now(&answer)
+    }
+
     /// Runs a query and returns its rows as JSON objects (64-bit integers as numbers). Name
     /// tables with their database (`ccx.queue_kpis_1m`); a query without a `FORMAT` clause
     /// is answered as `JSONEachRow`.
@@ -527,6 +539,7 @@ mod tests {
             channel: "CHAT".into(),
             waiting: 0,
             longest_wait_ms: 0,
+            agents_needed: None,
             as_of: 0,
         });
         assert!(!batch.is_empty());

@@ -105,7 +105,7 @@ impl AddColumns {
 }
 
 /// The tables of SPEC §5 and §7.2, in the order the migrations create them.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -116,10 +116,11 @@ pub const TABLES: [&str; 10] = [
     "tenant_progress",
     "backfills",
     "reason_metrics_1m",
+    "agent_now",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 10] = [
+pub const TABLE_KEYS: [(&str, &str); 11] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -139,6 +140,7 @@ pub const TABLE_KEYS: [(&str, &str); 10] = [
         "reason_metrics_1m",
         "tenant_id, window_start, reason, channel, direction",
     ),
+    ("agent_now", "tenant_id, agent_id"),
 ];
 
 /// The key of one of [`TABLES`].
@@ -196,6 +198,11 @@ pub fn migrations(db: &str) -> Vec<Migration> {
             version: 4,
             name: "v2_components",
             steps: v2_components(db),
+        },
+        Migration {
+            version: 5,
+            name: "live_floor",
+            steps: live_floor(db),
         },
     ]
 }
@@ -363,6 +370,25 @@ fn v2_components(db: &str) -> Vec<Step> {
         steps.extend(sql(replace_view(db, name, create).into()));
     }
     steps
+}
+
+/// Migration 5: the live floor of SPEC §7.4 — what each agent is doing now, and the agents
+/// a queue's last half hour needs (SPEC §7.6).
+fn live_floor(db: &str) -> Vec<Step> {
+    let agent_now = "    tenant_id String,\n    agent_id String,\n    state String,\n    \
+         state_since DateTime('UTC'),\n    state_since_ms UInt64,\n    contact_id String,\n    \
+         queue_id String,\n    channel String,\n    on_hold UInt8,\n    \
+         as_of DateTime('UTC'),\n    as_of_ms UInt64,\n";
+    vec![
+        // One small row per agent, rewritten when what the agent does changes: no partitions.
+        Step::Sql(table(db, "agent_now", agent_now, None)),
+        Step::AddColumns(AddColumns {
+            database: db.to_string(),
+            table: "queue_now",
+            after: "longest_wait_ms",
+            columns: vec![("agents_needed", "Nullable(UInt32)")],
+        }),
+    ]
 }
 
 #[cfg(test)]

@@ -31,7 +31,13 @@ async fn migrate_creates_the_schema_once() {
     let applied = store.migrate().await.expect("migrate");
     assert_eq!(
         applied,
-        ["tables", "kpi_views", "backfills", "v2_components"]
+        [
+            "tables",
+            "kpi_views",
+            "backfills",
+            "v2_components",
+            "live_floor"
+        ]
     );
 
     let objects = store
@@ -117,6 +123,7 @@ async fn migrate_creates_the_schema_once() {
     assert_eq!(ty("churn_alerts", "reasons"), "Array(String)");
     assert_eq!(ty("churn_alerts", "triggered_at_ms"), "UInt64");
     assert_eq!(ty("queue_now", "as_of_ms"), "UInt64");
+    assert_eq!(ty("queue_now", "agents_needed"), "Nullable(UInt32)");
     assert_eq!(ty("events", "occurred_at"), "DateTime('UTC')");
     assert_eq!(ty("events", "payload"), "String");
 
@@ -139,6 +146,7 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 2, "name": "kpi_views"}),
             serde_json::json!({"version": 3, "name": "backfills"}),
             serde_json::json!({"version": 4, "name": "v2_components"}),
+            serde_json::json!({"version": 5, "name": "live_floor"}),
         ]
     );
 }
@@ -217,7 +225,10 @@ async fn an_existing_database_is_upgraded_in_place() {
         .await
         .unwrap();
 
-    assert_eq!(store.migrate().await.unwrap(), ["v2_components"]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        ["v2_components", "live_floor"]
+    );
     assert!(store.migrate().await.unwrap().is_empty());
 
     // Old rows: zeros in the new columns.
@@ -367,6 +378,14 @@ async fn a_written_batch_reads_back_exactly() {
     assert_eq!(
         store.read_queue_now("t2").await.unwrap(),
         vec![batch.queue_now[2].clone()]
+    );
+    assert_eq!(
+        store.read_agent_now("t1").await.unwrap(),
+        batch.agent_now[..2].to_vec()
+    );
+    assert_eq!(
+        store.read_agent_now("t2").await.unwrap(),
+        batch.agent_now[2..].to_vec()
     );
 
     // DateTime columns hold the second, the *_ms twins the millisecond.
@@ -632,7 +651,10 @@ async fn concurrent_upgrades_both_succeed() {
     let second = Store::connect(&config).await.unwrap();
     let (a, b) = tokio::join!(first.migrate(), second.migrate());
     let (a, b) = (a.expect("first migrate"), b.expect("second migrate"));
-    assert!(a.len() <= 1 && b.len() <= 1 && !(a.is_empty() && b.is_empty()));
+    let mut both: Vec<_> = a.iter().chain(&b).cloned().collect();
+    both.sort();
+    both.dedup();
+    assert_eq!(both, ["live_floor", "v2_components"], "{a:?} {b:?}");
     let mut fresh_config = config.clone();
     fresh_config.database = "fresh".into();
     Store::connect(&fresh_config)

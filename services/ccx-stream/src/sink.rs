@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
-use ccx_model::rows::{ChurnAlert, FinalRows, QueueNow};
+use ccx_model::rows::{AgentNow, ChurnAlert, FinalRows, QueueNow};
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -88,6 +88,7 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         quality: rows.quality,
         alerts: rows.alerts,
         queue_now: rows.queue_now,
+        agent_now: rows.agent_now,
         events,
         progress: rows.progress,
     }
@@ -120,6 +121,8 @@ impl RowSink for ClickHouseSink {
 pub struct MemoryRows {
     pub rows: FinalRows,
     pub queue_now: BTreeMap<(String, String, String), QueueNow>,
+    /// By (tenant, agent).
+    pub agent_now: BTreeMap<(String, String), AgentNow>,
     pub events: usize,
     pub writes: usize,
 }
@@ -140,6 +143,10 @@ impl RowSink for MemorySink {
                 now.channel.clone(),
             );
             shared.queue_now.insert(key, now.clone());
+        }
+        for now in &rows.agent_now {
+            let key = (now.tenant_id.clone(), now.agent_id.clone());
+            shared.agent_now.insert(key, now.clone());
         }
         rows.merge_into(&mut shared.rows);
         shared.events += events.len();

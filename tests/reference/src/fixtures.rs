@@ -278,6 +278,7 @@ pub fn parse(name: &str, text: &str) -> Result<Fixture, String> {
                     channel: text_field(row, "channel", &at)?,
                     waiting: v[0] as u64,
                     longest_wait_ms: v[1] as u64,
+                    agents_needed: None,
                     as_of: watermark_ms,
                 });
             }
@@ -563,6 +564,7 @@ pub fn check_queue_now(fixture: &Fixture, got: &[QueueNow]) -> Result<(), String
         channel: k.2.clone(),
         waiting: 0,
         longest_wait_ms: 0,
+        agents_needed: None,
         as_of: fixture.watermark_ms,
     };
     let keys: BTreeSet<&(String, String, String)> = want.keys().chain(got_map.keys()).collect();

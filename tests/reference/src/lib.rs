@@ -953,6 +953,7 @@ impl<'s> Model<'s> {
                 channel: channel.to_string(),
                 waiting,
                 longest_wait_ms: (self.watermark - earliest) as u64,
+                agents_needed: None,
                 as_of: self.watermark,
             })
             .collect()

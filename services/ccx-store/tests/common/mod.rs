@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use ccx_model::rows::{
-    AgentKey, AgentMinute, ChurnAlert, Components, QueueKey, QueueNow, ReasonKey, StateTimes,
+    AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, QueueKey, QueueNow, ReasonKey,
+    StateTimes,
 };
 use ccx_model::rows::{FinalRows, Quality, TenantProgress};
 use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType, SurveyType};
@@ -641,6 +642,36 @@ pub fn queue_now(tenant: &str, queue: &str, channel: &str, waiting: u64, as_of: 
         channel: channel.into(),
         waiting,
         longest_wait_ms: waiting * 1_500,
+        agents_needed: (waiting > 0).then_some(waiting as u32 + 2),
+        as_of,
+    }
+}
+
+/// An `agent_now` row (on `contact`, in q1 by voice, when there is one).
+pub fn agent_now(
+    tenant: &str,
+    agent: &str,
+    state: &str,
+    contact: &str,
+    on_hold: bool,
+    as_of: i64,
+) -> AgentNow {
+    let on_contact = |s: &str| {
+        if contact.is_empty() {
+            String::new()
+        } else {
+            s.into()
+        }
+    };
+    AgentNow {
+        tenant_id: tenant.into(),
+        agent_id: agent.into(),
+        state: state.into(),
+        state_since: as_of - 61_234,
+        contact_id: contact.into(),
+        queue_id: on_contact("q1"),
+        channel: on_contact("VOICE"),
+        on_hold,
         as_of,
     }
 }
@@ -717,6 +748,11 @@ pub fn full_batch(version: u64) -> RowBatch {
         queue_now("t1", "q1", "VOICE", 3, T0 + 120_500),
         queue_now("t1", "q1", "CHAT", 0, T0 + 120_500),
         queue_now("t2", "sales", "EMAIL", 1, T0 + 120_500),
+    ];
+    batch.agent_now = vec![
+        agent_now("t1", "a1", "BUSY", "c7", true, T0 + 120_500),
+        agent_now("t1", "a2", "AVAILABLE", "", false, T0 + 120_500),
+        agent_now("t2", "a1", "UNKNOWN", "c9", false, T0 + 60_250),
     ];
     batch.events = vec![
         event("t1", "e1", EventType::ContactOffered, T0 + 17),
@@ -897,11 +933,15 @@ pub fn as_v1(batch: &RowBatch) -> RowBatch {
         *c = c.only(V1_AGENT_COLUMNS);
     }
     old.reason.clear();
+    old.agent_now.clear();
+    for q in &mut old.queue_now {
+        q.agents_needed = None;
+    }
     old
 }
 
 /// The `(statement, rows)` of the inserts a release before migration 4 sent for `batch`:
-/// those of [`as_v1`] without the columns it did not know.
+/// those of [`as_v1`] without the columns it did not know (nor migration 5's).
 pub fn v1_inserts(batch: &RowBatch, db: &str) -> Vec<(String, String)> {
     as_v1(batch)
         .inserts(db)
@@ -913,7 +953,7 @@ pub fn v1_inserts(batch: &RowBatch, db: &str) -> Vec<(String, String)> {
                 _ => None,
             };
             let known = |column: &str| match v1 {
-                None => true,
+                None => !(insert.table == "queue_now" && column == "agents_needed"),
                 Some(v1) => {
                     ccx_model::rows::component_index(column).is_none() || v1.contains(&column)
                 }

@@ -15,8 +15,8 @@ use std::ops::AddAssign;
 use std::sync::Arc;
 
 use ccx_model::rows::{
-    minute_of, AgentKey, AgentMinute, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, ReasonKey, StateTimes, TenantProgress,
+    minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
+    QueueKey, QueueNow, ReasonKey, StateTimes, TenantProgress,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -109,6 +109,8 @@ pub struct Output {
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
     pub queue_now: Vec<QueueNow>,
+    /// Agents whose doings changed since the previous output.
+    pub agent_now: Vec<AgentNow>,
     /// Tenants whose watermark entered a new minute.
     pub progress: Vec<TenantProgress>,
 }
@@ -133,6 +135,7 @@ impl Output {
             && self.quality.is_empty()
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
+            && self.agent_now.is_empty()
             && self.progress.is_empty()
     }
 }

@@ -212,6 +212,7 @@ impl TenantState {
                 channel: channel_name(key.1),
                 waiting,
                 longest_wait_ms: (watermark - since).max(0) as u64,
+                agents_needed: None,
                 as_of: watermark,
             });
         }
