@@ -59,6 +59,8 @@ async fn the_control_commands_read_and_change_the_control_plane() {
             "sl_threshold=30s",
             "allowed_lateness=2m",
             "churn.repeat_contact.cap=5",
+            "time_zone=Europe/Rome",
+            "queues.vip.sl_target=95",
             "token=secret-token",
             "--by",
             "ops",
@@ -69,6 +71,8 @@ async fn the_control_commands_read_and_change_the_control_plane() {
     assert_eq!(changed["slThresholdMs"], 30_000);
     assert_eq!(changed["allowedLatenessMs"], 120_000);
     assert_eq!(changed["churn"]["signals"]["REPEAT_CONTACT"]["cap"], 5);
+    assert_eq!(changed["timeZone"], "Europe/Rome");
+    assert_eq!(changed["queues"]["vip"]["slTargetPct"], 95);
     assert_eq!(changed["updatedBy"], "ops");
     assert_eq!(
         changed["tokenSha256"],
@@ -82,6 +86,10 @@ async fn the_control_commands_read_and_change_the_control_plane() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("churnThreshold: 101 is out of range"), "{err}");
+    let bad = ccx(control, &["config", "set", "acme", "time_zone=Rome"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("timeZone: \"Rome\" is not an IANA"), "{err}");
     assert_eq!(
         json(&ccx(control, &["config", "get", "acme"]))["version"],
         1

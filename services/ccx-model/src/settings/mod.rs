@@ -119,6 +119,10 @@ pub struct TenantSettings {
     pub campaign_window_ms: i64,
     /// A case with no contact offered for this long is forgotten (SPEC §7.2).
     pub case_window_ms: i64,
+    /// Service-level target %: staffing's goal and the wallboard's colours (SPEC §7.3).
+    pub sl_target_pct: u32,
+    /// IANA time zone of the tenant's "today" and of its days, weeks and months in trends.
+    pub time_zone: String,
     /// Per-queue overrides (SPEC §7.3), by queue id.
     pub queues: BTreeMap<String, QueueSettings>,
 }
@@ -129,6 +133,8 @@ pub struct TenantSettings {
 pub struct QueueSettings {
     /// Service-level threshold of contacts first answered in this queue.
     pub sl_threshold_ms: Option<i64>,
+    /// Service-level target % of this queue.
+    pub sl_target_pct: Option<u32>,
 }
 
 impl TenantSettings {
@@ -141,6 +147,20 @@ impl TenantSettings {
             .get(queue)
             .and_then(|q| q.sl_threshold_ms)
             .unwrap_or(self.sl_threshold_ms)
+    }
+
+    /// The service-level target % of `queue`.
+    pub fn sl_target_of(&self, queue: &str) -> u32 {
+        self.queues
+            .get(queue)
+            .and_then(|q| q.sl_target_pct)
+            .unwrap_or(self.sl_target_pct)
+    }
+
+    /// The tenant's time zone (its `time_zone` is checked when settings are accepted; UTC
+    /// stands in for a name this build does not know).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
     }
 }
 
@@ -155,6 +175,8 @@ impl Default for TenantSettings {
             callback_window_ms: DAY_MS,
             campaign_window_ms: 7 * DAY_MS,
             case_window_ms: 30 * DAY_MS,
+            sl_target_pct: 80,
+            time_zone: "UTC".into(),
             queues: BTreeMap::new(),
         }
     }

@@ -30,12 +30,19 @@ impl TenantSettings {
         set(&mut s.callback_window_ms, config.callback_window_ms);
         set(&mut s.campaign_window_ms, config.campaign_window_ms);
         set(&mut s.case_window_ms, config.case_window_ms);
+        if config.sl_target_pct != 0 {
+            s.sl_target_pct = config.sl_target_pct;
+        }
+        if !config.time_zone.is_empty() {
+            s.time_zone = config.time_zone.clone();
+        }
         for q in &config.queues {
             let threshold = (q.sl_threshold_ms != 0).then_some(i64::from(q.sl_threshold_ms));
             s.queues.insert(
                 q.queue_id.clone(),
                 QueueSettings {
                     sl_threshold_ms: threshold,
+                    sl_target_pct: (q.sl_target_pct != 0).then_some(q.sl_target_pct),
                 },
             );
         }
@@ -81,12 +88,15 @@ impl TenantSettings {
             callback_window_ms: u64_of(self.callback_window_ms),
             campaign_window_ms: u64_of(self.campaign_window_ms),
             case_window_ms: u64_of(self.case_window_ms),
+            sl_target_pct: self.sl_target_pct,
+            time_zone: self.time_zone.clone(),
             queues: self
                 .queues
                 .iter()
                 .map(|(id, q)| pb::QueueConfig {
                     queue_id: id.clone(),
                     sl_threshold_ms: q.sl_threshold_ms.map_or(0, u32_of),
+                    sl_target_pct: q.sl_target_pct.unwrap_or(0),
                 })
                 .collect(),
             ..pb::TenantConfig::default()
@@ -106,10 +116,13 @@ mod tests {
         };
         s.churn.rules[Signal::RepeatContact.index()] = SignalRule { weight: 12, cap: 4 };
         s.case_window_ms = 86_400_000;
+        s.time_zone = "Europe/Rome".into();
+        s.sl_target_pct = 90;
         s.queues.insert(
             "vip".into(),
             QueueSettings {
                 sl_threshold_ms: Some(10_000),
+                sl_target_pct: Some(95),
             },
         );
         assert_eq!(TenantSettings::from_proto(&s.to_proto("acme")).unwrap(), s);
@@ -117,6 +130,8 @@ mod tests {
             (s.sl_threshold_of("vip"), s.sl_threshold_of("other")),
             (10_000, 30_000)
         );
+        assert_eq!((s.sl_target_of("vip"), s.sl_target_of("other")), (95, 90));
+        assert_eq!(s.tz(), chrono_tz::Europe::Rome);
 
         let sparse = pb::TenantConfig {
             tenant_id: "acme".into(),
@@ -154,5 +169,16 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(e.field, "fcrWindowMs");
+        let e = err(pb::TenantConfig {
+            time_zone: "Mars/Olympus".into(),
+            ..Default::default()
+        });
+        assert_eq!(e.field, "timeZone");
+        assert!(e.reason.contains("Mars/Olympus"), "{e}");
+        let e = err(pb::TenantConfig {
+            sl_target_pct: 101,
+            ..Default::default()
+        });
+        assert_eq!(e.to_string(), "slTargetPct: 101 is out of range 1..=100");
     }
 }

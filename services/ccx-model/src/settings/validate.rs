@@ -29,7 +29,7 @@ impl TenantSettings {
     /// Every setting in range, naming the first that is not.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let c = &self.churn;
-        let checks: [(&str, i64, i64); 11] = [
+        let checks: [(&str, i64, i64); 12] = [
             ("slThresholdMs", self.sl_threshold_ms, DAY_MS),
             ("shortAbandonMs", self.short_abandon_ms, DAY_MS),
             ("fcrWindowMs", self.fcr_window_ms, 90 * DAY_MS),
@@ -41,6 +41,7 @@ impl TenantSettings {
             ("callbackWindowMs", self.callback_window_ms, 30 * DAY_MS),
             ("campaignWindowMs", self.campaign_window_ms, 90 * DAY_MS),
             ("caseWindowMs", self.case_window_ms, 365 * DAY_MS),
+            ("slTargetPct", i64::from(self.sl_target_pct), 100),
         ];
         for (field, value, max) in checks {
             if !(1..=max).contains(&value) {
@@ -49,6 +50,12 @@ impl TenantSettings {
                     format!("{value} is out of range 1..={max}"),
                 ));
             }
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(SettingsError::new(
+                "timeZone",
+                format!("{:?} is not an IANA time zone name", self.time_zone),
+            ));
         }
         for (queue, q) in &self.queues {
             if queue.is_empty() || queue.chars().count() > crate::validate::MAX_ID_CHARS {
@@ -62,6 +69,14 @@ impl TenantSettings {
                     return Err(SettingsError::new(
                         "queues",
                         format!("{queue}: slThresholdMs {ms} is out of range 1..={DAY_MS}"),
+                    ));
+                }
+            }
+            if let Some(pct) = q.sl_target_pct {
+                if !(1..=100).contains(&pct) {
+                    return Err(SettingsError::new(
+                        "queues",
+                        format!("{queue}: slTargetPct {pct} is out of range 1..=100"),
                     ));
                 }
             }

@@ -25,8 +25,9 @@ pub enum ConfigCommand {
     /// Change settings: key=value ... Keys: sl_threshold, short_abandon, fcr_window,
     /// allowed_lateness, churn_lookback, churn_cooldown, churn_long_abandon, callback_window,
     /// campaign_window, case_window (durations: 20s, 5m, 24h, 30d or ms), churn_threshold,
-    /// churn.SIGNAL.weight, churn.SIGNAL.cap, queues.QUEUE.sl_threshold (a duration, or
-    /// `default` for the tenant's),
+    /// churn.SIGNAL.weight, churn.SIGNAL.cap, sl_target (%), time_zone (IANA name),
+    /// queues.QUEUE.sl_threshold (a duration), queues.QUEUE.sl_target (%) (either `default`
+    /// for the tenant's),
     /// token=PLAINTEXT (stored as sha256), token_sha256=HEX, remove_token_sha256=HEX,
     /// clear_tokens=true.
     Set {
@@ -98,6 +99,8 @@ pub fn apply_settings(
             "callback_window" => settings.callback_window_ms = dur(key, value)?,
             "campaign_window" => settings.campaign_window_ms = dur(key, value)?,
             "case_window" => settings.case_window_ms = dur(key, value)?,
+            "sl_target" => settings.sl_target_pct = number(key, value)?,
+            "time_zone" => settings.time_zone = value.clone(),
             "token" => tokens.push(ccx_model::hash_token(value)),
             "token_sha256" => tokens.push(value.to_ascii_lowercase()),
             "remove_token_sha256" => {
@@ -108,7 +111,7 @@ pub fn apply_settings(
             _ if key.starts_with("queues.") => {
                 let Some((queue, field)) = key["queues.".len()..].rsplit_once('.') else {
                     return Err(ControlError::InvalidArgument(format!(
-                        "{key}: expected queues.<queueId>.sl_threshold"
+                        "{key}: expected queues.<queueId>.sl_threshold or .sl_target"
                     )));
                 };
                 let queue = queue.to_string();
@@ -122,9 +125,18 @@ pub fn apply_settings(
                         let ms = dur(key, value)?;
                         settings.queues.entry(queue).or_default().sl_threshold_ms = Some(ms);
                     }
+                    "sl_target" if value == "default" => {
+                        if let Some(q) = settings.queues.get_mut(&queue) {
+                            q.sl_target_pct = None;
+                        }
+                    }
+                    "sl_target" => {
+                        let pct = number(key, value)?;
+                        settings.queues.entry(queue).or_default().sl_target_pct = Some(pct);
+                    }
                     _ => {
                         return Err(ControlError::InvalidArgument(format!(
-                            "{key}: expected queues.<queueId>.sl_threshold"
+                            "{key}: expected queues.<queueId>.sl_threshold or .sl_target"
                         )))
                     }
                 }
