@@ -65,6 +65,29 @@ pub fn agents_needed(a: f64, aht_s: f64, threshold_s: f64, target_pct: f64) -> O
     (first..=MAX_AGENTS).find(|&n| with_agents(n, a, aht_s, threshold_s).sl_pct >= target_pct)
 }
 
+/// SPEC §7.6 for one interval of a queue: the agents `offered` contacts in `interval_ms`
+/// need, each handled in `handle_ms / handled` on average. 0 without offers; None without a
+/// handled contact (no handle time); [`MAX_AGENTS`] when even that many fall short.
+pub fn interval_agents_needed(
+    offered: u64,
+    handled: u64,
+    handle_ms: u64,
+    interval_ms: i64,
+    threshold_ms: i64,
+    target_pct: u32,
+) -> Option<u32> {
+    if offered == 0 {
+        return Some(0);
+    }
+    if handled == 0 {
+        return None;
+    }
+    let aht_s = handle_ms as f64 / handled as f64 / 1000.0;
+    let a = erlangs(offered as f64 / (interval_ms as f64 / 1000.0), aht_s);
+    let threshold_s = threshold_ms as f64 / 1000.0;
+    Some(agents_needed(a, aht_s, threshold_s, f64::from(target_pct)).unwrap_or(MAX_AGENTS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +124,23 @@ mod tests {
         assert!((s.sl_pct - 84.0283).abs() < 1e-3, "{s:?}");
         assert!((s.asa_s - 11.629).abs() < 1e-3, "{s:?}");
         assert!((s.occupancy_pct - 82.7586).abs() < 1e-3, "{s:?}");
+    }
+
+    #[test]
+    fn an_interval_needs_what_its_traffic_needs() {
+        // 180 contacts in 30 min of 240 s each: the classic 24 Erlangs above.
+        let handle_ms = 90 * 240_000;
+        assert_eq!(
+            interval_agents_needed(180, 90, handle_ms, 1_800_000, 20_000, 80),
+            Some(29)
+        );
+        assert_eq!(
+            interval_agents_needed(0, 5, 1_000, 1_800_000, 20_000, 80),
+            Some(0)
+        );
+        assert_eq!(interval_agents_needed(7, 0, 0, 1_800_000, 20_000, 80), None);
+        let flood = interval_agents_needed(10_000_000, 1, 600_000, 1_800_000, 20_000, 80);
+        assert_eq!(flood, Some(MAX_AGENTS));
     }
 
     #[test]
