@@ -330,6 +330,6 @@ fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
     let needed = out.queue_now[0].agents_needed.unwrap();
     assert!(needed > 29, "{needed}");
     let expected =
-        ccx_model::staffing::interval_agents_needed(180, 156, 156 * 240_000, 1_800_000, 20_000, 95);
+        ccx_model::staffing::interval(180, 156, 156 * 240_000, 1_800_000, 20_000, 95).agents_needed;
     assert_eq!(Some(needed), expected);
 }

@@ -1,7 +1,7 @@
 //! SPEC §7.6 on the live floor: the agents each queue's last 30 minutes of inbound traffic
 //! need (`queue_now.agents_needed`).
 
-use ccx_model::staffing::interval_agents_needed;
+use ccx_model::staffing::interval;
 
 use super::*;
 
@@ -45,7 +45,7 @@ impl TenantState {
             .into_iter()
             .map(|(key, (offered, handled, handle_ms))| {
                 let queue = names.name(key.0);
-                let needed = interval_agents_needed(
+                let needed = interval(
                     offered,
                     handled,
                     handle_ms,
@@ -53,7 +53,7 @@ impl TenantState {
                     s.sl_threshold_of(queue),
                     s.sl_target_of(queue),
                 );
-                (key, needed)
+                (key, needed.agents_needed)
             })
             .collect();
         self.staffing.minute = Some(minute);
