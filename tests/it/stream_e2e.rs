@@ -143,6 +143,7 @@ async fn every_final_row_equals_the_reference_model() {
         .expect("count");
     assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
     assert_live_floor(&p.store, &events).await;
+    assert_staffing_from_minutes(&p.store, &got, watermark).await;
     p.collector.stop().await;
     control.stop().await;
     let _ = std::fs::remove_dir_all(checkpoints);
@@ -214,6 +215,53 @@ async fn assert_live_floor(store: &ccx_store::Store, events: &[ccx_model::Event]
             "{key:?}: {a:?}, want one of {states:?} since {t}"
         );
     }
+}
+
+/// `staffing_15m FINAL` is what SPEC §7.6 makes of the `queue_metrics_1m FINAL` rows of each
+/// interval the watermark completed.
+async fn assert_staffing_from_minutes(
+    store: &ccx_store::Store,
+    minutes: &ccx_model::rows::FinalRows,
+    watermark: i64,
+) {
+    use ccx_model::rows::{QueueKey, StaffingRow, STAFFING_INTERVAL_MS};
+    let complete = watermark.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS;
+    let mut want: std::collections::BTreeMap<QueueKey, StaffingRow> = Default::default();
+    for (k, c) in &minutes.queue {
+        if k.window_start >= complete || (c.offered == 0 && c.handled == 0) {
+            continue;
+        }
+        let key = QueueKey {
+            window_start: k.window_start.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS,
+            ..k.clone()
+        };
+        let row = want.entry(key).or_default();
+        row.offered += c.offered;
+        row.handled += c.handled;
+        row.handle_ms += c.talk_ms + c.hold_ms + c.acw_ms;
+    }
+    let settings = TenantSettings::default();
+    for (k, row) in want.iter_mut() {
+        let needed = ccx_model::staffing::interval(
+            row.offered,
+            row.handled,
+            row.handle_ms,
+            STAFFING_INTERVAL_MS,
+            settings.sl_threshold_of(&k.queue_id),
+            settings.sl_target_of(&k.queue_id),
+        );
+        row.agents_needed = needed.agents_needed;
+        row.predicted_asa_ms = needed.predicted_asa_ms;
+    }
+    let mut got = std::collections::BTreeMap::new();
+    for tenant in TENANTS {
+        got.extend(store.read_staffing(tenant).await.expect("staffing_15m"));
+    }
+    assert!(want.len() > 10, "{} intervals", want.len());
+    assert!(want
+        .values()
+        .any(|r| r.agents_needed.is_some_and(|n| n > 0)));
+    assert_eq!(got, want, "staffing_15m FINAL");
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, ReasonKey, StateTimes, TenantProgress, UNKNOWN_STATE,
+    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, STAFFING_INTERVAL_MS,
+    UNKNOWN_STATE,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -111,6 +112,8 @@ pub struct Output {
     pub queue_now: Vec<QueueNow>,
     /// Agents whose doings changed since the previous output.
     pub agent_now: Vec<AgentNow>,
+    /// `staffing_15m` rows of the intervals completed since the previous output.
+    pub staffing: Vec<(QueueKey, StaffingRow)>,
     /// Tenants whose watermark entered a new minute.
     pub progress: Vec<TenantProgress>,
 }
@@ -136,6 +139,7 @@ impl Output {
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
             && self.agent_now.is_empty()
+            && self.staffing.is_empty()
             && self.progress.is_empty()
     }
 }
@@ -349,6 +353,7 @@ impl Engine {
                 .extend(t.queue_now(tenant_id, settings, as_of));
             out.agent_now
                 .extend(t.live.take_agents(tenant_id, &t.names, as_of));
+            out.staffing.extend(t.final_intervals(tenant_id, settings));
             if t.watermark != NO_WATERMARK {
                 let watermark = t.watermark;
                 if t.reported_minute != Some(minute_of(watermark)) {

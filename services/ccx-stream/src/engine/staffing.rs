@@ -59,3 +59,53 @@ impl TenantState {
         self.staffing.minute = Some(minute);
     }
 }
+
+impl TenantState {
+    /// The `staffing_15m` rows of the 15-minute intervals the watermark completed since the
+    /// last call: an interval's offers and handle times are final once the watermark passed
+    /// its end. Intervals without offers or handled contacts have no row.
+    pub(super) fn final_intervals(
+        &mut self,
+        tenant: &str,
+        s: &TenantSettings,
+    ) -> Vec<(QueueKey, StaffingRow)> {
+        if self.watermark == NO_WATERMARK {
+            return Vec::new();
+        }
+        let done = self.watermark.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS;
+        if done <= self.staffed_until {
+            return Vec::new();
+        }
+        let from = self.staffed_until;
+        let mut sums: BTreeMap<(i64, u8, u8, Sym), StaffingRow> = BTreeMap::new();
+        for ((minute, channel, direction), queue, c) in self.queue_rows.all() {
+            if (from..done).contains(&minute) && (c.offered > 0 || c.handled > 0) {
+                let start = minute.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS;
+                let row = sums.entry((start, channel, direction, queue)).or_default();
+                row.offered += c.offered;
+                row.handled += c.handled;
+                row.handle_ms += c.talk_ms + c.hold_ms + c.acw_ms;
+            }
+        }
+        self.staffed_until = done;
+        sums.into_iter()
+            .map(|((start, channel, direction, queue), mut row)| {
+                let queue_id = self.names.name(queue);
+                let needed = interval(
+                    row.offered,
+                    row.handled,
+                    row.handle_ms,
+                    STAFFING_INTERVAL_MS,
+                    s.sl_threshold_of(queue_id),
+                    s.sl_target_of(queue_id),
+                );
+                row.agents_needed = needed.agents_needed;
+                row.predicted_asa_ms = needed.predicted_asa_ms;
+                (
+                    queue_key(tenant, (start, channel, direction), queue_id),
+                    row,
+                )
+            })
+            .collect()
+    }
+}

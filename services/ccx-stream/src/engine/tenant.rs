@@ -34,6 +34,8 @@ pub struct TenantState {
     pub(super) live: Live,
     #[serde(skip)]
     pub(super) staffing: LiveStaffing,
+    /// `staffing_15m` rows are written for the intervals before this instant.
+    pub(super) staffed_until: i64,
     /// (ended_at, customer) of pending FCR verdicts in time order (contacts end in event-time
     /// order, so appending keeps it sorted).
     pub(super) fcr_queue: VecDeque<(i64, Id)>,
