@@ -2,6 +2,7 @@
 //! its history), their proto form and the list filter.
 
 use ccx_model::rows::ChurnAlert;
+pub use ccx_model::settings::AlertKind;
 use ccx_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
@@ -62,9 +63,21 @@ pub struct HistoryEntry {
     pub at_ms: i64,
 }
 
+/// What fired a THRESHOLD alert: its rule, the rule's metric, the value and the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdFacts {
+    pub rule_id: String,
+    pub metric: String,
+    pub value: f64,
+    pub threshold: f64,
+}
+
 /// An alert as the control plane holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
+    pub kind: AlertKind,
+    /// Set for a THRESHOLD alert.
+    pub threshold: Option<ThresholdFacts>,
     pub tenant_id: String,
     pub alert_id: String,
     pub customer_id: String,
@@ -82,6 +95,8 @@ pub struct AlertRecord {
 impl AlertRecord {
     pub fn from_churn_alert(alert: &ChurnAlert) -> AlertRecord {
         AlertRecord {
+            kind: AlertKind::Churn,
+            threshold: None,
             tenant_id: alert.tenant_id.clone(),
             alert_id: alert.alert_id.clone(),
             customer_id: alert.customer_id.clone(),
@@ -113,7 +128,21 @@ impl AlertRecord {
     }
 
     pub fn to_proto(&self) -> pb::Alert {
+        let facts = self.threshold.clone().unwrap_or(ThresholdFacts {
+            rule_id: String::new(),
+            metric: String::new(),
+            value: 0.0,
+            threshold: 0.0,
+        });
         pb::Alert {
+            kind: match self.kind {
+                AlertKind::Churn => pb::AlertKind::Churn,
+                AlertKind::Threshold => pb::AlertKind::Threshold,
+            } as i32,
+            rule_id: facts.rule_id,
+            metric: facts.metric,
+            value: facts.value,
+            threshold: facts.threshold,
             tenant_id: self.tenant_id.clone(),
             alert_id: self.alert_id.clone(),
             customer_id: self.customer_id.clone(),
@@ -140,7 +169,18 @@ impl AlertRecord {
 
     /// The raise-relevant fields of a proto alert (status and history are ignored).
     pub fn from_proto(alert: &pb::Alert) -> AlertRecord {
+        let kind = match pb::AlertKind::try_from(alert.kind) {
+            Ok(pb::AlertKind::Threshold) => AlertKind::Threshold,
+            _ => AlertKind::Churn,
+        };
         AlertRecord {
+            kind,
+            threshold: (kind == AlertKind::Threshold).then(|| ThresholdFacts {
+                rule_id: alert.rule_id.clone(),
+                metric: alert.metric.clone(),
+                value: alert.value,
+                threshold: alert.threshold,
+            }),
             tenant_id: alert.tenant_id.clone(),
             alert_id: alert.alert_id.clone(),
             customer_id: alert.customer_id.clone(),

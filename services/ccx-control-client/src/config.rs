@@ -9,7 +9,7 @@ use crate::error::CommandError;
 
 /// A tenant's configuration as the control plane holds it: its settings, the sha256 of each
 /// collector token (token plaintext is never stored) and who changed it when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredConfig {
     pub tenant_id: String,
     pub settings: TenantSettings,

@@ -12,7 +12,7 @@ pub mod config;
 pub mod error;
 pub mod watch;
 
-pub use alert::{AlertFilter, AlertRecord, AlertStatus, HistoryEntry};
+pub use alert::{AlertFilter, AlertKind, AlertRecord, AlertStatus, HistoryEntry, ThresholdFacts};
 pub use client::{channel, ControlClient};
 pub use config::StoredConfig;
 pub use error::{CommandError, ControlError};

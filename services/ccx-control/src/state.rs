@@ -19,10 +19,10 @@ pub const DEDUP_WINDOW: usize = 65_536;
 
 /// Format tag written in front of every encoded proposal and snapshot (2: a configuration
 /// holds `TenantSettings`).
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 /// A state change, as proposed to raft.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Stores a configuration. `expected_version` 0 writes unconditionally.
     PutConfig {
@@ -79,7 +79,7 @@ impl Command {
 
 /// A command with what makes it deterministic and retryable: the proposer's id for it and the
 /// time the proposer stamped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub request_id: String,
     pub at_ms: i64,
@@ -105,7 +105,7 @@ impl Proposal {
 }
 
 /// What an applied command produced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CommandValue {
     Config(StoredConfig),
     Alert(AlertRecord),
@@ -116,14 +116,14 @@ pub enum CommandValue {
 pub type CommandResult = Result<CommandValue, CommandError>;
 
 /// A replica known to the cluster: its id and gRPC address (host:port).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberInfo {
     pub id: u64,
     pub address: String,
 }
 
 /// The replicated state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateMachine {
     configs: BTreeMap<String, StoredConfig>,
     alerts: BTreeMap<(String, String), AlertRecord>,

@@ -86,13 +86,55 @@ async fn the_control_commands_read_and_change_the_control_plane() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("churnThreshold: 101 is out of range"), "{err}");
+    let rules = json(&ccx(
+        control,
+        &[
+            "config",
+            "set",
+            "acme",
+            "rules.sl-low=service_level below 80 queue=vip window=10m for=2m",
+            "target=https://hooks.example.com/x kinds=THRESHOLD format=slack",
+        ],
+    ));
+    assert_eq!(
+        rules["thresholdRules"],
+        serde_json::json!([{"id": "sl-low", "metric": "service_level", "queueId": "vip",
+            "channel": "", "op": "below", "threshold": 80.0, "windowMs": 600_000,
+            "forMs": 120_000}])
+    );
+    assert_eq!(
+        rules["notificationTargets"],
+        serde_json::json!([{"url": "https://hooks.example.com/x", "kinds": ["THRESHOLD"],
+            "format": "slack"}])
+    );
+    let bad = ccx(
+        control,
+        &[
+            "config",
+            "set",
+            "acme",
+            "rules.x=agents_short above 2 queue=q1",
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("thresholdRules") && err.contains("tenant-wide"),
+        "{err}"
+    );
+    let bad = ccx(
+        control,
+        &["config", "set", "acme", "rules.x=boredom above 2"],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown metric"));
     let bad = ccx(control, &["config", "set", "acme", "time_zone=Rome"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("timeZone: \"Rome\" is not an IANA"), "{err}");
+    // Only the rules and target were stored.
     assert_eq!(
         json(&ccx(control, &["config", "get", "acme"]))["version"],
-        1
+        2
     );
 
     client

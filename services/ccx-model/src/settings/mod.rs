@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod proto;
+mod rules;
 mod signals;
 mod validate;
 
+pub use rules::{AlertKind, Format, Metric, NotificationTarget, Op, ThresholdRule};
 pub use validate::SettingsError;
 
 const DAY_MS: i64 = 86_400_000;
@@ -105,7 +107,7 @@ impl Default for ChurnSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSettings {
     pub sl_threshold_ms: i64,
@@ -125,6 +127,10 @@ pub struct TenantSettings {
     pub time_zone: String,
     /// Per-queue overrides (SPEC §7.3), by queue id.
     pub queues: BTreeMap<String, QueueSettings>,
+    /// What the stream watches on the live floor (SPEC §7.5).
+    pub threshold_rules: Vec<ThresholdRule>,
+    /// Where the control plane posts alert transitions (SPEC §7.5).
+    pub notification_targets: Vec<NotificationTarget>,
 }
 
 /// A queue's own settings; what is unset takes the tenant's.
@@ -178,6 +184,8 @@ impl Default for TenantSettings {
             sl_target_pct: 80,
             time_zone: "UTC".into(),
             queues: BTreeMap::new(),
+            threshold_rules: Vec::new(),
+            notification_targets: Vec::new(),
         }
     }
 }

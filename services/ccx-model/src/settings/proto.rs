@@ -5,7 +5,10 @@
 use ccx_proto::v1 as pb;
 
 use super::signals::unknown_signal;
-use super::{QueueSettings, SettingsError, Signal, SignalRule, TenantSettings};
+use super::{
+    NotificationTarget, QueueSettings, SettingsError, Signal, SignalRule, TenantSettings,
+    ThresholdRule,
+};
 
 impl TenantSettings {
     /// The settings a proto configuration carries, validated. Absent signals keep their
@@ -46,6 +49,16 @@ impl TenantSettings {
                 },
             );
         }
+        s.threshold_rules = config
+            .threshold_rules
+            .iter()
+            .map(ThresholdRule::from_proto)
+            .collect::<Result<_, _>>()?;
+        s.notification_targets = config
+            .notification_targets
+            .iter()
+            .map(NotificationTarget::from_proto)
+            .collect::<Result<_, _>>()?;
         if config.churn_threshold != 0 {
             s.churn.threshold = config.churn_threshold;
         }
@@ -90,6 +103,12 @@ impl TenantSettings {
             case_window_ms: u64_of(self.case_window_ms),
             sl_target_pct: self.sl_target_pct,
             time_zone: self.time_zone.clone(),
+            threshold_rules: self.threshold_rules.iter().map(|r| r.to_proto()).collect(),
+            notification_targets: self
+                .notification_targets
+                .iter()
+                .map(|t| t.to_proto())
+                .collect(),
             queues: self
                 .queues
                 .iter()
@@ -132,6 +151,22 @@ mod tests {
         );
         assert_eq!((s.sl_target_of("vip"), s.sl_target_of("other")), (95, 90));
         assert_eq!(s.tz(), chrono_tz::Europe::Rome);
+        s.threshold_rules.push(ThresholdRule {
+            id: "sl-low".into(),
+            metric: super::super::Metric::ServiceLevel,
+            queue_id: "vip".into(),
+            channel: "VOICE".into(),
+            op: super::super::Op::Below,
+            threshold: 80.5,
+            window_ms: 900_000,
+            for_ms: 120_000,
+        });
+        s.notification_targets.push(NotificationTarget {
+            url: "https://hooks.example.com/T1".into(),
+            kinds: vec![super::super::AlertKind::Threshold],
+            format: super::super::Format::Slack,
+        });
+        assert_eq!(TenantSettings::from_proto(&s.to_proto("acme")).unwrap(), s);
 
         let sparse = pb::TenantConfig {
             tenant_id: "acme".into(),
@@ -180,5 +215,34 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(e.to_string(), "slTargetPct: 101 is out of range 1..=100");
+        let rule = |metric: &str, op: &str, queue: &str, threshold: f64| pb::ThresholdRule {
+            id: "r1".into(),
+            metric: metric.into(),
+            queue_id: queue.into(),
+            op: op.into(),
+            threshold,
+            ..Default::default()
+        };
+        for (r, says) in [
+            (rule("boredom", "above", "", 1.0), "unknown metric"),
+            (rule("asa", "sideways", "", 1.0), "op \"sideways\""),
+            (rule("agents_short", "above", "q1", 1.0), "tenant-wide"),
+            (rule("asa", "above", "", f64::NAN), "threshold NaN"),
+        ] {
+            let e = err(pb::TenantConfig {
+                threshold_rules: vec![r],
+                ..Default::default()
+            });
+            assert_eq!(e.field, "thresholdRules");
+            assert!(e.reason.contains(says), "{e}");
+        }
+        let e = err(pb::TenantConfig {
+            notification_targets: vec![pb::NotificationTarget {
+                url: "ftp://example.com".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(e.field, "notificationTargets");
     }
 }

@@ -81,6 +81,7 @@ impl TenantSettings {
                 }
             }
         }
+        super::rules::validate(&self.threshold_rules, &self.notification_targets)?;
         for signal in Signal::ALL {
             let rule = c.rules[signal.index()];
             if rule.weight > MAX_WEIGHT || rule.cap > MAX_CAP {

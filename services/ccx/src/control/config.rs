@@ -1,7 +1,10 @@
 //! `ccx config get | set`: a tenant's settings and collector tokens.
 
 use ccx_control_client::ControlError;
-use ccx_model::settings::{QueueSettings, Signal, TenantSettings};
+use ccx_model::settings::{
+    AlertKind, Format, Metric, NotificationTarget, Op, QueueSettings, Signal, TenantSettings,
+    ThresholdRule,
+};
 use ccx_proto::v1 as pb;
 use serde_json::json;
 
@@ -28,6 +31,10 @@ pub enum ConfigCommand {
     /// churn.SIGNAL.weight, churn.SIGNAL.cap, sl_target (%), time_zone (IANA name),
     /// queues.QUEUE.sl_threshold (a duration), queues.QUEUE.sl_target (%) (either `default`
     /// for the tenant's),
+    /// rules.ID="METRIC above|below THRESHOLD [queue=Q] [channel=C] [window=15m] [for=0s]"
+    /// (SPEC §7.5 metrics: service_level, asa, abandonment, waiting, longest_wait, occupancy,
+    /// aht, agents_short; seconds for times, % for rates), rules.ID=delete,
+    /// target="URL [kinds=CHURN,THRESHOLD] [format=json|slack]", remove_target=URL,
     /// token=PLAINTEXT (stored as sha256), token_sha256=HEX, remove_token_sha256=HEX,
     /// clear_tokens=true.
     Set {
@@ -72,6 +79,80 @@ fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ControlErro
         .map_err(|_| ControlError::InvalidArgument(format!("{key}: {value:?} is not a number")))
 }
 
+/// A rule from `METRIC above|below THRESHOLD [queue=Q] [channel=C] [window=D] [for=D]`.
+fn parse_rule(id: &str, text: &str) -> Result<ThresholdRule, ControlError> {
+    let bad = |why: String| ControlError::InvalidArgument(format!("rules.{id}: {why}"));
+    let mut words = text.split_whitespace();
+    let (Some(metric), Some(op), Some(threshold)) = (words.next(), words.next(), words.next())
+    else {
+        return Err(bad(format!(
+            "{text:?}: expected \"METRIC above|below THRESHOLD [queue=Q] [channel=C] \
+             [window=15m] [for=0s]\""
+        )));
+    };
+    let metric = Metric::parse(metric).ok_or_else(|| bad(format!("unknown metric {metric:?}")))?;
+    let op = Op::parse(op).ok_or_else(|| bad(format!("{op:?} is not above or below")))?;
+    let threshold: f64 = threshold
+        .parse()
+        .map_err(|_| bad(format!("threshold {threshold:?} is not a number")))?;
+    let mut rule = ThresholdRule {
+        id: id.to_string(),
+        metric,
+        queue_id: String::new(),
+        channel: String::new(),
+        op,
+        threshold,
+        window_ms: 15 * 60_000,
+        for_ms: 0,
+    };
+    for word in words {
+        let (k, v) = word
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{word:?}: expected key=value")))?;
+        let ms = || parse_duration_ms(v).map(|ms| ms as i64).map_err(|e| bad(e));
+        match k {
+            "queue" => rule.queue_id = v.to_string(),
+            "channel" => rule.channel = v.to_ascii_uppercase(),
+            "window" => rule.window_ms = ms()?,
+            "for" => rule.for_ms = ms()?,
+            _ => return Err(bad(format!("unknown option {k:?}"))),
+        }
+    }
+    Ok(rule)
+}
+
+/// A notification target from `URL [kinds=CHURN,THRESHOLD] [format=json|slack]`.
+fn parse_target(text: &str) -> Result<NotificationTarget, ControlError> {
+    let bad = |why: String| ControlError::InvalidArgument(format!("target: {why}"));
+    let mut words = text.split_whitespace();
+    let url = words
+        .next()
+        .ok_or_else(|| bad("a URL is required".into()))?;
+    let mut target = NotificationTarget {
+        url: url.to_string(),
+        kinds: Vec::new(),
+        format: Format::Json,
+    };
+    for word in words {
+        match word.split_once('=') {
+            Some(("kinds", v)) => {
+                target.kinds = v
+                    .split(',')
+                    .map(|k| AlertKind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}"))))
+                    .collect::<Result<_, _>>()?;
+            }
+            Some(("format", "json")) => target.format = Format::Json,
+            Some(("format", "slack")) => target.format = Format::Slack,
+            _ => {
+                return Err(bad(format!(
+                    "{word:?}: expected kinds=… or format=json|slack"
+                )))
+            }
+        }
+    }
+    Ok(target)
+}
+
 /// Applies `key=value` edits (see [`ConfigCommand::Set`]) to a tenant's settings and token
 /// hashes. The result is validated by the control plane's put.
 pub fn apply_settings(
@@ -101,6 +182,21 @@ pub fn apply_settings(
             "case_window" => settings.case_window_ms = dur(key, value)?,
             "sl_target" => settings.sl_target_pct = number(key, value)?,
             "time_zone" => settings.time_zone = value.clone(),
+            "target" => {
+                let target = parse_target(value)?;
+                settings
+                    .notification_targets
+                    .retain(|t| t.url != target.url);
+                settings.notification_targets.push(target);
+            }
+            "remove_target" => settings.notification_targets.retain(|t| t.url != *value),
+            _ if key.starts_with("rules.") => {
+                let id = &key["rules.".len()..];
+                settings.threshold_rules.retain(|r| r.id != id);
+                if value != "delete" {
+                    settings.threshold_rules.push(parse_rule(id, value)?);
+                }
+            }
             "token" => tokens.push(ccx_model::hash_token(value)),
             "token_sha256" => tokens.push(value.to_ascii_lowercase()),
             "remove_token_sha256" => {
