@@ -41,8 +41,9 @@ COPY --from=builder /out/ccx /usr/local/bin/ccx
 USER 10001:10001
 WORKDIR /var/lib/ccx
 
-# collector gRPC, collector HTTP, stream timely peers, stream HTTP, control gRPC, control HTTP
-EXPOSE 50051 8088 2101 9090 50061 9091
+# collector gRPC, collector HTTP, stream timely peers, stream HTTP, control gRPC, control HTTP,
+# wallboard HTTP
+EXPOSE 50051 8088 2101 9090 50061 9091 8090
 
 ENTRYPOINT ["ccx"]
 CMD ["--help"]

@@ -13,8 +13,8 @@ different versions, the stale version sometimes inserted *after* the newer one, 
 `FROM … FINAL` (highest version per key) gives the expected numbers; merges are stopped while the
 rows are inserted and queried, so the versions stay in separate parts.
 
-Each row lists only its non-zero columns; the tests fill the others with 0 / '' / [] from the
-table's own column list.
+Each row lists only its non-zero columns; the tests fill the others with 0 / '' / [] / NULL from
+the table's own column list.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ def rs(when, reason, channel, direction, version=1, tenant=TENANT, **components)
 
 def st(when, agent, version=1, tenant=TENANT, **state):
     return {"tenant_id": tenant, "window_start": ts(when), "agent_id": agent, "version": version, **state}
+
+
+def an(agent, state, since, ms=0, version=1, tenant=TENANT, contact="", queue="", channel="", on_hold=0):
+    """An agent_now row: in `state` since `since` (+ ms), written (as_of) at 10:30:18.250."""
+    as_of = ts("2026-01-15 10:30:18")
+    return {"tenant_id": tenant, "agent_id": agent, "state": state, "state_since": ts(since),
+            "state_since_ms": ts(since) * 1000 + ms, "contact_id": contact, "queue_id": queue, "channel": channel,
+            "on_hold": on_hold, "as_of": as_of, "as_of_ms": as_of * 1000 + 250, "version": version}
 
 
 D = "2026-01-15 "
@@ -211,21 +219,41 @@ BATCHES: list[tuple[str, list[dict]]] = [
     # ------------------------------------------------------------------ queue_now
     ("queue_now", [
         {"tenant_id": TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 9, "longest_wait_ms": 999000,
-         "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
+         "agents_needed": 9, "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
         {"tenant_id": TENANT, "queue_id": "q2", "channel": "VOICE", "waiting": 4, "longest_wait_ms": 300000,
-         "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
+         "agents_needed": 7, "as_of": ts(D + "10:29:00"), "as_of_ms": ts(D + "10:29:00") * 1000, "version": 1},
         {"tenant_id": TENANT, "queue_id": "q2", "channel": "CHAT", "waiting": 1, "longest_wait_ms": 5000,
          "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
     ]),
     ("queue_now", [
         {"tenant_id": TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 3, "longest_wait_ms": 125000,
-         "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
-        # q2/VOICE emptied: the newer row says nobody is waiting.
+         "agents_needed": 4, "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
+        # q2/VOICE emptied: the newer row says nobody is waiting (its traffic still needs 2 agents);
+        # q2/CHAT handled nothing in the last 30 minutes: agents_needed NULL.
         {"tenant_id": TENANT, "queue_id": "q2", "channel": "VOICE", "waiting": 0, "longest_wait_ms": 0,
-         "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
+         "agents_needed": 2, "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000 + 250, "version": 2},
         {"tenant_id": OTHER_TENANT, "queue_id": "q1", "channel": "VOICE", "waiting": 50,
-         "longest_wait_ms": 600000, "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000,
+         "longest_wait_ms": 600000, "agents_needed": 60, "as_of": ts(D + "10:30:18"), "as_of_ms": ts(D + "10:30:18") * 1000,
          "version": 2},
+    ]),
+    # ------------------------------------------------------------------ agent_now
+    # What each agent does now (as of NOW = 10:30:20): a1 busy on c5 (on hold) since 10:25:00.5,
+    # a2 available since 10:28:20 (its stale BUSY version 1 inserted after version 2), a3 in
+    # after-contact work since 10:29:50, a4 on break since 10:00, a5 signed off, a6 named only by
+    # contact events (UNKNOWN) since 10:30, a7 available since 10:10; tenant-1's b1 must not count.
+    ("agent_now", [
+        an("a1", "AVAILABLE", D + "10:20:00", version=1),
+        an("a2", "AVAILABLE", D + "10:28:20", version=2),
+        an("a4", "BREAK", D + "10:00:00"),
+        an("a5", "OFFLINE", D + "09:00:00"),
+    ]),
+    ("agent_now", [
+        an("a1", "BUSY", D + "10:25:00", ms=500, version=2, contact="c5", queue="q1", channel="VOICE", on_hold=1),
+        an("a2", "BUSY", D + "10:27:00", version=1, contact="c4", queue="q2", channel="CHAT"),
+        an("a3", "AFTER_CONTACT_WORK", D + "10:29:50", contact="c6", queue="q2", channel="CHAT"),
+        an("a6", "UNKNOWN", D + "10:30:00", contact="c8", queue="q3", channel="EMAIL"),
+        an("a7", "AVAILABLE", D + "10:10:00"),
+        an("b1", "AVAILABLE", D + "10:00:00", tenant=OTHER_TENANT),
     ]),
     # ------------------------------------------------------------------ churn_alerts
     ("churn_alerts", [
@@ -291,6 +319,8 @@ def complete(row: dict, columns: list[tuple[str, str]]) -> dict:
     for name, type_ in columns:
         if name in row:
             out[name] = row[name]
+        elif type_.startswith("Nullable"):
+            out[name] = None
         elif type_.startswith("Array"):
             out[name] = []
         elif type_.startswith("String"):

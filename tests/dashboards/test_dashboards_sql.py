@@ -116,6 +116,27 @@ def run(engine, uid: str, title: str, selection: str = "all") -> list[dict]:
     return engine.query(panel_sql(uid, title, ctx))
 
 
+def clones(p: dict, ctx: Context) -> list[tuple[str | None, Context]]:
+    """(value, context) of each copy Grafana shows of panel p: a panel with `repeat` is cloned
+    once per selected value of its variable (every option for All), each clone with that value
+    alone; any other panel is shown once."""
+    name = p.get("repeat")
+    if not name:
+        return [(None, ctx)]
+    chosen = ctx.values[name]
+    values = ctx.options[name] if chosen == ALL or chosen == [ALL] else list(chosen)
+    return [(v, Context(now=ctx.now, values={**ctx.values, name: [v]}, options=ctx.options,
+                        interval_s=ctx.interval_s)) for v in values]
+
+
+def run_clone(engine, uid: str, title: str, value: str, selection: str = "all", **values) -> list[dict]:
+    """The answer of the clone for `value` of a repeated panel (values: other variables set)."""
+    ctx = context(DASHBOARDS[uid], selection, engine)
+    ctx.values.update(values)
+    (clone,) = [c for v, c in clones(panel(uid, title), ctx) if v == value]
+    return engine.query(panel_sql(uid, title, clone))
+
+
 def same(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
@@ -170,12 +191,14 @@ def test_every_panel_runs_on_18_16_and_the_current_engine_with_the_same_answer(s
     (p,) = [p for p in all_panels(d) if p["id"] == panel_id]
     ctx_old = context(d, selection, server)
     ctx_new = context(d, selection, current)
-    for t in p["targets"]:
-        frm, to = ctx_old.time_range(d, p)
-        old = server.query(expand(t["rawSql"], ctx_old, frm, to))
-        new = current.query(expand(t["rawSql"], ctx_new, frm, to))
-        assert same(old, new), (f"{uid} panel {p['title']!r} ({selection}): ClickHouse {server.version} and "
-                                f"chdb {current.version} differ:\n  {old}\n  {new}")
+    copies = list(zip(clones(p, ctx_old), clones(p, ctx_new)))
+    assert copies, f"{uid} panel {p['title']!r} ({selection}): no copy shown"
+    for ((value, c_old), (_, c_new)), t in ((c, t) for c in copies for t in p["targets"]):
+        frm, to = c_old.time_range(d, p)
+        old = server.query(expand(t["rawSql"], c_old, frm, to))
+        new = current.query(expand(t["rawSql"], c_new, frm, to))
+        assert same(old, new), (f"{uid} panel {p['title']!r} ({selection}, {value}): ClickHouse {server.version} "
+                                f"and chdb {current.version} differ:\n  {old}\n  {new}")
         if p["type"] == "timeseries" and old:
             assert "time" in old[0], f"{p['title']}: a time series needs a `time` column"
 
@@ -239,9 +262,12 @@ def test_wallboard_live_queue_churn_and_quality(engine):
     assert_rows(run(engine, W, "Waiting now"), [{"waiting": 4}], "Waiting now")
     assert_rows(run(engine, W, "Longest wait now"), [{"longest_wait_s": 125.0}], "Longest wait now")
     assert_rows(run(engine, W, "Queues now"), [
-        {"queue": "q1", "channel": "VOICE", "waiting": 3, "longest_wait_s": 125.0, "as_of": "2026-01-15 10:30:18"},
-        {"queue": "q2", "channel": "CHAT", "waiting": 1, "longest_wait_s": 5.0, "as_of": "2026-01-15 10:30:18"},
-        {"queue": "q2", "channel": "VOICE", "waiting": 0, "longest_wait_s": 0.0, "as_of": "2026-01-15 10:30:18"},
+        {"queue": "q1", "channel": "VOICE", "waiting": 3, "longest_wait_s": 125.0, "agents_needed": 4,
+         "as_of": "2026-01-15 10:30:18"},
+        {"queue": "q2", "channel": "CHAT", "waiting": 1, "longest_wait_s": 5.0, "agents_needed": None,
+         "as_of": "2026-01-15 10:30:18"},
+        {"queue": "q2", "channel": "VOICE", "waiting": 0, "longest_wait_s": 0.0, "agents_needed": 2,
+         "as_of": "2026-01-15 10:30:18"},
     ], "Queues now")
     # the replayed alert x1 counts once; x3 is older than 24 h; tenant-1's is not shown
     assert_rows(run(engine, W, "Churn alerts (24 h)"), [{"alerts": 2}], "Churn alerts (24 h)")
@@ -255,6 +281,70 @@ def test_wallboard_live_queue_churn_and_quality(engine):
     # 08:01's four were backfilled, 08:01's first, smaller record replaced by FINAL)
     assert_rows(run(engine, W, "Backfill due (7 days)"),
                 [{"minutes_due": 1, "late_not_backfilled": 3}], "Backfill due")
+
+
+def test_wallboard_agents_now(engine):
+    # agent_now FINAL of tenant-0: a1 BUSY (version 2), a2 AVAILABLE (version 2, its stale BUSY
+    # inserted later), a3 AFTER_CONTACT_WORK, a4 BREAK, a5 OFFLINE, a6 UNKNOWN, a7 AVAILABLE
+    assert_rows(run(engine, W, "Agents by state"), [
+        {"available": 2, "busy": 1, "after_contact_work": 1, "break": 1, "offline": 1, "unknown": 1}],
+        "Agents by state")
+    # signed in (not OFFLINE), by state, longest first; time in state to NOW = 10:30:20
+    agents = run(engine, W, "Agents now")
+    assert [(r["agent"], r["state"], r["time_in_state_s"]) for r in agents] == [
+        ("a7", "AVAILABLE", 20 * 60 + 20.0),  # since 10:10:00
+        ("a2", "AVAILABLE", 120.0),  # since 10:28:20
+        ("a1", "BUSY", 319.5),  # since 10:25:00.500
+        ("a3", "AFTER_CONTACT_WORK", 30.0),
+        ("a4", "BREAK", 30 * 60 + 20.0),
+        ("a6", "UNKNOWN", 20.0),
+    ], agents
+    a1 = agents[2]
+    assert (a1["contact"], a1["queue"], a1["channel"], a1["hold"], a1["as_of"]) == \
+        ("c5", "q1", "VOICE", "on hold", "2026-01-15 10:30:18")
+    assert (agents[0]["contact"], agents[0]["hold"]) == ("", "")
+    # tenant-wide: the queue and channel selections do not hide idle agents
+    assert run(engine, W, "Agents now", "narrow") == agents
+
+
+def test_wallboard_fcr_and_csat_today(engine):
+    # since 00:00 UTC on 2026-01-15: A, B (version 3), J, C, D, K, I — not yesterday's F, which
+    # the panel's 24 hours would include
+    assert_rows(run(engine, W, "FCR % and CSAT % today"), [
+        {"fcr_pct": 100 * (3 + 2 + 0 + 3) / (4 + 2 + 1 + 3), "csat_pct": 100 * (4 + 1 + 2) / (5 + 2 + 2)}],
+        "FCR and CSAT today")
+    # q1/q3, VOICE/EMAIL: A, C, K, I
+    assert_rows(run(engine, W, "FCR % and CSAT % today", "narrow"), [
+        {"fcr_pct": 100 * (3 + 0 + 3) / (4 + 1 + 3), "csat_pct": 100 * (4 + 2) / (5 + 2)}], "narrow")
+    ctx = context(DASHBOARDS[W], "all", engine)
+    ctx.values["queue"] = ["q3"]
+    assert_rows(engine.query(panel_sql(W, "FCR % and CSAT % today", ctx)), [{"fcr_pct": None, "csat_pct": None}],
+                "q3: nothing eligible, no survey")
+
+
+def test_wallboard_queue_tiles(engine):
+    tile = "Queue ${queue}"
+    # one tile per queue: every queue of the range for All, the selected ones otherwise
+    ctx = context(DASHBOARDS[W], "all", engine)
+    assert [v for v, _ in clones(panel(W, tile), ctx)] == ["q1", "q2", "q3"]
+    ctx = context(DASHBOARDS[W], "narrow", engine)
+    assert [v for v, _ in clones(panel(W, tile), ctx)] == ["q1", "q3"]
+    # now: queue_now FINAL; last 15 minutes: A for q1, B (version 3) for q2, I for q3
+    expect = {
+        "q1": {"waiting": 3, "longest_wait_s": 125.0, "agents_needed": 4,
+               "service_level_pct": 100 * 6 / (7 + 3 - 1), "asa_s": 84000 / 7 / 1000},
+        # CHAT 1 waiting + VOICE emptied; agents needed: VOICE's 2, CHAT's NULL left out
+        "q2": {"waiting": 1, "longest_wait_s": 5.0, "agents_needed": 2,
+               "service_level_pct": 100 * 2 / 4, "asa_s": 100000 / 4 / 1000},
+        # nobody waiting, no agents_needed row, surveys only: no service level, no ASA
+        "q3": {"waiting": 0, "longest_wait_s": 0.0, "agents_needed": None, "service_level_pct": None, "asa_s": None},
+    }
+    for queue, values in expect.items():
+        assert_rows(run_clone(engine, W, tile, queue), [values], f"tile {queue}")
+    assert_rows(run_clone(engine, W, tile, "q1", "narrow"), [expect["q1"]], "tile q1 (VOICE/EMAIL)")
+    assert_rows(run_clone(engine, W, tile, "q2", channel=["VOICE"]), [
+        {"waiting": 0, "longest_wait_s": 0.0, "agents_needed": 2, "service_level_pct": None, "asa_s": None}],
+        "tile q2 VOICE")
 
 
 def test_wallboard_queue_table_and_minutes(engine):
@@ -534,6 +624,8 @@ def test_final_is_what_makes_the_numbers_right(server):
     with_final = server.query(sql)
     without = server.query(re.sub(r"\s+FINAL\b", "", sql))
     assert not same(with_final, without), "the seeded versions do not change the service level"
+    sql = panel_sql(W, "Agents by state", ctx)
+    assert not same(server.query(sql), server.query(re.sub(r"\s+FINAL\b", "", sql))), "Agents by state"
     ctx = context(DASHBOARDS[AG], "all", server)
     for title in ("Agent performance", "Quality by agent"):
         sql = panel_sql(AG, title, ctx)

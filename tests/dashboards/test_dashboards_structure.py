@@ -26,7 +26,7 @@ EXPECTED = {
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
 }
 TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "reason_metrics_1m", "agent_state_1m", "churn_alerts",
-          "queue_now", "ingest_quality_1m", "events"}
+          "queue_now", "agent_now", "ingest_quality_1m", "events"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]
 
@@ -126,6 +126,14 @@ def test_panels_have_unique_ids_positions_and_the_clickhouse_datasource(name):
             expected_format = 0 if p["type"] == "timeseries" else 1
             assert t.get("format") == expected_format, f"{where}: format {t.get('format')}"
             assert t.get("queryType") == ("timeseries" if expected_format == 0 else "table"), where
+        if p.get("repeat"):
+            # Grafana clones the panel once per value of a multi-value variable, each clone
+            # with that one value: the SQL must not treat the variable as All.
+            var = {v["name"]: v for v in variables(d)}.get(p["repeat"])
+            assert var and (var.get("multi") or var.get("includeAll")), f"{where}: repeat over {p['repeat']}"
+            assert p.get("repeatDirection") in ("h", "v") and "${%s}" % p["repeat"] in p["title"], where
+            for t in targets:
+                assert not re.search(r"\$__conditionalAll\(.*,\s*\$\{?%s\}?\)" % p["repeat"], t["rawSql"]), where
         if p.get("timeFrom"):
             assert re.fullmatch(r"\d+[smhd]", p["timeFrom"]), f"{where}: timeFrom {p['timeFrom']}"
     for i, (wa, a) in enumerate(boxes):

@@ -164,7 +164,7 @@ def test_values_override_merges_like_helm(chart):
     assert merged["stream"]["workers"] == chart.values["stream"]["workers"]
 
 
-@pytest.mark.parametrize("component", ["collector", "stream", "control", "migrate"])
+@pytest.mark.parametrize("component", ["collector", "stream", "control", "migrate", "wallboard"])
 def test_a_component_can_be_left_out(chart, component):
     out = render({component: {"enabled": False}, "metrics": {"serviceMonitor": {"enabled": True}}}, chart=chart)
     left = [o for o in out.objects if o["metadata"]["labels"].get("app.kubernetes.io/component") == component]

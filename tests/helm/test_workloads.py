@@ -81,6 +81,7 @@ def test_expected_workloads(default_render: Rendered):
     kinds = {(o["kind"], o["metadata"]["name"]) for o in default_render.workloads()}
     assert kinds == {
         ("Deployment", "ccx-collector"),
+        ("Deployment", "ccx-wallboard"),
         ("StatefulSet", "ccx-stream"),
         ("StatefulSet", "ccx-control"),
         ("Job", "ccx-migrate"),
@@ -288,8 +289,8 @@ def test_config_changes_roll_the_pods(chart):
 def test_network_policies(default_render: Rendered, ha_render: Rendered):
     for out in (default_render, ha_render):
         policies = {component_of(p): p for p in out.of_kind("NetworkPolicy")}
-        assert {"collector", "stream", "control"} <= set(policies)
-        for component in ("collector", "stream", "control"):
+        assert {"collector", "stream", "control", "wallboard"} <= set(policies)
+        for component in ("collector", "stream", "control", "wallboard"):
             selector = policies[component]["spec"]["podSelector"]["matchLabels"]
             assert selector["app.kubernetes.io/component"] == component
         stream_in = policies["stream"]["spec"]["ingress"]
