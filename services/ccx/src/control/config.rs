@@ -109,7 +109,7 @@ fn parse_rule(id: &str, text: &str) -> Result<ThresholdRule, ControlError> {
         let (k, v) = word
             .split_once('=')
             .ok_or_else(|| bad(format!("{word:?}: expected key=value")))?;
-        let ms = || parse_duration_ms(v).map(|ms| ms as i64).map_err(|e| bad(e));
+        let ms = || parse_duration_ms(v).map(|ms| ms as i64).map_err(&bad);
         match k {
             "queue" => rule.queue_id = v.to_string(),
             "channel" => rule.channel = v.to_ascii_uppercase(),
