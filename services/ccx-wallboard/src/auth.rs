@@ -166,13 +166,22 @@ mod tests {
     #[test]
     fn a_session_needs_the_tenants_own_token() {
         let auth = auth();
-        assert_eq!(auth.sign_in("a", "ann", "token-b"), Err(SignInError::Refused));
-        assert_eq!(auth.sign_in("c", "ann", "token-a"), Err(SignInError::Refused));
+        assert_eq!(
+            auth.sign_in("a", "ann", "token-b"),
+            Err(SignInError::Refused)
+        );
+        assert_eq!(
+            auth.sign_in("c", "ann", "token-a"),
+            Err(SignInError::Refused)
+        );
         assert_eq!(auth.sign_in("a", " ", "token-a"), Err(SignInError::BadUser));
         let id = auth.sign_in("a", "ann", "token-a").unwrap();
         assert_eq!(id.len(), 64);
         let session = auth.session(&cookie(&id)).unwrap();
-        assert_eq!((session.tenant.as_str(), session.user.as_str()), ("a", "ann"));
+        assert_eq!(
+            (session.tenant.as_str(), session.user.as_str()),
+            ("a", "ann")
+        );
         assert_eq!(auth.session(&cookie("forged")), None);
         assert_eq!(auth.session(&HeaderMap::new()), None);
     }

@@ -24,8 +24,22 @@ impl ClickHouseSource {
 
     async fn read(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
         let db = self.store.database();
-        let queue_sql = sums_sql(db, "queue_metrics_1m", Some("queue_id"), QUEUE_COLUMNS, tenant, starts);
-        let agent_sql = sums_sql(db, "agent_metrics_1m", Some("agent_id"), AGENT_COLUMNS, tenant, starts);
+        let queue_sql = sums_sql(
+            db,
+            "queue_metrics_1m",
+            Some("queue_id"),
+            QUEUE_COLUMNS,
+            tenant,
+            starts,
+        );
+        let agent_sql = sums_sql(
+            db,
+            "agent_metrics_1m",
+            Some("agent_id"),
+            AGENT_COLUMNS,
+            tenant,
+            starts,
+        );
         let state_sql = sums_sql(db, "agent_state_1m", None, &STATE_COLUMNS, tenant, starts);
         let (queues, agents, state, queue_now, agent_now) = futures::try_join!(
             self.store.query_json(&queue_sql),
@@ -159,7 +173,14 @@ mod tests {
 
     #[test]
     fn sums_are_per_range_and_the_tenant_is_quoted() {
-        let sql = sums_sql("ccx", "agent_state_1m", None, &["busy_ms"], "t'1", &[3, 1, 2]);
+        let sql = sums_sql(
+            "ccx",
+            "agent_state_1m",
+            None,
+            &["busy_ms"],
+            "t'1",
+            &[3, 1, 2],
+        );
         assert_eq!(
             sql,
             "SELECT sumIf(busy_ms, toUInt64(window_start) * 1000 >= 3) AS busy_ms_0, \
@@ -168,7 +189,14 @@ mod tests {
              FROM ccx.agent_state_1m FINAL WHERE tenant_id = 't\\'1' AND \
              toUInt64(window_start) * 1000 >= 1"
         );
-        let sql = sums_sql("ccx", "queue_metrics_1m", Some("queue_id"), &["offered"], "t", &[1; 3]);
+        let sql = sums_sql(
+            "ccx",
+            "queue_metrics_1m",
+            Some("queue_id"),
+            &["offered"],
+            "t",
+            &[1; 3],
+        );
         assert!(sql.starts_with("SELECT queue_id AS k, sumIf(offered, "));
         assert!(sql.ends_with(" GROUP BY k ORDER BY k"));
     }

@@ -75,7 +75,9 @@ async fn run(app: Arc<App>, tenant: String, sender: watch::Sender<Published>) {
         }
         {
             let mut running = ccx_model::sync::lock(&app.feeds.running);
-            let mine = running.get(&tenant).is_some_and(|s| s.same_channel(&sender));
+            let mine = running
+                .get(&tenant)
+                .is_some_and(|s| s.same_channel(&sender));
             if !mine || sender.receiver_count() == 0 {
                 if mine {
                     running.remove(&tenant);

@@ -84,7 +84,10 @@ struct SignIn {
 }
 
 async fn sign_in(State(app): State<Arc<App>>, Form(form): Form<SignIn>) -> Response {
-    match app.auth.sign_in(form.tenant.trim(), &form.user, &form.token) {
+    match app
+        .auth
+        .sign_in(form.tenant.trim(), &form.user, &form.token)
+    {
         Ok(id) => (
             StatusCode::SEE_OTHER,
             [
@@ -123,13 +126,19 @@ async fn session(
 }
 
 /// The board of the session's tenant now (what the events carry), as JSON.
-async fn board(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WallboardError> {
+async fn board(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, WallboardError> {
     let s = signed_in(&app, &headers)?;
     let board = board_of(&app, &s.tenant, &mut TenantState::default(), now_ms()).await;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(board)).into_response())
 }
 
-async fn events(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WallboardError> {
+async fn events(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, WallboardError> {
     let s = signed_in(&app, &headers)?;
     Ok(crate::sse::events(Arc::clone(&app), &s, headers).into_response())
 }
