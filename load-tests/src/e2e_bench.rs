@@ -1,9 +1,11 @@
 //! End-to-end latency (SPEC §6): a simulated contact center publishing about `--rate`
 //! events/s for `--seconds` through the collector (gRPC), into the real broker, through the
-//! stream (provisional rows on), into the real ClickHouse server. Every 100 ms a probe event
-//! (a contact offered to a queue of its own) is published; a poller sees when its row is
-//! visible in `queue_metrics_1m FINAL`. Prints the ack -> visible latency percentiles and
-//! checks that nothing was lost or doubled.
+//! stream (provisional rows on), into the real ClickHouse server. Every 100 ms a probe is
+//! published: a contact offered to a queue of its own and a state change of an agent of its
+//! own; pollers see when the contact's row is visible in `queue_metrics_1m FINAL`, when it
+//! waits in `queue_now FINAL` and when the agent is in `agent_now FINAL` (the live floor).
+//! Prints the ack -> visible latency percentiles of each and checks that nothing was lost or
+//! doubled.
 //!
 //! Usage: `cargo run --release -p ccx-load-tests --bin e2e-bench -- --rate 20000 --seconds 60`
 
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ccx_e2e::{now_ms, publish_by_tenant, unique_topic, Pipeline, TENANTS};
-use ccx_model::{ms_timestamp, timestamp_ms, Channel, Direction, Event, EventType};
+use ccx_model::{ms_timestamp, timestamp_ms, AgentState, Channel, Direction, Event, EventType};
 use ccx_proto::v1::collector_client::CollectorClient;
 use ccx_sim::{Sim, SimConfig};
 use ccx_store::Store;
@@ -35,8 +37,34 @@ const PARTITIONS: u32 = 8;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Probe queue -> (acknowledged at, first seen in ClickHouse at).
-type Probes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
+/// Where a probe becomes visible, in the order of [`Probe::seen`].
+const VIEWS: [(&str, &str); 3] = [
+    (
+        "queue_metrics_1m",
+        "SELECT queue_id AS probe FROM ccx.queue_metrics_1m FINAL \
+         WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND offered > 0",
+    ),
+    (
+        "queue_now",
+        "SELECT queue_id AS probe FROM ccx.queue_now FINAL \
+         WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND waiting > 0",
+    ),
+    (
+        "agent_now",
+        "SELECT replaceOne(agent_id, 'agent-', '') AS probe FROM ccx.agent_now FINAL \
+         WHERE tenant_id = 'tenant-0' AND agent_id LIKE 'agent-probe-%' AND state = 'AVAILABLE'",
+    ),
+];
+
+/// One probe: acknowledged at, first seen in each of [`VIEWS`] at.
+#[derive(Clone, Copy)]
+struct Probe {
+    ack: Instant,
+    seen: [Option<Instant>; 3],
+}
+
+/// By probe name (`probe-N`).
+type Probes = Arc<Mutex<HashMap<String, Probe>>>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -86,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
     let mut client = CollectorClient::connect(format!("http://{}", collector.grpc_addr)).await?;
 
     let probes: Probes = Arc::default();
-    let poller = tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes)));
+    let pollers: Vec<_> = (0..VIEWS.len())
+        .map(|view| tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes), view)))
+        .collect();
 
     let mut next = 0usize;
     let mut published = 0usize;
@@ -111,11 +141,14 @@ async fn main() -> anyhow::Result<()> {
         publish_by_tenant(&mut client, due, 5_000).await?;
         // One probe per tick.
         probe_n += 1;
-        let queue = format!("probe-{probe_n}");
-        let probe = probe_event(&queue, now);
-        publish_by_tenant(&mut client, std::slice::from_ref(&probe), 5_000).await?;
-        ccx_model::sync::lock(&probes).insert(queue, (Instant::now(), None));
-        published += 1;
+        let name = format!("probe-{probe_n}");
+        publish_by_tenant(&mut client, &probe_events(&name, now), 5_000).await?;
+        let probe = Probe {
+            ack: Instant::now(),
+            seen: [None; 3],
+        };
+        ccx_model::sync::lock(&probes).insert(name, probe);
+        published += 2;
         offered += 1;
     }
     let publish_seconds = started.elapsed().as_secs_f64();
@@ -126,7 +159,9 @@ async fn main() -> anyhow::Result<()> {
     while progress.watermark() < target && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    poller.abort();
+    for poller in pollers {
+        poller.abort();
+    }
     let gave_up = Instant::now();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     stream
@@ -135,21 +170,8 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("stream panicked"))?
         .map_err(|e| anyhow::anyhow!(e))?;
 
-    // A probe never seen counts with the time until the poller gave up (a lower bound).
     let probes = ccx_model::sync::lock(&probes).clone();
-    let seen = probes.values().filter(|(_, s)| s.is_some()).count();
-    let mut latencies: Vec<f64> = probes
-        .values()
-        .map(|(ack, s)| s.unwrap_or(gave_up).duration_since(*ack).as_secs_f64() * 1000.0)
-        .collect();
     let probes_sent = probe_n as usize;
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
     let stored_offered = store
         .query_json("SELECT sum(offered) AS n FROM ccx.queue_metrics_1m FINAL")
         .await?[0]["n"]
@@ -171,13 +193,34 @@ async fn main() -> anyhow::Result<()> {
         "| events published (acknowledged) | {published} in {publish_seconds:.1} s = {:.0}/s |",
         published as f64 / publish_seconds
     );
-    println!("| probes visible / sent | {seen} / {probes_sent} |");
-    println!(
-        "| ack -> visible p50 / p99 / max (unseen probes: until given up) | {:.0} / {:.0} / {:.0} ms |",
-        pct(0.5),
-        pct(0.99),
-        latencies.last().copied().unwrap_or(f64::NAN)
-    );
+    for (view, (table, _)) in VIEWS.iter().enumerate() {
+        // A probe never seen counts with the time until the poller gave up (a lower bound).
+        let seen = probes.values().filter(|p| p.seen[view].is_some()).count();
+        let mut latencies: Vec<f64> = probes
+            .values()
+            .map(|p| {
+                p.seen[view]
+                    .unwrap_or(gave_up)
+                    .duration_since(p.ack)
+                    .as_secs_f64()
+                    * 1e3
+            })
+            .collect();
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * p) as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        println!("| probes visible in {table} FINAL / sent | {seen} / {probes_sent} |");
+        println!(
+            "| ack -> visible in {table} p50 / p99 / max (unseen: until given up) | {:.0} / {:.0} / {:.0} ms |",
+            pct(0.5),
+            pct(0.99),
+            latencies.last().copied().unwrap_or(f64::NAN)
+        );
+    }
     println!(
         "| CONTACT_OFFERED published / sum(offered) in ClickHouse | {offered} / {stored_offered} |"
     );
@@ -187,33 +230,42 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn probe_event(queue: &str, now: i64) -> Event {
-    Event {
-        event_id: format!("{queue}-offer"),
+/// A contact offered to queue `name` (it stays waiting) and agent `agent-<name>` becoming
+/// available.
+fn probe_events(name: &str, now: i64) -> [Event; 2] {
+    let offer = Event {
+        event_id: format!("{name}-offer"),
         tenant_id: "tenant-0".into(),
         r#type: EventType::ContactOffered as i32,
         occurred_at: Some(ms_timestamp(now)),
-        contact_id: format!("{queue}-contact"),
+        contact_id: format!("{name}-contact"),
         customer_id: "probe-customer".into(),
         channel: Channel::Chat as i32,
         direction: Direction::Outbound as i32,
-        queue_id: queue.into(),
+        queue_id: name.into(),
         ..Event::default()
-    }
+    };
+    let agent = Event {
+        event_id: format!("{name}-agent"),
+        tenant_id: "tenant-0".into(),
+        r#type: EventType::AgentStateChanged as i32,
+        occurred_at: Some(ms_timestamp(now)),
+        agent_id: format!("agent-{name}"),
+        agent_state: AgentState::Available as i32,
+        ..Event::default()
+    };
+    [offer, agent]
 }
 
-async fn poll_probes(store: Store, probes: Probes) {
-    let sql = "SELECT queue_id FROM ccx.queue_metrics_1m FINAL \
-               WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND offered > 0";
+/// Marks the probes visible in `VIEWS[view]` as they appear.
+async fn poll_probes(store: Store, probes: Probes, view: usize) {
     loop {
-        if let Ok(rows) = store.query_json(sql).await {
+        if let Ok(rows) = store.query_json(VIEWS[view].1).await {
             let now = Instant::now();
             let mut probes = ccx_model::sync::lock(&probes);
             for row in rows {
-                if let Some(q) = row["queue_id"].as_str() {
-                    if let Some((_, seen)) = probes.get_mut(q) {
-                        seen.get_or_insert(now);
-                    }
+                if let Some(probe) = row["probe"].as_str().and_then(|p| probes.get_mut(p)) {
+                    probe.seen[view].get_or_insert(now);
                 }
             }
         }

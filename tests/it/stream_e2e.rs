@@ -29,8 +29,23 @@ async fn every_final_row_equals_the_reference_model() {
     .expect("control replica");
     let control_endpoint = control.grpc_addr().to_string();
 
-    let events = simulated(11, now_ms() - 3_600_000, 1_100, 1.0);
+    let mut events = simulated(11, now_ms() - 3_600_000, 1_100, 1.0);
     assert!(events.len() >= 5_000, "{} events", events.len());
+    // Two calls still waiting at the end, for the live floor.
+    for n in 0..2 {
+        events.push(ccx_model::Event {
+            event_id: format!("still-waiting-{n}"),
+            tenant_id: "tenant-1".into(),
+            r#type: ccx_model::EventType::ContactOffered as i32,
+            occurred_at: Some(ccx_model::ms_timestamp(newest(&events) - 10_000)),
+            contact_id: format!("still-waiting-{n}"),
+            customer_id: format!("patient-{n}"),
+            channel: ccx_model::Channel::Voice as i32,
+            direction: ccx_model::Direction::Inbound as i32,
+            queue_id: "q-waiting".into(),
+            ..Default::default()
+        });
+    }
     publish_all(p.collector.grpc_addr, &events, 500).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -127,10 +142,126 @@ async fn every_final_row_equals_the_reference_model() {
         .await
         .expect("count");
     assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
+    assert_live_floor(&p.store, &events).await;
+    assert_staffing_from_minutes(&p.store, &got, watermark).await;
     p.collector.stop().await;
     control.stop().await;
     let _ = std::fs::remove_dir_all(checkpoints);
     let _ = std::fs::remove_dir_all(control_dir);
+}
+
+/// The live floor in ClickHouse after every event was received: the contacts waiting are the
+/// reference model's once every event is applied, and each agent shows its newest state
+/// change (the simulation ends every shift, so every contact has left its agent).
+async fn assert_live_floor(store: &ccx_store::Store, events: &[ccx_model::Event]) {
+    let waiting = |rows: Vec<ccx_model::rows::QueueNow>| -> Vec<(String, String, String, u64)> {
+        rows.into_iter()
+            .filter(|r| r.waiting > 0)
+            .map(|r| (r.tenant_id, r.queue_id, r.channel, r.waiting))
+            .collect()
+    };
+    let after_all = newest(events) + 1;
+    let want = ccx_reference::queue_now(events, &TenantSettings::default(), after_all);
+    let mut got = Vec::new();
+    let mut agents_got = Vec::new();
+    for tenant in TENANTS {
+        got.extend(store.read_queue_now(tenant).await.expect("queue_now"));
+        agents_got.extend(store.read_agent_now(tenant).await.expect("agent_now"));
+    }
+    assert_eq!(
+        waiting(got),
+        waiting(want),
+        "contacts waiting in queue_now FINAL"
+    );
+
+    // Per agent: the time of its newest state change and the states changed to then (two
+    // changes in one millisecond may show either).
+    type Newest = (i64, std::collections::BTreeSet<String>);
+    let mut newest_state: std::collections::BTreeMap<(String, String), Newest> = Default::default();
+    for e in events.iter().filter(|e| !e.agent_id.is_empty()) {
+        let key = (e.tenant_id.clone(), e.agent_id.clone());
+        let entry = newest_state
+            .entry(key)
+            .or_insert((i64::MIN, Default::default()));
+        if e.r#type != ccx_model::EventType::AgentStateChanged as i32 {
+            continue;
+        }
+        let t = e.occurred_at.as_ref().map_or(0, ccx_model::timestamp_ms);
+        let state = ccx_model::AgentState::try_from(e.agent_state)
+            .expect("a valid state")
+            .as_str_name()
+            .to_string();
+        if t > entry.0 {
+            *entry = (t, Default::default());
+        }
+        if t == entry.0 {
+            entry.1.insert(state);
+        }
+    }
+    let got: std::collections::BTreeMap<(String, String), ccx_model::rows::AgentNow> = agents_got
+        .into_iter()
+        .map(|a| ((a.tenant_id.clone(), a.agent_id.clone()), a))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        newest_state.keys().collect::<Vec<_>>(),
+        "agents in agent_now FINAL"
+    );
+    assert!(newest_state.values().any(|(_, s)| s.contains("OFFLINE")));
+    for (key, (t, states)) in &newest_state {
+        let a = &got[key];
+        assert!(
+            states.contains(&a.state) && a.state_since == *t && a.contact_id.is_empty(),
+            "{key:?}: {a:?}, want one of {states:?} since {t}"
+        );
+    }
+}
+
+/// `staffing_15m FINAL` is what SPEC §7.6 makes of the `queue_metrics_1m FINAL` rows of each
+/// interval the watermark completed.
+async fn assert_staffing_from_minutes(
+    store: &ccx_store::Store,
+    minutes: &ccx_model::rows::FinalRows,
+    watermark: i64,
+) {
+    use ccx_model::rows::{QueueKey, StaffingRow, STAFFING_INTERVAL_MS};
+    let complete = watermark.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS;
+    let mut want: std::collections::BTreeMap<QueueKey, StaffingRow> = Default::default();
+    for (k, c) in &minutes.queue {
+        if k.window_start >= complete || (c.offered == 0 && c.handled == 0) {
+            continue;
+        }
+        let key = QueueKey {
+            window_start: k.window_start.div_euclid(STAFFING_INTERVAL_MS) * STAFFING_INTERVAL_MS,
+            ..k.clone()
+        };
+        let row = want.entry(key).or_default();
+        row.offered += c.offered;
+        row.handled += c.handled;
+        row.handle_ms += c.talk_ms + c.hold_ms + c.acw_ms;
+    }
+    let settings = TenantSettings::default();
+    for (k, row) in want.iter_mut() {
+        let needed = ccx_model::staffing::interval(
+            row.offered,
+            row.handled,
+            row.handle_ms,
+            STAFFING_INTERVAL_MS,
+            settings.sl_threshold_of(&k.queue_id),
+            settings.sl_target_of(&k.queue_id),
+        );
+        row.agents_needed = needed.agents_needed;
+        row.predicted_asa_ms = needed.predicted_asa_ms;
+    }
+    let mut got = std::collections::BTreeMap::new();
+    for tenant in TENANTS {
+        got.extend(store.read_staffing(tenant).await.expect("staffing_15m"));
+    }
+    assert!(want.len() > 10, "{} intervals", want.len());
+    assert!(want
+        .values()
+        .any(|r| r.agents_needed.is_some_and(|n| n > 0)));
+    assert_eq!(got, want, "staffing_15m FINAL");
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

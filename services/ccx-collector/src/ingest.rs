@@ -1,9 +1,10 @@
 //! The one publish path of both protocols: authenticate, bound the batch, check tenants,
 //! take the tenant's rate, validate each event, write the valid ones durably, answer.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ccx_config::Config;
+use ccx_model::now_ms;
 use ccx_model::{kafka_key, validate, Event, Limits, Rejection};
 use ccx_proto::prost::Message;
 use ccx_proto::v1::{PublishResponse, Rejection as PbRejection};
@@ -163,11 +164,4 @@ impl Ingest {
             rejected,
         })
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

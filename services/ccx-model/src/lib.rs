@@ -46,6 +46,13 @@ pub fn kafka_key(event: &Event) -> String {
     key
 }
 
+/// The wall clock: milliseconds since the Unix epoch (0 before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Milliseconds since the Unix epoch of a protobuf timestamp (sub-millisecond part dropped).
 pub fn timestamp_ms(ts: &ccx_proto::prost_types::Timestamp) -> i64 {
     ts.seconds

@@ -361,6 +361,21 @@ pub struct AgentNow {
     pub as_of: i64,
 }
 
+/// One row of `staffing_15m` (SPEC §7.6), keyed like a queue row by its interval's start: the
+/// interval's traffic and the agents it needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffingRow {
+    pub offered: u64,
+    pub handled: u64,
+    /// Talk + hold + after-contact work.
+    pub handle_ms: u64,
+    pub agents_needed: Option<u32>,
+    pub predicted_asa_ms: Option<u64>,
+}
+
+/// The length of a `staffing_15m` interval.
+pub const STAFFING_INTERVAL_MS: i64 = 15 * 60_000;
+
 /// `agent_now.state` of an agent no `AGENT_STATE_CHANGED` has reported yet.
 pub const UNKNOWN_STATE: &str = "UNKNOWN";
 

@@ -8,7 +8,7 @@
 use crate::{quote, RowBatch, StoreError};
 use ccx_model::rows::{
     AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, ReasonKey, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
+    QueueNow, ReasonKey, StaffingRow, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
 };
 use ccx_model::Event;
 use serde_json::{Map, Value};
@@ -180,6 +180,24 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         row.insert("agents_needed".into(), q.agents_needed.into());
         number(&mut row, "as_of", seconds(q.as_of).into());
         number(&mut row, "as_of_ms", ms_u64(q.as_of));
+        number(&mut row, "version", version);
+        rows.push(row);
+    }
+    rows.finish(db, &mut out);
+
+    let mut rows = Rows::new("staffing_15m");
+    for (k, s) in &batch.staffing {
+        let mut row = Map::new();
+        text(&mut row, "tenant_id", &k.tenant_id);
+        number(&mut row, "window_start", seconds(k.window_start).into());
+        text(&mut row, "queue_id", &k.queue_id);
+        text(&mut row, "channel", &k.channel);
+        text(&mut row, "direction", &k.direction);
+        number(&mut row, "offered", s.offered);
+        number(&mut row, "handled", s.handled);
+        number(&mut row, "handle_ms", s.handle_ms);
+        row.insert("agents_needed".into(), s.agents_needed.into());
+        row.insert("predicted_asa_ms".into(), s.predicted_asa_ms.into());
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -426,6 +444,16 @@ pub(crate) fn queue_now_select(db: &str, tenant: &str) -> String {
     )
 }
 
+pub(crate) fn staffing_select(db: &str, tenant: &str) -> String {
+    format!(
+        "SELECT tenant_id, toUInt32(window_start) AS window_start_s, queue_id, channel, \
+         direction, offered, handled, handle_ms, agents_needed, predicted_asa_ms \
+         FROM {db}.staffing_15m FINAL WHERE tenant_id = {} \
+         ORDER BY window_start, queue_id, channel, direction",
+        quote(tenant)
+    )
+}
+
 pub(crate) fn agent_now_select(db: &str, tenant: &str) -> String {
     format!(
         "SELECT tenant_id, agent_id, state, state_since_ms, contact_id, queue_id, channel, \
@@ -488,6 +516,14 @@ impl Row<'_> {
                     .map(Some)
                     .map_err(|_| self.bad(column, &format!("{v} is not a UInt32")))
             }
+        }
+    }
+
+    /// A `Nullable(UInt64)` column.
+    fn optional_u64(&self, column: &str) -> Result<Option<u64>, StoreError> {
+        match self.get(column)? {
+            Value::Null => Ok(None),
+            _ => self.u64(column).map(Some),
         }
     }
 
@@ -619,6 +655,31 @@ pub(crate) fn assemble_queue_now(answer: &[Value]) -> Result<Vec<QueueNow>, Stor
                 agents_needed: row.optional_u32("agents_needed")?,
                 as_of: row.i64("as_of_ms")?,
             })
+        })
+        .collect()
+}
+
+pub(crate) fn assemble_staffing(
+    answer: &[Value],
+) -> Result<Vec<(QueueKey, StaffingRow)>, StoreError> {
+    rows_of("staffing_15m", answer)?
+        .into_iter()
+        .map(|row| {
+            let key = QueueKey {
+                tenant_id: row.string("tenant_id")?,
+                window_start: row.minute()?,
+                queue_id: row.string("queue_id")?,
+                channel: row.string("channel")?,
+                direction: row.string("direction")?,
+            };
+            let value = StaffingRow {
+                offered: row.u64("offered")?,
+                handled: row.u64("handled")?,
+                handle_ms: row.u64("handle_ms")?,
+                agents_needed: row.optional_u32("agents_needed")?,
+                predicted_asa_ms: row.optional_u64("predicted_asa_ms")?,
+            };
+            Ok((key, value))
         })
         .collect()
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{
     AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, ReasonKey, StateTimes, TenantProgress,
+    QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress,
 };
 use ccx_model::Event;
 use serde_json::Value;
@@ -90,6 +90,8 @@ pub struct RowBatch {
     pub queue_now: Vec<QueueNow>,
     /// `agent_now` rows of the agents whose doings changed (SPEC §7.4).
     pub agent_now: Vec<AgentNow>,
+    /// `staffing_15m` rows (SPEC §7.6), keyed like queue rows by their interval's start.
+    pub staffing: Vec<(QueueKey, StaffingRow)>,
     pub events: Vec<ccx_model::Event>,
     pub progress: Vec<TenantProgress>,
 }
@@ -104,6 +106,7 @@ impl RowBatch {
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
             && self.agent_now.is_empty()
+            && self.staffing.is_empty()
             && self.events.is_empty()
             && self.progress.is_empty()
     }
@@ -459,6 +462,18 @@ impl Store {
             .select(&context, &codec::queue_now_select(&self.database, tenant))
             .await?;
         codec::assemble_queue_now(&answer)
+    }
+
+    /// The `staffing_15m` rows of a tenant, by interval, queue, channel and direction.
+    pub async fn read_staffing(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(QueueKey, StaffingRow)>, StoreError> {
+        let context = format!("SELECT … FROM {}.staffing_15m FINAL", self.database);
+        let answer = self
+            .select(&context, &codec::staffing_select(&self.database, tenant))
+            .await?;
+        codec::assemble_staffing(&answer)
     }
 
     /// The newest `agent_now` rows of a tenant, sorted by agent.

@@ -105,7 +105,7 @@ impl AddColumns {
 }
 
 /// The tables of SPEC §5 and §7.2, in the order the migrations create them.
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -117,10 +117,11 @@ pub const TABLES: [&str; 11] = [
     "backfills",
     "reason_metrics_1m",
     "agent_now",
+    "staffing_15m",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 11] = [
+pub const TABLE_KEYS: [(&str, &str); 12] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -141,6 +142,10 @@ pub const TABLE_KEYS: [(&str, &str); 11] = [
         "tenant_id, window_start, reason, channel, direction",
     ),
     ("agent_now", "tenant_id, agent_id"),
+    (
+        "staffing_15m",
+        "tenant_id, window_start, queue_id, channel, direction",
+    ),
 ];
 
 /// The key of one of [`TABLES`].
@@ -203,6 +208,11 @@ pub fn migrations(db: &str) -> Vec<Migration> {
             version: 5,
             name: "live_floor",
             steps: live_floor(db),
+        },
+        Migration {
+            version: 6,
+            name: "staffing",
+            steps: sql(vec![staffing(db)]),
         },
     ]
 }
@@ -389,6 +399,16 @@ fn live_floor(db: &str) -> Vec<Step> {
             columns: vec![("agents_needed", "Nullable(UInt32)")],
         }),
     ]
+}
+
+/// Migration 6: SPEC §7.6 per queue and 15-minute interval.
+fn staffing(db: &str) -> String {
+    let body =
+        "    tenant_id String,\n    window_start DateTime('UTC'),\n    queue_id String,\n    \
+         channel String,\n    direction String,\n    offered UInt64,\n    handled UInt64,\n    \
+         handle_ms UInt64,\n    agents_needed Nullable(UInt32),\n    \
+         predicted_asa_ms Nullable(UInt64),\n";
+    table(db, "staffing_15m", body, BY_MONTH)
 }
 
 #[cfg(test)]

@@ -295,7 +295,7 @@ async fn an_existing_database_is_upgraded_in_place_on_a_current_engine_too() {
     }
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor"]
+        ["v2_components", "live_floor", "staffing"]
     );
     for batch in &new {
         store.write(batch).await.unwrap();

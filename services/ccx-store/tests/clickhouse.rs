@@ -36,7 +36,8 @@ async fn migrate_creates_the_schema_once() {
             "kpi_views",
             "backfills",
             "v2_components",
-            "live_floor"
+            "live_floor",
+            "staffing"
         ]
     );
 
@@ -147,6 +148,7 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 3, "name": "backfills"}),
             serde_json::json!({"version": 4, "name": "v2_components"}),
             serde_json::json!({"version": 5, "name": "live_floor"}),
+            serde_json::json!({"version": 6, "name": "staffing"}),
         ]
     );
 }
@@ -227,7 +229,7 @@ async fn an_existing_database_is_upgraded_in_place() {
 
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor"]
+        ["v2_components", "live_floor", "staffing"]
     );
     assert!(store.migrate().await.unwrap().is_empty());
 
@@ -386,6 +388,14 @@ async fn a_written_batch_reads_back_exactly() {
     assert_eq!(
         store.read_agent_now("t2").await.unwrap(),
         batch.agent_now[2..].to_vec()
+    );
+    assert_eq!(
+        store.read_staffing("t1").await.unwrap(),
+        batch.staffing[..2].to_vec()
+    );
+    assert_eq!(
+        store.read_staffing("t2").await.unwrap(),
+        batch.staffing[2..].to_vec()
     );
 
     // DateTime columns hold the second, the *_ms twins the millisecond.
@@ -654,7 +664,11 @@ async fn concurrent_upgrades_both_succeed() {
     let mut both: Vec<_> = a.iter().chain(&b).cloned().collect();
     both.sort();
     both.dedup();
-    assert_eq!(both, ["live_floor", "v2_components"], "{a:?} {b:?}");
+    assert_eq!(
+        both,
+        ["live_floor", "staffing", "v2_components"],
+        "{a:?} {b:?}"
+    );
     let mut fresh_config = config.clone();
     fresh_config.database = "fresh".into();
     Store::connect(&fresh_config)

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use ccx_model::json::format_ms;
+use ccx_model::now_ms;
 use ccx_model::rows::{minute_of, ChurnAlert, FinalRows, StateTimes};
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
@@ -242,10 +243,4 @@ pub async fn backfill(
         }
     }
     Ok(report)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

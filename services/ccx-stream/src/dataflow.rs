@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use ccx_model::now_ms;
 use ccx_model::Event;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -136,13 +137,6 @@ impl Progress {
     pub fn tenant_watermarks(&self) -> BTreeMap<String, i64> {
         ccx_model::sync::lock(&self.tenants).clone()
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The timely configuration of `options`.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
-use ccx_model::rows::{AgentNow, ChurnAlert, FinalRows, QueueNow};
+use ccx_model::rows::{AgentNow, ChurnAlert, FinalRows, QueueKey, QueueNow, StaffingRow};
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -89,6 +89,7 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         alerts: rows.alerts,
         queue_now: rows.queue_now,
         agent_now: rows.agent_now,
+        staffing: rows.staffing,
         events,
         progress: rows.progress,
     }
@@ -123,6 +124,7 @@ pub struct MemoryRows {
     pub queue_now: BTreeMap<(String, String, String), QueueNow>,
     /// By (tenant, agent).
     pub agent_now: BTreeMap<(String, String), AgentNow>,
+    pub staffing: BTreeMap<QueueKey, StaffingRow>,
     pub events: usize,
     pub writes: usize,
 }
@@ -148,6 +150,7 @@ impl RowSink for MemorySink {
             let key = (now.tenant_id.clone(), now.agent_id.clone());
             shared.agent_now.insert(key, now.clone());
         }
+        shared.staffing.extend(rows.staffing.iter().cloned());
         rows.merge_into(&mut shared.rows);
         shared.events += events.len();
         shared.writes += 1;

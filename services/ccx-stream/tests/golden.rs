@@ -48,3 +48,37 @@ fn streaming_with_a_moving_watermark_gives_the_same_rows() {
         }
     }
 }
+
+/// Every fixture's `queue_now` (written by hand as of its watermark) is what the live floor
+/// shows at that instant from the fixture's events up to it, received in reverse time order
+/// and never applied (the watermark stays before them all).
+#[test]
+fn the_live_floor_matches_every_fixtures_queue_now() {
+    let mut checked = 0;
+    for f in load_all(fixtures_dir()) {
+        if f.expected_queue_now.is_none() {
+            continue;
+        }
+        let time = |e: &ccx_model::Event| e.occurred_at.as_ref().map_or(0, timestamp_ms);
+        let mut events: Vec<_> = f
+            .events
+            .iter()
+            .filter(|e| time(e) < f.watermark_ms)
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse(time(e)));
+        let mut engine = Engine::new(
+            Settings::new(f.settings.clone()),
+            ccx_stream::engine::NO_WATERMARK,
+        );
+        for e in &events {
+            engine.ingest(e);
+        }
+        let now = engine.take_output_at(f.watermark_ms).queue_now;
+        if let Err(e) = ccx_reference::fixtures::check_queue_now(&f, &now) {
+            panic!("[live] {}: {e}", f.name);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked}");
+}

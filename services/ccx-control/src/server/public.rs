@@ -21,13 +21,6 @@ fn request_id_or(core: &Core, id: &str) -> String {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn alert_of(v: CommandValue) -> Result<pb::Alert, ControlError> {
     match v {
         CommandValue::Alert(a) => Ok(a.to_proto()),
@@ -50,7 +43,7 @@ impl ControlService {
         command.validate().map_err(ControlError::from)?;
         let proposal = Proposal {
             request_id,
-            at_ms: now_ms(),
+            at_ms: ccx_model::now_ms(),
             command,
         };
         Ok(self

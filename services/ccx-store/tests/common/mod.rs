@@ -3,7 +3,7 @@
 
 use ccx_model::rows::{
     AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, QueueKey, QueueNow, ReasonKey,
-    StateTimes,
+    StaffingRow, StateTimes,
 };
 use ccx_model::rows::{FinalRows, Quality, TenantProgress};
 use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType, SurveyType};
@@ -754,6 +754,34 @@ pub fn full_batch(version: u64) -> RowBatch {
         agent_now("t1", "a2", "AVAILABLE", "", false, T0 + 120_500),
         agent_now("t2", "a1", "UNKNOWN", "c9", false, T0 + 60_250),
     ];
+    let interval = |tenant: &str, queue: &str, direction: &str, minutes: i64| QueueKey {
+        tenant_id: tenant.into(),
+        window_start: T0 + minutes * MINUTE,
+        queue_id: queue.into(),
+        channel: "VOICE".into(),
+        direction: direction.into(),
+    };
+    let staffed = |offered, handled, agents_needed, predicted_asa_ms| StaffingRow {
+        offered,
+        handled,
+        handle_ms: handled * 240_000,
+        agents_needed,
+        predicted_asa_ms,
+    };
+    batch.staffing = vec![
+        (
+            interval("t1", "q1", "INBOUND", 0),
+            staffed(90, 45, Some(29), Some(11_629)),
+        ),
+        (
+            interval("t1", "q1", "INBOUND", 15),
+            staffed(3, 0, None, None),
+        ),
+        (
+            interval("t2", "sales", "OUTBOUND", 0),
+            staffed(0, 2, Some(0), None),
+        ),
+    ];
     batch.events = vec![
         event("t1", "e1", EventType::ContactOffered, T0 + 17),
         survey("t1", "e2", T0 + 90_001),
@@ -934,6 +962,7 @@ pub fn as_v1(batch: &RowBatch) -> RowBatch {
     }
     old.reason.clear();
     old.agent_now.clear();
+    old.staffing.clear();
     for q in &mut old.queue_now {
         q.agents_needed = None;
     }

@@ -199,6 +199,14 @@ impl Ev {
         EventType::try_from(i32::from(self.kind)).unwrap_or(EventType::TypeUnspecified)
     }
 
+    /// Abandon, callback request or end: the contact's terminal events.
+    pub(super) fn ends_contact(&self) -> bool {
+        matches!(
+            self.kind(),
+            EventType::ContactAbandoned | EventType::ContactEnded | EventType::CallbackRequested
+        )
+    }
+
     pub(super) fn inbound(&self) -> bool {
         self.direction == Direction::Inbound as u8
     }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, ReasonKey, StateTimes, TenantProgress,
+    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, STAFFING_INTERVAL_MS,
+    UNKNOWN_STATE,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -111,6 +112,8 @@ pub struct Output {
     pub queue_now: Vec<QueueNow>,
     /// Agents whose doings changed since the previous output.
     pub agent_now: Vec<AgentNow>,
+    /// `staffing_15m` rows of the intervals completed since the previous output.
+    pub staffing: Vec<(QueueKey, StaffingRow)>,
     /// Tenants whose watermark entered a new minute.
     pub progress: Vec<TenantProgress>,
 }
@@ -136,6 +139,7 @@ impl Output {
             && self.alerts.is_empty()
             && self.queue_now.is_empty()
             && self.agent_now.is_empty()
+            && self.staffing.is_empty()
             && self.progress.is_empty()
     }
 }
@@ -151,9 +155,11 @@ mod event;
 mod fcr;
 mod intern;
 mod lifecycle;
+mod live;
 mod persist;
 mod provisional;
 mod rows;
+mod staffing;
 mod tenant;
 
 use self::buffer::*;
@@ -162,7 +168,9 @@ use self::event::*;
 pub use self::event::{Ev, MAX_RECORD_BYTES};
 pub use self::intern::FastMap;
 use self::intern::*;
+use self::live::*;
 use self::rows::*;
+use self::staffing::*;
 pub use self::tenant::{history_needed_ms, rows_final_before, TenantState, NO_WATERMARK};
 
 /// The engine: state of every tenant routed to it, each with its own watermark.
@@ -239,8 +247,11 @@ impl Engine {
         let outcomes: Vec<Ingested> = events.iter().map(|ev| tenant.ingest(ev)).collect();
         for (ev, o) in events.iter_mut().zip(&outcomes) {
             outcome(ev, *o);
-            if *o == Ingested::Buffered {
+            if *o != Ingested::Duplicate {
                 ev.intern(&mut tenant.names);
+                let contacts = &tenant.contacts;
+                let ended = |id| contacts.get(&id).is_some_and(|c| c.terminal);
+                tenant.live.receive(ev, *o == Ingested::Late, ended);
             }
         }
         // Moved into the buffer apart from the loop above: moving each event out of a zip
@@ -299,9 +310,14 @@ impl Engine {
         }
     }
 
-    /// The rows changed since the last call (full values), new alerts, and `queue_now` as of
-    /// the watermark.
+    /// [`Engine::take_output_at`] the wall clock's now.
     pub fn take_output(&mut self) -> Output {
+        self.take_output_at(ccx_model::now_ms())
+    }
+
+    /// The rows changed since the last call (full values), new alerts, and the live floor as
+    /// of `as_of`: every `queue_now` row, the `agent_now` rows of agents that changed.
+    pub fn take_output_at(&mut self, as_of: i64) -> Output {
         self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
@@ -332,9 +348,14 @@ impl Engine {
                 out.quality.push(((tenant_id.clone(), minute), value));
             }
             out.alerts.append(&mut t.alerts);
+            let settings = self.settings.for_tenant(tenant_id);
+            out.queue_now
+                .extend(t.queue_now(tenant_id, settings, as_of));
+            out.agent_now
+                .extend(t.live.take_agents(tenant_id, &t.names, as_of));
+            out.staffing.extend(t.final_intervals(tenant_id, settings));
             if t.watermark != NO_WATERMARK {
                 let watermark = t.watermark;
-                out.queue_now.extend(t.queue_now(tenant_id, watermark));
                 if t.reported_minute != Some(minute_of(watermark)) {
                     t.reported_minute = Some(minute_of(watermark));
                     out.progress.push(TenantProgress {

@@ -28,8 +28,14 @@ pub struct TenantState {
     /// speculation behind them is gone).
     pub(super) provisional_queue: BTreeSet<(RowNum, Sym)>,
     pub(super) provisional_agent: BTreeSet<(RowNum, Sym)>,
-    /// Keys of `queue_now` rows last reported non-zero.
+    /// Keys of `queue_now` rows last reported with contacts waiting or traffic.
     pub(super) queue_now_keys: BTreeSet<(Sym, u8)>,
+    /// The live floor: every event received, not as of the watermark.
+    pub(super) live: Live,
+    #[serde(skip)]
+    pub(super) staffing: LiveStaffing,
+    /// `staffing_15m` rows are written for the intervals before this instant.
+    pub(super) staffed_until: i64,
     /// (ended_at, customer) of pending FCR verdicts in time order (contacts end in event-time
     /// order, so appending keeps it sorted).
     pub(super) fcr_queue: VecDeque<(i64, Id)>,
@@ -122,6 +128,8 @@ impl TenantState {
         for ev in ready.iter() {
             self.apply(id, s, ev);
         }
+        self.live
+            .forget_ended(ready.iter().filter(|ev| ev.ends_contact()).map(Ev::contact));
         self.buffer.recycle(ready);
         self.fcr_successes(s, watermark);
         if watermark >= self.next_expiry {
@@ -195,25 +203,29 @@ impl TenantState {
         }
     }
 
-    pub(super) fn queue_now(&mut self, tenant: &str, watermark: i64) -> Vec<QueueNow> {
-        let mut now: BTreeMap<(Sym, u8), (u64, i64)> = BTreeMap::new();
-        for w in self.waiting.values() {
-            let entry = now.entry((w.queue, w.channel)).or_insert((0, w.since));
-            entry.0 += 1;
-            entry.1 = entry.1.min(w.since);
-        }
-        let keys: BTreeSet<(Sym, u8)> = now.keys().copied().collect();
+    /// `queue_now` as of `as_of` (wall clock): every queue with contacts waiting or traffic
+    /// in the staffing window, and once more (zero) each that no longer has either.
+    pub(super) fn queue_now(
+        &mut self,
+        tenant: &str,
+        s: &TenantSettings,
+        as_of: i64,
+    ) -> Vec<QueueNow> {
+        self.refresh_staffing(s, as_of);
+        let now = self.live.waiting();
+        let needed = &self.staffing.needed;
+        let keys: BTreeSet<(Sym, u8)> = now.keys().chain(needed.keys()).copied().collect();
         let mut rows = Vec::new();
         for key in keys.union(&self.queue_now_keys) {
-            let (waiting, since) = now.get(key).copied().unwrap_or((0, watermark));
+            let (waiting, since) = now.get(key).copied().unwrap_or((0, as_of));
             rows.push(QueueNow {
                 tenant_id: tenant.to_string(),
                 queue_id: self.names.name(key.0).to_string(),
                 channel: channel_name(key.1),
                 waiting,
-                longest_wait_ms: (watermark - since).max(0) as u64,
-                agents_needed: None,
-                as_of: watermark,
+                longest_wait_ms: (as_of - since).max(0) as u64,
+                agents_needed: needed.get(key).copied().unwrap_or(Some(0)),
+                as_of,
             });
         }
         self.queue_now_keys = keys;
@@ -244,6 +256,7 @@ impl TenantState {
         self.waiting
             .retain(|id, _| waiting_contacts.contains_key(id));
         shrink(&mut self.waiting);
+        self.live.expire(watermark, stale);
         for customer in self.customers.values_mut() {
             retain(&mut customer.ended, |e| {
                 e.pending || e.at + s.fcr_window_ms >= watermark
