@@ -142,6 +142,10 @@ test('the supervisor of tenant-0 sees the board, a new waiting contact and ackno
   await page.waitForFunction(() => document.getElementById('who').textContent.includes('tenant-0'), null, WAIT);
   await page.waitForSelector('.tile', WAIT);
   await page.waitForSelector('.stat', WAIT);
+  // The live floor moves: no stale banner, agents with their states.
+  await page.waitForFunction(() => document.body.dataset.stale === 'false', null, WAIT);
+  assert.equal(await page.locator('#banner.show').count(), 0);
+  await page.waitForSelector('#agents .st', WAIT);
 
   // A contact waiting in a queue of its own; its name is markup, shown as text.
   const queue = `<img src=x onerror="window.__injected=1">q${process.pid}`;

@@ -15,8 +15,10 @@ use serde::Serialize;
 
 use crate::source::{Snapshot, Starts, RANGES};
 
-/// Live rows whose newest `as_of` is older than this are stale: the stream writes them at
-/// every flush (SPEC §7.4 asks for 1 s), so a few seconds without one means the data stopped.
+/// Live rows whose newest `as_of` is older than this are not moving: the stream rewrites a
+/// queue's `queue_now` row at every flush while contacts wait in it or it had traffic in the
+/// last 30 minutes (SPEC §7.4 asks for 1 s), so a few seconds without one means the data
+/// stopped, unless the tenant is quiet (see [`Live`]).
 pub const STALE_AFTER_MS: i64 = 5_000;
 
 /// How many alerts the board shows (the newest).
@@ -139,7 +141,9 @@ pub struct AlertRow {
     pub agent_id: String,
 }
 
-/// Whether the live data moves.
+/// Whether the live data moves. Rows older than [`STALE_AFTER_MS`] are stale while the tenant
+/// is active (someone waits, or contacts were offered in the last 15 minutes); a tenant with
+/// neither is quiet: its rows are not rewritten, and that is no fault.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Live {
     /// The newest `as_of` of the tenant's `queue_now` and `agent_now` rows.
@@ -147,6 +151,8 @@ pub struct Live {
     pub stale: bool,
     /// Why it is stale.
     pub problem: Option<String>,
+    /// Nobody waits and nothing was offered in the last 15 minutes.
+    pub quiet: bool,
 }
 
 /// Everything the page shows for one tenant.
@@ -246,10 +252,12 @@ impl Board {
             .map(|n| n.as_of)
             .chain(snapshot.agent_now.iter().map(|n| n.as_of))
             .max();
+        let quiet = total.waiting == 0 && total.offered[0] == 0;
         let problem = match (inputs.source_problem, newest) {
             (Some(e), _) => Some(format!("source unavailable: {e}")),
+            (None, None) if quiet => None,
             (None, None) => Some("no live data for this tenant yet".to_string()),
-            (None, Some(as_of)) if inputs.now_ms - as_of > STALE_AFTER_MS => {
+            (None, Some(as_of)) if inputs.now_ms - as_of > STALE_AFTER_MS && !quiet => {
                 Some("live data is not moving".to_string())
             }
             (None, Some(_)) => None,
@@ -285,6 +293,7 @@ impl Board {
                 as_of: newest,
                 stale: problem.is_some(),
                 problem,
+                quiet,
             },
             total,
             queues,
@@ -432,6 +441,18 @@ mod tests {
             ..inputs
         });
         assert!(later.live.stale);
+        assert!(!later.live.quiet);
+
+        // Nobody waits, nothing offered in the last 15 minutes: quiet, not stale.
+        let mut calm = snapshot.clone();
+        calm.queue_now.iter_mut().for_each(|n| n.waiting = 0);
+        calm.queues.get_mut("q1").unwrap()[0] = Components::default();
+        let calm = Board::compute(&Inputs {
+            snapshot: &calm,
+            now_ms: now + 600_000,
+            ..inputs
+        });
+        assert!(calm.live.quiet && !calm.live.stale);
         let failed = Board::compute(&Inputs {
             source_problem: Some("down"),
             ..inputs

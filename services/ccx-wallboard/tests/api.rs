@@ -323,7 +323,8 @@ async fn tokens_and_settings_come_from_the_control_plane_too() {
     assert_eq!(board["time_zone"], "Europe/Paris");
     assert_eq!(board["total"]["sl_target_pct"], 90);
     assert_eq!(board["queues"], json!([]), "c has no rows");
-    assert_eq!(board["live"]["stale"], true);
+    assert_eq!(board["live"]["stale"], false);
+    assert_eq!(board["live"]["quiet"], true, "no rows, no contacts: quiet");
 
     // Withdrawing the token ends the session.
     stored.token_sha256.clear();
