@@ -56,6 +56,7 @@ pub fn subscribe(app: &Arc<App>, tenant: &str) -> watch::Receiver<Published> {
     }
     let (sender, receiver) = watch::channel(None);
     running.insert(tenant.to_string(), sender.clone());
+    app.metrics.feeds.set(running.len() as i64);
     tokio::spawn(run(Arc::clone(app), tenant.to_string(), sender));
     receiver
 }
@@ -82,6 +83,7 @@ async fn run(app: Arc<App>, tenant: String, sender: watch::Sender<Published>) {
                 if mine {
                     running.remove(&tenant);
                 }
+                app.metrics.feeds.set(running.len() as i64);
                 return;
             }
         }
@@ -118,7 +120,10 @@ pub async fn board_of(app: &App, tenant: &str, state: &mut TenantState, now: i64
             state.last_snapshot = Some(snapshot);
             None
         }
-        Err(e) => Some(e.0),
+        Err(e) => {
+            app.metrics.source_errors.inc();
+            Some(e.0)
+        }
     };
     let alerts_problem = match alerts {
         Ok(alerts) => {

@@ -10,7 +10,7 @@
 //! Where things live: [`source`] is the row-source trait, [`clickhouse`] and [`memory`] its
 //! two implementations (`ccx wallboard`, `ccx demo`); [`board`] computes every number of the
 //! page once; [`auth`] signs viewers in; `feed.rs` recomputes each watched tenant's board;
-//! `sse.rs` streams it; `routes.rs` is the HTTP surface; `page.html` and `signin.html` are the
+//! `sse.rs` streams it; `routes.rs` is the HTTP surface, `metrics.rs` its Prometheus metrics; `page.html` and `signin.html` are the
 //! two pages. This crate reads rows and alerts; it writes nothing but alert status changes
 //! through the control plane.
 
@@ -30,6 +30,7 @@ pub mod clickhouse;
 pub mod error;
 mod feed;
 pub mod memory;
+mod metrics;
 mod routes;
 pub mod source;
 mod sse;
@@ -71,6 +72,7 @@ pub(crate) struct App {
     control: Option<ControlClient>,
     auth: auth::Auth,
     feeds: feed::Feeds,
+    metrics: metrics::Metrics,
     refresh: Duration,
     shutdown: CancellationToken,
 }
@@ -122,6 +124,7 @@ pub async fn serve(
         control,
         auth: auth::Auth::new(token_table(&options.tenants, &[])),
         feeds: feed::Feeds::default(),
+        metrics: metrics::Metrics::new(),
         refresh: options.refresh,
         shutdown: shutdown.clone(),
     });

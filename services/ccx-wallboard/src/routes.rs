@@ -30,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/alerts/acknowledge", post(acknowledge))
         .route("/api/alerts/resolve", post(resolve))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(ready))
         .with_state(app)
 }
@@ -84,10 +85,16 @@ struct SignIn {
 }
 
 async fn sign_in(State(app): State<Arc<App>>, Form(form): Form<SignIn>) -> Response {
-    match app
+    let signed = app
         .auth
-        .sign_in(form.tenant.trim(), &form.user, &form.token)
-    {
+        .sign_in(form.tenant.trim(), &form.user, &form.token);
+    let outcome = match &signed {
+        Ok(_) => "ok",
+        Err(SignInError::Refused) => "refused",
+        Err(SignInError::BadUser) => "bad_user",
+    };
+    app.metrics.sign_ins.with_label_values(&[outcome]).inc();
+    match signed {
         Ok(id) => (
             StatusCode::SEE_OTHER,
             [
@@ -179,18 +186,38 @@ async fn alert_action(
         "no control plane configured".into(),
     ))?;
     let (tenant, id, by, note) = (&s.tenant, &action.alert_id, &s.user, &action.note);
-    let record = if resolve {
+    let done = if resolve {
         control.resolve(tenant, id, by, note).await
     } else {
         control.acknowledge(tenant, id, by, note).await
     }
-    .map_err(WallboardError::of_alert_action)?;
+    .map_err(WallboardError::of_alert_action);
+    let outcome = match &done {
+        Ok(_) => "ok",
+        Err(WallboardError::NotFound(_)) => "not_found",
+        Err(WallboardError::Conflict(_)) => "conflict",
+        Err(_) => "error",
+    };
+    let name = if resolve { "resolve" } else { "acknowledge" };
+    app.metrics
+        .alert_actions
+        .with_label_values(&[name, outcome])
+        .inc();
+    let record = done?;
     tracing::info!(tenant = %s.tenant, by = %s.user, alert = %record.alert_id,
         status = record.status.name(), "wallboard alert action");
     Ok(Json(json!({
         "alertId": record.alert_id,
         "status": record.status.name(),
     })))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn ready(State(app): State<Arc<App>>) -> Response {

@@ -23,12 +23,19 @@ struct Viewer {
     first: bool,
 }
 
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.app.metrics.streams.dec();
+    }
+}
+
 /// The event stream of a signed-in viewer.
 pub fn events(
     app: Arc<App>,
     session: &Session,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    app.metrics.streams.inc();
     let viewer = Viewer {
         boards: subscribe(&app, &session.tenant),
         app,

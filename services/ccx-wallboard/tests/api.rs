@@ -197,6 +197,15 @@ async fn sign_in_needs_the_tenants_own_token() {
     assert_eq!(f.get(&cookie, "/").await.status(), StatusCode::OK);
     assert_eq!(f.get("", "/healthz").await.status(), StatusCode::OK);
     assert_eq!(f.get("", "/readyz").await.status(), StatusCode::OK);
+    let metrics = f.get("", "/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("ccx_wallboard_sign_ins_total{outcome=\"refused\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ccx_wallboard_sign_ins_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
 
     // Signing out ends the session.
     let out = f
@@ -268,6 +277,14 @@ async fn a_session_reads_and_acts_on_its_own_tenant_only() {
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("RESOLVED"))
     );
+    let metrics = f.get("", "/metrics").await.text().await.unwrap();
+    for line in [
+        "ccx_wallboard_alert_actions_total{action=\"acknowledge\",outcome=\"not_found\"} 2",
+        "ccx_wallboard_alert_actions_total{action=\"acknowledge\",outcome=\"conflict\"} 1",
+        "ccx_wallboard_alert_actions_total{action=\"resolve\",outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     let alert = &f.board(&a, "/api/board").await["alerts"][0];
     assert_eq!(
         (alert["status"].as_str(), alert["by"].as_str()),
