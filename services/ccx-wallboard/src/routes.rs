@@ -20,19 +20,40 @@ const PAGE: &str = include_str!("page.html");
 const SIGN_IN: &str = include_str!("signin.html");
 
 pub fn router(app: Arc<App>) -> Router {
+    let posts = Router::new()
+        .route("/signin", post(sign_in))
+        .route("/signout", post(sign_out))
+        .route("/api/alerts/acknowledge", post(acknowledge))
+        .route("/api/alerts/resolve", post(resolve))
+        .layer(axum::middleware::from_fn(same_origin));
     Router::new()
         .route("/", get(page))
-        .route("/signin", get(sign_in_form).post(sign_in))
-        .route("/signout", post(sign_out))
+        .route("/signin", get(sign_in_form))
         .route("/api/session", get(session))
         .route("/api/board", get(board))
         .route("/api/events", get(events))
-        .route("/api/alerts/acknowledge", post(acknowledge))
-        .route("/api/alerts/resolve", post(resolve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/readyz", get(ready))
+        .merge(posts)
         .with_state(app)
+}
+
+/// Refuses a POST sent by a page of another site (its `Origin` names another host than the
+/// request's `X-Forwarded-Host`, set by a proxy in front, or else its `Host`): the session
+/// cookie is SameSite=Strict already; this also keeps another site from signing a browser into
+/// a tenant of its choosing.
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = text("x-forwarded-host").or_else(|| text(header::HOST.as_str()));
+    if let Some(origin) = text(header::ORIGIN.as_str()) {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if Some(origin_host) != host {
+            return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+        }
+    }
+    next.run(request).await
 }
 
 fn signed_in(app: &App, headers: &HeaderMap) -> Result<Session, WallboardError> {

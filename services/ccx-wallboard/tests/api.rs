@@ -154,6 +154,24 @@ async fn sign_in_needs_the_tenants_own_token() {
         f.sign_in("zz", "token-a").await,
         Err(StatusCode::UNAUTHORIZED)
     );
+    let cross_site = f
+        .http
+        .post(format!("{}/signin", f.base))
+        .header("origin", "https://elsewhere.example")
+        .form(&[("tenant", "a"), ("user", "x"), ("token", "token-a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let same_site = f
+        .http
+        .post(format!("{}/signin", f.base))
+        .header("origin", &f.base)
+        .form(&[("tenant", "a"), ("user", "x"), ("token", "token-a")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::SEE_OTHER);
     let refused = f
         .http
         .post(format!("{}/signin", f.base))
@@ -203,7 +221,7 @@ async fn sign_in_needs_the_tenants_own_token() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("ccx_wallboard_sign_ins_total{outcome=\"ok\"} 1"),
+        metrics.contains("ccx_wallboard_sign_ins_total{outcome=\"ok\"} 2"),
         "{metrics}"
     );
 
