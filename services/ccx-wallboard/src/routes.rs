@@ -168,7 +168,9 @@ async fn events(
     headers: HeaderMap,
 ) -> Result<Response, WallboardError> {
     let s = signed_in(&app, &headers)?;
-    Ok(crate::sse::events(Arc::clone(&app), &s, headers).into_response())
+    let stream = crate::sse::events(Arc::clone(&app), &s, headers);
+    // Proxies pass each event on at once instead of buffering the response.
+    Ok(([("x-accel-buffering", "no")], stream).into_response())
 }
 
 #[derive(Deserialize)]
