@@ -1,32 +1,31 @@
 //! Bearer tokens: each belongs to one tenant and is stored only as its SHA-256. A presented
-//! token is hashed and compared with every stored hash in constant time.
+//! token is hashed and compared with every stored hash in constant time
+//! ([`ccx_model::token::TokenTable`]).
 
 use ccx_config::TenantToken;
-use subtle::ConstantTimeEq;
+use ccx_model::token::TokenTable;
 
 use crate::CollectorError;
 
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
-    entries: Vec<([u8; 32], String)>,
+    table: TokenTable,
 }
 
 impl Tokens {
     pub fn new(tenants: &[TenantToken]) -> Tokens {
-        let entries = tenants
-            .iter()
-            .filter_map(|t| {
-                let mut hash = [0u8; 32];
-                hex::decode_to_slice(&t.token_sha256, &mut hash).ok()?;
-                Some((hash, t.id.clone()))
-            })
-            .collect();
-        Tokens { entries }
+        Tokens {
+            table: TokenTable::new(
+                tenants
+                    .iter()
+                    .map(|t| (t.id.as_str(), t.token_sha256.as_str())),
+            ),
+        }
     }
 
     /// The tenants that have at least one token (bounded, so usable as metric labels).
     pub fn tenants(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(_, t)| t.as_str())
+        self.table.tenants()
     }
 
     /// The tenant of an `Authorization` header value (`Bearer <token>`).
@@ -39,14 +38,9 @@ impl Tokens {
                 "authorization is not a bearer token",
             ))?
             .trim();
-        let presented = ccx_model::token::token_digest(token);
-        let mut found = None;
-        for (hash, tenant) in &self.entries {
-            if bool::from(hash.ct_eq(&presented)) {
-                found = Some(tenant.as_str());
-            }
-        }
-        found.ok_or(CollectorError::Unauthenticated("unknown token"))
+        self.table
+            .tenant_of(token)
+            .ok_or(CollectorError::Unauthenticated("unknown token"))
     }
 }
 

@@ -126,7 +126,7 @@ pub fn version_now() -> u64 {
 }
 
 /// A ClickHouse string literal.
-pub(crate) fn quote(text: &str) -> String {
+pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('\'');
     for c in text.chars() {

@@ -57,6 +57,9 @@ enum Command {
         #[arg(long, default_value_t = 4.0, env = "CCX_DEMO_RATE")]
         rate: f64,
     },
+    /// Serve the supervisor wallboard page (sign in with a tenant's token) over ClickHouse and
+    /// the control plane.
+    Wallboard(WallboardArgs),
     /// Run one control-plane replica (raft): tenant configuration and the alert lifecycle.
     Control(ccx_control::ReplicaArgs),
     /// Churn alerts: list, acknowledge, resolve (through the control plane).
@@ -107,6 +110,19 @@ struct BackfillArgs {
     /// End of the range, exclusive (RFC 3339).
     #[arg(long, value_parser = ccx_model::json::rfc3339_ms)]
     to: i64,
+}
+
+#[derive(clap::Args)]
+struct WallboardArgs {
+    /// Address of the page.
+    #[arg(long, default_value = "127.0.0.1:8090", env = "CCX_WALLBOARD_LISTEN")]
+    listen: std::net::SocketAddr,
+    /// ClickHouse HTTP URL (default: clickhouse.url of the config).
+    #[arg(long, env = "CCX_WALLBOARD_CLICKHOUSE")]
+    clickhouse: Option<String>,
+    /// Control-plane replicas, host:port, comma-separated (default: control.endpoints).
+    #[arg(long, value_delimiter = ',', env = "CCX_WALLBOARD_CONTROL")]
+    control: Option<Vec<String>>,
 }
 
 #[derive(clap::Args)]
@@ -184,6 +200,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             collector(&config).await
         }
         Command::Demo { listen, rate } => demo::run_demo(listen, rate).await,
+        Command::Wallboard(args) => {
+            let config = Config::load(&cli.config)?;
+            wallboard(config, args).await
+        }
         Command::Control(args) => {
             let shutdown = CancellationToken::new();
             let replica = tokio::spawn(ccx_control::run_replica(
@@ -260,6 +280,36 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     );
     wait_for_signal().await;
     tracing::info!("stopping: draining in-flight batches");
+    shutdown.cancel();
+    running.wait().await;
+    Ok(())
+}
+
+async fn wallboard(mut config: Config, args: WallboardArgs) -> anyhow::Result<()> {
+    if let Some(url) = args.clickhouse {
+        config.clickhouse.url = url;
+    }
+    if let Some(endpoints) = args.control {
+        config.control.endpoints = endpoints;
+    }
+    let store = ccx_store::Store::connect(&config.clickhouse).await?;
+    let mut options = ccx_wallboard::Options::new(args.listen);
+    options.tenants = config.tenants.clone();
+    options.control = config.control.endpoints.clone();
+    let shutdown = CancellationToken::new();
+    let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store));
+    let running = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
+    println!(
+        "wallboard on http://{} (ClickHouse {}, control plane {})",
+        running.addr,
+        config.clickhouse.url,
+        if config.control.endpoints.is_empty() {
+            "none: no alerts, default settings".to_string()
+        } else {
+            config.control.endpoints.join(",")
+        }
+    );
+    wait_for_signal().await;
     shutdown.cancel();
     running.wait().await;
     Ok(())

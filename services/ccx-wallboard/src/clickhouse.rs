@@ -1,0 +1,203 @@
+//! The ClickHouse source: `… FINAL` reads through [`ccx_store::Store`], always filtered by
+//! tenant, literals quoted by the store's quoting. One query per minute table sums each
+//! component over every range at once (`sumIf`, which ClickHouse 18.16 has too).
+
+use ccx_model::rows::{Components, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS};
+use ccx_store::{quote, Store};
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::source::{RowSource, Snapshot, SourceError, Starts, Sums, RANGES};
+
+const STATE_COLUMNS: [&str; 4] = ["available_ms", "busy_ms", "acw_state_ms", "break_ms"];
+
+/// Reads a ClickHouse database written by the stream.
+#[derive(Clone)]
+pub struct ClickHouseSource {
+    store: Store,
+}
+
+impl ClickHouseSource {
+    pub fn new(store: Store) -> ClickHouseSource {
+        ClickHouseSource { store }
+    }
+
+    async fn read(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
+        let db = self.store.database();
+        let queue_sql = sums_sql(
+            db,
+            "queue_metrics_1m",
+            Some("queue_id"),
+            QUEUE_COLUMNS,
+            tenant,
+            starts,
+        );
+        let agent_sql = sums_sql(
+            db,
+            "agent_metrics_1m",
+            Some("agent_id"),
+            AGENT_COLUMNS,
+            tenant,
+            starts,
+        );
+        let state_sql = sums_sql(db, "agent_state_1m", None, &STATE_COLUMNS, tenant, starts);
+        let (queues, agents, state, queue_now, agent_now) = futures::try_join!(
+            self.store.query_json(&queue_sql),
+            self.store.query_json(&agent_sql),
+            self.store.query_json(&state_sql),
+            self.store.read_queue_now(tenant),
+            self.store.read_agent_now(tenant),
+        )
+        .map_err(|e| SourceError(e.to_string()))?;
+        let mut out = Snapshot {
+            queue_now,
+            agent_now,
+            ..Snapshot::default()
+        };
+        for row in &queues {
+            out.queues
+                .insert(key(row)?, components(row, QUEUE_COLUMNS)?);
+        }
+        for row in &agents {
+            out.agents
+                .insert(key(row)?, components(row, AGENT_COLUMNS)?);
+        }
+        if let Some(row) = state.first() {
+            let values = values(row, &STATE_COLUMNS)?;
+            for (r, sum) in out.state.iter_mut().enumerate() {
+                *sum = StateTimes {
+                    available_ms: values[r][0] as u64,
+                    busy_ms: values[r][1] as u64,
+                    acw_state_ms: values[r][2] as u64,
+                    break_ms: values[r][3] as u64,
+                };
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `SELECT <key> AS k, sumIf(<c>, <in range r>) AS <c>_<r>, … FROM <db>.<table> FINAL WHERE
+/// tenant_id = … AND <in the earliest range> GROUP BY k`; without a key, one row of sums
+/// (zeros when no row matched).
+fn sums_sql(
+    db: &str,
+    table: &str,
+    key: Option<&str>,
+    columns: &[&str],
+    tenant: &str,
+    starts: &Starts,
+) -> String {
+    let minute = "toUInt64(window_start) * 1000";
+    let sums: Vec<String> = columns
+        .iter()
+        .flat_map(|c| {
+            starts
+                .iter()
+                .enumerate()
+                .map(move |(r, start)| format!("sumIf({c}, {minute} >= {start}) AS {c}_{r}"))
+        })
+        .collect();
+    let first = starts.iter().copied().min().unwrap_or(0);
+    let (select_key, group) = match key {
+        Some(key) => (format!("{key} AS k, "), " GROUP BY k ORDER BY k"),
+        None => (String::new(), ""),
+    };
+    format!(
+        "SELECT {select_key}{} FROM {db}.{table} FINAL WHERE tenant_id = {} AND {minute} >= \
+         {first}{group}",
+        sums.join(", "),
+        quote(tenant)
+    )
+}
+
+fn bad(what: String) -> SourceError {
+    SourceError(format!("unexpected answer from ClickHouse: {what}"))
+}
+
+fn key(row: &Value) -> Result<String, SourceError> {
+    row.get("k")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| bad(format!("no key in {row}")))
+}
+
+/// `values[range][column]` of a row of [`sums_sql`].
+fn values(row: &Value, columns: &[&str]) -> Result<[Vec<i64>; RANGES], SourceError> {
+    let mut out: [Vec<i64>; RANGES] = Default::default();
+    for (r, values) in out.iter_mut().enumerate() {
+        for c in columns {
+            let name = format!("{c}_{r}");
+            let v = row.get(&name).ok_or_else(|| bad(format!("no {name}")))?;
+            let v = v
+                .as_i64()
+                .or_else(|| v.as_u64().map(|u| u as i64))
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| bad(format!("{name} = {v}")))?;
+            values.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn components(row: &Value, columns: &[&str]) -> Result<Sums<Components>, SourceError> {
+    let values = values(row, columns)?;
+    Ok(std::array::from_fn(|r| {
+        Components::from_columns(columns, &values[r])
+    }))
+}
+
+impl RowSource for ClickHouseSource {
+    fn snapshot<'a>(
+        &'a self,
+        tenant: &'a str,
+        starts: &'a Starts,
+    ) -> BoxFuture<'a, Result<Snapshot, SourceError>> {
+        Box::pin(self.read(tenant, starts))
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            self.store
+                .query_json("SELECT 1 AS one")
+                .await
+                .map(|_| ())
+                .map_err(|e| SourceError(e.to_string()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_are_per_range_and_the_tenant_is_quoted() {
+        let sql = sums_sql(
+            "ccx",
+            "agent_state_1m",
+            None,
+            &["busy_ms"],
+            "t'1",
+            &[3, 1, 2],
+        );
+        assert_eq!(
+            sql,
+            "SELECT sumIf(busy_ms, toUInt64(window_start) * 1000 >= 3) AS busy_ms_0, \
+             sumIf(busy_ms, toUInt64(window_start) * 1000 >= 1) AS busy_ms_1, \
+             sumIf(busy_ms, toUInt64(window_start) * 1000 >= 2) AS busy_ms_2 \
+             FROM ccx.agent_state_1m FINAL WHERE tenant_id = 't\\'1' AND \
+             toUInt64(window_start) * 1000 >= 1"
+        );
+        let sql = sums_sql(
+            "ccx",
+            "queue_metrics_1m",
+            Some("queue_id"),
+            &["offered"],
+            "t",
+            &[1; 3],
+        );
+        assert!(sql.starts_with("SELECT queue_id AS k, sumIf(offered, "));
+        assert!(sql.ends_with(" GROUP BY k ORDER BY k"));
+    }
+}

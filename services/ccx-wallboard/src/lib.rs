@@ -1,0 +1,164 @@
+//! The supervisor wallboard (SPEC §7.4): one page, one API, two row sources.
+//!
+//! A viewer signs in with a tenant, a name and the tenant's bearer token and sees only that
+//! tenant: per queue, waiting contacts and the longest wait now, service level (coloured
+//! against the queue's target), ASA and abandonment over the last 15 and 60 minutes and
+//! today (in the tenant's time zone), callbacks; agents by state now; occupancy; FCR and CSAT
+//! today; the latest churn alerts, acknowledged or resolved from the page. The server pushes
+//! the board with server-sent events when it changes.
+//!
+//! Where things live: [`source`] is the row-source trait, [`clickhouse`] and [`memory`] its
+//! two implementations (`ccx wallboard`, `ccx demo`); [`board`] computes every number of the
+//! page once; [`auth`] signs viewers in; `feed.rs` recomputes each watched tenant's board;
+//! `sse.rs` streams it; `routes.rs` is the HTTP surface, `metrics.rs` its Prometheus metrics; `page.html` and `signin.html` are the
+//! two pages. This crate reads rows and alerts; it writes nothing but alert status changes
+//! through the control plane.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccx_config::TenantToken;
+use ccx_control_client::{watch_configs, ControlClient, StoredConfig};
+use ccx_model::token::TokenTable;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod auth;
+pub mod board;
+pub mod clickhouse;
+pub mod error;
+mod feed;
+pub mod memory;
+mod metrics;
+mod routes;
+pub mod source;
+mod sse;
+
+pub use clickhouse::ClickHouseSource;
+pub use error::WallboardError;
+pub use memory::MemorySource;
+pub use source::{RowSource, Snapshot, SourceError};
+
+/// How the wallboard runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    /// Tenants and token hashes of the config file (`[[tenants]]`).
+    pub tenants: Vec<TenantToken>,
+    /// Control-plane replicas (alerts, tenant settings, more tokens); empty: none.
+    pub control: Vec<String>,
+    /// How often a watched tenant's board is recomputed.
+    pub refresh: Duration,
+    /// How often the control plane's tokens are read again.
+    pub tokens_every: Duration,
+}
+
+impl Options {
+    pub fn new(listen: SocketAddr) -> Options {
+        Options {
+            listen,
+            tenants: Vec::new(),
+            control: Vec::new(),
+            refresh: Duration::from_millis(250),
+            tokens_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct App {
+    source: Arc<dyn RowSource>,
+    control: Option<ControlClient>,
+    auth: auth::Auth,
+    feeds: feed::Feeds,
+    metrics: metrics::Metrics,
+    refresh: Duration,
+    shutdown: CancellationToken,
+}
+
+/// A running wallboard.
+pub struct Running {
+    pub addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the server stopped (after the shutdown token was cancelled).
+    pub async fn wait(self) {
+        let _ = self.server.await;
+    }
+}
+
+/// The token hashes of the config file and of the control plane's tenant configurations.
+pub fn token_table(configured: &[TenantToken], held: &[StoredConfig]) -> TokenTable {
+    TokenTable::new(
+        configured
+            .iter()
+            .map(|t| (t.id.as_str(), t.token_sha256.as_str()))
+            .chain(held.iter().flat_map(|c| {
+                c.token_sha256
+                    .iter()
+                    .map(|h| (c.tenant_id.as_str(), h.as_str()))
+            })),
+    )
+}
+
+/// Serves the wallboard until `shutdown` is cancelled.
+pub async fn serve(
+    options: Options,
+    source: Arc<dyn RowSource>,
+    shutdown: CancellationToken,
+) -> Result<Running, WallboardError> {
+    let control_client = || {
+        ControlClient::new(options.control.iter())
+            .map_err(|e| WallboardError::Unavailable(format!("control plane: {e}")))
+    };
+    let control = if options.control.is_empty() {
+        None
+    } else {
+        Some(control_client()?)
+    };
+    let app = Arc::new(App {
+        source,
+        control,
+        auth: auth::Auth::new(token_table(&options.tenants, &[])),
+        feeds: feed::Feeds::default(),
+        metrics: metrics::Metrics::new(),
+        refresh: options.refresh,
+        shutdown: shutdown.clone(),
+    });
+    if !options.control.is_empty() {
+        let (app, configured) = (Arc::clone(&app), options.tenants.clone());
+        tokio::spawn(watch_configs(
+            control_client()?,
+            options.tokens_every,
+            shutdown.clone(),
+            move |held| app.auth.set_tokens(token_table(&configured, &held)),
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| WallboardError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| WallboardError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let router = routes::router(Arc::clone(&app));
+    let server = tokio::spawn(async move {
+        let stop = app.shutdown.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        app.feeds.close();
+        if let Err(e) = served {
+            tracing::error!(error = %e, "wallboard server failed");
+        }
+    });
+    Ok(Running { addr, server })
+}
