@@ -159,3 +159,155 @@ async fn a_threshold_changed_in_the_control_plane_is_applied_by_a_running_engine
 fn shared_threshold(shared: &SharedSettings) -> Option<i64> {
     shared.get("tenant-0").map(|s| s.sl_threshold_ms)
 }
+
+/// A threshold rule set in the control plane is evaluated by a running stream on its live
+/// floor: the THRESHOLD alert is raised in the control plane within seconds, and resolved
+/// there ("condition cleared") once the queue recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_rule_raises_and_resolves_its_alert_in_the_control_plane() {
+    use ccx_control_client::{AlertFilter, AlertKind, AlertStatus};
+    use ccx_model::settings::{Metric, Op, ThresholdRule};
+    use ccx_proto::prost::Message as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (replica, client, dir) = control().await;
+    let endpoint = replica.grpc_addr().to_string();
+    let rules = TenantSettings {
+        threshold_rules: vec![ThresholdRule {
+            id: "queue-building".into(),
+            metric: Metric::Waiting,
+            queue_id: String::new(),
+            channel: String::new(),
+            op: Op::Above,
+            threshold: 1.0,
+            window_ms: 15 * 60_000,
+            for_ms: 0,
+        }],
+        ..TenantSettings::default()
+    };
+    client
+        .put_config(rules.to_proto("tenant-0"))
+        .await
+        .expect("put");
+    let shared = Arc::new(SharedSettings::default());
+    let stop_follow = CancellationToken::new();
+    tokio::spawn(ccx_stream::serve::follow_settings(
+        Arc::clone(&shared),
+        ccx_control::ControlClient::new([endpoint.clone()]).expect("client"),
+        Duration::from_millis(100),
+        stop_follow.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared
+        .get("tenant-0")
+        .is_none_or(|s| s.threshold_rules.is_empty())
+    {
+        assert!(Instant::now() < deadline, "settings never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut settings = Settings::new(TenantSettings::default());
+    settings.shared = Some(Arc::clone(&shared));
+
+    let topic = ccx_model::log::MemoryTopic::new(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = ccx_stream::dataflow::StreamOptions {
+        partitions: 2,
+        idle_timeout: Duration::from_millis(500),
+        flush_interval: Duration::from_millis(100),
+        checkpoint_every_ms: 0,
+        ..Default::default()
+    };
+    let stream = {
+        let (topic, stop) = (Arc::clone(&topic), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            ccx_stream::dataflow::run(
+                options,
+                settings,
+                move |_| Ok(ccx_stream::source::MemoryLog::new(Arc::clone(&topic))),
+                move |_| {
+                    let rows = ccx_stream::sink::MemorySink::default();
+                    ccx_stream::sink::WithAlerts::new(rows, std::slice::from_ref(&endpoint))
+                },
+                stop,
+                Arc::new(ccx_stream::dataflow::Progress::default()),
+            )
+        })
+    };
+    let publish = |events: &[ccx_model::Event]| {
+        for e in events {
+            topic.append(&ccx_model::kafka_key(e), &e.encode_to_vec());
+        }
+    };
+    let now = now_ms();
+    publish(&[
+        offered("tenant-0", "w1", "x1", now),
+        offered("tenant-0", "w2", "x2", now),
+    ]);
+    let threshold_alerts = || async {
+        let filter = AlertFilter {
+            tenant_id: Some("tenant-0".into()),
+            ..Default::default()
+        };
+        let alerts = client.list_alerts(&filter).await.expect("alerts");
+        alerts
+            .into_iter()
+            .filter(|a| a.kind == AlertKind::Threshold)
+            .collect::<Vec<_>>()
+    };
+    let raised_within = Instant::now();
+    let alert = loop {
+        if let Some(a) = threshold_alerts().await.pop() {
+            break a;
+        }
+        assert!(
+            raised_within.elapsed() < Duration::from_secs(10),
+            "never raised"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let facts = alert.threshold.clone().expect("threshold facts");
+    assert_eq!(alert.status, AlertStatus::Open);
+    assert_eq!(
+        (facts.rule_id.as_str(), facts.metric.as_str()),
+        ("queue-building", "waiting")
+    );
+    assert_eq!((facts.value, facts.threshold), (2.0, 1.0));
+    assert!(
+        alert.alert_id.starts_with("tenant-0:queue-building:"),
+        "{}",
+        alert.alert_id
+    );
+
+    // Both answered: the queue recovered, the alert is resolved by the stream.
+    let answered = |id: &str| {
+        let mut e = offered("tenant-0", id, "x", now + 1_000);
+        e.event_id = format!("{id}-a");
+        e.r#type = ccx_model::EventType::ContactAnswered as i32;
+        e.agent_id = "a1".into();
+        e
+    };
+    publish(&[answered("w1"), answered("w2")]);
+    let resolved_within = Instant::now();
+    loop {
+        let alerts = threshold_alerts().await;
+        assert_eq!(alerts.len(), 1, "one alert per rule and queue: {alerts:?}");
+        if alerts[0].status == AlertStatus::Resolved {
+            let last = alerts[0].history.last().expect("history");
+            assert_eq!(
+                (last.by.as_str(), last.note.as_str()),
+                ("ccx", "condition cleared")
+            );
+            break;
+        }
+        assert!(
+            resolved_within.elapsed() < Duration::from_secs(10),
+            "never resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    stream.join().expect("join").expect("stream");
+    stop_follow.cancel();
+    replica.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,7 +1,7 @@
 //! Alerts as the control plane holds them (the lifecycle open → acknowledged → resolved, with
 //! its history), their proto form and the list filter.
 
-use ccx_model::rows::ChurnAlert;
+use ccx_model::rows::{ChurnAlert, ThresholdAlert};
 pub use ccx_model::settings::AlertKind;
 use ccx_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,31 @@ impl AlertRecord {
             channel: alert.channel.clone(),
             queue_id: alert.queue_id.clone(),
             agent_id: alert.agent_id.clone(),
+            status: AlertStatus::Open,
+            history: Vec::new(),
+        }
+    }
+
+    /// The open THRESHOLD alert a rule fired.
+    pub fn from_threshold(alert: &ThresholdAlert) -> AlertRecord {
+        AlertRecord {
+            kind: AlertKind::Threshold,
+            threshold: Some(ThresholdFacts {
+                rule_id: alert.rule_id.clone(),
+                metric: alert.metric.clone(),
+                value: alert.value,
+                threshold: alert.threshold,
+            }),
+            tenant_id: alert.tenant_id.clone(),
+            alert_id: alert.alert_id.clone(),
+            customer_id: String::new(),
+            score: 0,
+            reasons: Vec::new(),
+            triggered_at_ms: alert.at,
+            contact_id: String::new(),
+            channel: alert.channel.clone(),
+            queue_id: alert.queue_id.clone(),
+            agent_id: String::new(),
             status: AlertStatus::Open,
             history: Vec::new(),
         }

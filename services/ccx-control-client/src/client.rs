@@ -162,10 +162,15 @@ impl ControlClient {
         }
     }
 
-    /// Records an alert (once per alert id, whoever raises it).
+    /// Records a churn alert (once per alert id, whoever raises it).
     pub async fn raise_alert(&self, alert: &ChurnAlert) -> Result<AlertRecord, ControlError> {
+        self.raise(&AlertRecord::from_churn_alert(alert)).await
+    }
+
+    /// Records an alert of any kind (once per alert id, whoever raises it).
+    pub async fn raise(&self, alert: &AlertRecord) -> Result<AlertRecord, ControlError> {
         let request_id = self.new_request_id();
-        let proto = AlertRecord::from_churn_alert(alert).to_proto();
+        let proto = alert.to_proto();
         let a = self
             .call(|mut c, t| {
                 let mut r = tonic::Request::new(pb::RaiseAlertRequest {

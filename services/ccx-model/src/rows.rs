@@ -361,6 +361,26 @@ pub struct AgentNow {
     pub as_of: i64,
 }
 
+/// A THRESHOLD alert's transition decided by the stream (SPEC §7.5): fired, or its condition
+/// cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdAlert {
+    pub tenant_id: String,
+    /// `tenant:rule:queue:channel:fired minute` (the fired minute as Unix ms).
+    pub alert_id: String,
+    pub rule_id: String,
+    pub metric: String,
+    /// The queue the value is of ('' for a tenant-wide metric).
+    pub queue_id: String,
+    pub channel: String,
+    /// The value when it fired (when it cleared, for a clear).
+    pub value: f64,
+    pub threshold: f64,
+    /// When it fired or cleared (wall clock).
+    pub at: i64,
+    pub cleared: bool,
+}
+
 /// One row of `staffing_15m` (SPEC §7.6), keyed like a queue row by its interval's start: the
 /// interval's traffic and the agents it needed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,13 @@
 //! Row sinks: ClickHouse (versioned rows, `ccx-store`) and memory (demo, tests).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use ccx_config::ClickHouseConfig;
-use ccx_model::rows::{AgentNow, ChurnAlert, FinalRows, QueueKey, QueueNow, StaffingRow};
+use ccx_control_client::{AlertRecord, ControlError};
+use ccx_model::rows::{
+    AgentNow, ChurnAlert, FinalRows, QueueKey, QueueNow, StaffingRow, ThresholdAlert,
+};
 use ccx_model::Event;
 use ccx_store::{version_now, RowBatch, Store};
 
@@ -35,14 +38,23 @@ impl ClickHouseSink {
 }
 
 /// Raises the churn alerts of every output into the control plane (idempotent by alert_id),
-/// after the inner sink stored the rows; alerts the control plane could not take yet are
-/// retried with the next output.
+/// and the threshold alerts fired or cleared (raised, or resolved as "condition cleared"),
+/// after the inner sink stored the rows, in order; what the control plane could not take yet
+/// is retried with the next output.
 pub struct WithAlerts<S> {
     inner: S,
     runtime: tokio::runtime::Runtime,
     client: ccx_control_client::ControlClient,
-    unraised: Vec<ChurnAlert>,
+    pending: VecDeque<Pending>,
 }
+
+enum Pending {
+    Churn(ChurnAlert),
+    Threshold(ThresholdAlert),
+}
+
+/// Who resolves a threshold alert whose condition cleared, and the note it leaves.
+const CLEARED_BY: (&str, &str) = ("ccx", "condition cleared");
 
 impl<S: RowSink> WithAlerts<S> {
     pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, StreamError> {
@@ -58,20 +70,53 @@ impl<S: RowSink> WithAlerts<S> {
             inner,
             runtime,
             client,
-            unraised: Vec::new(),
+            pending: VecDeque::new(),
         })
+    }
+
+    async fn send(
+        client: &ccx_control_client::ControlClient,
+        p: &Pending,
+    ) -> Result<(), ControlError> {
+        match p {
+            Pending::Churn(a) => client.raise_alert(a).await.map(drop),
+            Pending::Threshold(t) if !t.cleared => client
+                .raise(&AlertRecord::from_threshold(t))
+                .await
+                .map(drop),
+            Pending::Threshold(t) => {
+                let (by, note) = CLEARED_BY;
+                client
+                    .resolve(&t.tenant_id, &t.alert_id, by, note)
+                    .await
+                    .map(drop)
+            }
+        }
     }
 }
 
 impl<S: RowSink> RowSink for WithAlerts<S> {
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
-        self.unraised.extend(rows.alerts.iter().cloned());
+        self.pending
+            .extend(rows.alerts.iter().cloned().map(Pending::Churn));
+        self.pending
+            .extend(rows.thresholds.iter().cloned().map(Pending::Threshold));
         self.inner.write(rows, events)?;
-        for alert in std::mem::take(&mut self.unraised) {
-            if let Err(e) = self.runtime.block_on(self.client.raise_alert(&alert)) {
-                tracing::warn!(alert = %alert.alert_id, error = %e, "control plane did not take the alert yet");
-                self.unraised.push(alert);
+        while let Some(next) = self.pending.front() {
+            let id = match next {
+                Pending::Churn(a) => &a.alert_id,
+                Pending::Threshold(t) => &t.alert_id,
+            };
+            match self.runtime.block_on(Self::send(&self.client, next)) {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(alert = %id, error = %e, "control plane did not take the alert yet");
+                    break;
+                }
+                // Resolved by someone already, say: nothing left to do for it.
+                Err(e) => tracing::warn!(alert = %id, error = %e, "alert change refused"),
             }
+            self.pending.pop_front();
         }
         Ok(())
     }

@@ -118,6 +118,15 @@ impl Names {
         sym
     }
 
+    /// The symbol of a name already interned.
+    pub(super) fn lookup(&self, name: &[u8]) -> Option<Sym> {
+        match short_name(name) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(name),
+        }
+        .copied()
+    }
+
     pub(super) fn name(&self, sym: Sym) -> &str {
         self.names.get(sym as usize).map(|n| &**n).unwrap_or("")
     }

@@ -202,6 +202,20 @@ impl Live {
         }
     }
 
+    /// Agents now available, busy or in after-contact work (SPEC §7.5 `agents_short`).
+    pub(super) fn staffed(&self) -> usize {
+        let working = [
+            AgentState::Available,
+            AgentState::Busy,
+            AgentState::AfterContactWork,
+        ]
+        .map(|s| s as u8);
+        self.agents
+            .values()
+            .filter(|a| working.contains(&a.state))
+            .count()
+    }
+
     /// (queue, channel) → (contacts waiting, earliest wait start).
     pub(super) fn waiting(&self) -> BTreeMap<(Sym, u8), (u64, i64)> {
         let mut now: BTreeMap<(Sym, u8), (u64, i64)> = BTreeMap::new();

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, STAFFING_INTERVAL_MS,
-    UNKNOWN_STATE,
+    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, ThresholdAlert,
+    STAFFING_INTERVAL_MS, UNKNOWN_STATE,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -114,6 +114,8 @@ pub struct Output {
     pub agent_now: Vec<AgentNow>,
     /// `staffing_15m` rows of the intervals completed since the previous output.
     pub staffing: Vec<(QueueKey, StaffingRow)>,
+    /// THRESHOLD alerts fired or cleared since the previous output.
+    pub thresholds: Vec<ThresholdAlert>,
     /// Tenants whose watermark entered a new minute.
     pub progress: Vec<TenantProgress>,
 }
@@ -140,6 +142,7 @@ impl Output {
             && self.queue_now.is_empty()
             && self.agent_now.is_empty()
             && self.staffing.is_empty()
+            && self.thresholds.is_empty()
             && self.progress.is_empty()
     }
 }
@@ -161,6 +164,7 @@ mod provisional;
 mod rows;
 mod staffing;
 mod tenant;
+mod thresholds;
 
 use self::buffer::*;
 use self::contact::*;
@@ -172,6 +176,7 @@ use self::live::*;
 use self::rows::*;
 use self::staffing::*;
 pub use self::tenant::{history_needed_ms, rows_final_before, TenantState, NO_WATERMARK};
+use self::thresholds::*;
 
 /// The engine: state of every tenant routed to it, each with its own watermark.
 #[derive(Debug, Clone)]
@@ -354,6 +359,8 @@ impl Engine {
             out.agent_now
                 .extend(t.live.take_agents(tenant_id, &t.names, as_of));
             out.staffing.extend(t.final_intervals(tenant_id, settings));
+            out.thresholds
+                .extend(t.evaluate_rules(tenant_id, settings, as_of));
             if t.watermark != NO_WATERMARK {
                 let watermark = t.watermark;
                 if t.reported_minute != Some(minute_of(watermark)) {

@@ -36,6 +36,9 @@ pub struct TenantState {
     pub(super) staffing: LiveStaffing,
     /// `staffing_15m` rows are written for the intervals before this instant.
     pub(super) staffed_until: i64,
+    /// Threshold rules' states, and when they were last evaluated (wall clock).
+    pub(super) rule_states: RuleStates,
+    pub(super) rules_checked_at: i64,
     /// (ended_at, customer) of pending FCR verdicts in time order (contacts end in event-time
     /// order, so appending keeps it sorted).
     pub(super) fcr_queue: VecDeque<(i64, Id)>,
