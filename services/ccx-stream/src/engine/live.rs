@@ -67,6 +67,9 @@ pub(super) struct LiveAgent {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Live {
     pub(super) contacts: IdMap<LiveContact>,
+    /// The contacts placed waiting: (queue, channel, since). Most open contacts are with an
+    /// agent, so the flush counts waits from this alone.
+    waiting: IdMap<(Sym, u8, i64)>,
     agents: FastMap<Sym, LiveAgent>,
     /// Agents with `changed` set.
     changed: Vec<Sym>,
@@ -138,6 +141,12 @@ impl Live {
             }
             _ => contact.queue = ev.queue,
         }
+        if place == Place::Waiting {
+            let at = (contact.queue, contact.channel, order.0);
+            self.waiting.insert(id, at);
+        } else {
+            self.waiting.remove(&id);
+        }
         if left != 0 && left != contact.agent {
             self.release(left, id);
         }
@@ -188,7 +197,10 @@ impl Live {
             Place::Gone => c.placed.0 >= watermark,
             _ => c.placed.0.max(c.hold.0) >= watermark.saturating_sub(stale_ms),
         });
+        let contacts = &self.contacts;
+        self.waiting.retain(|id, _| contacts.contains_key(id));
         shrink(&mut self.contacts);
+        shrink(&mut self.waiting);
     }
 
     /// Forgets the gone contacts among `ended` (events the engine just applied).
@@ -219,12 +231,10 @@ impl Live {
     /// (queue, channel) → (contacts waiting, earliest wait start).
     pub(super) fn waiting(&self) -> BTreeMap<(Sym, u8), (u64, i64)> {
         let mut now: BTreeMap<(Sym, u8), (u64, i64)> = BTreeMap::new();
-        for c in self.contacts.values() {
-            if c.place == Place::Waiting {
-                let entry = now.entry((c.queue, c.channel)).or_insert((0, c.placed.0));
-                entry.0 += 1;
-                entry.1 = entry.1.min(c.placed.0);
-            }
+        for &(queue, channel, since) in self.waiting.values() {
+            let entry = now.entry((queue, channel)).or_insert((0, since));
+            entry.0 += 1;
+            entry.1 = entry.1.min(since);
         }
         now
     }
