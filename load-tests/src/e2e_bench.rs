@@ -7,6 +7,12 @@
 //! Prints the ack -> visible latency percentiles of each and checks that nothing was lost or
 //! doubled.
 //!
+//! With `--dom-probes DIR` it also serves the wallboard over the same ClickHouse (printing
+//! `wallboard on http://…`), waits until `DIR/ready` exists (a browser signed in as tenant-0
+//! and watching: `load-tests/browser/dom-latency.mjs`), publishes at every tick a contact
+//! offered to tenant-0's queue `dom-probe` (it keeps waiting), and writes the probes'
+//! acknowledgement times (Unix ms, in order) to `DIR/acks.json`.
+//!
 //! Usage: `cargo run --release -p ccx-load-tests --bin e2e-bench -- --rate 20000 --seconds 60`
 
 use std::collections::HashMap;
@@ -29,6 +35,9 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Serve the wallboard and publish probes for a browser watching it (see above).
+    #[arg(long)]
+    dom_probes: Option<std::path::PathBuf>,
 }
 
 const PARTITIONS: u32 = 8;
@@ -113,6 +122,22 @@ async fn main() -> anyhow::Result<()> {
     events.retain(|e| e.occurred_at.as_ref().map(timestamp_ms).unwrap_or(0) < end);
     let mut client = CollectorClient::connect(format!("http://{}", collector.grpc_addr)).await?;
 
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut dom_acks: Vec<i64> = Vec::new();
+    if let Some(dir) = &args.dom_probes {
+        let mut options = ccx_wallboard::Options::new(([127, 0, 0, 1], 0).into());
+        options.tenants = p.config.tenants.clone();
+        let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store.clone()));
+        let board = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
+        println!("wallboard on http://{}", board.addr);
+        let ready = dir.join("ready");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !ready.exists() {
+            anyhow::ensure!(Instant::now() < deadline, "no browser signed in");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     let probes: Probes = Arc::default();
     let pollers: Vec<_> = (0..VIEWS.len())
         .map(|view| tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes), view)))
@@ -150,6 +175,14 @@ async fn main() -> anyhow::Result<()> {
         ccx_model::sync::lock(&probes).insert(name, probe);
         published += 2;
         offered += 1;
+        if args.dom_probes.is_some() {
+            let mut probe = probe_events(&format!("dom-{probe_n}"), now_ms()).swap_remove(0);
+            probe.queue_id = "dom-probe".into();
+            publish_by_tenant(&mut client, std::slice::from_ref(&probe), 5_000).await?;
+            dom_acks.push(now_ms());
+            published += 1;
+            offered += 1;
+        }
     }
     let publish_seconds = started.elapsed().as_secs_f64();
     // Let the last probes become visible, then the watermark pass everything.
@@ -226,13 +259,17 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| events published / rows in ccx.events | {published} / {stored_events} |");
     println!("| events behind the watermark (late_dropped: counted, not applied) | {late} |");
+    if let Some(dir) = &args.dom_probes {
+        std::fs::write(dir.join("acks.json"), serde_json::to_vec(&dom_acks)?)?;
+        shutdown.cancel();
+    }
     collector.stop().await;
     Ok(())
 }
 
 /// A contact offered to queue `name` (it stays waiting) and agent `agent-<name>` becoming
 /// available.
-fn probe_events(name: &str, now: i64) -> [Event; 2] {
+fn probe_events(name: &str, now: i64) -> Vec<Event> {
     let offer = Event {
         event_id: format!("{name}-offer"),
         tenant_id: "tenant-0".into(),
@@ -254,7 +291,7 @@ fn probe_events(name: &str, now: i64) -> [Event; 2] {
         agent_state: AgentState::Available as i32,
         ..Event::default()
     };
-    [offer, agent]
+    vec![offer, agent]
 }
 
 /// Marks the probes visible in `VIEWS[view]` as they appear.
