@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ccx_control_client::AlertRecord;
+use ccx_control_client::{AlertRecord, AlertStatus};
 use ccx_model::kpi::{occupancy_pct, Kpis};
 use ccx_model::rows::{minute_of, Components};
 use ccx_model::settings::TenantSettings;
@@ -126,10 +126,15 @@ pub struct AgentRow {
     pub aht_today_ms: Option<f64>,
 }
 
-/// One churn alert.
+/// One open or acknowledged alert (resolved ones are not listed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertRow {
     pub alert_id: String,
+    /// CHURN or THRESHOLD.
+    pub kind: &'static str,
+    /// A threshold alert's rule, and what it saw ('' for churn): `sl-low: service_level 62.5
+    /// (threshold 80)`.
+    pub rule: String,
     pub customer_id: String,
     pub score: u32,
     pub reasons: Vec<String>,
@@ -269,9 +274,17 @@ impl Board {
         });
         let alerts = alerts
             .into_iter()
+            .filter(|a| a.status != AlertStatus::Resolved)
             .take(ALERTS_SHOWN)
             .map(|a| AlertRow {
                 alert_id: a.alert_id.clone(),
+                kind: a.kind.name(),
+                rule: a.threshold.as_ref().map_or(String::new(), |t| {
+                    format!(
+                        "{}: {} {:.1} (threshold {})",
+                        t.rule_id, t.metric, t.value, t.threshold
+                    )
+                }),
                 customer_id: a.customer_id.clone(),
                 score: a.score,
                 reasons: a.reasons.clone(),
