@@ -22,6 +22,9 @@ pub const DEDUP_WINDOW: usize = 65_536;
 /// Format tag written in front of every encoded proposal and snapshot (2: a configuration
 /// holds `TenantSettings`; 3: alerts carry a kind; 4: what was sent about each alert).
 const FORMAT: u8 = 4;
+/// The previous format, still read: its log entries and snapshots lack only what format 4
+/// added.
+const FORMAT_3: u8 = 3;
 
 /// A state change, as proposed to raft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +146,10 @@ impl Proposal {
 
     pub fn decode(bytes: &[u8]) -> Result<Proposal, String> {
         match bytes.split_first() {
-            Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            // Format 3's commands are the first variants of format 4's, encoded alike.
+            Some((&FORMAT | &FORMAT_3, rest)) => {
+                bincode::deserialize(rest).map_err(|e| e.to_string())
+            }
             Some((v, _)) => Err(format!(
                 "proposal in format {v}, not {FORMAT} (written by another version of ccx)"
             )),
@@ -496,9 +502,37 @@ impl StateMachine {
         match bytes.split_first() {
             None => Ok(StateMachine::default()),
             Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((&FORMAT_3, rest)) => bincode::deserialize::<StateV3>(rest)
+                .map(StateV3::upgrade)
+                .map_err(|e| e.to_string()),
             Some((v, _)) => Err(format!(
                 "snapshot in format {v}, not {FORMAT} (written by another version of ccx)"
             )),
+        }
+    }
+}
+
+/// A format-3 snapshot: the state before it recorded what was sent about alerts.
+#[derive(Deserialize)]
+struct StateV3 {
+    configs: BTreeMap<String, StoredConfig>,
+    alerts: BTreeMap<(String, String), AlertRecord>,
+    members: BTreeMap<u64, String>,
+    recent: HashMap<String, Result<(), CommandError>>,
+    recent_order: VecDeque<String>,
+    applied_index: u64,
+}
+
+impl StateV3 {
+    fn upgrade(self) -> StateMachine {
+        StateMachine {
+            configs: self.configs,
+            alerts: self.alerts,
+            sent: BTreeMap::new(),
+            members: self.members,
+            recent: self.recent,
+            recent_order: self.recent_order,
+            applied_index: self.applied_index,
         }
     }
 }
@@ -661,6 +695,38 @@ mod tests {
         );
         assert!(sm.sent("acme", "gone").is_none());
         assert_eq!(StateMachine::decode(&sm.encode()).unwrap(), sm);
+    }
+
+    #[test]
+    fn format_3_snapshots_and_entries_are_read() {
+        #[derive(Serialize)]
+        struct V3<'a> {
+            configs: &'a BTreeMap<String, StoredConfig>,
+            alerts: &'a BTreeMap<(String, String), AlertRecord>,
+            members: &'a BTreeMap<u64, String>,
+            recent: &'a HashMap<String, Result<(), CommandError>>,
+            recent_order: &'a VecDeque<String>,
+            applied_index: u64,
+        }
+        let mut sm = StateMachine::new();
+        let raise = p("r1", 10, Command::RaiseAlert { alert: alert("x") });
+        let mut old_entry = raise.encode();
+        old_entry[0] = FORMAT_3;
+        sm.apply(1, &Proposal::decode(&old_entry).unwrap()).unwrap();
+        let mut old = vec![FORMAT_3];
+        old.extend(
+            bincode::serialize(&V3 {
+                configs: &sm.configs,
+                alerts: &sm.alerts,
+                members: &sm.members,
+                recent: &sm.recent,
+                recent_order: &sm.recent_order,
+                applied_index: sm.applied_index,
+            })
+            .unwrap(),
+        );
+        assert_eq!(StateMachine::decode(&old).unwrap(), sm);
+        assert!(StateMachine::decode(&[2, 0]).is_err());
     }
 
     #[test]
