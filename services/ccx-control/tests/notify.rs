@@ -135,6 +135,7 @@ async fn churn_transitions_reach_json_and_slack_targets_with_their_keys() {
 
     // A threshold alert reaches the slack (every kind) and threshold targets, not json.
     let t = threshold("acme", "sl", 62.5);
+    let raised = std::time::Instant::now();
     raise(&r.grpc_addr().to_string(), &t).await;
     eventually(
         "the threshold notification",
@@ -142,6 +143,10 @@ async fn churn_transitions_reach_json_and_slack_targets_with_their_keys() {
         || rx.accepted("threshold").len() == 1 && rx.accepted("slack").len() == 4,
     )
     .await;
+    eprintln!(
+        "threshold alert raised → notification received: {:?}",
+        rx.accepted("threshold")[0].at - raised
+    );
     let body = &rx.accepted("threshold")[0].body;
     assert_eq!(
         (
