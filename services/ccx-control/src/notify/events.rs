@@ -69,6 +69,9 @@ pub(crate) async fn run<C: Cluster>(
     let mut store: Option<Store> = None;
     let mut backoff = Duration::from_secs(1);
     let mut wait = Duration::ZERO;
+    // The applied index at which nothing was left to write: no need to look again until
+    // something is applied.
+    let mut idle_at: Option<u64> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -77,6 +80,11 @@ pub(crate) async fn run<C: Cluster>(
         wait = IDLE;
         if !cluster.is_leader() {
             metrics.events_pending.set(0);
+            idle_at = None;
+            continue;
+        }
+        let applied = cluster.applied_index();
+        if idle_at == Some(applied) {
             continue;
         }
         let batch = {
@@ -86,8 +94,10 @@ pub(crate) async fn run<C: Cluster>(
         };
         metrics.events_pending.set(batch.len() as i64);
         if batch.is_empty() {
+            idle_at = Some(applied);
             continue;
         }
+        idle_at = None;
         let result = match &store {
             Some(s) => s.write_alert_events(&batch).await,
             None => match Store::connect(&config).await {
