@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ccx_config::ClickHouseConfig;
+
+use crate::notify::{Backoff, NotifyOptions};
 use crate::server::{ReplicaOptions, Tuning};
 
 /// Parses `id=host:port`.
@@ -49,6 +52,41 @@ pub struct ReplicaArgs {
     /// Raft tick in milliseconds (election timeout = 10–20 ticks, heartbeat = 2).
     #[arg(long, env = "CCX_CONTROL_TICK_MS", default_value_t = 100)]
     pub tick_ms: u64,
+    /// ClickHouse HTTP URL for `alert_events` (`ccx control` takes the config's
+    /// `[clickhouse]` section when this is not given). Without it, alert transitions are not
+    /// written to ClickHouse.
+    #[arg(long, env = "CCX_CONTROL_CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+    #[arg(long, env = "CCX_CONTROL_CLICKHOUSE_DATABASE", default_value = "ccx")]
+    pub clickhouse_database: String,
+    #[arg(long, env = "CCX_CONTROL_CLICKHOUSE_USER", default_value = "default")]
+    pub clickhouse_user: String,
+    #[arg(long, env = "CCX_CONTROL_CLICKHOUSE_PASSWORD", default_value = "")]
+    pub clickhouse_password: String,
+    /// First wait after a failed notification post; it doubles per failure.
+    #[arg(
+        long,
+        env = "CCX_CONTROL_NOTIFY_RETRY_FIRST_MS",
+        default_value_t = 1_000
+    )]
+    pub notify_retry_first_ms: u64,
+    /// Longest wait between notification posts.
+    #[arg(
+        long,
+        env = "CCX_CONTROL_NOTIFY_RETRY_MAX_MS",
+        default_value_t = 300_000
+    )]
+    pub notify_retry_max_ms: u64,
+    /// How long after a transition its notification is retried before it is given up.
+    #[arg(
+        long,
+        env = "CCX_CONTROL_NOTIFY_GIVE_UP_AFTER_MS",
+        default_value_t = 86_400_000
+    )]
+    pub notify_give_up_after_ms: u64,
+    /// How long one notification post may take.
+    #[arg(long, env = "CCX_CONTROL_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub notify_timeout_ms: u64,
 }
 
 impl ReplicaArgs {
@@ -67,6 +105,23 @@ impl ReplicaArgs {
             keep_entries: (self.snapshot_every / 10).clamp(1, 1_000),
             ..Tuning::default()
         };
+        o.notify = NotifyOptions {
+            retry: Backoff {
+                first: Duration::from_millis(self.notify_retry_first_ms.max(1)),
+                max: Duration::from_millis(
+                    self.notify_retry_max_ms
+                        .max(self.notify_retry_first_ms.max(1)),
+                ),
+            },
+            give_up_after: Duration::from_millis(self.notify_give_up_after_ms),
+            timeout: Duration::from_millis(self.notify_timeout_ms.max(1)),
+        };
+        o.clickhouse = self.clickhouse_url.as_ref().map(|url| ClickHouseConfig {
+            url: url.clone(),
+            database: self.clickhouse_database.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+        });
         o
     }
 }
@@ -105,5 +160,20 @@ mod tests {
         assert_eq!(o.peers[2], (3, "127.0.0.1:7420".to_string()));
         o.validate().unwrap();
         assert!(parse_peer("x=1").is_err());
+        assert_eq!(o.notify, NotifyOptions::default());
+        assert_eq!(o.clickhouse, None);
+        let cli = Replica::try_parse_from([
+            "ccx-control-replica",
+            "--id",
+            "1",
+            "--clickhouse-url",
+            "http://127.0.0.1:8123",
+            "--notify-retry-first-ms",
+            "50",
+        ])
+        .unwrap();
+        let o = cli.args.to_options();
+        assert_eq!(o.clickhouse.unwrap().database, "ccx");
+        assert_eq!(o.notify.retry.first, Duration::from_millis(50));
     }
 }

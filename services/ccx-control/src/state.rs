@@ -1,11 +1,13 @@
-//! The replicated state machine: tenant configuration and the churn-alert lifecycle.
+//! The replicated state machine: tenant configuration, the alert lifecycle, and what the
+//! leader finished sending about each alert (notifications delivered or given up, transitions
+//! written to `alert_events`), so that a new leader resumes where the last one stopped.
 //!
 //! Pure logic: [`StateMachine::apply`] is deterministic in the log entry it is given (the
 //! proposer stamps the time), so every replica that applies the same log holds the same state.
 //! Retried writes carry the same request id and are applied once (a bounded window of recent ids
 //! is kept, and travels in snapshots).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +20,11 @@ pub use ccx_control_client::{
 pub const DEDUP_WINDOW: usize = 65_536;
 
 /// Format tag written in front of every encoded proposal and snapshot (2: a configuration
-/// holds `TenantSettings`).
-const FORMAT: u8 = 3;
+/// holds `TenantSettings`; 3: alerts carry a kind; 4: what was sent about each alert).
+const FORMAT: u8 = 4;
+/// The previous format, still read: its log entries and snapshots lack only what format 4
+/// added.
+const FORMAT_3: u8 = 3;
 
 /// A state change, as proposed to raft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +48,39 @@ pub enum Command {
         by: String,
         note: String,
     },
+    /// A notification was posted and answered 2xx.
+    DeliveryDone { delivery: DeliveryKey },
+    /// A notification was retried for its whole window without success.
+    DeliveryGaveUp { delivery: DeliveryKey },
+    /// Transitions written to ClickHouse `alert_events`: (tenant, alert id, status) each.
+    AlertEventsWritten {
+        events: Vec<(String, String, AlertStatus)>,
+    },
+}
+
+/// One notification: an alert's transition (named by the status it moved to) to one target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeliveryKey {
+    pub tenant_id: String,
+    pub alert_id: String,
+    pub transition: AlertStatus,
+    pub target_url: String,
+}
+
+/// How a notification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryOutcome {
+    Delivered,
+    GaveUp,
+}
+
+/// What the leaders finished sending about one alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// Per (transition, target url): delivered or given up. Absent: still to send.
+    pub deliveries: BTreeMap<(AlertStatus, String), DeliveryOutcome>,
+    /// Transitions written to `alert_events`.
+    pub events_written: BTreeSet<AlertStatus>,
 }
 
 impl Command {
@@ -73,6 +111,19 @@ impl Command {
                     Ok(())
                 }
             }
+            Command::DeliveryDone { delivery } | Command::DeliveryGaveUp { delivery } => {
+                if delivery.tenant_id.is_empty()
+                    || delivery.alert_id.is_empty()
+                    || delivery.target_url.is_empty()
+                {
+                    Err(CommandError::invalid(
+                        "tenantId, alertId and target url are required",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Command::AlertEventsWritten { .. } => Ok(()),
         }
     }
 }
@@ -95,7 +146,10 @@ impl Proposal {
 
     pub fn decode(bytes: &[u8]) -> Result<Proposal, String> {
         match bytes.split_first() {
-            Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            // Format 3's commands are the first variants of format 4's, encoded alike.
+            Some((&FORMAT | &FORMAT_3, rest)) => {
+                bincode::deserialize(rest).map_err(|e| e.to_string())
+            }
             Some((v, _)) => Err(format!(
                 "proposal in format {v}, not {FORMAT} (written by another version of ccx)"
             )),
@@ -111,6 +165,8 @@ pub enum CommandValue {
     Alert(AlertRecord),
     /// A membership change applied for this replica id.
     Membership(u64),
+    /// A delivery or an `alert_events` write recorded.
+    Recorded,
 }
 
 pub type CommandResult = Result<CommandValue, CommandError>;
@@ -127,6 +183,8 @@ pub struct MemberInfo {
 pub struct StateMachine {
     configs: BTreeMap<String, StoredConfig>,
     alerts: BTreeMap<(String, String), AlertRecord>,
+    /// What was sent about each alert (same keys as `alerts`).
+    sent: BTreeMap<(String, String), Sent>,
     /// Replica addresses learned through configuration changes (id → host:port).
     members: BTreeMap<u64, String>,
     recent: HashMap<String, Result<(), CommandError>>,
@@ -193,6 +251,9 @@ impl StateMachine {
                 alert_id,
                 ..
             } => self.alert_value(tenant_id, alert_id),
+            Command::DeliveryDone { .. }
+            | Command::DeliveryGaveUp { .. }
+            | Command::AlertEventsWritten { .. } => Ok(CommandValue::Recorded),
         }
     }
 
@@ -235,7 +296,7 @@ impl StateMachine {
                 record.history = vec![HistoryEntry {
                     status: AlertStatus::Open,
                     by: "ccx-stream".into(),
-                    note: format!("score {}: {}", record.score, record.reasons.join(", ")),
+                    note: opening_note(&record),
                     at_ms,
                 }];
                 self.alerts.insert(key, record.clone());
@@ -260,7 +321,49 @@ impl StateMachine {
                 by,
                 note,
             } => self.transition(tenant_id, alert_id, AlertStatus::Resolved, by, note, at_ms),
+            Command::DeliveryDone { delivery } => {
+                self.record_delivery(delivery, DeliveryOutcome::Delivered)
+            }
+            Command::DeliveryGaveUp { delivery } => {
+                self.record_delivery(delivery, DeliveryOutcome::GaveUp)
+            }
+            Command::AlertEventsWritten { events } => {
+                for (tenant_id, alert_id, status) in events {
+                    let key = (tenant_id.clone(), alert_id.clone());
+                    if self.alerts.contains_key(&key) {
+                        self.sent
+                            .entry(key)
+                            .or_default()
+                            .events_written
+                            .insert(*status);
+                    }
+                }
+                Ok(CommandValue::Recorded)
+            }
         }
+    }
+
+    /// Records how a delivery ended; the first outcome recorded stays.
+    fn record_delivery(&mut self, d: &DeliveryKey, outcome: DeliveryOutcome) -> CommandResult {
+        let key = (d.tenant_id.clone(), d.alert_id.clone());
+        let alert = self
+            .alerts
+            .get(&key)
+            .ok_or_else(|| not_found(&d.tenant_id, &d.alert_id))?;
+        if !alert.history.iter().any(|h| h.status == d.transition) {
+            return Err(CommandError::FailedPrecondition(format!(
+                "alert {} has no {} transition",
+                d.alert_id,
+                d.transition.name()
+            )));
+        }
+        self.sent
+            .entry(key)
+            .or_default()
+            .deliveries
+            .entry((d.transition, d.target_url.clone()))
+            .or_insert(outcome);
+        Ok(CommandValue::Recorded)
     }
 
     fn transition(
@@ -371,6 +474,19 @@ impl StateMachine {
         out
     }
 
+    /// What was sent about an alert (nothing yet: `None`).
+    pub fn sent(&self, tenant_id: &str, alert_id: &str) -> Option<&Sent> {
+        self.sent
+            .get(&(tenant_id.to_string(), alert_id.to_string()))
+    }
+
+    /// Every alert with what was sent about it, by tenant and alert id.
+    pub fn alerts_with_sent(&self) -> impl Iterator<Item = (&AlertRecord, Option<&Sent>)> {
+        self.alerts
+            .iter()
+            .map(move |(key, alert)| (alert, self.sent.get(key)))
+    }
+
     pub fn alert_count(&self) -> usize {
         self.alerts.len()
     }
@@ -386,6 +502,9 @@ impl StateMachine {
         match bytes.split_first() {
             None => Ok(StateMachine::default()),
             Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((&FORMAT_3, rest)) => bincode::deserialize::<StateV3>(rest)
+                .map(StateV3::upgrade)
+                .map_err(|e| e.to_string()),
             Some((v, _)) => Err(format!(
                 "snapshot in format {v}, not {FORMAT} (written by another version of ccx)"
             )),
@@ -393,8 +512,45 @@ impl StateMachine {
     }
 }
 
+/// A format-3 snapshot: the state before it recorded what was sent about alerts.
+#[derive(Deserialize)]
+struct StateV3 {
+    configs: BTreeMap<String, StoredConfig>,
+    alerts: BTreeMap<(String, String), AlertRecord>,
+    members: BTreeMap<u64, String>,
+    recent: HashMap<String, Result<(), CommandError>>,
+    recent_order: VecDeque<String>,
+    applied_index: u64,
+}
+
+impl StateV3 {
+    fn upgrade(self) -> StateMachine {
+        StateMachine {
+            configs: self.configs,
+            alerts: self.alerts,
+            sent: BTreeMap::new(),
+            members: self.members,
+            recent: self.recent,
+            recent_order: self.recent_order,
+            applied_index: self.applied_index,
+        }
+    }
+}
+
 fn not_found(tenant_id: &str, alert_id: &str) -> CommandError {
     CommandError::NotFound(format!("tenant {tenant_id}: no alert {alert_id:?}"))
+}
+
+/// What the opening entry of an alert's history says: a churn alert's score and signals, a
+/// threshold alert's rule and what it saw.
+fn opening_note(alert: &AlertRecord) -> String {
+    match &alert.threshold {
+        Some(t) => format!(
+            "{}: {} {} (threshold {})",
+            t.rule_id, t.metric, t.value, t.threshold
+        ),
+        None => format!("score {}: {}", alert.score, alert.reasons.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -503,6 +659,86 @@ mod tests {
             panic!()
         };
         assert_eq!(a.history.len(), 2);
+    }
+
+    #[test]
+    fn deliveries_and_written_events_are_recorded_once() {
+        let mut sm = StateMachine::new();
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: alert("x") }))
+            .unwrap();
+        let d = |transition| DeliveryKey {
+            tenant_id: "acme".into(),
+            alert_id: "x".into(),
+            transition,
+            target_url: "http://hook".into(),
+        };
+        // Only a transition the alert went through can be delivered.
+        let early = Command::DeliveryDone {
+            delivery: d(AlertStatus::Resolved),
+        };
+        assert!(matches!(
+            sm.apply(2, &p("r2", 20, early)),
+            Err(CommandError::FailedPrecondition(_))
+        ));
+        let done = Command::DeliveryDone {
+            delivery: d(AlertStatus::Open),
+        };
+        sm.apply(3, &p("r3", 30, done)).unwrap();
+        let late = Command::DeliveryGaveUp {
+            delivery: d(AlertStatus::Open),
+        };
+        sm.apply(4, &p("r4", 40, late)).unwrap();
+        let written = Command::AlertEventsWritten {
+            events: vec![
+                ("acme".into(), "x".into(), AlertStatus::Open),
+                ("acme".into(), "gone".into(), AlertStatus::Open),
+            ],
+        };
+        sm.apply(5, &p("r5", 50, written)).unwrap();
+        let sent = sm.sent("acme", "x").unwrap();
+        assert_eq!(
+            sent.deliveries
+                .get(&(AlertStatus::Open, "http://hook".to_string())),
+            Some(&DeliveryOutcome::Delivered)
+        );
+        assert_eq!(
+            sent.events_written.iter().copied().collect::<Vec<_>>(),
+            [AlertStatus::Open]
+        );
+        assert!(sm.sent("acme", "gone").is_none());
+        assert_eq!(StateMachine::decode(&sm.encode()).unwrap(), sm);
+    }
+
+    #[test]
+    fn format_3_snapshots_and_entries_are_read() {
+        #[derive(Serialize)]
+        struct V3<'a> {
+            configs: &'a BTreeMap<String, StoredConfig>,
+            alerts: &'a BTreeMap<(String, String), AlertRecord>,
+            members: &'a BTreeMap<u64, String>,
+            recent: &'a HashMap<String, Result<(), CommandError>>,
+            recent_order: &'a VecDeque<String>,
+            applied_index: u64,
+        }
+        let mut sm = StateMachine::new();
+        let raise = p("r1", 10, Command::RaiseAlert { alert: alert("x") });
+        let mut old_entry = raise.encode();
+        old_entry[0] = FORMAT_3;
+        sm.apply(1, &Proposal::decode(&old_entry).unwrap()).unwrap();
+        let mut old = vec![FORMAT_3];
+        old.extend(
+            bincode::serialize(&V3 {
+                configs: &sm.configs,
+                alerts: &sm.alerts,
+                members: &sm.members,
+                recent: &sm.recent,
+                recent_order: &sm.recent_order,
+                applied_index: sm.applied_index,
+            })
+            .unwrap(),
+        );
+        assert_eq!(StateMachine::decode(&old).unwrap(), sm);
+        assert!(StateMachine::decode(&[2, 0]).is_err());
     }
 
     #[test]

@@ -44,11 +44,13 @@ use ccx_model::rows::{
 use ccx_model::Event;
 use serde_json::Value;
 
+mod alert_events;
 mod codec;
 pub mod schema;
 pub mod testing;
 mod views;
 
+pub use alert_events::AlertEvent;
 pub use codec::{Insert, RowFilter};
 pub use schema::Migration;
 
@@ -116,6 +118,12 @@ impl RowBatch {
     pub fn inserts(&self, db: &str) -> Vec<Insert> {
         codec::inserts(self, db)
     }
+}
+
+/// The `INSERT … FORMAT JSONEachRow` that [`Store::write_alert_events`] sends into database
+/// `db` (`None` for no events).
+pub fn alert_events_insert(db: &str, events: &[AlertEvent]) -> Option<Insert> {
+    alert_events::insert(db, events)
 }
 
 /// A version that grows with wall-clock time: microseconds since the Unix epoch.
@@ -483,6 +491,24 @@ impl Store {
             .select(&context, &codec::agent_now_select(&self.database, tenant))
             .await?;
         codec::assemble_agent_now(&answer)
+    }
+
+    /// Writes alert transitions into `alert_events` (SPEC §7.5). Writing the same transitions
+    /// again is harmless: a transition's version is its own time.
+    pub async fn write_alert_events(&self, events: &[AlertEvent]) -> Result<(), StoreError> {
+        match alert_events::insert(&self.database, events) {
+            Some(insert) => self.insert(insert).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `tenant`'s alert transitions (`alert_events … FINAL`), by alert id and time.
+    pub async fn read_alert_events(&self, tenant: &str) -> Result<Vec<AlertEvent>, StoreError> {
+        let context = format!("SELECT … FROM {}.alert_events FINAL", self.database);
+        let answer = self
+            .select(&context, &alert_events::select(&self.database, tenant))
+            .await?;
+        alert_events::assemble(&answer)
     }
 
     /// Runs a query and returns its rows as JSON objects (64-bit integers as numbers). Name

@@ -105,7 +105,7 @@ impl AddColumns {
 }
 
 /// The tables of SPEC §5 and §7.2, in the order the migrations create them.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 13] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -118,10 +118,11 @@ pub const TABLES: [&str; 12] = [
     "reason_metrics_1m",
     "agent_now",
     "staffing_15m",
+    "alert_events",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 12] = [
+pub const TABLE_KEYS: [(&str, &str); 13] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -146,6 +147,7 @@ pub const TABLE_KEYS: [(&str, &str); 12] = [
         "staffing_15m",
         "tenant_id, window_start, queue_id, channel, direction",
     ),
+    ("alert_events", "tenant_id, alert_id, status"),
 ];
 
 /// The key of one of [`TABLES`].
@@ -213,6 +215,11 @@ pub fn migrations(db: &str) -> Vec<Migration> {
             version: 6,
             name: "staffing",
             steps: sql(vec![staffing(db)]),
+        },
+        Migration {
+            version: 7,
+            name: "alert_events",
+            steps: sql(vec![alert_events(db)]),
         },
     ]
 }
@@ -409,6 +416,16 @@ fn staffing(db: &str) -> String {
          handle_ms UInt64,\n    agents_needed Nullable(UInt32),\n    \
          predicted_asa_ms Nullable(UInt64),\n";
     table(db, "staffing_15m", body, BY_MONTH)
+}
+
+/// Migration 7: SPEC §7.5's alert transitions, written by the control-plane leader. A
+/// transition happens once per alert and status, so its time (`at`, the partition) is fixed
+/// per key, and its `version` is that time: writing a transition again is harmless.
+fn alert_events(db: &str) -> String {
+    let body = "    tenant_id String,\n    alert_id String,\n    kind String,\n    \
+         status String,\n    at DateTime('UTC'),\n    at_ms UInt64,\n    `by` String,\n    \
+         note String,\n";
+    table(db, "alert_events", body, Some("toYYYYMM(at)"))
 }
 
 #[cfg(test)]

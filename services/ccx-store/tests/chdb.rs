@@ -178,12 +178,12 @@ fn insert_steps(batches: &[RowBatch], db: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every table a [`RowBatch`] writes (`backfills` is written by `ccx backfill` alone; the
-/// 18.16 tests cover it).
+/// Every table a [`RowBatch`] writes (`backfills` is written by `ccx backfill` alone and
+/// `alert_events` by the control plane; their own tests cover them).
 fn final_queries(db: &str) -> Vec<String> {
     TABLES
         .iter()
-        .filter(|t| **t != "backfills")
+        .filter(|t| !["backfills", "alert_events"].contains(t))
         .map(|t| {
             format!(
                 "SELECT * FROM {db}.{t} FINAL ORDER BY {}",
@@ -207,7 +207,7 @@ async fn the_schema_runs_on_a_current_engine_too() {
     queries.extend(final_queries("ccx_versions"));
     let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
     eprintln!("chdb engine {engine}");
-    assert_eq!(results.len(), 4 + TABLES.len() - 1);
+    assert_eq!(results.len(), 4 + TABLES.len() - 2);
     let major: u32 = engine.split('.').next().unwrap().parse().unwrap();
     assert!(major >= 24, "chdb engine {engine} is not a current release");
 
@@ -259,7 +259,7 @@ async fn an_existing_database_is_upgraded_in_place_on_a_current_engine_too() {
     queries.extend(describe_queries("upgraded"));
     queries.extend(describe_queries("fresh"));
     let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
-    let tables = TABLES.len() - 1;
+    let tables = TABLES.len() - 2;
     let n = UPGRADED.len();
     assert_eq!(results.len(), tables + 4 + 2 * n);
     check_kpis(
@@ -295,7 +295,7 @@ async fn an_existing_database_is_upgraded_in_place_on_a_current_engine_too() {
     }
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor", "staffing"]
+        ["v2_components", "live_floor", "staffing", "alert_events"]
     );
     for batch in &new {
         store.write(batch).await.unwrap();
@@ -321,4 +321,38 @@ async fn an_existing_database_is_upgraded_in_place_on_a_current_engine_too() {
             "{query}: 18.16 and chdb {engine} differ"
         );
     }
+}
+
+/// `alert_events` on a current engine: the same inserts, written twice, read back under
+/// `FINAL` as on 18.16.
+#[tokio::test]
+async fn alert_events_on_a_current_engine_too() {
+    if let Err(why) = ensure_chdb() {
+        eprintln!("SKIPPED: chdb-core (a current ClickHouse engine) cannot be installed: {why}");
+        return;
+    }
+    let events = alert_events_scenario();
+    let mut steps = schema_steps("ccx");
+    let insert = |events: &[ccx_store::AlertEvent]| {
+        let sql = ccx_store::alert_events_insert("ccx", events).unwrap();
+        json!({ "sql": sql.query, "body": sql.body })
+    };
+    steps.push(insert(&events));
+    steps.push(insert(&events[..2]));
+    let query = "SELECT tenant_id, alert_id, kind, status, at_ms, `by`, note \
+                 FROM ccx.alert_events FINAL ORDER BY tenant_id, alert_id, at_ms, status";
+    let (engine, results) = run_chdb(&json!({ "steps": steps, "queries": [query] }));
+    assert_eq!(results[0].len(), events.len(), "chdb {engine}");
+
+    let (_server, config) = ClickHouseServer::start();
+    let store = Store::connect(&config).await.unwrap();
+    store.migrate().await.unwrap();
+    store.write_alert_events(&events).await.unwrap();
+    store.write_alert_events(&events[..2]).await.unwrap();
+    assert_eq!(
+        store.query_json(query).await.unwrap(),
+        results[0],
+        "ClickHouse {} and chdb {engine} differ",
+        store.server_version()
+    );
 }

@@ -37,7 +37,8 @@ async fn migrate_creates_the_schema_once() {
             "backfills",
             "v2_components",
             "live_floor",
-            "staffing"
+            "staffing",
+            "alert_events"
         ]
     );
 
@@ -149,6 +150,7 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 4, "name": "v2_components"}),
             serde_json::json!({"version": 5, "name": "live_floor"}),
             serde_json::json!({"version": 6, "name": "staffing"}),
+            serde_json::json!({"version": 7, "name": "alert_events"}),
         ]
     );
 }
@@ -229,7 +231,7 @@ async fn an_existing_database_is_upgraded_in_place() {
 
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor", "staffing"]
+        ["v2_components", "live_floor", "staffing", "alert_events"]
     );
     assert!(store.migrate().await.unwrap().is_empty());
 
@@ -666,7 +668,7 @@ async fn concurrent_upgrades_both_succeed() {
     both.dedup();
     assert_eq!(
         both,
-        ["live_floor", "staffing", "v2_components"],
+        ["alert_events", "live_floor", "staffing", "v2_components"],
         "{a:?} {b:?}"
     );
     let mut fresh_config = config.clone();
@@ -681,4 +683,29 @@ async fn concurrent_upgrades_both_succeed() {
         schema_of(&first, "ccx").await,
         schema_of(&first, "fresh").await
     );
+}
+
+/// A transition written twice (a leader that wrote it and died before recording it, then its
+/// successor) is one row; `FINAL` answers every transition of the tenant and no other's.
+#[tokio::test]
+async fn alert_events_are_written_once_per_transition() {
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    let events = alert_events_scenario();
+    store.write_alert_events(&events[..2]).await.unwrap();
+    store.write_alert_events(&events).await.unwrap();
+    store.write_alert_events(&[]).await.unwrap();
+    let read = store.read_alert_events("acme").await.unwrap();
+    let mut expected: Vec<_> = events
+        .iter()
+        .filter(|e| e.tenant_id == "acme")
+        .cloned()
+        .collect();
+    expected.sort_by(|a, b| (&a.alert_id, a.at_ms).cmp(&(&b.alert_id, b.at_ms)));
+    assert_eq!(read, expected);
+    let rows = store
+        .query_json("SELECT count() AS n FROM ccx.alert_events FINAL")
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["n"], events.len(), "{rows:?}");
 }

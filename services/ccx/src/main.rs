@@ -160,12 +160,33 @@ fn main() -> anyhow::Result<()> {
         if sub.value_source("data_dir") == Some(DefaultValue) {
             args.data_dir = config.control.data_dir.clone();
         }
+        // `alert_events` go where the config's `[clickhouse]` section says, if it has one.
+        if args.clickhouse_url.is_none() && clickhouse_configured(&cli.config) {
+            args.clickhouse_url = Some(config.clickhouse.url.clone());
+            args.clickhouse_database = config.clickhouse.database.clone();
+            args.clickhouse_user = config.clickhouse.user.clone();
+            args.clickhouse_password = config.clickhouse.password.clone();
+        }
     }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(run(cli))
+}
+
+/// True when a config file has a `[clickhouse]` section or a `CCX__CLICKHOUSE__*` variable
+/// is set (the built-in default alone does not make a replica write `alert_events`).
+fn clickhouse_configured(files: &[std::path::PathBuf]) -> bool {
+    std::env::vars_os().any(|(k, _)| {
+        k.to_str()
+            .is_some_and(|k| k.starts_with("CCX__CLICKHOUSE__"))
+    }) || files.iter().any(|f| {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|t| t.contains_key("clickhouse"))
+    })
 }
 
 fn init_logging() {

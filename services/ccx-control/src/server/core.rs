@@ -5,12 +5,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::error::ControlError;
-use crate::state::StateMachine;
+use crate::notify::Cluster;
+use crate::state::{Command, Proposal, StateMachine};
 use crate::transport::AddressBook;
 
 use super::metrics::Metrics;
 use super::raft_loop::Input;
-use super::write::ForwardClients;
+use super::write::{ForwardClients, WriteOp};
 use super::NodeStatus;
 
 /// What the gRPC services and the HTTP handlers share.
@@ -55,5 +56,36 @@ impl Core {
                 .then(|| self.address_of(leader_id))
                 .flatten(),
         }
+    }
+}
+
+/// The senders of `notify` run on the replica: they lead when it leads, read its applied
+/// state and record through its write path.
+impl Cluster for Core {
+    fn is_leader(&self) -> bool {
+        self.status().leader_id == self.id
+    }
+
+    fn applied_index(&self) -> u64 {
+        ccx_model::sync::read(&self.state).applied_index()
+    }
+
+    fn state(&self) -> Arc<RwLock<StateMachine>> {
+        self.state.clone()
+    }
+
+    async fn record(&self, command: Command) -> Result<(), ControlError> {
+        let proposal = Proposal {
+            request_id: self.new_request_id(),
+            at_ms: ccx_model::now_ms(),
+            command,
+        };
+        self.write(
+            WriteOp::Command(Box::new(proposal)),
+            true,
+            self.request_timeout,
+        )
+        .await
+        .map(|_| ())
     }
 }

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 
+use crate::notify::NotifyMetrics;
+
 use super::NodeStatus;
 
 pub(super) struct Metrics {
@@ -21,6 +23,8 @@ pub(super) struct Metrics {
     pub(super) forwarded: IntCounter,
     pub(super) send_failures: IntCounter,
     pub(super) write_seconds: Histogram,
+    /// Notifications and `alert_events` writes.
+    pub(super) notify: NotifyMetrics,
 }
 
 impl Metrics {
@@ -81,6 +85,7 @@ impl Metrics {
                     ]),
             )
             .expect("metric"),
+            notify: NotifyMetrics::new(&registry),
             registry,
         };
         m.registry

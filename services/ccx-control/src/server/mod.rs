@@ -1,6 +1,7 @@
 //! A control-plane replica process: the raft loop thread, the gRPC listener (the public
 //! `ccx.v1.Control` service and the internal replica services) and the HTTP listener
-//! (`/metrics`, `/healthz`, `/readyz`).
+//! (`/metrics`, `/healthz`, `/readyz`), and while it leads, the senders of alert
+//! notifications and `alert_events` (`crate::notify`).
 //!
 //! Writes: a replica that leads proposes and answers once the entry is applied; a follower
 //! forwards the write to the leader. A proposal lost to a leader change is proposed again with
@@ -235,6 +236,18 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         }
     });
     let http_task = http::spawn(id, http_listener, core.clone(), shutdown.clone());
+    let deliveries = tokio::spawn(crate::notify::run_deliveries(
+        core.clone(),
+        options.notify.clone(),
+        core.metrics.notify.clone(),
+        shutdown.clone(),
+    ));
+    let alert_events = tokio::spawn(crate::notify::run_alert_events(
+        core.clone(),
+        options.clickhouse.clone(),
+        core.metrics.notify.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(
         id = options.id,
         %grpc_addr,
@@ -250,7 +263,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         shutdown,
         stop,
         thread: Some(thread),
-        tasks: vec![grpc_task, http_task],
+        tasks: vec![grpc_task, http_task, deliveries, alert_events],
     })
 }
 

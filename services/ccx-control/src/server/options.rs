@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ccx_config::ClickHouseConfig;
+
 use crate::error::ControlError;
+use crate::notify::NotifyOptions;
 
 /// Timing and retention knobs of a replica; the defaults suit a LAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,7 @@ impl Default for Tuning {
 }
 
 /// What a replica needs to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaOptions {
     pub id: u64,
     /// Every founding replica, this one included: (id, gRPC host:port). Empty: a single-replica
@@ -54,6 +57,10 @@ pub struct ReplicaOptions {
     /// founding one; ignored when the data directory already holds state.
     pub join: bool,
     pub tuning: Tuning,
+    /// How alert notifications are retried.
+    pub notify: NotifyOptions,
+    /// Where the leader writes `alert_events`; `None`: they are not written.
+    pub clickhouse: Option<ClickHouseConfig>,
 }
 
 impl ReplicaOptions {
@@ -72,6 +79,8 @@ impl ReplicaOptions {
             http_listen,
             join: false,
             tuning: Tuning::default(),
+            notify: NotifyOptions::default(),
+            clickhouse: None,
         }
     }
 

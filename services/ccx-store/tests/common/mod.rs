@@ -1054,3 +1054,75 @@ pub fn expected_after_upgrade() -> FinalRows {
         &expected_final(&new[0], None),
     )
 }
+
+/// Alert transitions of two tenants: a churn alert opened, acknowledged and resolved, a
+/// threshold alert opened and resolved by the stream (`acme`), and one open alert of `other`.
+pub fn alert_events_scenario() -> Vec<ccx_store::AlertEvent> {
+    let e = |tenant: &str, alert: &str, kind: &str, status: &str, at: i64, by: &str, note: &str| {
+        ccx_store::AlertEvent {
+            tenant_id: tenant.into(),
+            alert_id: alert.into(),
+            kind: kind.into(),
+            status: status.into(),
+            at_ms: T0 + at,
+            by: by.into(),
+            note: note.into(),
+        }
+    };
+    vec![
+        e(
+            "acme",
+            "acme:c1:e1",
+            "CHURN",
+            "OPEN",
+            1_001,
+            "ccx-stream",
+            "score 70: NPS_DETRACTOR",
+        ),
+        e(
+            "acme",
+            "acme:c1:e1",
+            "CHURN",
+            "ACKNOWLEDGED",
+            60_002,
+            "kim",
+            "calling back",
+        ),
+        e(
+            "acme",
+            "acme:sl:q1::1",
+            "THRESHOLD",
+            "OPEN",
+            61_003,
+            "ccx-stream",
+            "it's 'low'",
+        ),
+        e(
+            "acme",
+            "acme:c1:e1",
+            "CHURN",
+            "RESOLVED",
+            120_004,
+            "sam",
+            "refund issued",
+        ),
+        e(
+            "acme",
+            "acme:sl:q1::1",
+            "THRESHOLD",
+            "RESOLVED",
+            180_005,
+            "ccx",
+            "condition cleared",
+        ),
+        e(
+            "other",
+            "other:c9:e9",
+            "CHURN",
+            "OPEN",
+            2_000,
+            "ccx-stream",
+            "",
+        ),
+    ]
+}
