@@ -2,6 +2,10 @@
 //! tenant, literals quoted by the store's quoting. One query per minute table sums each
 //! component over every range at once (`sumIf`, which ClickHouse 18.16 has too).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use ccx_model::rows::{Components, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS};
 use ccx_store::{quote, Store};
 use futures::future::BoxFuture;
@@ -11,18 +15,58 @@ use crate::source::{RowSource, Snapshot, SourceError, Starts, Sums, RANGES};
 
 const STATE_COLUMNS: [&str; 4] = ["available_ms", "busy_ms", "acw_state_ms", "break_ms"];
 
+/// How long a tenant's minute-table sums are reused. The live rows (`queue_now`, `agent_now`)
+/// are read at every refresh; the sums over 15 min, 60 min and today move with the
+/// watermark and cost a `FINAL` over the day's rows, which at every refresh would compete
+/// with the stream's writes (docs/benchmarks.md, "Live floor").
+const SUMS_REUSED_FOR: Duration = Duration::from_secs(2);
+
+/// A tenant's minute-table sums: read at, for which range starts, the sums.
+type CachedSums = (Instant, Starts, Snapshot);
+
 /// Reads a ClickHouse database written by the stream.
 #[derive(Clone)]
 pub struct ClickHouseSource {
     store: Store,
+    sums: Arc<Mutex<HashMap<String, CachedSums>>>,
 }
 
 impl ClickHouseSource {
     pub fn new(store: Store) -> ClickHouseSource {
-        ClickHouseSource { store }
+        ClickHouseSource {
+            store,
+            sums: Arc::default(),
+        }
     }
 
     async fn read(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
+        let cached = {
+            let sums = ccx_model::sync::lock(&self.sums);
+            sums.get(tenant)
+                .filter(|(at, s, _)| s == starts && at.elapsed() < SUMS_REUSED_FOR)
+                .map(|(_, _, snapshot)| snapshot.clone())
+        };
+        let mut out = match cached {
+            Some(sums) => sums,
+            None => {
+                let sums = self.read_sums(tenant, starts).await?;
+                let entry = (Instant::now(), *starts, sums.clone());
+                ccx_model::sync::lock(&self.sums).insert(tenant.to_string(), entry);
+                sums
+            }
+        };
+        let (queue_now, agent_now) = futures::try_join!(
+            self.store.read_queue_now(tenant),
+            self.store.read_agent_now(tenant),
+        )
+        .map_err(|e| SourceError(e.to_string()))?;
+        out.queue_now = queue_now;
+        out.agent_now = agent_now;
+        Ok(out)
+    }
+
+    /// The minute tables summed over each range.
+    async fn read_sums(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
         let db = self.store.database();
         let queue_sql = sums_sql(
             db,
@@ -41,19 +85,13 @@ impl ClickHouseSource {
             starts,
         );
         let state_sql = sums_sql(db, "agent_state_1m", None, &STATE_COLUMNS, tenant, starts);
-        let (queues, agents, state, queue_now, agent_now) = futures::try_join!(
+        let (queues, agents, state) = futures::try_join!(
             self.store.query_json(&queue_sql),
             self.store.query_json(&agent_sql),
             self.store.query_json(&state_sql),
-            self.store.read_queue_now(tenant),
-            self.store.read_agent_now(tenant),
         )
         .map_err(|e| SourceError(e.to_string()))?;
-        let mut out = Snapshot {
-            queue_now,
-            agent_now,
-            ..Snapshot::default()
-        };
+        let mut out = Snapshot::default();
         for row in &queues {
             out.queues
                 .insert(key(row)?, components(row, QUEUE_COLUMNS)?);
