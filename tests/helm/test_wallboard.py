@@ -1,6 +1,6 @@
 """The wallboard (`ccx wallboard`): a Deployment serving the supervisors' page on the HTTP port
-of wallboard.service.port, with the other workloads' configuration plus the control-plane
-replicas it reads, a Service, an optional Ingress and a NetworkPolicy."""
+of wallboard.service.port, with the other workloads' configuration (the control-plane replicas
+included: every workload reads them), a Service, an optional Ingress and a NetworkPolicy."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def container(out: Rendered) -> dict:
     return c
 
 
-def wallboard_toml(out: Rendered) -> dict:
-    return tomllib.loads(out.get("ConfigMap", "ccx-config")["data"]["wallboard.toml"])
+def config_toml(out: Rendered) -> dict:
+    return tomllib.loads(out.get("ConfigMap", "ccx-config")["data"]["config.toml"])
 
 
 def test_deployment_command_probes_resources_and_config(default_render: Rendered, chart):
@@ -34,26 +34,29 @@ def test_deployment_command_probes_resources_and_config(default_render: Rendered
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["periodSeconds"] == chart.values["wallboard"]["livenessProbe"]["periodSeconds"]
     assert c["resources"] == chart.values["wallboard"]["resources"]
-    # the same layers as the collector's, then the wallboard's own
+    # the same layers as the collector's
     (collector,) = default_render.get("Deployment", "ccx-collector")["spec"]["template"]["spec"]["containers"]
     layers = lambda args: [args[i + 1] for i, a in enumerate(args) if a == "--config"]  # noqa: E731
-    assert layers(c["args"]) == layers(collector["args"]) + ["/etc/ccx/config/wallboard.toml"]
+    assert layers(c["args"]) == layers(collector["args"])
     assert c["volumeMounts"] == collector["volumeMounts"]
     assert c["env"] == collector["env"]
 
 
 @pytest.mark.parametrize("replicas", [1, 3, 5])
-def test_the_wallboard_reads_every_control_replica(chart, replicas):
+def test_every_workload_reads_every_control_replica(chart, replicas):
+    # the collector (tokens), the stream (settings, rules, alerts) and the wallboard share it
     out = render({"control": {"replicas": replicas}}, chart=chart)
-    assert wallboard_toml(out) == {"control": {
-        "endpoints": [f"ccx-control-{i}.{SUFFIX}:50061" for i in range(replicas)]}}
-    # only the wallboard's layer names them: the other workloads' configuration is unchanged
-    assert "endpoints" not in tomllib.loads(out.get("ConfigMap", "ccx-config")["data"]["config.toml"])["control"]
+    assert config_toml(out)["control"]["endpoints"] == [
+        f"ccx-control-{i}.{SUFFIX}:50061" for i in range(replicas)]
+    for kind, name in [("Deployment", "ccx-collector"), ("StatefulSet", "ccx-stream"),
+                       ("Deployment", "ccx-wallboard")]:
+        (c,) = out.get(kind, name)["spec"]["template"]["spec"]["containers"]
+        assert "/etc/ccx/config/config.toml" in c["args"], name
 
 
-def test_without_a_control_plane_the_wallboard_reads_none(chart):
+def test_without_a_control_plane_no_workload_reads_one(chart):
     out = render({"control": {"enabled": False}}, chart=chart)
-    assert wallboard_toml(out) == {"control": {"endpoints": []}}
+    assert config_toml(out)["control"]["endpoints"] == []
 
 
 def test_service_and_port(chart):
