@@ -59,6 +59,12 @@ def an(agent, state, since, ms=0, version=1, tenant=TENANT, contact="", queue=""
             "on_hold": on_hold, "as_of": as_of, "as_of_ms": as_of * 1000 + 250, "version": version}
 
 
+def ae(alert_id, kind, status, at, by="ccx-stream", tenant=TENANT):
+    """An alert_events row: the transition of `alert_id` to `status` at `at` (its version)."""
+    return {"tenant_id": tenant, "alert_id": alert_id, "kind": kind, "status": status, "at": ts(at),
+            "at_ms": ts(at) * 1000, "by": by, "note": "", "version": ts(at) * 1000}
+
+
 D = "2026-01-15 "
 
 # Each batch is one INSERT (one part), in this order.
@@ -280,6 +286,20 @@ BATCHES: list[tuple[str, list[dict]]] = [
          "reasons": ["NPS_DETRACTOR"], "triggered_at": ts(D + "10:00:00"),
          "triggered_at_ms": ts(D + "10:00:00") * 1000, "contact_id": "d1", "channel": "VOICE",
          "queue_id": "q1", "agent_id": "b1", "version": 1},
+    ]),
+    # ------------------------------------------------------------------ alert_events
+    # x1 opened then acknowledged; x2 opened then resolved (written twice by a new leader:
+    # same version, one row); a threshold alert open; tenant-1's open alert
+    ("alert_events", [
+        ae("tenant-0:x1:e1", "CHURN", "OPEN", D + "10:05:01"),
+        ae("tenant-0:x1:e1", "CHURN", "ACKNOWLEDGED", D + "10:07:00", by="kim"),
+        ae("tenant-0:x2:e7", "CHURN", "OPEN", "2026-01-14 20:00:01"),
+        ae("tenant-0:x2:e7", "CHURN", "RESOLVED", D + "09:00:00", by="lee"),
+        ae("tenant-0:sl-low:q1::1768471200000", "THRESHOLD", "OPEN", D + "10:20:00"),
+        ae("tenant-1:y1:e1", "CHURN", "OPEN", D + "10:00:01", tenant=OTHER_TENANT),
+    ]),
+    ("alert_events", [
+        ae("tenant-0:x2:e7", "CHURN", "RESOLVED", D + "09:00:00", by="lee"),
     ]),
     # ------------------------------------------------------------------ ingest_quality_1m
     ("ingest_quality_1m", [

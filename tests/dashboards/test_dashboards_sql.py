@@ -271,10 +271,14 @@ def test_wallboard_live_queue_churn_and_quality(engine):
     ], "Queues now")
     # the replayed alert x1 counts once; x3 is older than 24 h; tenant-1's is not shown
     assert_rows(run(engine, W, "Churn alerts (24 h)"), [{"alerts": 2}], "Churn alerts (24 h)")
+    # x2 was resolved (alert_events): no longer listed; x1's latest transition is its acknowledgement
     latest = run(engine, W, "Churn alerts — latest")
-    assert [r["alert_id"] for r in latest] == ["tenant-0:x1:e1", "tenant-0:x2:e7"]
+    assert [r["alert_id"] for r in latest] == ["tenant-0:x1:e1"]
     assert latest[0]["signals"] == "HIGH_EFFORT, NEGATIVE_SENTIMENT, NPS_DETRACTOR"
     assert latest[0]["score"] == 60 and latest[0]["triggered_at"] == "2026-01-15 10:05:00"
+    assert latest[0]["status"] == "ACKNOWLEDGED"
+    # x1 (acknowledged) and the threshold alert (open); x2 resolved; tenant-1's not counted
+    assert_rows(run(engine, W, "Open alerts"), [{"open_alerts": 2}], "Open alerts")
     assert_rows(run(engine, W, "Ingest quality (60 min)"),
                 [{"duplicates": 2 + 1, "out_of_sequence": 1, "late_dropped": 1}], "Ingest quality")
     # late events of the last 7 days no backfill took in: 08:00's three (09:40's one and

@@ -26,7 +26,7 @@ EXPECTED = {
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
 }
 TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "reason_metrics_1m", "agent_state_1m", "churn_alerts",
-          "queue_now", "agent_now", "ingest_quality_1m", "events"}
+          "queue_now", "agent_now", "ingest_quality_1m", "events", "alert_events"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]
 
