@@ -311,3 +311,174 @@ async fn a_threshold_rule_raises_and_resolves_its_alert_in_the_control_plane() {
     replica.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A service-level rule, end to end: a queue's calls answered late make its SL fall under the
+/// rule's threshold and the tenant's webhook (a receiver on 127.0.0.1) gets the open
+/// notification; fast answers bring it back and the webhook gets the resolved one, each with
+/// `Idempotency-Key: <alert_id>:<transition>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_level_rule_notifies_when_the_queue_misses_it_and_when_it_recovers() {
+    use ccx_model::settings::{AlertKind, Format, Metric, NotificationTarget, Op, ThresholdRule};
+    use ccx_proto::prost::Message as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // The tenant's webhook: every request's key and body.
+    type Hooks = Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+    let hooks: Hooks = Arc::default();
+    let app = {
+        let hooks = Arc::clone(&hooks);
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::Json<serde_json::Value>| async move {
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    ccx_model::sync::lock(&hooks).push((key, body.0));
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (replica, client, dir) = control().await;
+    let endpoint = replica.grpc_addr().to_string();
+    let settings = TenantSettings {
+        threshold_rules: vec![ThresholdRule {
+            id: "sl-low".into(),
+            metric: Metric::ServiceLevel,
+            queue_id: "q-sl".into(),
+            channel: String::new(),
+            op: Op::Below,
+            threshold: 80.0,
+            window_ms: 15 * 60_000,
+            for_ms: 0,
+        }],
+        notification_targets: vec![NotificationTarget {
+            url: hook,
+            kinds: vec![AlertKind::Threshold],
+            format: Format::Json,
+        }],
+        ..TenantSettings::default()
+    };
+    client
+        .put_config(settings.to_proto("tenant-0"))
+        .await
+        .expect("put");
+    let shared = Arc::new(SharedSettings::default());
+    let stop_follow = CancellationToken::new();
+    tokio::spawn(ccx_stream::serve::follow_settings(
+        Arc::clone(&shared),
+        ccx_control::ControlClient::new([endpoint.clone()]).expect("client"),
+        Duration::from_millis(100),
+        stop_follow.clone(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shared
+        .get("tenant-0")
+        .is_none_or(|s| s.threshold_rules.is_empty())
+    {
+        assert!(Instant::now() < deadline, "settings never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut stream_settings = Settings::new(TenantSettings::default());
+    stream_settings.shared = Some(Arc::clone(&shared));
+    let topic = ccx_model::log::MemoryTopic::new(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = ccx_stream::dataflow::StreamOptions {
+        partitions: 2,
+        idle_timeout: Duration::from_millis(300),
+        flush_interval: Duration::from_millis(100),
+        checkpoint_every_ms: 0,
+        ..Default::default()
+    };
+    let stream = {
+        let (topic, stop) = (Arc::clone(&topic), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            ccx_stream::dataflow::run(
+                options,
+                stream_settings,
+                move |_| Ok(ccx_stream::source::MemoryLog::new(Arc::clone(&topic))),
+                move |_| {
+                    let rows = ccx_stream::sink::MemorySink::default();
+                    ccx_stream::sink::WithAlerts::new(rows, std::slice::from_ref(&endpoint))
+                },
+                stop,
+                Arc::new(ccx_stream::dataflow::Progress::default()),
+            )
+        })
+    };
+    // Calls of q-sl offered at `offer` and answered `wait_ms` later.
+    let calls = |prefix: &str, n: usize, offer: i64, wait_ms: i64| {
+        let mut events = Vec::new();
+        for i in 0..n {
+            let mut o = offered("tenant-0", &format!("{prefix}{i}"), "x", offer);
+            o.queue_id = "q-sl".into();
+            let mut a = o.clone();
+            a.event_id.push_str("-a");
+            a.r#type = ccx_model::EventType::ContactAnswered as i32;
+            a.agent_id = "a1".into();
+            a.occurred_at = Some(ccx_model::ms_timestamp(offer + wait_ms));
+            events.extend([o, a]);
+        }
+        for e in &events {
+            topic.append(&ccx_model::kafka_key(e), &e.encode_to_vec());
+        }
+    };
+    let hook_keys = || {
+        ccx_model::sync::lock(&hooks)
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()
+    };
+    let wait_for = |n: usize| {
+        let hook_keys = &hook_keys;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while hook_keys().len() < n {
+                assert!(Instant::now() < deadline, "webhook got {:?}", hook_keys());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // Two calls answered after 30 s: SL 0 %.
+    let now = now_ms();
+    calls("late", 2, now - 40_000, 30_000);
+    wait_for(1).await;
+    let (key, body) = ccx_model::sync::lock(&hooks)[0].clone();
+    let alert_id = body["id"].as_str().expect("id").to_string();
+    assert_eq!(key, format!("{alert_id}:open"));
+    assert_eq!(
+        (
+            body["kind"].as_str(),
+            body["metric"].as_str(),
+            body["queue"].as_str()
+        ),
+        (Some("THRESHOLD"), Some("service_level"), Some("q-sl"))
+    );
+    assert_eq!(
+        (body["value"].as_f64(), body["threshold"].as_f64()),
+        (Some(0.0), Some(80.0))
+    );
+    // Eight answered within 2 s (offered now: earlier ones would be behind the watermark by
+    // now, too late for the minutes): 8 of 10 in SL, 80 %, no longer below.
+    calls("fast", 8, now_ms(), 2_000);
+    wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        hook_keys(),
+        [format!("{alert_id}:open"), format!("{alert_id}:resolved")],
+        "once each"
+    );
+    stop.store(true, Ordering::Relaxed);
+    stream.join().expect("join").expect("stream");
+    stop_follow.cancel();
+    replica.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
