@@ -279,6 +279,9 @@ def test_wallboard_live_queue_churn_and_quality(engine):
     assert latest[0]["status"] == "ACKNOWLEDGED"
     # x1 (acknowledged) and the threshold alert (open); x2 resolved; tenant-1's not counted
     assert_rows(run(engine, W, "Open alerts"), [{"open_alerts": 2}], "Open alerts")
+    # agents needed now 4 (q1/VOICE) + 2 (q2/VOICE), q2/CHAT none; working now a1, a2 (busy), a3
+    # (ACW), a7 (available); a6 unknown, b1 another tenant's
+    assert_rows(run(engine, W, "Agents short"), [{"agents_short": 2}], "Agents short")
     assert_rows(run(engine, W, "Ingest quality (60 min)"),
                 [{"duplicates": 2 + 1, "out_of_sequence": 1, "late_dropped": 1}], "Ingest quality")
     # late events of the last 7 days no backfill took in: 08:00's three (09:40's one and

@@ -4,6 +4,14 @@
 
 use serde::Serialize;
 
+/// The agent states that count as staffed against the agents needed (SPEC §7.5
+/// `agents_short`): available, busy, or in after-contact work.
+pub const WORKING_STATES: [crate::AgentState; 3] = [
+    crate::AgentState::Available,
+    crate::AgentState::Busy,
+    crate::AgentState::AfterContactWork,
+];
+
 /// The most agents a calculation considers (SPEC §7.6).
 pub const MAX_AGENTS: u32 = 10_000;
 

@@ -173,6 +173,11 @@ pub struct Board {
     pub agents: Vec<AgentRow>,
     /// Agents per state now.
     pub agent_states: BTreeMap<String, u32>,
+    /// Agents now available, busy or in after-contact work.
+    pub agents_working: u32,
+    /// Σ agents needed of the queues − agents working (SPEC §7.5 `agents_short`); None while
+    /// no queue has a handled contact in its last half hour.
+    pub agents_short: Option<i64>,
     pub occupancy_pct: [Option<f64>; RANGES],
     pub fcr_pct_today: Option<f64>,
     pub csat_pct_today: Option<f64>,
@@ -250,6 +255,13 @@ impl Board {
         for a in &agents {
             *agent_states.entry(a.state.clone()).or_insert(0) += 1;
         }
+        let agents_working: u32 = ccx_model::staffing::WORKING_STATES
+            .iter()
+            .map(|s| agent_states.get(s.as_str_name()).copied().unwrap_or(0))
+            .sum();
+        let agents_short = total
+            .agents_needed
+            .map(|n| i64::from(n) - i64::from(agents_working));
 
         let newest = snapshot
             .queue_now
@@ -312,6 +324,8 @@ impl Board {
             queues,
             agents,
             agent_states,
+            agents_working,
+            agents_short,
             occupancy_pct: snapshot.state.map(|s| occupancy_pct(&s)),
             fcr_pct_today: kpis_today.fcr_pct,
             csat_pct_today: kpis_today.csat_pct,
@@ -446,6 +460,18 @@ mod tests {
         assert_eq!((q.callbacks_requested, q.callbacks_waiting), (3, 2));
         assert_eq!(board.total.waiting, 3);
         assert_eq!(board.agent_states.get("BUSY"), Some(&1));
+        let working = ["AVAILABLE", "BUSY", "AFTER_CONTACT_WORK"]
+            .iter()
+            .map(|s| board.agent_states.get(*s).copied().unwrap_or(0))
+            .sum::<u32>();
+        assert_eq!(board.agents_working, working);
+        assert_eq!(
+            board.agents_short,
+            board
+                .total
+                .agents_needed
+                .map(|n| i64::from(n) - i64::from(working))
+        );
         assert_eq!(board.live.as_of, Some(now - 500));
         assert!(!board.live.stale);
 

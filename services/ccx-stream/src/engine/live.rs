@@ -216,12 +216,7 @@ impl Live {
 
     /// Agents now available, busy or in after-contact work (SPEC §7.5 `agents_short`).
     pub(super) fn staffed(&self) -> usize {
-        let working = [
-            AgentState::Available,
-            AgentState::Busy,
-            AgentState::AfterContactWork,
-        ]
-        .map(|s| s as u8);
+        let working = ccx_model::staffing::WORKING_STATES.map(|s| s as u8);
         self.agents
             .values()
             .filter(|a| working.contains(&a.state))
