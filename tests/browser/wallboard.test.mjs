@@ -142,10 +142,18 @@ test('the supervisor of tenant-0 sees the board, a new waiting contact and ackno
   await page.waitForFunction(() => document.getElementById('who').textContent.includes('tenant-0'), null, WAIT);
   await page.waitForSelector('.tile', WAIT);
   await page.waitForSelector('.stat', WAIT);
-  // The live floor moves: no stale banner, agents with their states.
+  // The live floor moves: no stale banner, and an agent who just became available is listed
+  // with its state (published here: the simulation's first answer may come later).
   await page.waitForFunction(() => document.body.dataset.stale === 'false', null, WAIT);
   assert.equal(await page.locator('#banner.show').count(), 0);
-  await page.waitForSelector('#agents .st', WAIT);
+  serial += 1;
+  const agent = `floor-agent-${process.pid}`;
+  await publish('tenant-0', [{
+    eventId: `browser-${process.pid}-${serial}`, tenantId: 'tenant-0', type: 'AGENT_STATE_CHANGED',
+    occurredAt: iso(Date.now()), agentId: agent, agentState: 'AVAILABLE',
+  }]);
+  await page.waitForFunction(a => [...document.querySelectorAll('#agents tr')]
+    .some(r => r.textContent.includes(a) && r.querySelector('.st')?.textContent === 'available'), agent, WAIT);
 
   // A contact waiting in a queue of its own; its name is markup, shown as text.
   const queue = `<img src=x onerror="window.__injected=1">q${process.pid}`;
