@@ -49,6 +49,7 @@ mod codec;
 pub mod schema;
 pub mod testing;
 mod views;
+mod withdraw;
 
 pub use alert_events::AlertEvent;
 pub use codec::{Insert, RowFilter};
