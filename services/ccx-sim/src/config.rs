@@ -15,7 +15,9 @@ pub enum Dist {
         lo_ms: f64,
         hi_ms: f64,
     },
-    /// Right-skewed like real handle times: this mean and coefficient of variation.
+    /// Right-skewed like real handle times: this mean and coefficient of variation, cut at
+    /// four times the mean (a contact's handling has a practical ceiling, and a run's last
+    /// contacts end soon after its last arrival).
     LogNormal {
         mean_ms: f64,
         cv: f64,

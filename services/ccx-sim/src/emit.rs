@@ -60,16 +60,24 @@ impl Output {
     }
 
     pub fn agent_state(&mut self, agent: usize, state: AgentState, at: i64) {
+        let event = self.agent_state_now(agent, state, at);
+        self.buf.push((at, self.seq, event));
+    }
+
+    /// An agent's state change handed out at once rather than buffered.
+    pub fn agent_state_now(&mut self, agent: usize, state: AgentState, at: i64) -> Event {
+        self.seq += 1;
         // Zero-padded: two changes of one agent in the same millisecond keep their order
         // under the event-id tie-break.
-        let event = Event {
-            event_id: format!("{}-s{:012}", self.prefix, self.seq + 1),
+        Event {
+            event_id: format!("{}-s{:012}", self.prefix, self.seq),
+            tenant_id: self.tenant.clone(),
             r#type: EventType::AgentStateChanged as i32,
+            occurred_at: Some(ms_timestamp(at)),
             agent_id: agent_id(agent),
             agent_state: state as i32,
             ..Event::default()
-        };
-        self.push(at, event);
+        }
     }
 
     pub fn qa(&mut self, agent: usize, channel: Channel, contact: &str, score: i32, at: i64) {
@@ -90,6 +98,11 @@ impl Output {
         self.buf.sort_unstable_by_key(|(at, seq, _)| (*at, *seq));
         let due = self.buf.partition_point(|(at, _, _)| *at < until);
         self.buf.drain(..due).map(|(_, _, e)| e).collect()
+    }
+
+    /// Forgets the events decided for `from` on (the center closed before them).
+    pub fn drop_from(&mut self, from: i64) {
+        self.buf.retain(|(at, _, _)| *at < from);
     }
 
     pub fn take_all(&mut self) -> Vec<Event> {

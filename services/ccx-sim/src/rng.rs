@@ -60,7 +60,7 @@ impl Rng {
                 // Parameters of the underlying normal for this mean and variation.
                 let s2 = (1.0 + cv * cv).ln();
                 let mu = mean_ms.ln() - s2 / 2.0;
-                (mu + s2.sqrt() * self.normal()).exp()
+                (mu + s2.sqrt() * self.normal()).exp().min(4.0 * mean_ms)
             }
         };
         ms.max(0.0).round() as i64
@@ -79,7 +79,7 @@ mod tests {
             Dist::Exponential { mean_ms: 1_000.0 },
             Dist::LogNormal {
                 mean_ms: 1_000.0,
-                cv: 0.8,
+                cv: 0.5,
             },
             Dist::Uniform {
                 lo_ms: 500.0,

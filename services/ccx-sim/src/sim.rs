@@ -112,6 +112,12 @@ impl Sim {
         )
     }
 
+    /// Closes the live feed at `at`: its events before `at`, then everything in progress ends
+    /// at `at` (see [`Center::close`]).
+    pub fn close(&mut self, at: i64) -> Vec<Event> {
+        by_time(self.centers.iter_mut().flat_map(|c| c.close(at)).collect())
+    }
+
     /// Every agent of every tenant goes OFFLINE at `at` (the end of a simulated shift): no
     /// agent state stays open, so agent-state rows no longer grow with the watermark.
     pub fn end_of_shift(&mut self, at: i64) -> Vec<Event> {
@@ -141,9 +147,10 @@ impl Sim {
         )
     }
 
-    /// One tenant's contact center from `start`, `minutes` long (a contact every 2 s, 40
-    /// customers, at least 6 agents), ending with every agent offline, in the order its
-    /// source sends it: each event up to `disorder_ms` after its time.
+    /// One tenant's contact center running from `start` for `minutes` (a contact every 2 s
+    /// on average, 40 customers, at least 6 agents), closing then (what is in progress ends)
+    /// and every agent offline a minute later, in the order its source sends it: each
+    /// event up to `disorder_ms` after its time.
     pub fn source_history(
         tenant: &str,
         seed: u64,
@@ -158,11 +165,10 @@ impl Sim {
             agents: 6,
             ..SimConfig::default()
         });
-        let per_second = 0.5;
-        let contacts = (minutes * 60) as usize / 2;
-        let mut events = sim.generate(start, contacts, per_second);
-        let end = events.iter().map(time).max().unwrap_or(start) + 60_000;
-        events.extend(sim.end_of_shift(end));
+        sim.start(start, 0.5);
+        let end = start + minutes * 60_000;
+        let mut events = sim.close(end);
+        events.extend(sim.end_of_shift(end + 60_000));
         let mut rng = Rng::new(seed);
         let mut sent: Vec<(i64, Event)> = events
             .into_iter()

@@ -5,6 +5,22 @@ use ccx_model::{Channel, Direction};
 
 use crate::customers::Issue;
 
+/// Where a contact is in its journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Ivr,
+    /// Outbound: the customer's phone rings.
+    Ringing,
+    Waiting,
+    Talking,
+    /// Its last agent's after-contact work.
+    Wrapping,
+    /// Asked for a callback, not dialled yet.
+    CallbackAsked,
+    /// Between a transfer and the next queue.
+    Transferring,
+}
+
 #[derive(Debug, Clone)]
 pub struct Contact {
     pub id: String,
@@ -16,6 +32,7 @@ pub struct Contact {
     pub issue: Issue,
     pub callback_of: Option<String>,
     pub offered_at: i64,
+    pub phase: Phase,
     /// Nonzero while waiting in a line: the ticket of its entry.
     pub ticket: u64,
     pub agent: Option<usize>,
@@ -66,6 +83,13 @@ impl Contacts {
     /// Contacts offered and not yet done.
     pub fn open(&self) -> usize {
         self.open
+    }
+
+    /// The slots of the contacts in progress, in slot order.
+    pub fn slots(&self) -> Vec<u32> {
+        (0..self.slots.len() as u32)
+            .filter(|&s| self.slots[s as usize].is_some())
+            .collect()
     }
 
     /// True when `slot` holds a contact waiting in a line under `ticket`.

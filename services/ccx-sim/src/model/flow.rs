@@ -10,7 +10,7 @@ use super::waiting::Entry;
 use super::{Center, Step};
 use crate::config::Media;
 use crate::customers::Issue;
-use crate::model::contacts::Contact;
+use crate::model::contacts::{Contact, Phase};
 use crate::outcomes;
 
 impl Center {
@@ -26,6 +26,7 @@ impl Center {
         if direction == Direction::Outbound {
             self.ring(slot, t);
         } else if channel == Channel::Voice && self.rng.chance(b.ivr_self_service) {
+            self.contacts.at(slot).phase = Phase::Ivr;
             let done = t + self.rng.sample(b.ivr_time).max(1);
             self.schedule(done, Step::IvrEnd(slot));
         } else {
@@ -55,6 +56,7 @@ impl Center {
             issue,
             callback_of,
             offered_at: t,
+            phase: Phase::Ringing,
             ticket: 0,
             agent: None,
             first_answer: None,
@@ -119,6 +121,7 @@ impl Center {
         let ticket = self.tickets;
         let c = self.contacts.at(slot);
         c.ticket = ticket;
+        c.phase = Phase::Waiting;
         let (stream, first_wait) = (c.stream, c.first_answer.is_none());
         let inbound_voice = c.direction == Direction::Inbound && c.channel == Channel::Voice;
         let is_callback = c.callback_of.is_some();
@@ -154,6 +157,7 @@ impl Center {
         self.agents.list[a].talking += 1;
         let c = self.contacts.at(slot);
         c.ticket = 0;
+        c.phase = Phase::Talking;
         c.agent = Some(a);
         c.first_answer.get_or_insert(t);
         let stream = c.stream;
@@ -187,7 +191,9 @@ impl Center {
         }
         let delay = self.rng.sample(b.callback_delay).max(1);
         self.write(slot, EventType::CallbackRequested, t);
-        self.contacts.at(slot).ticket = 0;
+        let c = self.contacts.at(slot);
+        c.ticket = 0;
+        c.phase = Phase::CallbackAsked;
         self.schedule(t + delay, Step::DialBack(slot));
     }
 
@@ -228,6 +234,7 @@ impl Center {
             c.queue = to;
             c.transfers += 1;
             c.agent = None;
+            c.phase = Phase::Transferring;
             self.agents.list[a].talking -= 1;
             // The customer reaches the next queue a few seconds later.
             let arrives = t + self.rng.range(1_000, 5_000);
@@ -253,6 +260,7 @@ impl Center {
         e.resolved = resolved;
         e.converted = converted;
         e.mos = mos;
+        self.contacts.at(slot).phase = Phase::Wrapping;
         let agent = &mut self.agents.list[a];
         agent.talking -= 1;
         agent.wrapping += 1;
@@ -272,14 +280,14 @@ impl Center {
             self.write(slot, EventType::SentimentScored, at).sentiment = Some(v);
         }
         if self.rng.chance(b.survey) {
-            let at = t + wrap + self.rng.range(30_000, 600_000);
+            let at = t + wrap + self.rng.range(10_000, 120_000);
             let (kind, score) = outcomes::survey(&mut self.rng, s);
             let e = self.write(slot, EventType::SurveyResponded, at);
             e.survey_type = kind as i32;
             e.score = Some(score);
         }
         if self.rng.chance(b.qa) {
-            let at = t + wrap + self.rng.range(60_000, 1_800_000);
+            let at = t + wrap + self.rng.range(30_000, 300_000);
             let score = outcomes::qa_score(&mut self.rng);
             let id = self.contacts.at(slot).id.clone();
             self.out.qa(a, channel, &id, score, at);
@@ -317,7 +325,7 @@ impl Center {
     }
 
     /// Writes an event of the contact in `slot` at `t`.
-    fn write(&mut self, slot: u32, kind: EventType, t: i64) -> &mut ccx_model::Event {
+    pub(super) fn write(&mut self, slot: u32, kind: EventType, t: i64) -> &mut ccx_model::Event {
         let c = self.contacts.at(slot);
         let queue = &self.config.queues[c.queue];
         self.out.contact(c, queue, kind, t)

@@ -5,6 +5,7 @@
 //! breaks and shifts in `duty`.
 
 pub(crate) mod agents;
+mod close;
 pub(crate) mod contacts;
 mod duty;
 mod flow;
@@ -200,21 +201,25 @@ impl Center {
     }
 
     /// Every agent not offline goes offline at `at`, whatever it is doing (the end of the
-    /// simulated day: no agent state stays open). Agents without a shift come back at the
-    /// next injected arrival.
+    /// simulated day: no agent state stays open): those events. Agents without a shift come
+    /// back at the next injected arrival.
     pub fn end_of_shift(&mut self, at: i64) -> Vec<Event> {
         self.day_over = true;
+        let mut out = Vec::new();
         for a in 0..self.agents.list.len() {
             let agent = &mut self.agents.list[a];
             if agent.duty != Duty::Offline {
                 agent.duty = Duty::Offline;
                 agent.leaving = None;
                 agent.shown = Some(ccx_model::AgentState::Offline);
-                self.out.agent_state(a, ccx_model::AgentState::Offline, at);
+                out.push(
+                    self.out
+                        .agent_state_now(a, ccx_model::AgentState::Offline, at),
+                );
                 self.agents.offer(a);
             }
         }
-        self.out.take_all()
+        out
     }
 
     fn schedule(&mut self, at: i64, step: Step) {
