@@ -93,8 +93,11 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
             let n = match config.staff_for_sl_pct {
                 Some(target) if rate > 0.0 => {
                     let aht = work_s / rate;
-                    let need = agents_needed(work_s, aht, SL_THRESHOLD_S, target).unwrap_or(1);
-                    ((f64::from(need) * SHRINKAGE / f64::from(slots)).ceil() as usize).max(1)
+                    // Past Erlang C's 10,000 agents, traffic that large needs barely more
+                    // agents than Erlangs.
+                    let need = agents_needed(work_s, aht, SL_THRESHOLD_S, target)
+                        .map_or(work_s * 1.02, f64::from);
+                    ((need * SHRINKAGE / f64::from(slots)).ceil() as usize).max(1)
                 }
                 // Fixed staffing: one agent wherever traffic comes, the rest spread below.
                 _ => usize::from(rate > 0.0),
