@@ -15,7 +15,7 @@ use crate::config::{Media, MediaKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duty {
-    OnDuty,
+    Working,
     Break,
     Offline,
 }
@@ -46,7 +46,7 @@ impl Agent {
             media,
             talking: 0,
             wrapping: 0,
-            duty: Duty::OnDuty,
+            duty: Duty::Working,
             leaving: None,
             shown: None,
             team,
@@ -60,7 +60,7 @@ impl Agent {
     }
 
     pub fn can_take(&self) -> bool {
-        self.duty == Duty::OnDuty
+        self.duty == Duty::Working
             && self.leaving.is_none()
             && self.busy_slots() < self.media.slots()
     }
@@ -70,9 +70,9 @@ impl Agent {
         match self.duty {
             Duty::Offline => AgentState::Offline,
             Duty::Break => AgentState::Break,
-            Duty::OnDuty if self.talking > 0 => AgentState::Busy,
-            Duty::OnDuty if self.wrapping > 0 => AgentState::AfterContactWork,
-            Duty::OnDuty => AgentState::Available,
+            Duty::Working if self.talking > 0 => AgentState::Busy,
+            Duty::Working if self.wrapping > 0 => AgentState::AfterContactWork,
+            Duty::Working => AgentState::Available,
         }
     }
 }

@@ -51,7 +51,7 @@ impl Center {
         for a in 0..self.agents.list.len() {
             let agent = &self.agents.list[a];
             if agent.duty == Duty::Offline && self.config.teams[agent.team].shift.is_none() {
-                self.agents.list[a].duty = Duty::OnDuty;
+                self.agents.list[a].duty = Duty::Working;
                 self.show(a, at);
                 self.agents.offer(a);
             }
@@ -63,7 +63,7 @@ impl Center {
         let breaks = self.config.teams[agent.team].breaks;
         match to {
             DutyTo::Break => {
-                if agent.duty != Duty::OnDuty || agent.leaving.is_some() {
+                if agent.duty != Duty::Working || agent.leaving.is_some() {
                     // Off duty or already leaving: this break is skipped, the next planned.
                     if let Some(b) = breaks {
                         self.schedule(t + b.every_ms, Step::Leave { agent: a, to });
@@ -114,7 +114,7 @@ impl Center {
                     self.schedule(next, Step::Back { agent: a, from });
                 }
             }
-            Duty::OnDuty => {}
+            Duty::Working => {}
         }
     }
 
@@ -130,7 +130,7 @@ impl Center {
             // The break was cut short by the end of the shift, or the day ended for all.
             return;
         }
-        agent.duty = Duty::OnDuty;
+        agent.duty = Duty::Working;
         let team = &self.config.teams[agent.team];
         let (shift, breaks) = (team.shift, team.breaks);
         match (was, shift, breaks) {

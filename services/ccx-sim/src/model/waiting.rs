@@ -45,7 +45,11 @@ impl Waiting {
                 line.pop_front();
             }
             if let Some(&e) = line.front() {
-                if best.map_or(true, |(_, b)| (e.since, e.ticket) < (b.since, b.ticket)) {
+                let longer = match best {
+                    None => true,
+                    Some((_, b)) => (e.since, e.ticket) < (b.since, b.ticket),
+                };
+                if longer {
                     best = Some((q * 2 + kind as usize, e));
                 }
             }

@@ -88,18 +88,18 @@ impl Waits {
                 self.offered += 1;
                 self.offered_at.insert(e.contact_id.clone(), time(e));
             }
-            EventType::ContactAnswered => {
-                if let Some(at) = self.offered_at.remove(&e.contact_id) {
-                    let wait = time(e) - at;
-                    self.answered += 1;
-                    self.wait_answered_ms += wait as u64;
-                    self.answered_in_20s += u64::from(wait <= 20_000);
-                }
-            }
-            EventType::ContactAbandoned => {
-                if self.offered_at.remove(&e.contact_id).is_some() {
+            EventType::ContactAnswered | EventType::ContactAbandoned => {
+                let Some(at) = self.offered_at.remove(&e.contact_id) else {
+                    return;
+                };
+                if kind(e) == EventType::ContactAbandoned {
                     self.abandoned += 1;
+                    return;
                 }
+                let wait = time(e) - at;
+                self.answered += 1;
+                self.wait_answered_ms += wait as u64;
+                self.answered_in_20s += u64::from(wait <= 20_000);
             }
             _ => {}
         }
