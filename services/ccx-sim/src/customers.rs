@@ -88,3 +88,23 @@ impl Customers {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_due_back_comes_back_with_the_same_issue() {
+        let mut rng = Rng::new(1);
+        let mut c = Customers::new(100, 4);
+        let first = c.inbound(0, &mut rng);
+        c.come_back(first, 60_000);
+        let other = c.inbound(30_000, &mut rng);
+        assert_ne!(other.case, first.case, "not due yet: a new issue");
+        assert_eq!(c.inbound(60_000, &mut rng), first);
+        let dialled = c.outbound(0, &mut rng);
+        c.retry(dialled, 10);
+        let again = c.outbound(10, &mut rng);
+        assert_eq!((again.case, again.attempt), (dialled.case, 1));
+    }
+}

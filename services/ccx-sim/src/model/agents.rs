@@ -132,3 +132,41 @@ impl Agents {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_free_longest_is_taken_and_a_taken_agent_leaves_every_pool() {
+        let list = vec![
+            Agent::new(0, 0, vec![0, 1], Media::Voice),
+            Agent::new(0, 1, vec![0], Media::Voice),
+            Agent::new(1, 0, vec![1], Media::Digital { concurrency: 2 }),
+        ];
+        let mut agents = Agents::new(list, 2);
+        assert_eq!(agents.take(0, MediaKind::Voice), Some(0));
+        agents.list[0].talking += 1;
+        // Agent 0 is still queued for queue 1, but taken: only its stamp there.
+        assert_eq!(agents.take(1, MediaKind::Voice), None);
+        assert_eq!(agents.take(0, MediaKind::Voice), Some(1));
+        agents.list[1].talking += 1;
+        // A digital agent with a free slot goes back to the end of its pools.
+        assert_eq!(agents.take(1, MediaKind::Digital), Some(2));
+        agents.list[2].talking += 1;
+        agents.offer(2);
+        assert_eq!(agents.take(1, MediaKind::Digital), Some(2));
+        agents.list[2].talking += 1;
+        agents.offer(2);
+        assert_eq!(agents.take(1, MediaKind::Digital), None, "both slots held");
+        // Freed, on a break pending: not offered.
+        agents.list[0].talking -= 1;
+        agents.list[0].leaving = Some((Duty::Break, 0));
+        agents.offer(0);
+        assert_eq!(agents.take(0, MediaKind::Voice), None);
+        assert_eq!(agents.list[0].state(), AgentState::Available);
+        agents.list[1].talking -= 1;
+        agents.list[1].wrapping += 1;
+        assert_eq!(agents.list[1].state(), AgentState::AfterContactWork);
+    }
+}

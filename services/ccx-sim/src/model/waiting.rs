@@ -59,3 +59,36 @@ impl Waiting {
         Some(entry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_waiting_over_the_queues_goes_first_and_stale_entries_are_skipped() {
+        let mut w = Waiting::new(3);
+        let entry = |since, ticket| Entry {
+            since,
+            ticket,
+            slot: ticket as u32,
+        };
+        w.push(0, MediaKind::Voice, entry(10, 1));
+        w.push(1, MediaKind::Voice, entry(5, 2));
+        w.push(1, MediaKind::Voice, entry(20, 3));
+        w.push(2, MediaKind::Voice, entry(1, 4));
+        w.push(0, MediaKind::Digital, entry(0, 5));
+        // Ticket 2 left the line (abandoned): skipped.
+        let waits = |e: &Entry| e.ticket != 2;
+        let pop = |w: &mut Waiting| {
+            w.pop_longest(&[0, 1], MediaKind::Voice, waits)
+                .map(|e| e.ticket)
+        };
+        assert_eq!(pop(&mut w), Some(1));
+        assert_eq!(pop(&mut w), Some(3));
+        assert_eq!(
+            pop(&mut w),
+            None,
+            "queue 2 and digital contacts are not this agent's"
+        );
+    }
+}
