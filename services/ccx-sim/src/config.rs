@@ -160,8 +160,8 @@ impl Default for Behaviour {
                 lo_ms: s(20.0),
                 hi_ms: s(120.0),
             },
-            callback_offer_after_ms: Some(90_000),
-            callback_accept: 0.3,
+            callback_offer_after_ms: Some(30_000),
+            callback_accept: 0.5,
             callback_delay: Dist::Uniform {
                 lo_ms: s(60.0),
                 hi_ms: s(600.0),

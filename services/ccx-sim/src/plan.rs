@@ -34,8 +34,10 @@ const MIX: [(Channel, Direction, f64, f64, Option<f64>); 8] = [
 ];
 
 const SL_THRESHOLD_S: f64 = 20.0;
-/// Staff added for breaks (15 minutes every 2 hours) and the slack of skills split by queue.
-const SHRINKAGE: f64 = 1.15;
+/// Breaks: 15 minutes every 2 hours, an eighth of the agents away at any time, made up for.
+const BREAK_EVERY_MS: i64 = 2 * 3_600_000;
+const BREAK_MS: i64 = 15 * 60_000;
+const ON_FLOOR: f64 = 1.0 - BREAK_MS as f64 / BREAK_EVERY_MS as f64;
 
 /// The center of `tenant` (its index `t` among the tenants) for `per_second` contacts a second
 /// over all tenants.
@@ -97,7 +99,7 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
                     // agents than Erlangs.
                     let need = agents_needed(work_s, aht, SL_THRESHOLD_S, target)
                         .map_or(work_s * 1.02, f64::from);
-                    ((need * SHRINKAGE / f64::from(slots)).ceil() as usize).max(1)
+                    ((need / ON_FLOOR / f64::from(slots)).round() as usize).max(1)
                 }
                 // Fixed staffing: one agent wherever traffic comes, the rest spread below.
                 _ => usize::from(rate > 0.0),
@@ -115,8 +117,8 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
         i += 1;
     }
     let breaks = Some(Breaks {
-        every_ms: 2 * 3_600_000,
-        length_ms: 15 * 60_000,
+        every_ms: BREAK_EVERY_MS,
+        length_ms: BREAK_MS,
     });
     let mut teams = Vec::new();
     for q in 0..queues {

@@ -15,6 +15,7 @@ impl Center {
             let agent = &self.agents.list[a];
             let team = &self.config.teams[agent.team];
             let (shift, breaks, rank) = (team.shift, team.breaks, agent.rank as i64);
+            let team_index = agent.team;
             if let Some(s) = shift {
                 let today = at.div_euclid(DAY_MS) * DAY_MS + s.start_of_day_ms;
                 let running = [today - DAY_MS, today]
@@ -34,8 +35,8 @@ impl Center {
                 }
             }
             if let Some(b) = breaks {
-                let half = (b.every_ms / 2).max(1);
-                let first = at + half + (rank * 397_000) % half;
+                // Spread over the cycle from the start: a floor always has some agents away.
+                let first = at + (rank * 397_000 + team_index as i64 * 131_000) % b.every_ms.max(1);
                 let to = DutyTo::Break;
                 self.schedule(first, Step::Leave { agent: a, to });
             }

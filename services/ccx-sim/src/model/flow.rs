@@ -16,12 +16,12 @@ use crate::outcomes;
 impl Center {
     pub(super) fn arrive(&mut self, stream: usize, t: i64) {
         let s = &self.config.streams[stream];
-        let (queue, channel, direction) = (s.queue, s.channel, s.direction);
+        let (channel, direction) = (s.channel, s.direction);
         let issue = match direction {
             Direction::Outbound => self.customers.outbound(t, &mut self.rng),
             _ => self.customers.inbound(t, &mut self.rng),
         };
-        let slot = self.offer(stream, queue, channel, direction, issue, None, t);
+        let slot = self.offer(stream, direction, issue, None, t);
         let b = &self.config.behaviour;
         if direction == Direction::Outbound {
             self.ring(slot, t);
@@ -34,18 +34,19 @@ impl Center {
         }
     }
 
-    /// A new contact, its `CONTACT_OFFERED` written.
-    #[allow(clippy::too_many_arguments)]
+    /// A new contact of `stream` (outbound when a callback), its `CONTACT_OFFERED` written.
     fn offer(
         &mut self,
         stream: usize,
-        queue: usize,
-        channel: Channel,
         direction: Direction,
         issue: Issue,
         callback_of: Option<String>,
         t: i64,
     ) -> u32 {
+        let (queue, channel) = {
+            let s = &self.config.streams[stream];
+            (s.queue, s.channel)
+        };
         self.offered += 1;
         let mut c = Contact {
             id: format!("{}-{}", self.prefix, self.offered),
@@ -204,15 +205,8 @@ impl Center {
             attempt: 0,
             ..c.issue
         };
-        let back = self.offer(
-            c.stream,
-            c.queue,
-            c.channel,
-            Direction::Outbound,
-            issue,
-            Some(c.id),
-            t,
-        );
+        // Same queue and channel: a callback is asked for while first waiting.
+        let back = self.offer(c.stream, Direction::Outbound, issue, Some(c.id), t);
         self.ring(back, t);
     }
 
