@@ -67,15 +67,18 @@ struct Seen {
     state: Option<AgentState>,
 }
 
-/// Replays the events in their order: an agent's contacts never exceed its slots, and once
-/// every event of a millisecond is applied each agent's reported state is what its
-/// contacts make it (BUSY while talking, AFTER_CONTACT_WORK while wrapping up, else
-/// available, on a break or offline).
+/// Replays the events in their order: an agent's contacts never exceed its slots, a voice
+/// agent's answer comes after the end of its previous work (not in the same millisecond,
+/// which consumers would order answer first), and once every event of a millisecond is
+/// applied each agent's reported state is what its contacts make it (BUSY while talking,
+/// AFTER_CONTACT_WORK while wrapping up, else available, on a break or offline).
 fn agents_agree_with_their_contacts(events: &[Event]) {
     let mut agents: HashMap<(String, String), Seen> = HashMap::new();
     // The agent of each contact's current segment or wrap-up.
     let mut with: HashMap<(String, String), String> = HashMap::new();
     let mut touched: HashSet<(String, String)> = HashSet::new();
+    // When each agent last finished a segment or a wrap-up.
+    let mut released: HashMap<(String, String), i64> = HashMap::new();
     let (mut checked, mut i) = (0, 0);
     while i < events.len() {
         let at = time(&events[i]);
@@ -96,6 +99,9 @@ fn agents_agree_with_their_contacts(events: &[Event]) {
                         Channel::Voice | Channel::Video
                     );
                     seen.talking.insert(e.contact_id.clone());
+                    if seen.voice {
+                        assert!(released.get(&agent).is_none_or(|&r| r < at), "{e:?}");
+                    }
                     let slots = if seen.voice { 1 } else { CONCURRENCY };
                     let held = seen.talking.len() + seen.wrapping.len();
                     assert!(held as u32 <= slots, "{agent:?} holds {held} at {at}");
@@ -105,6 +111,7 @@ fn agents_agree_with_their_contacts(events: &[Event]) {
                     let seen = agents.get_mut(&agent).unwrap();
                     assert!(seen.talking.remove(&e.contact_id), "{e:?}");
                     with.remove(&contact);
+                    released.insert(agent.clone(), at);
                 }
                 EventType::ContactEnded if !e.agent_id.is_empty() => {
                     let seen = agents.get_mut(&agent).unwrap();
@@ -115,6 +122,7 @@ fn agents_agree_with_their_contacts(events: &[Event]) {
                     let seen = agents.get_mut(&agent).unwrap();
                     assert!(seen.wrapping.remove(&e.contact_id), "{e:?}");
                     with.remove(&contact);
+                    released.insert(agent.clone(), at);
                 }
                 _ => continue,
             }

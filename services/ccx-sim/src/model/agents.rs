@@ -28,6 +28,8 @@ pub struct Agent {
     pub talking: u32,
     /// Contacts in this agent's after-contact work.
     pub wrapping: u32,
+    /// Contacts routed to this agent, connected a millisecond later.
+    pub connecting: u32,
     pub duty: Duty,
     /// A break or the end of the shift, waiting for the agent's contacts to finish.
     pub leaving: Option<(Duty, i64)>,
@@ -46,6 +48,7 @@ impl Agent {
             media,
             talking: 0,
             wrapping: 0,
+            connecting: 0,
             duty: Duty::Working,
             leaving: None,
             shown: None,
@@ -56,7 +59,7 @@ impl Agent {
     }
 
     pub fn busy_slots(&self) -> u32 {
-        self.talking + self.wrapping
+        self.talking + self.wrapping + self.connecting
     }
 
     pub fn can_take(&self) -> bool {
@@ -65,7 +68,8 @@ impl Agent {
             && self.busy_slots() < self.media.slots()
     }
 
-    /// The state the agent is in: talking beats wrapping up beats waiting for work.
+    /// The state the agent is in: talking beats wrapping up beats waiting for work (a contact
+    /// being connected makes it busy only once connected).
     pub fn state(&self) -> AgentState {
         match self.duty {
             Duty::Offline => AgentState::Offline,

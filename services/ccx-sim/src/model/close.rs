@@ -25,12 +25,12 @@ impl Center {
                 Phase::Ringing => {
                     self.write(slot, EventType::ContactAbandoned, at);
                 }
-                Phase::Waiting | Phase::Transferring if !answered => {
+                Phase::Waiting | Phase::Connecting | Phase::Transferring if !answered => {
                     self.write(slot, EventType::ContactAbandoned, at);
                 }
                 // A transferred customer still on the line: the contact ends unanswered
                 // by a next agent.
-                Phase::Waiting | Phase::Transferring => {
+                Phase::Waiting | Phase::Connecting | Phase::Transferring => {
                     self.write(slot, EventType::ContactEnded, at);
                 }
                 Phase::Talking => {
@@ -47,6 +47,7 @@ impl Center {
                 match phase {
                     Phase::Talking => agent.talking -= 1,
                     Phase::Wrapping => agent.wrapping -= 1,
+                    Phase::Connecting => agent.connecting -= 1,
                     _ => {}
                 }
             }

@@ -12,6 +12,8 @@ pub enum Phase {
     /// Outbound: the customer's phone rings.
     Ringing,
     Waiting,
+    /// Routed to an agent, connected a millisecond later.
+    Connecting,
     Talking,
     /// Its last agent's after-contact work.
     Wrapping,

@@ -2,7 +2,9 @@
 //! (leaving on patience, or for a callback), answered by one agent slot, holds, transfers to
 //! another queue, the end, after-contact work, and what follows (survey, sentiment, QA, the
 //! customer coming back). Agents take the longest-waiting contact of their queues when they
-//! free up; a contact finding a free agent is answered at once.
+//! free up; a contact finding a free agent goes to it at once. A routed contact is connected
+//! a millisecond later, so an agent's answer never shares a millisecond with the end of its
+//! previous work (consumers order same-millisecond events by type, not by cause).
 
 use ccx_model::{Channel, Direction, EventType};
 
@@ -113,9 +115,8 @@ impl Center {
         let kind = self.kind_of(slot);
         let queue = self.contacts.at(slot).queue;
         if let Some(a) = self.agents.take(queue, kind) {
-            self.answer(slot, a, t);
+            self.route(slot, a, t);
             self.agents.offer(a);
-            self.show(a, t);
             return;
         }
         self.tickets += 1;
@@ -153,15 +154,26 @@ impl Center {
         }
     }
 
-    /// Agent `a` (taken from the pools) connects to the contact.
-    fn answer(&mut self, slot: u32, a: usize, t: i64) {
-        self.agents.list[a].talking += 1;
+    /// The contact goes to agent `a` (taken from the pools), to be connected next millisecond.
+    fn route(&mut self, slot: u32, a: usize, t: i64) {
+        self.agents.list[a].connecting += 1;
         let c = self.contacts.at(slot);
         c.ticket = 0;
-        c.phase = Phase::Talking;
+        c.phase = Phase::Connecting;
         c.agent = Some(a);
+        self.schedule(t + 1, Step::Connect(slot));
+    }
+
+    /// The routed contact and its agent are connected: the answer.
+    pub(super) fn connect(&mut self, slot: u32, t: i64) {
+        let c = self.contacts.at(slot);
+        let a = c.agent.expect("routed");
+        c.phase = Phase::Talking;
         c.first_answer.get_or_insert(t);
         let stream = c.stream;
+        let agent = &mut self.agents.list[a];
+        agent.connecting -= 1;
+        agent.talking += 1;
         self.write(slot, EventType::ContactAnswered, t);
         let b = &self.config.behaviour;
         let talk = self.rng.sample(self.config.streams[stream].talk).max(1);
@@ -174,6 +186,7 @@ impl Center {
             self.write(slot, EventType::HoldEnded, from + length);
         }
         self.schedule(t + talk, Step::SegmentEnd(slot));
+        self.show(a, t);
     }
 
     pub(super) fn abandon(&mut self, slot: u32, t: i64) {
@@ -312,7 +325,7 @@ impl Center {
                 .waiting
                 .pop_longest(&agent.skills, kind, |e| contacts.waits(e.slot, e.ticket));
             let Some(entry) = next else { break };
-            self.answer(entry.slot, a, t);
+            self.route(entry.slot, a, t);
         }
         self.agents.offer(a);
         self.show(a, t);

@@ -46,6 +46,7 @@ enum Step {
     },
     DialBack(u32),
     Requeue(u32),
+    Connect(u32),
     SegmentEnd(u32),
     WrapEnd(u32),
     /// An agent leaves for a break or the end of the shift (once its contacts are done).
@@ -274,6 +275,7 @@ impl Center {
             }
             Step::DialBack(slot) => self.dial_back(slot, t),
             Step::Requeue(slot) => self.enqueue(slot, t),
+            Step::Connect(slot) => self.connect(slot, t),
             Step::SegmentEnd(slot) => self.segment_end(slot, t),
             Step::WrapEnd(slot) => self.wrap_end(slot, t),
             Step::Leave { agent, to } => self.leave(agent, to, t),
