@@ -145,9 +145,13 @@ impl Center {
     }
 
     /// Starts the center at `at`: agents log in (or wait for their shift), breaks are
-    /// planned, and every stream starts arriving on its own.
+    /// planned, and every stream starts arriving on its own. Once, on a center not run yet
+    /// (a second call does nothing).
     pub fn start(&mut self, at: i64) {
-        self.clock = self.clock.max(at);
+        if self.clock != i64::MIN {
+            return;
+        }
+        self.clock = at;
         self.plan_duty(at, true);
         for s in 0..self.config.streams.len() {
             self.next_arrival[s] = at as f64;
