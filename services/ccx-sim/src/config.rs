@@ -254,6 +254,11 @@ pub struct SimConfig {
     /// Arrival factor per UTC hour for [`crate::Sim::start`] (not for `generate`, whose
     /// rate is asked for).
     pub profile: Option<[f64; 24]>,
+    /// `generate` closes the centers this long after its last arrival: what is still in
+    /// progress ends then, so a run ends with a burst rather than a thinning tail of long
+    /// contacts (a source quiet for minutes looks idle to the stream). None lets every
+    /// contact run to its natural end.
+    pub close_after_ms: Option<i64>,
     pub behaviour: Behaviour,
 }
 
@@ -268,6 +273,7 @@ impl Default for SimConfig {
             chat_concurrency: 3,
             staff_for_sl_pct: Some(80.0),
             profile: None,
+            close_after_ms: Some(5 * 60_000),
             behaviour: Behaviour::default(),
         }
     }

@@ -52,8 +52,9 @@ impl Sim {
     }
 
     /// `contacts` contacts offered at `per_second` on average (a Poisson process over all
-    /// tenants) from `start_ms`, run until each is done: all their events and the agents'
-    /// state changes, sorted by time. The first call staffs the centers for `per_second`; a
+    /// tenants) from `start_ms`, run until each is done — or, with [`SimConfig::close_after_ms`],
+    /// until the centers close that long after the last arrival and what is in progress ends:
+    /// all their events and the agents' state changes, sorted by time. The first call staffs the centers for `per_second`; a
     /// later call continues the same centers, its arrivals starting no earlier than where the
     /// previous call stopped (for a live feed, use [`Sim::start`] and [`Sim::run_until`]).
     pub fn generate(&mut self, start_ms: i64, contacts: usize, per_second: f64) -> Vec<Event> {
@@ -75,6 +76,7 @@ impl Sim {
         let total: f64 = weights.iter().map(|w| w.2).sum();
         let gap = 1000.0 / per_second.max(0.001);
         let mut at = start_ms.max(clock) as f64;
+        let mut last = at as i64;
         for _ in 0..contacts {
             at += self.rng.exponential(gap);
             let mut pick = self.rng.unit() * total;
@@ -86,9 +88,16 @@ impl Sim {
                 }
                 pick -= w.2;
             }
-            self.centers[chosen.0].inject(at as i64, chosen.1);
+            last = at as i64;
+            self.centers[chosen.0].inject(last, chosen.1);
         }
-        by_time(self.centers.iter_mut().flat_map(Center::drain).collect())
+        let close = self.config.close_after_ms.map(|after| last + after);
+        by_time(
+            self.centers
+                .iter_mut()
+                .flat_map(|c| c.drain(close))
+                .collect(),
+        )
     }
 
     /// Starts a live feed at `at`: `per_second` contacts a second over all tenants on average

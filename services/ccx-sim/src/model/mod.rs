@@ -194,12 +194,17 @@ impl Center {
     }
 
     /// Runs until every injected arrival and every contact offered is done, and returns all
-    /// the events decided (some, like surveys, later than the last step).
-    pub fn drain(&mut self) -> Vec<Event> {
+    /// the events decided (some, like surveys, later than the last step). With `close_at`,
+    /// what is still in progress then ends then ([`Center::close`]).
+    pub fn drain(&mut self, close_at: Option<i64>) -> Vec<Event> {
         while self.injected > 0 || self.contacts.open() > 0 {
-            let Some(Reverse((at, _, step))) = self.steps.pop() else {
+            let Some(&Reverse((at, _, step))) = self.steps.peek() else {
                 break;
             };
+            if let Some(close) = close_at.filter(|&close| at >= close) {
+                return self.close(close);
+            }
+            self.steps.pop();
             self.run(at, step);
         }
         self.out.take_all()
