@@ -110,7 +110,7 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
     Ok(())
 }
 
-/// Publishes simulated contacts as their events come due, one minute of contacts at a time.
+/// Publishes the simulated centers' events as they come due, simulated a minute ahead at a time.
 async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<()> {
     let mut client = CollectorClient::connect(format!("http://{grpc}")).await?;
     let config = SimConfig {
@@ -123,15 +123,15 @@ async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<
     let mut sim = Sim::new(config);
     let mut pending: Vec<Event> = Vec::new();
     let mut generated_until = now_ms();
+    // The centers run on their own from now, read a minute at a time.
+    sim.start(generated_until, contacts_per_second);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
         let now = now_ms();
         if generated_until < now + 30_000 {
-            let contacts = (contacts_per_second * 60.0).round().max(1.0) as usize;
-            pending.extend(sim.generate(generated_until, contacts, contacts_per_second));
-            pending.sort_by_key(time);
             generated_until += 60_000;
+            pending.extend(sim.run_until(generated_until));
         }
         let due = pending.iter().take_while(|e| time(e) <= now).count();
         let batch: Vec<Event> = pending.drain(..due).collect();
