@@ -99,7 +99,11 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
                     // agents than Erlangs.
                     let need = agents_needed(work_s, aht, SL_THRESHOLD_S, target)
                         .map_or(work_s * 1.02, f64::from);
-                    ((need / ON_FLOOR / f64::from(slots)).round() as usize).max(1)
+                    let share = match kind {
+                        MediaKind::Voice => short_share(config, q),
+                        MediaKind::Digital => 1.0,
+                    };
+                    ((need * share / ON_FLOOR / f64::from(slots)).round() as usize).max(1)
                 }
                 // Fixed staffing: one agent wherever traffic comes, the rest spread below.
                 _ => usize::from(rate > 0.0),
@@ -151,4 +155,13 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
         profile: config.profile,
         behaviour: b.clone(),
     }
+}
+
+/// The share of its staffing target queue `q`'s voice team gets ([`SimConfig::understaffed`]).
+fn short_share(config: &SimConfig, q: usize) -> f64 {
+    config
+        .understaffed
+        .iter()
+        .find(|(queue, _)| config.queues.get(q) == Some(queue))
+        .map_or(1.0, |(_, share)| share.clamp(0.0, 1.0))
 }

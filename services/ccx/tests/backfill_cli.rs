@@ -156,7 +156,11 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
         .expect("list");
     let status = |id: &str| held.iter().find(|a| a.alert_id == id).map(|a| a.status);
     for alert in &want.alerts {
-        assert_eq!(status(&alert.alert_id), Some(AlertStatus::Open), "{alert:?}");
+        assert_eq!(
+            status(&alert.alert_id),
+            Some(AlertStatus::Open),
+            "{alert:?}"
+        );
     }
     let ghost = held.iter().find(|a| a.alert_id == ghost.alert_id).unwrap();
     assert_eq!(ghost.status, AlertStatus::Resolved);
