@@ -24,7 +24,7 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_LAST: Duration = Duration::from_secs(10);
 
 enum Job {
-    Write(RowBatch),
+    Write(Box<RowBatch>),
     /// Answered once every earlier batch is stored (or failed).
     Sync(SyncSender<Result<(), String>>),
 }
@@ -82,7 +82,11 @@ impl RowSink for ClickHouseSink {
             return Ok(());
         }
         self.last_version = version_now().max(self.last_version + 1);
-        self.send(Job::Write(row_batch(rows, events, self.last_version)))
+        self.send(Job::Write(Box::new(row_batch(
+            rows,
+            events,
+            self.last_version,
+        ))))
     }
 
     fn sync(&mut self) -> Result<(), StreamError> {
