@@ -235,6 +235,15 @@ impl Grain {
         }
     }
 
+    /// [`Grain::name`] of one of [`TABLES`].
+    pub fn table(self, minute: &str) -> &'static str {
+        let name = self.name(minute);
+        TABLES
+            .iter()
+            .find(|t| **t == name)
+            .unwrap_or_else(|| panic!("{name} is not a ccx table"))
+    }
+
     /// The name, at this grain, of minute table or view `minute` (`queue_metrics_1m` →
     /// `queue_metrics_1h`).
     pub fn name(self, minute: &str) -> String {

@@ -184,7 +184,6 @@ fn final_queries(db: &str) -> Vec<String> {
     TABLES
         .iter()
         .filter(|t| !["backfills", "alert_events"].contains(t))
-        .filter(|t| t.ends_with("_1m") || !t.contains("_metrics_"))
         .map(|t| {
             format!(
                 "SELECT * FROM {db}.{t} FINAL ORDER BY {}",

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, ThresholdAlert,
-    STAFFING_INTERVAL_MS, UNKNOWN_STATE,
+    QueueKey, QueueNow, ReasonKey, RollupRows, StaffingRow, StateTimes, TenantProgress,
+    ThresholdAlert, STAFFING_INTERVAL_MS, UNKNOWN_STATE,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -106,6 +106,10 @@ pub struct Output {
     pub queue: Vec<(QueueKey, Components)>,
     pub agent: Vec<(AgentKey, Components)>,
     pub reason: Vec<(ReasonKey, Components)>,
+    /// The hourly and daily rollup rows the changes above changed, with their full values:
+    /// each the sum of its minute rows as handed over (docs/metrics.md, "Rollups").
+    pub hourly: RollupRows,
+    pub daily: RollupRows,
     pub agent_state: Vec<(AgentMinute, StateTimes)>,
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
@@ -136,6 +140,8 @@ impl Output {
         self.queue.is_empty()
             && self.agent.is_empty()
             && self.reason.is_empty()
+            && self.hourly.is_empty()
+            && self.daily.is_empty()
             && self.agent_state.is_empty()
             && self.quality.is_empty()
             && self.alerts.is_empty()
