@@ -3,7 +3,7 @@
 //! to, and of the sums, for the stream, `ccx backfill`, the wallboard's "today" and the tests.
 
 use chrono::{LocalResult, NaiveDate, TimeZone};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::rows::{Components, FinalRows, RollupRows};
