@@ -18,6 +18,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+fn chrono_tz_utc() -> ccx_model::rollup::Tz {
+    TenantSettings::default().tz()
+}
+
 fn time(e: &Event) -> i64 {
     e.occurred_at.as_ref().map_or(0, timestamp_ms)
 }
@@ -44,7 +48,8 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     store.migrate().await.expect("migrate");
 
     let now = now_ms();
-    let events = Sim::source_history("acme", 41, now - 2 * 86_400_000, 30, 2_000);
+    // Three days back: their UTC day is final (its rollups no longer written by the stream).
+    let events = Sim::source_history("acme", 41, now - 3 * 86_400_000, 30, 2_000);
     let want = ccx_reference::compute(&events, &TenantSettings::default(), now);
     // Stored events, the tenant's progress, and rows that are wrong: a third of the queue rows
     // missing and a row no event made.
@@ -112,6 +117,17 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     assert_eq!(got.agent_state, want.agent_state, "agent state rows");
     assert_eq!(got.alerts, want.alerts, "churn alerts");
     assert!(want.queue.len() > 20);
+    // The hours and the day of the range sum the rewritten minutes (the stray row's gone).
+    let all = ccx_store::RowFilter::default();
+    let (hourly, daily) = ccx_model::rollup::roll_up(&got, |_| chrono_tz_utc());
+    assert!(!hourly.queue.is_empty() && !daily.agent.is_empty());
+    use ccx_store::schema::Grain;
+    assert_eq!(store.read_rollups(Grain::Hour, &all).await.unwrap(), hourly);
+    assert_eq!(store.read_rollups(Grain::Day, &all).await.unwrap(), daily);
+    assert!(
+        stdout.contains("hourly and daily rollup rows rewritten"),
+        "{stdout}"
+    );
 
     // The last hour is not final yet (24 h FCR window + 2 h behind the watermark).
     let out = backfill(&config, now - 3_600_000, now);
