@@ -92,9 +92,19 @@ pub fn parse_date(text: &str) -> Option<i32> {
 pub fn roll_up(minutes: &FinalRows, tz_of: impl Fn(&str) -> Tz) -> (RollupRows, RollupRows) {
     let mut hourly = RollupRows::default();
     let mut daily = RollupRows::default();
-    let day_of = |tenant: &str, minute: i64, daily: &mut RollupRows| {
-        let day = local_day(minute, tz_of(tenant));
-        daily.days.insert((tenant.to_string(), day.start), day.date);
+    // The last day found per tenant: rows come in time order per table, so most minutes fall
+    // in it.
+    let mut last: std::collections::HashMap<String, LocalDay> = Default::default();
+    let mut day_of = |tenant: &str, minute: i64, daily: &mut RollupRows| {
+        let day = match last.get(tenant) {
+            Some(day) if day.start <= minute && minute < day.end => *day,
+            _ => {
+                let day = local_day(minute, tz_of(tenant));
+                last.insert(tenant.to_string(), day);
+                daily.days.insert((tenant.to_string(), day.start), day.date);
+                day
+            }
+        };
         day.start
     };
     let add = |sum: &mut Components, c: &Components| *sum += *c;
