@@ -129,6 +129,37 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
         "{stdout}"
     );
 
+    // Minutes that are final but whose day is not: the stream still writes the day's rollup.
+    let at = |text: &str| ccx_model::json::rfc3339_ms(text).expect("a time");
+    let day_open = RowBatch {
+        version: 1,
+        progress: vec![ccx_model::rows::TenantProgress {
+            tenant_id: "dayopen".into(),
+            // Minutes before 2026-03-29 12:00 UTC are final (24 h FCR window + 2 h).
+            watermark: at("2026-03-30T14:00:00Z"),
+        }],
+        ..RowBatch::default()
+    };
+    store.write(&day_open).await.expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ccx"))
+        .arg("--config")
+        .arg(&config)
+        .args(["backfill", "--tenant", "dayopen"])
+        .args([
+            "--from",
+            "2026-03-29T10:00:00Z",
+            "--to",
+            "2026-03-29T11:00:00Z",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--to: the day 2026-03-29 (time zone UTC) is not final until"),
+        "{stderr}"
+    );
+
     // The last hour is not final yet (24 h FCR window + 2 h behind the watermark).
     let out = backfill(&config, now - 3_600_000, now);
     assert!(!out.status.success());
