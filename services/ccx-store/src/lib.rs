@@ -31,7 +31,9 @@
 //! fall in different minutes — is NULL. Agent rows carry no `answered` (SPEC §5), so an
 //! agent's `conversion_rate_pct` is over the contacts it ended (`handled − transfers`). The
 //! inbound-only repeat rate is NULL on outbound rows, the outbound-only first-call close %
-//! NULL on inbound rows. The views answer per minute and key; a ratio over a longer range or a group is computed from
+//! NULL on inbound rows. The rollups of migration 8 (`queue_metrics_1h`, …,
+//! `reason_metrics_1d`, read with [`Store::read_rollups`]) have KPI views of the same
+//! definitions (`queue_kpis_1h`, …, `reason_kpis_1d`). The views answer per minute and key; a ratio over a longer range or a group is computed from
 //! the components summed over the base tables `… FINAL`, never by averaging view rows.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
