@@ -240,10 +240,11 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
     let now = now_ms();
     let live = Sim::source_history("tenant-0", 31, now - 45 * 60_000, 25, 2_000);
     // tenant-1 between 3 h and 1.5 h ago: once idle, its watermark (the clock − 1 h) passes
-    // it. tenant-2 two days ago: far enough behind its watermark to be final, so backfillable.
+    // it. tenant-2 three days ago: far enough behind its watermark that its minutes and their
+    // day are final, so backfillable.
     let replayers = [
         Sim::source_history("tenant-1", 32, now - 3 * 3_600_000, 90, 2_000),
-        Sim::source_history("tenant-2", 33, now - 2 * 86_400_000, 90, 2_000),
+        Sim::source_history("tenant-2", 33, now - 3 * 86_400_000, 90, 2_000),
     ];
     let grpc = p.collector.grpc_addr;
     let live_source = {
@@ -373,6 +374,28 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
         .filter(|a| !want.alerts.iter().any(|w| w.alert_id == a.alert_id))
         .count();
     assert_eq!(report.withdrawn, withdrawn);
+    // The hourly and daily rollups sum the minutes again: the backfilled ones rewritten, the
+    // others as the stream wrote them.
+    let tenant_rows = ccx_store::RowFilter {
+        tenant: Some(tenant),
+        between_ms: None,
+    };
+    let (hourly, daily) = ccx_model::rollup::roll_up(&after, |_| settings.tz());
+    use ccx_store::schema::Grain;
+    let got_hourly = p
+        .store
+        .read_rollups(Grain::Hour, &tenant_rows)
+        .await
+        .expect("1h");
+    let got_daily = p
+        .store
+        .read_rollups(Grain::Day, &tenant_rows)
+        .await
+        .expect("1d");
+    assert!(hourly.queue.len() > 1 && !daily.queue.is_empty());
+    assert_eq!(got_hourly, hourly, "hourly rollups after the backfill");
+    assert_eq!(got_daily, daily, "daily rollups after the backfill");
+    assert!(report.rollups >= hourly.queue.len());
     // Ingest quality still says what arrived late; no minute is due any more.
     assert_eq!(late(&after), late(&before));
     assert_eq!(minutes_due(&p, tenant).await, 0);

@@ -60,13 +60,16 @@ async fn every_final_row_equals_the_reference_model() {
         ..StreamOptions::default()
     };
     let kafka = p.config.kafka.clone();
+    // tenant-2 counts its days in Rome, the others in UTC.
+    let mut settings = Settings::new(TenantSettings::default());
+    settings.tenants.insert("tenant-2".into(), rome());
     let stream = {
         let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
         let ch = p.clickhouse_config.clone();
         std::thread::spawn(move || {
             run(
                 options,
-                Settings::new(TenantSettings::default()),
+                settings,
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
                     let sink = ClickHouseSink::new(&ch)?;
@@ -144,6 +147,7 @@ async fn every_final_row_equals_the_reference_model() {
     assert_eq!(rows[0]["n"].as_u64(), Some(events.len() as u64));
     assert_live_floor(&p.store, &events).await;
     assert_staffing_from_minutes(&p.store, &got, watermark).await;
+    assert_rollups_from_minutes(&p.store, &got).await;
     p.collector.stop().await;
     control.stop().await;
     let _ = std::fs::remove_dir_all(checkpoints);
@@ -262,6 +266,94 @@ async fn assert_staffing_from_minutes(
         .values()
         .any(|r| r.agents_needed.is_some_and(|n| n > 0)));
     assert_eq!(got, want, "staffing_15m FINAL");
+}
+
+fn rome() -> TenantSettings {
+    TenantSettings {
+        time_zone: "Europe/Rome".into(),
+        ..TenantSettings::default()
+    }
+}
+
+/// The hourly and daily rollups `… FINAL` are the sums of the minute rows `… FINAL`: compared
+/// row by row with the minutes summed here, and by ClickHouse itself, grouping the minute
+/// table by UTC hour and by the tenant's local date.
+async fn assert_rollups_from_minutes(
+    store: &ccx_store::Store,
+    minutes: &ccx_model::rows::FinalRows,
+) {
+    use ccx_store::schema::Grain;
+    let tz_of = |tenant: &str| {
+        if tenant == "tenant-2" {
+            rome().tz()
+        } else {
+            TenantSettings::default().tz()
+        }
+    };
+    let (hourly, daily) = ccx_model::rollup::roll_up(minutes, tz_of);
+    let all = ccx_store::RowFilter::default();
+    let got_hourly = store.read_rollups(Grain::Hour, &all).await.expect("1h");
+    let got_daily = store.read_rollups(Grain::Day, &all).await.expect("1d");
+    assert!(hourly.queue.len() > 4 && hourly.reason.len() > 4 && !daily.agent.is_empty());
+    assert_eq!(got_hourly, hourly, "*_metrics_1h FINAL");
+    assert_eq!(got_daily, daily, "*_metrics_1d FINAL");
+
+    // The same by ClickHouse: per table, every component summed both ways.
+    for (minute, dims, columns) in [
+        (
+            "queue_metrics_1m",
+            "queue_id, channel, direction",
+            ccx_model::rows::QUEUE_COLUMNS,
+        ),
+        (
+            "agent_metrics_1m",
+            "agent_id, channel",
+            ccx_model::rows::AGENT_COLUMNS,
+        ),
+        (
+            "reason_metrics_1m",
+            "reason, channel, direction",
+            ccx_model::rows::REASON_COLUMNS,
+        ),
+    ] {
+        let sums: Vec<String> = columns.iter().map(|c| format!("sum({c}) AS {c}")).collect();
+        let sums = sums.join(", ");
+        for (grain, start) in [
+            (Grain::Hour, "toStartOfHour(window_start)".to_string()),
+            (
+                Grain::Day,
+                "if(tenant_id = 'tenant-2', toDate(window_start, 'Europe/Rome'), \
+                 toDate(window_start, 'UTC'))"
+                    .to_string(),
+            ),
+        ] {
+            let rollup = grain.table(minute);
+            let key = if grain == Grain::Day {
+                "day"
+            } else {
+                "window_start"
+            };
+            let grouped = format!(
+                "SELECT tenant_id, toString({start}) AS at, {dims}, {sums} \
+                 FROM ccx.{minute} FINAL GROUP BY tenant_id, at, {dims} \
+                 HAVING {} ORDER BY tenant_id, at, {dims}",
+                columns
+                    .iter()
+                    .map(|c| format!("{c} != 0"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            );
+            let stored = format!(
+                "SELECT tenant_id, toString({key}) AS at, {dims}, {sums} \
+                 FROM ccx.{rollup} FINAL GROUP BY tenant_id, at, {dims} \
+                 ORDER BY tenant_id, at, {dims}"
+            );
+            let want = store.query_json(&grouped).await.expect("grouped minutes");
+            let got = store.query_json(&stored).await.expect("rollup");
+            assert!(!want.is_empty(), "{minute}");
+            assert_eq!(got, want, "{rollup} FINAL against {minute} FINAL grouped");
+        }
+    }
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

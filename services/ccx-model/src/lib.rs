@@ -9,6 +9,7 @@
 pub mod json;
 pub mod kpi;
 pub mod log;
+pub mod rollup;
 pub mod rows;
 pub mod settings;
 pub mod staffing;

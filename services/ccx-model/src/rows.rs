@@ -47,6 +47,16 @@ macro_rules! components {
             }
         }
 
+        impl Components {
+            /// `self − o`, field by field, wrapping: added to a sum that holds `o`, it leaves
+            /// the sum holding `self` (what a rollup does when a row changes).
+            pub fn minus(&self, o: &Components) -> Components {
+                Components {
+                    $($field: self.$field.wrapping_sub(o.$field),)*
+                }
+            }
+        }
+
         impl AddAssign for Components {
             fn add_assign(&mut self, o: Components) {
                 self.add_from(&o);
@@ -439,6 +449,72 @@ impl FinalRows {
         self.quality.retain(|_, q| *q != Quality::default());
         self.alerts.sort();
         self
+    }
+}
+
+/// Rows of the hourly or the daily rollups (`*_1h`, `*_1d`) of the queue, agent and reason
+/// tables: keyed as those tables, `window_start` = the UTC hour, or the tenant-local day's
+/// midnight as a UTC instant; each row the sum of its minute rows ([`crate::rollup`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupRows {
+    pub queue: BTreeMap<QueueKey, Components>,
+    pub agent: BTreeMap<AgentKey, Components>,
+    pub reason: BTreeMap<ReasonKey, Components>,
+    /// Daily rollups: the local date (days since 1970-01-01) of each (tenant, `window_start`);
+    /// empty for the hourly ones.
+    pub days: BTreeMap<(String, i64), i32>,
+}
+
+impl RollupRows {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.agent.is_empty() && self.reason.is_empty()
+    }
+
+    /// Folds newer rows in: a key written again replaces the older value, as `FINAL` does.
+    pub fn merge(&mut self, newer: RollupRows) {
+        self.queue.extend(newer.queue);
+        self.agent.extend(newer.agent);
+        self.reason.extend(newer.reason);
+        self.days.extend(newer.days);
+    }
+
+    /// Drops all-zero rows (a key that sums to nothing is not a row), and the dates of days
+    /// left without rows.
+    pub fn without_zero_rows(mut self) -> RollupRows {
+        self.queue.retain(|_, c| !c.is_zero());
+        self.agent.retain(|_, c| !c.is_zero());
+        self.reason.retain(|_, c| !c.is_zero());
+        let used: std::collections::BTreeSet<(&str, i64)> = self
+            .queue
+            .keys()
+            .map(|k| (k.tenant_id.as_str(), k.window_start))
+            .chain(
+                self.agent
+                    .keys()
+                    .map(|k| (k.tenant_id.as_str(), k.window_start)),
+            )
+            .chain(
+                self.reason
+                    .keys()
+                    .map(|k| (k.tenant_id.as_str(), k.window_start)),
+            )
+            .collect();
+        let days = std::mem::take(&mut self.days)
+            .into_iter()
+            .filter(|((t, w), _)| used.contains(&(t.as_str(), *w)))
+            .collect();
+        self.days = days;
+        self
+    }
+
+    /// The rows of one tenant.
+    pub fn of_tenant(&self, tenant: &str) -> RollupRows {
+        let mut out = self.clone();
+        out.queue.retain(|k, _| k.tenant_id == tenant);
+        out.agent.retain(|k, _| k.tenant_id == tenant);
+        out.reason.retain(|k, _| k.tenant_id == tenant);
+        out.days.retain(|(t, _), _| t == tenant);
+        out
     }
 }
 

@@ -6,12 +6,17 @@
 //! ClickHouse quotes them by default.
 
 use crate::{quote, RowBatch, StoreError};
+use ccx_model::rollup::{date_string, parse_date, HOUR_MS};
 use ccx_model::rows::{
     AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, ReasonKey, StaffingRow, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS,
+    QueueNow, ReasonKey, RollupRows, StaffingRow, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS,
+    REASON_COLUMNS,
 };
 use ccx_model::Event;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use crate::schema::Grain;
 
 /// One `INSERT` of a batch: the statement (`query`) and its JSONEachRow rows (`body`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,16 +94,36 @@ fn number(row: &mut Map<String, Value>, name: &str, value: u64) {
     row.insert(name.into(), Value::from(value));
 }
 
-/// The inserts that write `batch` into database `db`, one per non-empty table.
-pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
-    let version = batch.version;
-    let mut out = Vec::new();
-
-    let mut rows = Rows::new("queue_metrics_1m");
-    for (key, c) in &batch.queue {
+/// The queue, agent and reason rows of one grain (minutes or a rollup): the daily rollups
+/// with their `day`, from `days`.
+#[allow(clippy::too_many_arguments)]
+fn metric_rows<'a>(
+    db: &str,
+    out: &mut Vec<Insert>,
+    grain: Grain,
+    version: u64,
+    queue: impl Iterator<Item = (&'a QueueKey, &'a Components)>,
+    agent: impl Iterator<Item = (&'a AgentKey, &'a Components)>,
+    reason: impl Iterator<Item = (&'a ReasonKey, &'a Components)>,
+    days: &BTreeMap<(String, i64), i32>,
+) {
+    let start = |row: &mut Map<String, Value>, tenant: &str, window_start: i64| {
+        text(row, "tenant_id", tenant);
+        if grain == Grain::Day {
+            // Producers list every day's date; without it, the date whose local noon falls
+            // on UTC day of `window_start + 12 h` (exact for UTC offsets of −11 h to +12 h).
+            let date = days
+                .get(&(tenant.to_string(), window_start))
+                .copied()
+                .unwrap_or_else(|| (window_start + 12 * HOUR_MS).div_euclid(24 * HOUR_MS) as i32);
+            text(row, "day", &date_string(date));
+        }
+        number(row, "window_start", seconds(window_start).into());
+    };
+    let mut rows = Rows::new(grain.table("queue_metrics_1m"));
+    for (key, c) in queue {
         let mut row = Map::new();
-        text(&mut row, "tenant_id", &key.tenant_id);
-        number(&mut row, "window_start", seconds(key.window_start).into());
+        start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "queue_id", &key.queue_id);
         text(&mut row, "channel", &key.channel);
         text(&mut row, "direction", &key.direction);
@@ -106,26 +131,24 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         number(&mut row, "version", version);
         rows.push(row);
     }
-    rows.finish(db, &mut out);
+    rows.finish(db, out);
 
-    let mut rows = Rows::new("agent_metrics_1m");
-    for (key, c) in &batch.agent {
+    let mut rows = Rows::new(grain.table("agent_metrics_1m"));
+    for (key, c) in agent {
         let mut row = Map::new();
-        text(&mut row, "tenant_id", &key.tenant_id);
-        number(&mut row, "window_start", seconds(key.window_start).into());
+        start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "agent_id", &key.agent_id);
         text(&mut row, "channel", &key.channel);
         components(&mut row, c, AGENT_COLUMNS);
         number(&mut row, "version", version);
         rows.push(row);
     }
-    rows.finish(db, &mut out);
+    rows.finish(db, out);
 
-    let mut rows = Rows::new("reason_metrics_1m");
-    for (key, c) in &batch.reason {
+    let mut rows = Rows::new(grain.table("reason_metrics_1m"));
+    for (key, c) in reason {
         let mut row = Map::new();
-        text(&mut row, "tenant_id", &key.tenant_id);
-        number(&mut row, "window_start", seconds(key.window_start).into());
+        start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "reason", &key.reason);
         text(&mut row, "channel", &key.channel);
         text(&mut row, "direction", &key.direction);
@@ -133,7 +156,36 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         number(&mut row, "version", version);
         rows.push(row);
     }
-    rows.finish(db, &mut out);
+    rows.finish(db, out);
+}
+
+/// The inserts that write `batch` into database `db`, one per non-empty table.
+pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
+    let version = batch.version;
+    let mut out = Vec::new();
+
+    metric_rows(
+        db,
+        &mut out,
+        Grain::Minute,
+        version,
+        batch.queue.iter().map(|(k, c)| (k, c)),
+        batch.agent.iter().map(|(k, c)| (k, c)),
+        batch.reason.iter().map(|(k, c)| (k, c)),
+        &BTreeMap::new(),
+    );
+    for (grain, rows) in [(Grain::Hour, &batch.hourly), (Grain::Day, &batch.daily)] {
+        metric_rows(
+            db,
+            &mut out,
+            grain,
+            version,
+            rows.queue.iter(),
+            rows.agent.iter(),
+            rows.reason.iter(),
+            &rows.days,
+        );
+    }
 
     let mut rows = Rows::new("agent_state_1m");
     for (key, s) in &batch.agent_state {
@@ -630,6 +682,96 @@ pub(crate) fn assemble_final(
         });
     }
     for row in rows_of("reason_metrics_1m", &answers[5])? {
+        let key = ReasonKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            reason: row.string("reason")?,
+            channel: row.string("channel")?,
+            direction: row.string("direction")?,
+        };
+        out.reason.insert(key, row.components(REASON_COLUMNS)?);
+    }
+    Ok(out.without_zero_rows())
+}
+
+/// The `SELECT … FINAL` of the queue, agent and reason rollups of `grain` (with the local
+/// date of the daily ones); `filter` selects by `window_start`.
+pub(crate) fn rollup_selects(
+    db: &str,
+    grain: Grain,
+    filter: &RowFilter,
+) -> [(&'static str, String); 3] {
+    let filter = filter.sql("toUInt64(window_start) * 1000");
+    let day = if grain == Grain::Day {
+        "toString(day) AS day, "
+    } else {
+        ""
+    };
+    let select = |minute: &str, dimensions: &str, columns: &[&str]| {
+        let table = grain.table(minute);
+        (
+            table,
+            format!(
+                "SELECT tenant_id, {day}toUInt32(window_start) AS window_start_s, {dimensions}, \
+                 {} FROM {db}.{table} FINAL{filter}",
+                columns.join(", ")
+            ),
+        )
+    };
+    [
+        select(
+            "queue_metrics_1m",
+            "queue_id, channel, direction",
+            QUEUE_COLUMNS,
+        ),
+        select("agent_metrics_1m", "agent_id, channel", AGENT_COLUMNS),
+        select(
+            "reason_metrics_1m",
+            "reason, channel, direction",
+            REASON_COLUMNS,
+        ),
+    ]
+}
+
+/// Builds [`RollupRows`] from the answers to [`rollup_selects`] (same order); all-zero rows
+/// are dropped.
+pub(crate) fn assemble_rollups(
+    grain: Grain,
+    answers: &[Vec<Value>; 3],
+) -> Result<RollupRows, StoreError> {
+    let mut out = RollupRows::default();
+    let day = |row: &Row, out: &mut RollupRows| -> Result<(), StoreError> {
+        if grain == Grain::Day {
+            let text = row.string("day")?;
+            let date = parse_date(&text).ok_or_else(|| row.bad("day", "not a YYYY-MM-DD date"))?;
+            out.days
+                .insert((row.string("tenant_id")?, row.minute()?), date);
+        }
+        Ok(())
+    };
+    for row in rows_of(grain.table("queue_metrics_1m"), &answers[0])? {
+        day(&row, &mut out)?;
+        let key = QueueKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            queue_id: row.string("queue_id")?,
+            channel: row.string("channel")?,
+            direction: row.string("direction")?,
+        };
+        out.queue.insert(key, row.components(QUEUE_COLUMNS)?);
+    }
+    for row in rows_of(grain.table("agent_metrics_1m"), &answers[1])? {
+        day(&row, &mut out)?;
+        let key = AgentKey {
+            tenant_id: row.string("tenant_id")?,
+            window_start: row.minute()?,
+            agent_id: row.string("agent_id")?,
+            channel: row.string("channel")?,
+        };
+        out.agent.insert(key, row.components(AGENT_COLUMNS)?);
+    }
+    for row in rows_of(grain.table("reason_metrics_1m"), &answers[2])? {
+        day(&row, &mut out)?;
         let key = ReasonKey {
             tenant_id: row.string("tenant_id")?,
             window_start: row.minute()?,

@@ -31,7 +31,9 @@
 //! fall in different minutes — is NULL. Agent rows carry no `answered` (SPEC §5), so an
 //! agent's `conversion_rate_pct` is over the contacts it ended (`handled − transfers`). The
 //! inbound-only repeat rate is NULL on outbound rows, the outbound-only first-call close %
-//! NULL on inbound rows. The views answer per minute and key; a ratio over a longer range or a group is computed from
+//! NULL on inbound rows. The rollups of migration 8 (`queue_metrics_1h`, …,
+//! `reason_metrics_1d`, read with [`Store::read_rollups`]) have KPI views of the same
+//! definitions (`queue_kpis_1h`, …, `reason_kpis_1d`). The views answer per minute and key; a ratio over a longer range or a group is computed from
 //! the components summed over the base tables `… FINAL`, never by averaging view rows.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -39,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ccx_config::ClickHouseConfig;
 use ccx_model::rows::{
     AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality, QueueKey,
-    QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress,
+    QueueNow, ReasonKey, RollupRows, StaffingRow, StateTimes, TenantProgress,
 };
 use ccx_model::Event;
 use serde_json::Value;
@@ -86,6 +88,10 @@ pub struct RowBatch {
     pub agent: Vec<(AgentKey, Components)>,
     /// `reason_metrics_1m` rows (SPEC §7.2).
     pub reason: Vec<(ReasonKey, Components)>,
+    /// `*_metrics_1h` rows (migration 8).
+    pub hourly: RollupRows,
+    /// `*_metrics_1d` rows with their local dates (migration 8).
+    pub daily: RollupRows,
     pub agent_state: Vec<(AgentMinute, StateTimes)>,
     /// `((tenant_id, window_start ms), values)`.
     pub quality: Vec<((String, i64), Quality)>,
@@ -104,6 +110,8 @@ impl RowBatch {
         self.queue.is_empty()
             && self.agent.is_empty()
             && self.reason.is_empty()
+            && self.hourly.is_empty()
+            && self.daily.is_empty()
             && self.agent_state.is_empty()
             && self.quality.is_empty()
             && self.alerts.is_empty()
@@ -422,6 +430,26 @@ impl Store {
                 message: "missing answers".into(),
             })?;
         codec::assemble_final(&answers)
+    }
+
+    /// The newest version of every row of the queue, agent and reason rollups of `grain`
+    /// (migration 8) that `filter` selects (by `window_start`), all-zero rows dropped.
+    pub async fn read_rollups(
+        &self,
+        grain: schema::Grain,
+        filter: &RowFilter<'_>,
+    ) -> Result<RollupRows, StoreError> {
+        let selects = codec::rollup_selects(&self.database, grain, filter);
+        let answers = futures::future::try_join_all(selects.iter().map(|(table, sql)| {
+            let context = format!("SELECT … FROM {}.{table} FINAL", self.database);
+            async move { self.select(&context, sql).await }
+        }))
+        .await?;
+        let answers: [Vec<Value>; 3] = answers.try_into().map_err(|_| StoreError::Decode {
+            context: "read_rollups".into(),
+            message: "missing answers".into(),
+        })?;
+        codec::assemble_rollups(grain, &answers)
     }
 
     /// The stored events (`events … FINAL`) of `tenant` from `since_ms` on, with each

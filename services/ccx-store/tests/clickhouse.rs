@@ -6,9 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use ccx_model::rows::{ChurnAlert, FinalRows, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
-use ccx_store::schema::{self, Step, TABLES, VIEWS};
+use ccx_store::schema::{self, Grain, Step, TABLES, VIEWS};
 use ccx_store::testing::ClickHouseServer;
-use ccx_store::{RowBatch, Store, StoreError};
+use ccx_store::{RowBatch, RowFilter, Store, StoreError};
 use common::*;
 use serde_json::Value;
 
@@ -38,7 +38,8 @@ async fn migrate_creates_the_schema_once() {
             "v2_components",
             "live_floor",
             "staffing",
-            "alert_events"
+            "alert_events",
+            "rollups"
         ]
     );
 
@@ -151,6 +152,7 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 5, "name": "live_floor"}),
             serde_json::json!({"version": 6, "name": "staffing"}),
             serde_json::json!({"version": 7, "name": "alert_events"}),
+            serde_json::json!({"version": 8, "name": "rollups"}),
         ]
     );
 }
@@ -231,7 +233,13 @@ async fn an_existing_database_is_upgraded_in_place() {
 
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor", "staffing", "alert_events"]
+        [
+            "v2_components",
+            "live_floor",
+            "staffing",
+            "alert_events",
+            "rollups"
+        ]
     );
     assert!(store.migrate().await.unwrap().is_empty());
 
@@ -366,6 +374,48 @@ async fn a_written_batch_reads_back_exactly() {
     assert_eq!(
         store.read_final(Some("nobody")).await.unwrap(),
         FinalRows::default()
+    );
+
+    // Rollups (migration 8) read back as written, the daily ones with their local date.
+    let all_rows = RowFilter::default();
+    assert_eq!(
+        store.read_rollups(Grain::Hour, &all_rows).await.unwrap(),
+        batch.hourly
+    );
+    let daily = store.read_rollups(Grain::Day, &all_rows).await.unwrap();
+    assert_eq!(daily, batch.daily);
+    assert!(!daily.queue.is_empty() && !daily.agent.is_empty() && !daily.reason.is_empty());
+    // t2 counts in Rome: 2026-01-01 begins at 23:00 UTC the day before.
+    let rome_days = store
+        .query_json(
+            "SELECT DISTINCT toString(day) AS day, toString(window_start) AS at \
+             FROM ccx.queue_metrics_1d FINAL WHERE tenant_id = 't2'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rome_days,
+        [serde_json::json!({"day": "2026-01-01", "at": "2025-12-31 23:00:00"})]
+    );
+    // Their KPI views answer a row per rollup row.
+    for (view, rows) in [
+        ("queue_kpis_1h", batch.hourly.queue.len()),
+        ("agent_kpis_1d", batch.daily.agent.len()),
+        ("reason_kpis_1d", batch.daily.reason.len()),
+    ] {
+        let n = store
+            .query_json(&format!("SELECT count() AS n FROM ccx.{view}"))
+            .await
+            .unwrap();
+        assert_eq!(n[0]["n"], serde_json::json!(rows), "{view}");
+    }
+    let t2_hours = RowFilter {
+        tenant: Some("t2"),
+        between_ms: Some((T0, T0 + 3_600_000)),
+    };
+    assert_eq!(
+        store.read_rollups(Grain::Hour, &t2_hours).await.unwrap(),
+        batch.hourly.of_tenant("t2")
     );
 
     let mut now_t1 = store.read_queue_now("t1").await.unwrap();
@@ -668,7 +718,13 @@ async fn concurrent_upgrades_both_succeed() {
     both.dedup();
     assert_eq!(
         both,
-        ["alert_events", "live_floor", "staffing", "v2_components"],
+        [
+            "alert_events",
+            "live_floor",
+            "rollups",
+            "staffing",
+            "v2_components"
+        ],
         "{a:?} {b:?}"
     );
     let mut fresh_config = config.clone();

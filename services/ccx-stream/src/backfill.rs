@@ -7,14 +7,22 @@
 //! the tenant's watermark (as the stream last recorded it in `tenant_progress`) that no FCR
 //! verdict reaches them. A newer minute would be rewritten again by the stream from its own
 //! state, which does not hold the late events.
+//!
+//! The hourly and daily rollups of the hours and tenant-local days the range touches are then
+//! recomputed from the minute rows `FINAL` (all of those hours and days, corrected minutes
+//! included). The stream keeps writing a day's rollup until the day's last minute is final,
+//! from its own sums, so those hours and days must be final too.
 
 use std::collections::BTreeMap;
 
 use ccx_model::json::format_ms;
 use ccx_model::now_ms;
-use ccx_model::rows::{minute_of, ChurnAlert, FinalRows, StateTimes};
+use ccx_model::rollup::{date_string, hour_of, local_day, roll_up, HOUR_MS};
+use ccx_model::rows::{minute_of, ChurnAlert, FinalRows, RollupRows, StateTimes};
 use ccx_model::settings::TenantSettings;
 use ccx_model::Event;
+use ccx_store::schema::Grain;
+use ccx_store::RowBatch;
 use ccx_store::{version_now, RowFilter, Store, StoreError};
 
 use crate::engine::{history_needed_ms, rows_final_before, Engine, Output, Settings};
@@ -68,6 +76,8 @@ pub struct Report {
     /// Churn alerts the stream raised in the range that the complete events do not raise:
     /// their rows are deleted and, with a control plane, the alerts resolved.
     pub withdrawn: usize,
+    /// Hourly and daily rollup rows rewritten (zero rows included).
+    pub rollups: usize,
     /// Late events of the range's minutes, now taken into its rows.
     pub late_covered: u64,
 }
@@ -169,6 +179,73 @@ fn with_vanished_keys_zeroed(mut rows: FinalRows, stored: &FinalRows) -> Output 
     }
 }
 
+/// Rewrites the hourly and daily rollups of the hours and the days (`days`: their span in
+/// `tz`) that `range` touches with the sums of their minute rows `FINAL`, and as zero the
+/// stored ones (`stored_days` holds the daily) no minute has any more. Returns how many rows
+/// it wrote.
+async fn rewrite_rollups(
+    store: &Store,
+    range: &Range,
+    tz: ccx_model::rollup::Tz,
+    days: (i64, i64),
+    stored_days: &RollupRows,
+) -> Result<usize, StoreError> {
+    let hours = (hour_of(range.from_ms), hour_of(range.to_ms - 1) + HOUR_MS);
+    let span = (hours.0.min(days.0), hours.1.max(days.1));
+    let minutes = store
+        .read_final_where(&RowFilter {
+            tenant: Some(&range.tenant),
+            between_ms: Some(span),
+        })
+        .await?;
+    let (mut hourly, mut daily) = roll_up(&minutes, |_| tz);
+    let stored_hours = store
+        .read_rollups(
+            Grain::Hour,
+            &RowFilter {
+                tenant: Some(&range.tenant),
+                between_ms: Some(hours),
+            },
+        )
+        .await?;
+    keep_between(&mut hourly, hours, &stored_hours);
+    keep_between(&mut daily, days, stored_days);
+    let rows = [&hourly, &daily]
+        .iter()
+        .map(|r| r.queue.len() + r.agent.len() + r.reason.len())
+        .sum();
+    let batch = RowBatch {
+        version: version_now(),
+        hourly,
+        daily,
+        ..RowBatch::default()
+    };
+    store.write(&batch).await?;
+    Ok(rows)
+}
+
+/// Keeps the rows of `rows` whose window starts in `[from, to)`, plus a zero row for each
+/// such key of `stored` it lacks (with its date).
+fn keep_between(rows: &mut RollupRows, (from, to): (i64, i64), stored: &RollupRows) {
+    let inside = |start: i64| start >= from && start < to;
+    rows.queue.retain(|k, _| inside(k.window_start));
+    rows.agent.retain(|k, _| inside(k.window_start));
+    rows.reason.retain(|k, _| inside(k.window_start));
+    rows.days.retain(|(_, start), _| inside(*start));
+    for key in stored.queue.keys().filter(|k| inside(k.window_start)) {
+        rows.queue.entry(key.clone()).or_default();
+    }
+    for key in stored.agent.keys().filter(|k| inside(k.window_start)) {
+        rows.agent.entry(key.clone()).or_default();
+    }
+    for key in stored.reason.keys().filter(|k| inside(k.window_start)) {
+        rows.reason.entry(key.clone()).or_default();
+    }
+    for (day, date) in stored.days.iter().filter(|((_, s), _)| inside(*s)) {
+        rows.days.entry(day.clone()).or_insert(*date);
+    }
+}
+
 /// Recomputes and rewrites `range` of its tenant with `settings` (the tenant's, as the stream
 /// uses them), records the late events it covered in `backfills`, and raises the churn alerts
 /// it found through `control` (idempotent by alert id) when given.
@@ -211,6 +288,50 @@ pub async fn backfill(
             ),
         });
     }
+    let tz = settings.tz();
+    let (first_day, last_day) = (local_day(range.from_ms, tz), local_day(range.to_ms - 1, tz));
+    if last_day.end > final_before {
+        return Err(BackfillError::Invalid {
+            field: "to",
+            reason: format!(
+                "the day {} (time zone {}) is not final until {}: the stream still writes its \
+                 daily rollup from its own sums; backfill it once the tenant's watermark is \
+                 past {}",
+                date_string(last_day.date),
+                settings.time_zone,
+                format_ms(last_day.end),
+                format_ms(watermark + last_day.end - final_before),
+            ),
+        });
+    }
+    let days = (first_day.start, last_day.end);
+    // Daily rows of another time zone (from before a change of the tenant's) could hold some
+    // of these minutes; recomputing in today's zone would count them twice.
+    let stored_days = store
+        .read_rollups(
+            Grain::Day,
+            &RowFilter {
+                tenant: Some(&range.tenant),
+                between_ms: Some((days.0 - 26 * HOUR_MS, days.1)),
+            },
+        )
+        .await?;
+    if let Some(((_, start), _)) = stored_days
+        .days
+        .iter()
+        .find(|((_, start), _)| local_day(*start, tz).start != *start)
+    {
+        return Err(BackfillError::Invalid {
+            field: "from",
+            reason: format!(
+                "the daily rollups around the range were counted in another time zone (a day \
+                 from {}; the tenant's is {} now): backfill only ranges counted since the \
+                 change",
+                format_ms(*start),
+                settings.time_zone
+            ),
+        });
+    }
     let since = range.from_ms.saturating_sub(history_needed_ms(settings));
     let events = store.read_events(&range.tenant, since).await?;
     let filter = RowFilter {
@@ -249,6 +370,7 @@ pub async fn backfill(
         .map(|((_, minute), q)| (*minute, q.late_dropped))
         .collect();
     report.late_covered = covered.iter().map(|(_, late)| late).sum();
+    report.rollups = rewrite_rollups(store, &range, tz, days, &stored_days).await?;
     store
         .record_backfill(&range.tenant, &covered, now_ms(), version)
         .await?;

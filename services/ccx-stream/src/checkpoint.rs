@@ -24,7 +24,7 @@ pub struct WorkerCheckpoint {
 
 /// The layout of the engine state in checkpoint files, written first in every file. A file of
 /// another layout (another engine version) is refused with a clear error rather than misread.
-pub const FORMAT: u32 = 8;
+pub const FORMAT: u32 = 9;
 
 pub struct CheckpointDir {
     path: PathBuf,

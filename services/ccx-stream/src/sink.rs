@@ -117,6 +117,8 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         queue: rows.queue,
         agent: rows.agent,
         reason: rows.reason,
+        hourly: rows.hourly,
+        daily: rows.daily,
         agent_state: rows.agent_state,
         quality: rows.quality,
         alerts: rows.alerts,

@@ -5,7 +5,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ccx_model::rows::{Components, FinalRows, COMPONENT_COLUMNS};
+use ccx_model::rollup::roll_up;
+use ccx_model::rows::{Components, FinalRows, RollupRows, COMPONENT_COLUMNS};
 use ccx_model::settings::TenantSettings;
 use ccx_model::{kafka_key, timestamp_ms, Event};
 use ccx_proto::prost::Message;
@@ -120,19 +121,44 @@ fn the_engine_equals_the_reference_on_a_simulated_day() {
 }
 
 /// Streams `events` in an arrival order where each event is at most `lateness` − 1 ms behind
-/// the newest event time seen, with the watermark following (newest − lateness).
-fn stream(events: &[(i64, Event)], settings: &TenantSettings, w: i64) -> FinalRows {
-    let mut engine = Engine::new(Settings::new(settings.clone()), START - 1);
+/// the newest event time seen, with the watermark following (newest − lateness), with
+/// provisional rows or not. After every fourth flush and the last (every one would make this
+/// test several times slower; the golden fixtures check every flush), each hourly and daily
+/// rollup written is the sum of the minute rows written (days in the settings' time zone).
+fn stream(
+    events: &[(i64, Event)],
+    settings: &TenantSettings,
+    w: i64,
+    provisional: bool,
+) -> FinalRows {
+    let mut engine_settings = Settings::new(settings.clone());
+    engine_settings.provisional = provisional;
+    let mut engine = Engine::new(engine_settings, START - 1);
     let mut rows = FinalRows::default();
+    let (mut hourly, mut daily) = (RollupRows::default(), RollupRows::default());
+    let mut flushes = 0;
+    let mut take = |engine: &mut Engine, rows: &mut FinalRows, last: bool| {
+        let mut out = engine.take_output();
+        hourly.merge(std::mem::take(&mut out.hourly));
+        daily.merge(std::mem::take(&mut out.daily));
+        out.merge_into(rows);
+        flushes += 1;
+        if flushes % 4 != 0 && !last {
+            return;
+        }
+        let (want_hourly, want_daily) = roll_up(rows, |_| settings.tz());
+        assert_eq!(hourly.clone().without_zero_rows(), want_hourly, "hourly");
+        assert_eq!(daily.clone().without_zero_rows(), want_daily, "daily");
+    };
     let mut newest = i64::MIN;
     for (_, e) in events {
         engine.ingest(e);
         newest = newest.max(time(e));
         engine.advance(newest - settings.allowed_lateness_ms);
-        engine.take_output().merge_into(&mut rows);
+        take(&mut engine, &mut rows, false);
     }
     engine.advance(w);
-    engine.take_output().merge_into(&mut rows);
+    take(&mut engine, &mut rows, true);
     rows.without_zero_rows()
 }
 
@@ -145,7 +171,12 @@ proptest! {
     ) {
         let config = SimConfig { seed, customers: 15, agents: 4, ..SimConfig::default() };
         let events = Sim::new(config).generate(START, contacts, 0.2);
-        let settings = TenantSettings::default();
+        // Days in New York (rollups are checked at every flush), provisional rows every other
+        // case: neither changes a minute row.
+        let settings = TenantSettings {
+            time_zone: "America/New_York".into(),
+            ..TenantSettings::default()
+        };
         let lateness = settings.allowed_lateness_ms;
         let w = last_time(&events) + 120_000;
         let mut rng = Rng::new(seed);
@@ -161,7 +192,7 @@ proptest! {
             }
         }
         arrivals.sort_by_key(|(at, _)| *at);
-        let got = stream(&arrivals, &settings, w);
+        let got = stream(&arrivals, &settings, w, seed % 2 == 0);
         let want = ccx_reference::compute(&with_copies, &settings, w);
         prop_assert!(got == want, "seed {seed}: rows differ:\n{}", diff(&got, &want));
     }

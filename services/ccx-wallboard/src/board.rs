@@ -10,7 +10,6 @@ use ccx_control_client::{AlertRecord, AlertStatus};
 use ccx_model::kpi::{occupancy_pct, Kpis};
 use ccx_model::rows::{minute_of, Components};
 use ccx_model::settings::TenantSettings;
-use chrono::{LocalResult, TimeZone};
 use serde::Serialize;
 
 use crate::source::{Snapshot, Starts, RANGES};
@@ -34,29 +33,8 @@ pub fn starts(now_ms: i64, settings: &TenantSettings) -> Starts {
     [
         minute - 14 * 60_000,
         minute - 59 * 60_000,
-        start_of_day(now_ms, settings.tz()),
+        minute_of(ccx_model::rollup::local_day(now_ms, settings.tz()).start),
     ]
-}
-
-/// The first instant of the local day of `now_ms` in `tz` (a day that skips midnight starts
-/// at its first local time that exists).
-fn start_of_day(now_ms: i64, tz: chrono_tz::Tz) -> i64 {
-    let Some(local) = tz.timestamp_millis_opt(now_ms).single() else {
-        return minute_of(now_ms);
-    };
-    let day = local.date_naive();
-    for hour in 0..24 {
-        let Some(start) = day.and_hms_opt(hour, 0, 0) else {
-            break;
-        };
-        match tz.from_local_datetime(&start) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
-                return minute_of(t.timestamp_millis())
-            }
-            LocalResult::None => continue,
-        }
-    }
-    minute_of(now_ms)
 }
 
 /// Colour of a service level against its target.

@@ -423,7 +423,8 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     let (from, to) = report.range;
     println!(
         "backfilled {} from {} to {} (watermark {}): {} events read, {} rows written, {} rows \
-         zeroed, {} churn alerts, {} withdrawn, {} late events covered",
+         zeroed, {} hourly and daily rollup rows rewritten, {} churn alerts, {} withdrawn, {} \
+         late events covered",
         range.tenant,
         format_ms(from),
         format_ms(to),
@@ -431,6 +432,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
         report.events_read,
         report.rows,
         report.zeroed,
+        report.rollups,
         report.alerts,
         report.withdrawn,
         report.late_covered

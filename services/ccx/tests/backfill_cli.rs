@@ -22,6 +22,10 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+fn chrono_tz_utc() -> ccx_model::rollup::Tz {
+    TenantSettings::default().tz()
+}
+
 fn time(e: &Event) -> i64 {
     e.occurred_at.as_ref().map_or(0, timestamp_ms)
 }
@@ -48,7 +52,8 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     store.migrate().await.expect("migrate");
 
     let now = now_ms();
-    let events = Sim::source_history("acme", 41, now - 2 * 86_400_000, 30, 2_000);
+    // Three days back: their UTC day is final (its rollups no longer written by the stream).
+    let events = Sim::source_history("acme", 41, now - 3 * 86_400_000, 30, 2_000);
     let want = ccx_reference::compute(&events, &TenantSettings::default(), now);
     // Stored events, the tenant's progress, and rows that are wrong: a third of the queue rows
     // missing and a row no event made.
@@ -167,6 +172,48 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     let last = ghost.history.last().unwrap();
     assert_eq!(last.by, ccx_stream::backfill::WITHDRAWN_BY);
     assert_eq!(last.note, ccx_stream::backfill::WITHDRAWN_NOTE);
+    // The hours and the day of the range sum the rewritten minutes (the stray row's gone).
+    let all = ccx_store::RowFilter::default();
+    let (hourly, daily) = ccx_model::rollup::roll_up(&got, |_| chrono_tz_utc());
+    assert!(!hourly.queue.is_empty() && !daily.agent.is_empty());
+    use ccx_store::schema::Grain;
+    assert_eq!(store.read_rollups(Grain::Hour, &all).await.unwrap(), hourly);
+    assert_eq!(store.read_rollups(Grain::Day, &all).await.unwrap(), daily);
+    assert!(
+        stdout.contains("hourly and daily rollup rows rewritten"),
+        "{stdout}"
+    );
+
+    // Minutes that are final but whose day is not: the stream still writes the day's rollup.
+    let at = |text: &str| ccx_model::json::rfc3339_ms(text).expect("a time");
+    let day_open = RowBatch {
+        version: 1,
+        progress: vec![ccx_model::rows::TenantProgress {
+            tenant_id: "dayopen".into(),
+            // Minutes before 2026-03-29 12:00 UTC are final (24 h FCR window + 2 h).
+            watermark: at("2026-03-30T14:00:00Z"),
+        }],
+        ..RowBatch::default()
+    };
+    store.write(&day_open).await.expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ccx"))
+        .arg("--config")
+        .arg(&config)
+        .args(["backfill", "--tenant", "dayopen"])
+        .args([
+            "--from",
+            "2026-03-29T10:00:00Z",
+            "--to",
+            "2026-03-29T11:00:00Z",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--to: the day 2026-03-29 (time zone UTC) is not final until"),
+        "{stderr}"
+    );
 
     // The last hour is not final yet (24 h FCR window + 2 h behind the watermark).
     let out = backfill(&config, now - 3_600_000, now);

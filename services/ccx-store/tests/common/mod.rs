@@ -677,7 +677,32 @@ pub fn agent_now(
 }
 
 /// A batch touching every table, for two tenants.
+/// The time zone of each tenant of the scenarios: t2's days are Rome's.
+pub fn tz_of(tenant: &str) -> chrono_tz::Tz {
+    if tenant == "t2" {
+        chrono_tz::Europe::Rome
+    } else {
+        chrono_tz::UTC
+    }
+}
+
+/// `batch` with hourly and daily rollups that sum its queue, agent and reason rows.
+pub fn with_rollups(mut batch: RowBatch) -> RowBatch {
+    let minutes = FinalRows {
+        queue: batch.queue.iter().cloned().collect(),
+        agent: batch.agent.iter().cloned().collect(),
+        reason: batch.reason.iter().cloned().collect(),
+        ..FinalRows::default()
+    };
+    (batch.hourly, batch.daily) = ccx_model::rollup::roll_up(&minutes, tz_of);
+    batch
+}
+
 pub fn full_batch(version: u64) -> RowBatch {
+    with_rollups(full_minutes(version))
+}
+
+fn full_minutes(version: u64) -> RowBatch {
     let mut batch = kpi_batch(version);
     batch.queue.push((
         queue_key("t2", 0, "sales", "EMAIL", "OUTBOUND"),
@@ -846,7 +871,7 @@ pub fn expected_final(batch: &RowBatch, tenant: Option<&str>) -> FinalRows {
 
 /// [`full_batch`] with other values for the same keys.
 pub fn replaced(version: u64) -> RowBatch {
-    let mut batch = full_batch(version);
+    let mut batch = full_minutes(version);
     for c in batch
         .queue
         .iter_mut()
@@ -882,12 +907,12 @@ pub fn replaced(version: u64) -> RowBatch {
     for p in &mut batch.progress {
         p.watermark += 60_000;
     }
-    batch
+    with_rollups(batch)
 }
 
 /// [`full_batch`] with yet other values, meant to be written with a lower version.
 pub fn stale(version: u64) -> RowBatch {
-    let mut batch = full_batch(version);
+    let mut batch = full_minutes(version);
     for (_, c) in &mut batch.queue {
         c.offered += 1_000;
         c.first_call_closes += 1_000;
@@ -907,7 +932,7 @@ pub fn stale(version: u64) -> RowBatch {
     for p in &mut batch.progress {
         p.watermark = 1;
     }
-    batch
+    with_rollups(batch)
 }
 
 /// Zero rows for the first queue key and the first reason key of [`full_batch`]: the keys
@@ -961,6 +986,8 @@ pub fn as_v1(batch: &RowBatch) -> RowBatch {
         *c = c.only(V1_AGENT_COLUMNS);
     }
     old.reason.clear();
+    old.hourly = Default::default();
+    old.daily = Default::default();
     old.agent_now.clear();
     old.staffing.clear();
     for q in &mut old.queue_now {
@@ -1040,7 +1067,7 @@ pub fn upgrade_scenario() -> (RowBatch, Vec<RowBatch>) {
         b.queue.retain(|(k, _)| k.tenant_id == "t1");
         b.agent.retain(|(k, _)| k.tenant_id == "t1");
         b.reason.retain(|(k, _)| k.tenant_id == "t1");
-        b
+        with_rollups(b)
     };
     (old, vec![only_t1(replaced(20)), only_t1(stale(15))])
 }

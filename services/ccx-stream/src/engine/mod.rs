@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use ccx_model::rows::{
     minute_of, AgentKey, AgentMinute, AgentNow, ChurnAlert, Components, FinalRows, Quality,
-    QueueKey, QueueNow, ReasonKey, StaffingRow, StateTimes, TenantProgress, ThresholdAlert,
-    STAFFING_INTERVAL_MS, UNKNOWN_STATE,
+    QueueKey, QueueNow, ReasonKey, RollupRows, StaffingRow, StateTimes, TenantProgress,
+    ThresholdAlert, STAFFING_INTERVAL_MS, UNKNOWN_STATE,
 };
 use ccx_model::settings::{Signal, TenantSettings};
 use ccx_model::view::{DecodeError, EventView, Text};
@@ -106,6 +106,10 @@ pub struct Output {
     pub queue: Vec<(QueueKey, Components)>,
     pub agent: Vec<(AgentKey, Components)>,
     pub reason: Vec<(ReasonKey, Components)>,
+    /// The hourly and daily rollup rows the changes above changed, with their full values:
+    /// each the sum of its minute rows as handed over (docs/metrics.md, "Rollups").
+    pub hourly: RollupRows,
+    pub daily: RollupRows,
     pub agent_state: Vec<(AgentMinute, StateTimes)>,
     pub quality: Vec<((String, i64), Quality)>,
     pub alerts: Vec<ChurnAlert>,
@@ -136,6 +140,8 @@ impl Output {
         self.queue.is_empty()
             && self.agent.is_empty()
             && self.reason.is_empty()
+            && self.hourly.is_empty()
+            && self.daily.is_empty()
             && self.agent_state.is_empty()
             && self.quality.is_empty()
             && self.alerts.is_empty()
@@ -161,6 +167,7 @@ mod lifecycle;
 mod live;
 mod persist;
 mod provisional;
+mod rollups;
 mod rows;
 mod staffing;
 mod tenant;
@@ -173,6 +180,7 @@ pub use self::event::{Ev, MAX_RECORD_BYTES};
 pub use self::intern::FastMap;
 use self::intern::*;
 use self::live::*;
+use self::rollups::*;
 use self::rows::*;
 use self::staffing::*;
 pub use self::tenant::{history_needed_ms, rows_final_before, TenantState, NO_WATERMARK};
@@ -326,12 +334,35 @@ impl Engine {
         self.settle();
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
-            let mut queue = t.queue_rows.take_dirty();
-            let mut agent = t.agent_rows.take_dirty();
-            if self.settings.provisional {
-                let settings = self.settings.for_tenant(tenant_id);
-                t.provisional(tenant_id, settings, &mut queue, &mut agent);
+            let settings = self.settings.for_tenant(tenant_id);
+            let tz = settings.tz();
+            let queue_changes = t.queue_rows.take_changes();
+            let agent_changes = t.agent_rows.take_changes();
+            let reason_changes = t.reason_rows.take_changes();
+            t.rollups.apply(Rolled::Queue, tz, &queue_changes);
+            t.rollups.apply(Rolled::Agent, tz, &agent_changes);
+            t.rollups.apply(Rolled::Reason, tz, &reason_changes);
+            let values = |changes: Vec<(RowNum, Sym, Components, Components)>| {
+                changes
+                    .into_iter()
+                    .map(|(num, id, value, _)| (num, id, value))
+                    .collect::<Vec<_>>()
+            };
+            let (mut queue, mut agent) = (values(queue_changes), values(agent_changes));
+            let rollups = if self.settings.provisional {
+                let scratch = t.provisional(tenant_id, settings, &mut queue, &mut agent);
+                t.rollups
+                    .take(tz, Some([&scratch.queue_rows, &scratch.agent_rows]))
+            } else {
+                t.rollups.take(tz, None)
+            };
+            for start in rollups.day_starts() {
+                out.daily
+                    .days
+                    .insert((tenant_id.clone(), start), t.rollups.date(start));
             }
+            rollups.name_into(tenant_id, &t.names, &mut out.hourly, &mut out.daily);
+            t.rollups.forget();
             for (num, queue_id, value) in queue {
                 out.queue
                     .push((queue_key(tenant_id, num, t.names.name(queue_id)), value));
@@ -340,7 +371,7 @@ impl Engine {
                 out.agent
                     .push((agent_key(tenant_id, num, t.names.name(agent_id)), value));
             }
-            for (num, reason, value) in t.reason_rows.take_dirty() {
+            for (num, reason, value) in values(reason_changes) {
                 out.reason
                     .push((reason_key(tenant_id, num, t.names.name(reason)), value));
             }
@@ -353,7 +384,6 @@ impl Engine {
                 out.quality.push(((tenant_id.clone(), minute), value));
             }
             out.alerts.append(&mut t.alerts);
-            let settings = self.settings.for_tenant(tenant_id);
             out.queue_now
                 .extend(t.queue_now(tenant_id, settings, as_of));
             out.agent_now
@@ -411,6 +441,22 @@ impl Engine {
             );
         }
         rows
+    }
+
+    /// Every hourly and daily rollup row held (final values, all-zero rows dropped), for tests
+    /// and the reference comparison.
+    pub fn rollup_rows(&self) -> (RollupRows, RollupRows) {
+        let (mut hourly, mut daily) = (RollupRows::default(), RollupRows::default());
+        for (tenant_id, t) in &self.tenants {
+            let all = t.rollups.all();
+            for start in all.day_starts() {
+                daily
+                    .days
+                    .insert((tenant_id.clone(), start), t.rollups.date(start));
+            }
+            all.name_into(tenant_id, &t.names, &mut hourly, &mut daily);
+        }
+        (hourly.without_zero_rows(), daily.without_zero_rows())
     }
 
     /// The state of one tenant, for checkpoints.

@@ -52,11 +52,12 @@ impl<'de> Deserialize<'de> for Buffer {
     }
 }
 
-/// A row table as its rows and, in order, the keys changed since the last hand-over.
+/// A row table as its rows and, in order, the keys changed since the last hand-over with
+/// their values then.
 #[derive(Serialize, Deserialize)]
 struct Rows<V> {
     rows: Vec<(RowNum, Sym, V)>,
-    changed: Vec<(RowNum, Sym)>,
+    changed: Vec<(RowNum, Sym, V)>,
 }
 
 impl<V: Copy + Serialize> Serialize for RowTable<V> {
@@ -81,12 +82,12 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RowTable<V> {
         for (num, id, value) in stored.rows {
             table.rows.insert((num, id), (value, false));
         }
-        for key in stored.changed {
-            let Some((_, changed)) = table.rows.get_mut(&key) else {
+        for (num, id, before) in stored.changed {
+            let Some((_, changed)) = table.rows.get_mut(&(num, id)) else {
                 return Err(D::Error::custom("a changed key without its row"));
             };
             *changed = true;
-            table.dirty.push(key);
+            table.dirty.push((num, id, before));
         }
         Ok(table)
     }
@@ -157,9 +158,11 @@ mod tests {
         table.add((60_000, 1, 0), 2, 7);
         table.take_dirty();
         table.add((60_000, 1, 0), 2, 1);
+        table.add((60_000, 1, 0), 2, 1);
         let mut back: RowTable<u64> = bincode::deserialize(&bytes(&table)).unwrap();
         assert_eq!(back.get(&((0, 1, 0), 1)), 5);
-        assert_eq!(back.take_dirty(), [((60_000, 1, 0), 2, 8)]);
+        // The value at the last hand-over too: what a rollup holds of the row.
+        assert_eq!(back.take_changes(), [((60_000, 1, 0), 2, 9, 7)]);
         assert!(back.take_dirty().is_empty());
     }
 }

@@ -32,14 +32,15 @@ pub(super) fn speculate(
 impl TenantState {
     /// Applies the buffered events to a scratch copy of the contacts they touch and turns the
     /// changes into provisional rows (final value + speculative change) in `queue`/`agent`,
-    /// which hold the changed rows' final values.
+    /// which hold the changed rows' final values. Returns the scratch state, whose queue and
+    /// agent rows are the speculative changes (for the rollups).
     pub(super) fn provisional(
         &mut self,
         tenant: &str,
         s: &TenantSettings,
         queue: &mut Vec<(RowNum, Sym, Components)>,
         agent: &mut Vec<(RowNum, Sym, Components)>,
-    ) {
+    ) -> TenantState {
         let mut scratch = TenantState::default();
         // Over a backlog nothing is speculated: rows shown before get their final values.
         if self.buffer.len <= PROVISIONAL_MAX_WAITING {
@@ -57,6 +58,7 @@ impl TenantState {
             &scratch.agent_rows,
             agent,
         );
+        scratch
     }
 
     /// Applies `live`'s buffered events, in SPEC order, to this scratch state holding copies

@@ -7,11 +7,12 @@ use super::*;
 pub(super) type RowNum = (i64, u8, u8);
 
 /// Rows of one table of one tenant, keyed by a numeric part and a name (queue or agent),
-/// with the keys changed since the last hand-over.
+/// with the keys changed since the last hand-over and their values then (what a rollup of
+/// the rows holds of them).
 #[derive(Debug, Clone)]
 pub(super) struct RowTable<V> {
     pub(super) rows: FastMap<(RowNum, Sym), (V, bool)>,
-    pub(super) dirty: Vec<(RowNum, Sym)>,
+    pub(super) dirty: Vec<(RowNum, Sym, V)>,
 }
 
 impl<V> Default for RowTable<V> {
@@ -31,11 +32,11 @@ impl<V: Copy + Default + AddAssign> RowTable<V> {
     /// Changes the row of (`num`, `id`) in place with `change`.
     pub(super) fn add_with(&mut self, num: RowNum, id: Sym, change: impl FnOnce(&mut V)) {
         let (row, dirty) = self.rows.entry((num, id)).or_default();
-        change(row);
         if !*dirty {
             *dirty = true;
-            self.dirty.push((num, id));
+            self.dirty.push((num, id, *row));
         }
+        change(row);
     }
 
     pub(super) fn get(&self, key: &(RowNum, Sym)) -> V {
@@ -44,11 +45,20 @@ impl<V: Copy + Default + AddAssign> RowTable<V> {
 
     /// The changed rows with their current values; clears the change marks.
     pub(super) fn take_dirty(&mut self) -> Vec<(RowNum, Sym, V)> {
+        self.take_changes()
+            .into_iter()
+            .map(|(num, id, value, _)| (num, id, value))
+            .collect()
+    }
+
+    /// The changed rows with their current values and their values at the last hand-over;
+    /// clears the change marks.
+    pub(super) fn take_changes(&mut self) -> Vec<(RowNum, Sym, V, V)> {
         let mut out = Vec::with_capacity(self.dirty.len());
-        for (num, id) in std::mem::take(&mut self.dirty) {
+        for (num, id, before) in std::mem::take(&mut self.dirty) {
             if let Some((value, dirty)) = self.rows.get_mut(&(num, id)) {
                 *dirty = false;
-                out.push((num, id, *value));
+                out.push((num, id, *value, before));
             }
         }
         out
@@ -60,8 +70,13 @@ impl<V: Copy + Default + AddAssign> RowTable<V> {
 
     /// Drops rows of minutes before `horizon` that were handed over already.
     pub(super) fn forget_before(&mut self, horizon: i64) {
+        self.forget_if(|minute| minute < horizon);
+    }
+
+    /// Drops the rows handed over already whose window start `gone` says is done with.
+    pub(super) fn forget_if(&mut self, gone: impl Fn(i64) -> bool) {
         self.rows
-            .retain(|((minute, _, _), _), (_, dirty)| *minute >= horizon || *dirty);
+            .retain(|((start, _, _), _), (_, dirty)| !gone(*start) || *dirty);
         shrink(&mut self.rows);
     }
 }

@@ -22,6 +22,8 @@ pub struct TenantState {
     pub(super) queue_rows: RowTable<Components>,
     pub(super) agent_rows: RowTable<Components>,
     pub(super) reason_rows: RowTable<Components>,
+    /// Hourly and daily sums of the queue, agent and reason rows handed over.
+    pub(super) rollups: Rollups,
     pub(super) state_rows: RowTable<StateTimes>,
     pub(super) quality_rows: BTreeMap<i64, Quality>,
     /// Keys of the provisional rows last handed over (re-sent with final values when the
@@ -288,6 +290,7 @@ impl TenantState {
         self.queue_rows.forget_before(horizon);
         self.agent_rows.forget_before(horizon);
         self.reason_rows.forget_before(horizon);
+        self.rollups.final_before(horizon);
         self.state_rows.forget_before(horizon);
         let dirty = &self.dirty_quality;
         self.quality_rows
