@@ -67,6 +67,68 @@ def ae(alert_id, kind, status, at, by="ccx-stream", tenant=TENANT):
 
 D = "2026-01-15 "
 
+
+def alert(a: dict) -> dict:
+    """A churn_alerts row of CHURN_ALERTS' short form."""
+    at = ts(a["at"])
+    return {"tenant_id": a.get("tenant", TENANT), "alert_id": a["id"], "customer_id": a["customer"],
+            "score": a["score"], "reasons": a["reasons"], "triggered_at": at,
+            "triggered_at_ms": at * 1000 + a.get("ms", 0), "contact_id": a["contact"], "channel": a["channel"],
+            "queue_id": a["queue"], "agent_id": a["agent"], "version": a.get("version", 1)}
+
+
+# Every churn alert of the seed with its status now (the churn dashboard's tests count from this
+# list): the first four are also the wallboard's (inserted in the churn_alerts batches below).
+CHURN_ALERTS = [
+    {"id": "tenant-0:x1:e1", "customer": "x1", "score": 60, "at": D + "10:05:00", "contact": "c1",
+     "reasons": ["HIGH_EFFORT", "NEGATIVE_SENTIMENT", "NPS_DETRACTOR"], "channel": "VOICE", "queue": "q1",
+     "agent": "a1", "status": "ACKNOWLEDGED"},
+    {"id": "tenant-0:x3:e9", "customer": "x3", "score": 70, "at": "2026-01-13 09:00:00", "contact": "c9",
+     "reasons": ["CSAT_DISSATISFIED", "NPS_DETRACTOR", "REPEAT_CONTACT"], "channel": "VOICE", "queue": "q1",
+     "agent": "a2", "status": "OPEN"},
+    {"id": "tenant-0:x2:e7", "customer": "x2", "score": 80, "at": "2026-01-14 20:00:00", "ms": 500,
+     "contact": "c7", "reasons": ["CSAT_DISSATISFIED", "NPS_DETRACTOR", "TRANSFER_BOUNCE"], "channel": "CHAT",
+     "queue": "q2", "agent": "", "status": "RESOLVED"},
+    {"id": "tenant-1:y1:e1", "tenant": OTHER_TENANT, "customer": "y1", "score": 90, "at": D + "10:00:00",
+     "contact": "d1", "reasons": ["NPS_DETRACTOR"], "channel": "VOICE", "queue": "q1", "agent": "b1",
+     "status": "OPEN"},
+    # x1's earlier alert (resolved), x4's (no transition yet: open), x5's older than 30 days
+    {"id": "tenant-0:x1:e0", "customer": "x1", "score": 65, "at": "2025-12-20 12:00:00", "contact": "c0",
+     "reasons": ["NPS_DETRACTOR", "REPEAT_CONTACT"], "channel": "CHAT", "queue": "q1", "agent": "a2",
+     "status": "RESOLVED"},
+    {"id": "tenant-0:x4:e4", "customer": "x4", "score": 75, "at": "2026-01-12 16:30:00", "contact": "c4x",
+     "reasons": ["LONG_ABANDON", "NPS_DETRACTOR", "REPEAT_CONTACT"], "channel": "EMAIL", "queue": "q3",
+     "agent": "", "status": "OPEN"},
+    {"id": "tenant-0:x5:e5", "customer": "x5", "score": 99, "at": "2025-12-01 08:00:00", "contact": "c5x",
+     "reasons": ["NPS_DETRACTOR"], "channel": "VOICE", "queue": "q1", "agent": "a1", "status": "OPEN"},
+]
+
+
+def ev(event_id, type_, at, contact, customer="", channel="VOICE", queue="q1", agent="", version=1,
+       tenant=TENANT, direction="INBOUND"):
+    """An events row (only a CONTACT_OFFERED has to name the customer)."""
+    return {"tenant_id": tenant, "event_id": event_id, "type": type_, "occurred_at": ts(at),
+            "occurred_at_ms": ts(at) * 1000, "contact_id": contact, "customer_id": customer, "channel": channel,
+            "direction": direction, "queue_id": queue, "agent_id": agent, "payload": "{}", "version": version}
+
+
+# Customer x1's contacts: c0 (2025-12-20, abandoned) and c1 (today, with a survey); c99 is
+# another customer's, d1 another tenant's contact of a customer also called x1, c-old is x1's but
+# older than 30 days. e-c1-2 is written twice (a replay): one row.
+EVENTS = [
+    ev("e-c0-1", "CONTACT_OFFERED", "2025-12-20 11:50:00", "c0", customer="x1", channel="CHAT"),
+    ev("e-c0-2", "CONTACT_ABANDONED", "2025-12-20 11:52:10", "c0", channel="CHAT"),
+    ev("e-c1-1", "CONTACT_OFFERED", D + "09:50:00", "c1", customer="x1"),
+    ev("e-c1-2", "CONTACT_ANSWERED", D + "09:50:30", "c1", agent="a1"),
+    ev("e-c99-1", "CONTACT_OFFERED", D + "09:51:00", "c99", customer="x9"),
+    ev("e-old-1", "CONTACT_OFFERED", "2025-12-01 07:00:00", "c-old", customer="x1"),
+    ev("e-c1-2", "CONTACT_ANSWERED", D + "09:50:30", "c1", agent="a1", version=2),
+    ev("e-c1-3", "CONTACT_ENDED", D + "10:00:00", "c1", agent="a1"),
+    ev("e-c1-4", "SURVEY_RESPONDED", D + "10:05:00", "c1"),
+    ev("e-c99-2", "CONTACT_ENDED", D + "09:59:00", "c99", agent="a2"),
+    ev("e-d1-1", "CONTACT_OFFERED", D + "09:40:00", "d1", customer="x1", tenant=OTHER_TENANT),
+]
+
 # Each batch is one INSERT (one part), in this order.
 BATCHES: list[tuple[str, list[dict]]] = [
     # ------------------------------------------------------------------ queue_metrics_1m
@@ -300,7 +362,14 @@ BATCHES: list[tuple[str, list[dict]]] = [
     ]),
     ("alert_events", [
         ae("tenant-0:x2:e7", "CHURN", "RESOLVED", D + "09:00:00", by="lee"),
+        # x1's earlier alert, resolved the next day
+        ae("tenant-0:x1:e0", "CHURN", "OPEN", "2025-12-20 12:00:01"),
+        ae("tenant-0:x1:e0", "CHURN", "RESOLVED", "2025-12-21 09:00:00", by="kim"),
     ]),
+    # ------------------------------------------------------------------ churn: more alerts, events
+    ("churn_alerts", [alert(a) for a in CHURN_ALERTS[4:]]),
+    ("events", EVENTS[:6]),
+    ("events", EVENTS[6:]),
     # ------------------------------------------------------------------ ingest_quality_1m
     ("ingest_quality_1m", [
         {"tenant_id": TENANT, "window_start": ts(D + "10:20"), "duplicates": 2, "out_of_sequence": 1,

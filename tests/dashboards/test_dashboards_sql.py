@@ -12,146 +12,15 @@ over the range, NULL on a zero denominator, rows read with FINAL).
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import pytest
 
-from dashboards_engines import ChdbEngine, QueryError, Server18
-from dashboards_grafana import ALL, Context, all_panels, dashboard_files, expand, load, variable_sql, variables
-from dashboards_seed import BATCHES, NOW, TENANT, complete
-
-DASHBOARDS = {load(p)["uid"]: load(p) for p in dashboard_files()}
-
-# Variable selections every panel is run with: everything (the default), and a narrow choice
-# that takes the IN (…) branch of every $__conditionalAll.
-SELECTIONS = {
-    "all": {},
-    "narrow": {"queue": ["q1", "q3"], "channel": ["VOICE", "EMAIL"], "agent": ["a1"]},
-}
-
-
-# --------------------------------------------------------------------------------- engines
-
-def _chdb_wanted() -> bool:
-    return os.environ.get("CCX_DASHBOARDS_SKIP_CHDB") != "1"
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server18()
-    try:
-        srv.start()
-        print(f"\nClickHouse {srv.version} on {srv.url}")
-        print(srv.migrate())
-        # Keep every inserted version in its own part: FINAL, not a background merge, must
-        # pick the newest row of each key.
-        srv.execute("SYSTEM STOP MERGES")
-        for table, rows in BATCHES:
-            cols = srv.columns(f"ccx.{table}")
-            srv.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def current(server):
-    if not _chdb_wanted():
-        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
-    engine = ChdbEngine()
-    try:
-        engine.execute("CREATE DATABASE IF NOT EXISTS ccx")
-        for statement in server.ddl("ccx"):
-            engine.execute(statement)
-        engine.execute("SYSTEM STOP MERGES")
-        for table, rows in BATCHES:
-            cols = server.columns(f"ccx.{table}")
-            engine.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
-        print(f"\nchdb engine {engine.version}")
-        yield engine
-    finally:
-        engine.close()
-
-
-# --------------------------------------------------------------------------------- helpers
-
-def options_of(engine, dashboard: dict, ctx: Context) -> dict[str, list[str]]:
-    """Runs the variable queries in order, as Grafana does, and returns each one's options."""
-    out: dict[str, list[str]] = {}
-    for v in variables(dashboard):
-        frm, to = ctx.time_range(dashboard)
-        rows = engine.query(expand(variable_sql(v), ctx, frm, to))
-        out[v["name"]] = [str(next(iter(r.values()))) for r in rows]
-        ctx.options[v["name"]] = out[v["name"]]
-    return out
-
-
-def context(dashboard: dict, selection: str, engine=None) -> Context:
-    values: dict[str, object] = {v["name"]: ALL for v in variables(dashboard)}
-    values["tenant"] = TENANT
-    values.update({k: v for k, v in SELECTIONS[selection].items() if k in values})
-    ctx = Context(now=NOW, values=values)
-    if engine is not None:
-        options_of(engine, dashboard, ctx)
-    return ctx
-
-
-def panel(uid: str, title: str) -> dict:
-    found = [p for p in all_panels(DASHBOARDS[uid]) if p["title"] == title]
-    assert len(found) == 1, f"{uid}: no single panel titled {title!r}"
-    return found[0]
-
-
-def panel_sql(uid: str, title: str, ctx: Context, ref: str = "A") -> str:
-    d = DASHBOARDS[uid]
-    p = panel(uid, title)
-    (t,) = [t for t in p["targets"] if t["refId"] == ref]
-    frm, to = ctx.time_range(d, p)
-    return expand(t["rawSql"], ctx, frm, to)
-
-
-def run(engine, uid: str, title: str, selection: str = "all") -> list[dict]:
-    ctx = context(DASHBOARDS[uid], selection, engine)
-    return engine.query(panel_sql(uid, title, ctx))
-
-
-def clones(p: dict, ctx: Context) -> list[tuple[str | None, Context]]:
-    """(value, context) of each copy Grafana shows of panel p: a panel with `repeat` is cloned
-    once per selected value of its variable (every option for All), each clone with that value
-    alone; any other panel is shown once."""
-    name = p.get("repeat")
-    if not name:
-        return [(None, ctx)]
-    chosen = ctx.values[name]
-    values = ctx.options[name] if chosen == ALL or chosen == [ALL] else list(chosen)
-    return [(v, Context(now=ctx.now, values={**ctx.values, name: [v]}, options=ctx.options,
-                        interval_s=ctx.interval_s)) for v in values]
-
-
-def run_clone(engine, uid: str, title: str, value: str, selection: str = "all", **values) -> list[dict]:
-    """The answer of the clone for `value` of a repeated panel (values: other variables set)."""
-    ctx = context(DASHBOARDS[uid], selection, engine)
-    ctx.values.update(values)
-    (clone,) = [c for v, c in clones(panel(uid, title), ctx) if v == value]
-    return engine.query(panel_sql(uid, title, clone))
-
-
-def same(a, b) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    return a == b
-
-
-def assert_rows(actual: list[dict], expected: list[dict], what: str) -> None:
-    assert same(actual, expected), f"{what}:\n  got      {actual}\n  expected {expected}"
-
+from dashboards_engines import QueryError
+from dashboards_grafana import all_panels, expand
+from dashboards_run import (DASHBOARDS, SELECTIONS, assert_rows, clones, context, options_of, panel, panel_sql, run,
+                            run_clone, same)
+from dashboards_seed import CHURN_ALERTS
 
 # --------------------------------------------------------------------------------- every query
 
@@ -179,6 +48,11 @@ def test_variable_queries_run_on_both_engines(server, current, uid):
         "ccx-wallboard": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
         "ccx-cx-trends": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
         "ccx-agents": {"channel": ["CHAT", "VOICE"], "agent": ["a1", "a2", "a3"]},
+        # churn: what the tenant's alerts of the 30 days name (not x5's, older)
+        "ccx-churn": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"],
+                      "customer": ["x1", "x2", "x3", "x4"],
+                      "signal": sorted({r for a in CHURN_ALERTS[:3] + CHURN_ALERTS[4:6] for r in a["reasons"]}),
+                      "status": ["OPEN", "ACKNOWLEDGED", "RESOLVED"]},
     }[uid]
     for name, values in expected.items():
         assert old[name] == values, f"{uid}: ${name} options {old[name]}"
@@ -210,13 +84,6 @@ X = "ccx-cx-trends"
 AG = "ccx-agents"
 
 
-@pytest.fixture(params=["18.16", "current"])
-def engine(request, server):
-    if request.param == "18.16":
-        return server
-    if not _chdb_wanted():
-        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
-    return request.getfixturevalue("current")
 
 
 def test_wallboard_service_level_asa_abandonment_aht(engine):

@@ -24,9 +24,11 @@ EXPECTED = {
     "ccx-wallboard.json": ("ccx-wallboard", {"1s", "5s"}, "now-1h"),
     "ccx-cx-trends.json": ("ccx-cx-trends", {"1m"}, "now-30d"),
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
+    "ccx-churn.json": ("ccx-churn", {"1m"}, "now-30d"),
 }
 TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "reason_metrics_1m", "agent_state_1m", "churn_alerts",
-          "queue_now", "agent_now", "ingest_quality_1m", "events", "alert_events"}
+          "queue_now", "agent_now", "ingest_quality_1m", "events", "alert_events",
+          "queue_metrics_1d", "agent_metrics_1d", "reason_metrics_1d"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]
 
@@ -55,7 +57,7 @@ def sqls(d: dict) -> list[tuple[str, str]]:
     return out
 
 
-def test_the_three_dashboards_exist():
+def test_the_dashboards_exist():
     assert sorted(FILES) == sorted(EXPECTED), f"dashboards/ holds {FILES}"
 
 
@@ -153,8 +155,18 @@ def test_template_variables(name):
     tenant = vs[0]
     assert tenant["type"] == "query" and tenant.get("datasource") == DATASOURCE
     assert not tenant.get("multi") and not tenant.get("includeAll"), "one tenant at a time"
-    assert re.match(r"SELECT DISTINCT tenant_id FROM ccx\.queue_metrics_1m\b", variable_sql(tenant))
+    # the daily rollup lists the same tenants as the minute table from far fewer rows
+    assert re.match(r"SELECT DISTINCT tenant_id FROM ccx\.queue_metrics_1[md]\b", variable_sql(tenant))
     for i, v in enumerate(vs):
+        if v.get("type") == "custom":
+            # a fixed choice: its options are its query's `text : value` pairs, its default one of them
+            pairs = [tuple(x.strip() for x in o.split(" : ")) for o in v["query"].split(",")]
+            assert [{"text": t, "value": val} for t, val in pairs] == \
+                [{"text": o["text"], "value": o["value"]} for o in v["options"]], f"variable {v['name']}: options"
+            assert all(re.fullmatch(r"[A-Z_a-z]+", val) for _, val in pairs), f"variable {v['name']}: values"
+            if not v.get("multi"):
+                assert v["current"]["value"] in [val for _, val in pairs], f"variable {v['name']}: default"
+            continue
         assert v.get("type") == "query", f"variable {v.get('name')}: type {v.get('type')}"
         assert v.get("datasource") == DATASOURCE, f"variable {v['name']}: datasource"
         assert variable_sql(v).strip(), f"variable {v['name']}: no query"
