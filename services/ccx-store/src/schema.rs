@@ -22,6 +22,14 @@
 //! and replaces the KPI views with ones that also compute the §7.2 KPIs, adding
 //! `reason_kpis_1m`. Migration 1's DDL stays as it was, so a new database and an upgraded one
 //! end with the same columns in the same order.
+//!
+//! **Migration 8** (rollups for trends over long ranges) creates `queue_metrics_1h`,
+//! `agent_metrics_1h`, `reason_metrics_1h` (`window_start` = the UTC hour) and
+//! `queue_metrics_1d`, `agent_metrics_1d`, `reason_metrics_1d` (`day` = the tenant-local date,
+//! `window_start` = that local midnight as a UTC instant), each with the key and component
+//! columns of its minute table, and their KPI views (`queue_kpis_1h`, … `reason_kpis_1d`),
+//! the minute views' definitions over another source. The stream keeps every rollup row
+//! equal to the sum of its minute rows (docs/metrics.md, "Rollups").
 
 use ccx_model::rows::{AGENT_COLUMNS, COMPONENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
 
@@ -105,7 +113,7 @@ impl AddColumns {
 }
 
 /// The tables of SPEC §5 and §7.2, in the order the migrations create them.
-pub const TABLES: [&str; 13] = [
+pub const TABLES: [&str; 19] = [
     "queue_metrics_1m",
     "agent_metrics_1m",
     "agent_state_1m",
@@ -119,10 +127,16 @@ pub const TABLES: [&str; 13] = [
     "agent_now",
     "staffing_15m",
     "alert_events",
+    "queue_metrics_1h",
+    "agent_metrics_1h",
+    "reason_metrics_1h",
+    "queue_metrics_1d",
+    "agent_metrics_1d",
+    "reason_metrics_1d",
 ];
 
 /// Each table's SPEC §5 key: its `ORDER BY`, and what `FINAL` keeps one row of.
-pub const TABLE_KEYS: [(&str, &str); 13] = [
+pub const TABLE_KEYS: [(&str, &str); 19] = [
     (
         "queue_metrics_1m",
         "tenant_id, window_start, queue_id, channel, direction",
@@ -148,6 +162,30 @@ pub const TABLE_KEYS: [(&str, &str); 13] = [
         "tenant_id, window_start, queue_id, channel, direction",
     ),
     ("alert_events", "tenant_id, alert_id, status"),
+    (
+        "queue_metrics_1h",
+        "tenant_id, window_start, queue_id, channel, direction",
+    ),
+    (
+        "agent_metrics_1h",
+        "tenant_id, window_start, agent_id, channel",
+    ),
+    (
+        "reason_metrics_1h",
+        "tenant_id, window_start, reason, channel, direction",
+    ),
+    (
+        "queue_metrics_1d",
+        "tenant_id, window_start, queue_id, channel, direction",
+    ),
+    (
+        "agent_metrics_1d",
+        "tenant_id, window_start, agent_id, channel",
+    ),
+    (
+        "reason_metrics_1d",
+        "tenant_id, window_start, reason, channel, direction",
+    ),
 ];
 
 /// The key of one of [`TABLES`].
@@ -158,12 +196,69 @@ pub fn table_key(table: &str) -> &'static str {
         .map_or_else(|| panic!("{table} is not a ccx table"), |(_, key)| *key)
 }
 
-/// The KPI views of SPEC §3 and §7.2.
-pub const VIEWS: [&str; 4] = [
+/// The KPI views of SPEC §3 and §7.2, then those of the rollups (migration 8).
+pub const VIEWS: [&str; 10] = [
     "queue_kpis_1m",
     "agent_kpis_1m",
     "agent_occupancy_1m",
     "reason_kpis_1m",
+    "queue_kpis_1h",
+    "agent_kpis_1h",
+    "reason_kpis_1h",
+    "queue_kpis_1d",
+    "agent_kpis_1d",
+    "reason_kpis_1d",
+];
+
+/// The time grain of the queue, agent and reason tables: the minute tables and their rollups
+/// (migration 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    /// `window_start` = the UTC minute.
+    Minute,
+    /// `window_start` = the UTC hour.
+    Hour,
+    /// `window_start` = the tenant-local midnight (as a UTC instant), `day` its local date.
+    Day,
+}
+
+impl Grain {
+    /// The rollups of the minute tables.
+    pub const ROLLUPS: [Grain; 2] = [Grain::Hour, Grain::Day];
+
+    /// The suffix of table and view names.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Grain::Minute => "_1m",
+            Grain::Hour => "_1h",
+            Grain::Day => "_1d",
+        }
+    }
+
+    /// The name, at this grain, of minute table or view `minute` (`queue_metrics_1m` →
+    /// `queue_metrics_1h`).
+    pub fn name(self, minute: &str) -> String {
+        let base = minute
+            .strip_suffix("_1m")
+            .unwrap_or_else(|| panic!("{minute} is not a minute table"));
+        format!("{base}{}", self.suffix())
+    }
+}
+
+/// The minute tables that have rollups, with their dimension columns (after `window_start`).
+pub const ROLLED_UP: [(&str, &str); 3] = [
+    (
+        "queue_metrics_1m",
+        "    queue_id String,\n    channel String,\n    direction String,\n",
+    ),
+    (
+        "agent_metrics_1m",
+        "    agent_id String,\n    channel String,\n",
+    ),
+    (
+        "reason_metrics_1m",
+        "    reason String,\n    channel String,\n    direction String,\n",
+    ),
 ];
 
 /// The table that records applied migrations.
@@ -220,6 +315,11 @@ pub fn migrations(db: &str) -> Vec<Migration> {
             version: 7,
             name: "alert_events",
             steps: sql(vec![alert_events(db)]),
+        },
+        Migration {
+            version: 8,
+            name: "rollups",
+            steps: sql(rollups(db)),
         },
     ]
 }
@@ -339,52 +439,9 @@ fn v2_components(db: &str) -> Vec<Step> {
         added("agent_metrics_1m", AGENT_COLUMNS, V1_AGENT_COLUMNS),
         Step::Sql(table(db, "reason_metrics_1m", &reason, BY_MONTH)),
     ];
-    let views = [
-        (
-            "queue_kpis_1m",
-            kpi_view(
-                db,
-                "queue_kpis_1m",
-                "queue_metrics_1m",
-                table_key("queue_metrics_1m"),
-                QUEUE_COLUMNS,
-                &[
-                    "offered",
-                    "answered",
-                    "abandoned",
-                    "handled",
-                    "callbacks_requested",
-                ],
-                &queue_kpis_v2(),
-            ),
-        ),
-        (
-            "agent_kpis_1m",
-            kpi_view(
-                db,
-                "agent_kpis_1m",
-                "agent_metrics_1m",
-                table_key("agent_metrics_1m"),
-                AGENT_COLUMNS,
-                &["handled", "qa_evaluations"],
-                &agent_kpis_v2(),
-            ),
-        ),
-        (
-            "reason_kpis_1m",
-            kpi_view(
-                db,
-                "reason_kpis_1m",
-                "reason_metrics_1m",
-                table_key("reason_metrics_1m"),
-                REASON_COLUMNS,
-                &["offered", "handled", "resolved", "repeats"],
-                &reason_kpis(),
-            ),
-        ),
-    ];
+    let views = grain_kpi_views(db, Grain::Minute);
     for (name, create) in views {
-        steps.extend(sql(replace_view(db, name, create).into()));
+        steps.extend(sql(replace_view(db, &name, create).into()));
     }
     steps
 }
@@ -426,6 +483,98 @@ fn alert_events(db: &str) -> String {
          status String,\n    at DateTime('UTC'),\n    at_ms UInt64,\n    `by` String,\n    \
          note String,\n";
     table(db, "alert_events", body, Some("toYYYYMM(at)"))
+}
+
+/// The component columns of a minute table that has rollups.
+fn rolled_up_columns(minute: &str) -> &'static [&'static str] {
+    match minute {
+        "queue_metrics_1m" => QUEUE_COLUMNS,
+        "agent_metrics_1m" => AGENT_COLUMNS,
+        "reason_metrics_1m" => REASON_COLUMNS,
+        _ => panic!("{minute} has no rollups"),
+    }
+}
+
+/// Migration 8: the hourly and daily rollups of the queue, agent and reason tables, and their
+/// KPI views. A rollup row never moves between partitions: its `window_start` is in its key.
+fn rollups(db: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for rollup in Grain::ROLLUPS {
+        for (minute, dimensions) in ROLLED_UP {
+            let day = if rollup == Grain::Day {
+                "    day Date,\n"
+            } else {
+                ""
+            };
+            let body = format!(
+                "    tenant_id String,\n{day}    window_start DateTime('UTC'),\n{dimensions}{}",
+                columns(rolled_up_columns(minute), component_type)
+            );
+            out.push(table(db, &rollup.name(minute), &body, BY_MONTH));
+        }
+        for (_, view) in grain_kpi_views(db, rollup) {
+            out.push(view);
+        }
+    }
+    out
+}
+
+/// The KPI views of the queue, agent and reason tables at `grain`, with their names: one
+/// definition for the minute views (migration 4) and the rollups' (migration 8). The daily
+/// views also expose `day`.
+fn grain_kpi_views(db: &str, grain: Grain) -> Vec<(String, String)> {
+    // (minute table, summed components exposed as columns, KPIs)
+    type ViewDefinition = (
+        &'static str,
+        &'static [&'static str],
+        Vec<(&'static str, String)>,
+    );
+    let views: [ViewDefinition; 3] = [
+        (
+            "queue_metrics_1m",
+            &[
+                "offered",
+                "answered",
+                "abandoned",
+                "handled",
+                "callbacks_requested",
+            ],
+            queue_kpis_v2(),
+        ),
+        (
+            "agent_metrics_1m",
+            &["handled", "qa_evaluations"],
+            agent_kpis_v2(),
+        ),
+        (
+            "reason_metrics_1m",
+            &["offered", "handled", "resolved", "repeats"],
+            reason_kpis(),
+        ),
+    ];
+    views
+        .into_iter()
+        .map(|(minute, exposed, kpis)| {
+            let source = grain.name(minute);
+            let view = grain.name(&minute.replace("_metrics_", "_kpis_"));
+            let key = match grain {
+                Grain::Minute | Grain::Hour => table_key(minute).to_string(),
+                // `day` is a function of the key (window_start), so grouping by it too changes
+                // no group.
+                Grain::Day => table_key(minute).replacen("tenant_id", "tenant_id, day", 1),
+            };
+            let create = kpi_view(
+                db,
+                &view,
+                &source,
+                &key,
+                rolled_up_columns(minute),
+                exposed,
+                &kpis,
+            );
+            (view, create)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -538,5 +687,63 @@ mod tests {
         assert!(sql[2].contains("sum(first_call_closes) AS s_first_call_closes"));
         assert!(sql[4].contains("sum(qa_score_sum) AS s_qa_score_sum"));
         assert!(sql[6].contains("FROM db.reason_metrics_1m FINAL"));
+    }
+
+    #[test]
+    fn migration_8_rolls_up_the_minute_tables_with_their_columns_and_views() {
+        let m8 = &migrations("db")[7];
+        assert_eq!((m8.version, m8.name), (8, "rollups"));
+        let sql: Vec<&str> = m8.steps.iter().filter_map(Step::sql).collect();
+        let create = |name: &str| {
+            sql.iter()
+                .find(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS db.{name} (")))
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .to_string()
+        };
+        for (minute, _) in ROLLED_UP {
+            let minute_sql = statements("db")
+                .into_iter()
+                .find(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS db.{minute} (")))
+                .unwrap();
+            let hour = create(&Grain::Hour.name(minute));
+            let day = create(&Grain::Day.name(minute));
+            for (rollup, rollup_sql) in [(Grain::Hour, &hour), (Grain::Day, &day)] {
+                assert!(rollup_sql.contains("ReplacingMergeTree(version)"));
+                assert!(rollup_sql.contains(&format!("ORDER BY ({})", table_key(minute))));
+                assert_eq!(table_key(&rollup.name(minute)), table_key(minute));
+                for c in rolled_up_columns(minute) {
+                    assert!(rollup_sql.contains(&format!("    {c} {},", component_type(c))));
+                }
+            }
+            // The same columns as the minute table created whole (reason_metrics_1m), and
+            // only the daily tables have `day`.
+            if minute == "reason_metrics_1m" {
+                assert_eq!(hour.replace("_1h", "_1m"), minute_sql);
+            }
+            assert!(!hour.contains(" day Date"));
+            assert!(day.contains("    tenant_id String,\n    day Date,\n    window_start"));
+        }
+        assert!(!create("queue_metrics_1h").contains("qa_score_sum"));
+        assert!(create("agent_metrics_1d").contains("qa_score_sum UInt64"));
+        // Views: the minute views' definitions over the rollups.
+        let views: Vec<&&str> = sql
+            .iter()
+            .filter(|s| s.starts_with("CREATE VIEW"))
+            .collect();
+        assert_eq!(views.len(), 6);
+        let minute_views = grain_kpi_views("db", Grain::Minute);
+        for (i, grain) in Grain::ROLLUPS.iter().enumerate() {
+            for (j, (minute_name, minute_view)) in minute_views.iter().enumerate() {
+                let view = views[3 * i + j];
+                let name = grain.name(minute_name);
+                assert!(view.starts_with(&format!("CREATE VIEW IF NOT EXISTS db.{name} AS")));
+                let as_minute = view
+                    .replace(grain.suffix(), "_1m")
+                    .replace("tenant_id, day,", "tenant_id,");
+                assert_eq!(&as_minute, minute_view, "{name}");
+            }
+        }
+        assert!(views[3].contains("    tenant_id, day, window_start, queue_id"));
+        assert!(views[3].contains("FROM db.queue_metrics_1d FINAL"));
     }
 }

@@ -38,7 +38,8 @@ async fn migrate_creates_the_schema_once() {
             "v2_components",
             "live_floor",
             "staffing",
-            "alert_events"
+            "alert_events",
+            "rollups"
         ]
     );
 
@@ -151,6 +152,7 @@ async fn migrate_creates_the_schema_once() {
             serde_json::json!({"version": 5, "name": "live_floor"}),
             serde_json::json!({"version": 6, "name": "staffing"}),
             serde_json::json!({"version": 7, "name": "alert_events"}),
+            serde_json::json!({"version": 8, "name": "rollups"}),
         ]
     );
 }
@@ -231,7 +233,13 @@ async fn an_existing_database_is_upgraded_in_place() {
 
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["v2_components", "live_floor", "staffing", "alert_events"]
+        [
+            "v2_components",
+            "live_floor",
+            "staffing",
+            "alert_events",
+            "rollups"
+        ]
     );
     assert!(store.migrate().await.unwrap().is_empty());
 
@@ -668,7 +676,13 @@ async fn concurrent_upgrades_both_succeed() {
     both.dedup();
     assert_eq!(
         both,
-        ["alert_events", "live_floor", "staffing", "v2_components"],
+        [
+            "alert_events",
+            "live_floor",
+            "rollups",
+            "staffing",
+            "v2_components"
+        ],
         "{a:?} {b:?}"
     );
     let mut fresh_config = config.clone();
