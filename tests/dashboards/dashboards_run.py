@@ -15,7 +15,8 @@ DASHBOARDS = {load(p)["uid"]: load(p) for p in dashboard_files()}
 SELECTIONS = {
     "all": {},
     "narrow": {"queue": ["q1", "q3"], "channel": ["VOICE", "EMAIL"], "agent": ["a1"],
-               "status": ["OPEN", "ACKNOWLEDGED"], "signal": ["REPEAT_CONTACT", "HIGH_EFFORT"]},
+               "status": ["OPEN", "ACKNOWLEDGED"], "signal": ["REPEAT_CONTACT", "HIGH_EFFORT"],
+               "direction": ["INBOUND"], "reason": ["billing", "delivery"]},
 }
 
 
@@ -64,8 +65,10 @@ def panel_sql(uid: str, title: str, ctx: Context, ref: str = "A") -> str:
     return expand(t["rawSql"], ctx, frm, to)
 
 
-def run(engine, uid: str, title: str, selection: str = "all") -> list[dict]:
+def run(engine, uid: str, title: str, selection: str = "all", **values) -> list[dict]:
+    """The answer of a panel with a selection (values: other variables set, e.g. grain="day")."""
     ctx = context(DASHBOARDS[uid], selection, engine)
+    ctx.values.update(values)
     return engine.query(panel_sql(uid, title, ctx))
 
 

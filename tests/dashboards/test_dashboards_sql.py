@@ -43,10 +43,12 @@ def test_variable_queries_run_on_both_engines(server, current, uid):
     old = options_of(server, d, context(d, "all"))
     new = options_of(current, d, context(d, "all"))
     assert old == new, f"{uid}: ClickHouse {server.version} {old} != chdb {current.version} {new}"
-    assert old["tenant"] == ["tenant-0", "tenant-1"]
+    assert old["tenant"] == ["tenant-0", "tenant-1", "tenant-2"]
     expected = {
         "ccx-wallboard": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
-        "ccx-cx-trends": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
+        "ccx-cx-trends": {"grain": ["day", "week", "month"], "queue": ["q1", "q2", "q3"],
+                          "channel": ["CHAT", "EMAIL", "VOICE"], "direction": ["INBOUND", "OUTBOUND"],
+                          "reason": ["(none)", "billing", "delivery"]},
         "ccx-agents": {"channel": ["CHAT", "VOICE"], "agent": ["a1", "a2", "a3"]},
         # churn: what the tenant's alerts of the 30 days name (not x5's, older)
         "ccx-churn": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"],
@@ -241,7 +243,7 @@ def test_wallboard_queue_table_and_minutes(engine):
 
 
 def test_cx_trends(engine):
-    # 30 days: rows A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    # the year (the range): rows A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
     expect = {
         "NPS": 100 * ((2 + 3 + 6 + 1) - (1 + 2 + 2)) / (4 + 2 + 4 + 10 + 1),
         "CSAT %": 100 * (4 + 1 + 2 + 6) / (5 + 2 + 2 + 8),
@@ -256,7 +258,7 @@ def test_cx_trends(engine):
         assert_rows(run(engine, X, title), [{"value": value}], title)
     assert_rows(run(engine, X, "Contacts offered"), [{"offered": 10 + 4 + 2 + 6 + 5 + 8 + 20}], "offered")
 
-    days = run(engine, X, "NPS, CSAT %, FCR % by day")
+    days = run(engine, X, "NPS, CSAT %, FCR % by period", grain="day")
     assert_rows(days, [
         {"time": "2026-01-14 00:00:00", "NPS": 100 * (6 - 2) / 10, "CSAT %": 100 * 6 / 8, "FCR %": 100 * 8 / 10},
         {"time": "2026-01-15 00:00:00", "NPS": 100 * ((2 + 3 + 1) - (1 + 2)) / (4 + 2 + 4 + 1),
@@ -274,7 +276,7 @@ def test_cx_trends(engine):
     queues = {r["queue"]: r for r in run(engine, X, "CX by queue")}
     assert same(queues["q2"]["outbound_answer_rate_pct"], 60.0) and queues["q1"]["outbound_answer_rate_pct"] is None
 
-    by_channel = run(engine, X, "NPS by day and channel")
+    by_channel = run(engine, X, "NPS by period and channel", grain="day")
     assert [(r["time"][:10], r["channel"]) for r in by_channel] == [
         ("2026-01-14", "VOICE"), ("2026-01-15", "CHAT"), ("2026-01-15", "EMAIL"), ("2026-01-15", "VOICE")]
     assert by_channel[1]["value"] is None and same(by_channel[3]["value"], 100 * (5 - 3) / 10)
@@ -359,7 +361,7 @@ def test_wallboard_callbacks_transfers_repeats_containment_and_call_quality(engi
 
 
 def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
-    # 30 days: A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    # the year: A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
     expect = {
         # Σcase_resolution_ms / Σcases_resolved, in seconds
         "ART": (10800000 + 1800000 + 3600000 + 14400000 + 72000000) / (3 + 1 + 1 + 2 + 10) / 1000,
@@ -375,16 +377,16 @@ def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
     for title, value in expect.items():
         assert_rows(run(engine, X, title), [{"value": value}], title)
 
-    assert_rows(run(engine, X, "ART by day"), [
+    assert_rows(run(engine, X, "ART by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "ART": 72000000 / 10 / 1000},
         {"time": "2026-01-15 00:00:00", "ART": (10800000 + 1800000 + 3600000 + 14400000) / 7 / 1000},
     ], "ART by day")
-    assert_rows(run(engine, X, "Repeat rate and self-service % by day"), [
+    assert_rows(run(engine, X, "Repeat rate and self-service % by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "Repeat rate %": 100 * 3 / 20, "Self-service %": 100 * 2 / 20},
         {"time": "2026-01-15 00:00:00", "Repeat rate %": 100 * (2 + 1 + 1 + 2) / (10 + 4 + 2 + 6 + 8 + 0),
          "Self-service %": 100 * (1 + 1) / (10 + 4 + 2 + 6 + 5 + 8)},
     ], "repeat and self-service by day")
-    assert_rows(run(engine, X, "Call quality by day"), [
+    assert_rows(run(engine, X, "Call quality by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "MOS": 4.0, "Poor-quality %": 10.0},
         {"time": "2026-01-15 00:00:00", "MOS": (15000 + 12600 + 5000 + 1000) / 1000 / 10,
          "Poor-quality %": 100 * (1 + 0 + 2 + 1) / 10},
@@ -402,7 +404,7 @@ def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
 
 
 def test_cx_trends_why_customers_contact(engine):
-    # reason_metrics_1m, 30 days: R1 (version 2), R2, R3, R4, R5, R6 (not R7, older; not tenant-1's R8)
+    # reason_metrics_1d, the year: R1 (version 2), R2, R3, R4, R5, R6 (not R7, older; not tenant-1's R8)
     assert_rows(run(engine, X, "Contacts by reason"), [
         {"contact_reason": "billing", "Offered": 6 + 10 + 5},
         {"contact_reason": "delivery", "Offered": 8 + 2},
@@ -435,9 +437,12 @@ def test_cx_trends_why_customers_contact(engine):
     none = table["(none)"]
     assert none["nps"] is None and none["ces"] is None and same(none["art_s"], 1800.0)
 
-    # channels VOICE/EMAIL: the reason-less CHAT contacts drop out; the queue filter does not apply
+    # channels VOICE/EMAIL, inbound, reasons billing/delivery: the reason-less CHAT contacts and the
+    # outbound billing attempts (R6) drop out; the queue filter does not apply
     assert_rows(run(engine, X, "Contacts by reason", "narrow"), [
-        {"contact_reason": "billing", "Offered": 21}, {"contact_reason": "delivery", "Offered": 10}], "narrow")
+        {"contact_reason": "billing", "Offered": 6 + 10}, {"contact_reason": "delivery", "Offered": 8 + 2}], "narrow")
+    assert_rows(run(engine, X, "Contacts by reason", reason=["(none)"]), [{"contact_reason": "(none)", "Offered": 4}],
+                "no reason given")
     ctx = context(DASHBOARDS[X], "all", engine)
     ctx.values["channel"] = ["CHAT"]
     assert_rows(engine.query(panel_sql(X, "ART by reason", ctx)), [{"contact_reason": "(none)", "ART": 1800.0}],
@@ -450,7 +455,7 @@ def test_cx_trends_why_customers_contact(engine):
 
 
 def test_cx_trends_outbound(engine):
-    # outbound in 30 days: D only (q2 VOICE); the inbound conversions of B, K and F do not count
+    # outbound in the year: D only (q2 VOICE); the inbound conversions of B, K and F do not count
     expect = {
         "Calls per account": 5 / 4,  # Σoffered / Σaccounts_attempted
         "First-call close %": 100 * 1 / 2,  # 100·Σfirst_call_closes / Σconversions

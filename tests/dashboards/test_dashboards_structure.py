@@ -22,7 +22,7 @@ from dashboards_grafana import (
 EXPECTED = {
     # file: (uid, refresh choices, time.from)
     "ccx-wallboard.json": ("ccx-wallboard", {"1s", "5s"}, "now-1h"),
-    "ccx-cx-trends.json": ("ccx-cx-trends", {"1m"}, "now-30d"),
+    "ccx-cx-trends.json": ("ccx-cx-trends", {"5m"}, "now-1y"),
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
     "ccx-churn.json": ("ccx-churn", {"1m"}, "now-30d"),
 }
@@ -235,14 +235,30 @@ def sections(d: dict) -> dict[str, list[dict]]:
 
 
 def test_the_cx_trends_sections_read_what_their_titles_say():
-    rows = sections(parse("ccx-cx-trends.json"))
-    assert list(rows) == ["Why customers contact", "Outbound"]
+    d = parse("ccx-cx-trends.json")
+    # a year of trends: only the daily rollups, never the minute tables
+    for where, sql in sqls(d):
+        assert not re.search(r"\bccx\.\w+_1m\b", sql), f"{where}: reads a minute table"
+    rows = sections(d)
+    assert list(rows) == ["This period vs the previous one", "Over the range", "Trends by period",
+                          "Why customers contact", "Outbound"]
+    headline = rows["This period vs the previous one"]
+    assert [p["title"] for p in headline] == [f"{k} vs previous period" for k in (
+        "NPS", "CSAT %", "CES", "FCR %", "ART", "Service level %", "ASA", "AHT", "Abandonment %")]
+    for p in headline:
+        (t,) = p["targets"]
+        assert "AS `This period`" in t["rawSql"] and "AS `Previous period`" in t["rawSql"], p["title"]
+        assert "'${grain}'" in t["rawSql"], p["title"]
+    for p in (p for p in rows["Trends by period"] if p["type"] == "timeseries"):
+        for t in p["targets"]:
+            assert "'${grain}' = 'week', toMonday(day)" in t["rawSql"], f"{p['title']}: not by the grain"
     why = rows["Why customers contact"]
     assert len(why) == 5
-    for p in why:
+    for p in why + [p for p in rows["Trends by period"] if "reason" in p["title"]]:
         for t in p["targets"]:
-            assert re.findall(r"\bFROM\s+ccx\.(\w+)", t["rawSql"]) == ["reason_metrics_1m"], p["title"]
+            assert re.findall(r"\bFROM\s+ccx\.(\w+)", t["rawSql"]) == ["reason_metrics_1d"], p["title"]
             assert "queue_id" not in t["rawSql"], f"{p['title']}: reason rows have no queue"
+            assert "IN (${reason})" in t["rawSql"], f"{p['title']}: the reason filter"
     outbound = rows["Outbound"]
     assert len(outbound) == 5
     for p in outbound:
