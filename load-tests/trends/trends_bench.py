@@ -3,14 +3,15 @@
 straight into ClickHouse, then every panel and variable query of the CX trends and churn
 dashboards timed as Grafana would send it, on a ClickHouse 18.16 server and on chdb-core.
 
-    load-tests/trends/trends_bench.py [--minute-days 365] [--event-days 30] [--runs 5] [--engines 18.16,chdb]
+    load-tests/trends/trends_bench.py [--minute-days 365] [--event-days 30] [--agent-days 30] [--runs 5]
+                                      [--engines 18.16,chdb]
 
 The data (tenant `bench`, time zone Europe/Rome, a year up to 2026-12-01 12:00 UTC):
 
 * queue_metrics_1m: 40 rows a minute (each a distinct queue/channel/direction of 50 queues ×
   7 channels × 2 directions; 1–2 contacts each, ~86,000 contacts a day) for --minute-days days;
-  reason_metrics_1m the same shape over 30 reasons; agent_metrics_1m 170 agent rows a minute
-  (1,000 agents) for 30 days;
+  reason_metrics_1m the same shape over 50 reasons; agent_metrics_1m 170 agent rows a minute
+  (1,000 agents) for --agent-days days;
 * the hourly and daily rollups of the minute tables, computed from them in ClickHouse
   (`INSERT … SELECT … GROUP BY`: hours from minutes, days from hours; days in Europe/Rome, so
   two days are 23 h and 25 h long);
@@ -241,16 +242,16 @@ def local_chunks(start: int, end: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [end]))
 
 
-def generate(engine, minute_days: int, event_days: int) -> None:
+def generate(engine, minute_days: int, event_days: int, agent_days: int) -> None:
     end = int(NOW.timestamp())
     for table, first, days in (("queue_metrics_1m", "q", minute_days), ("reason_metrics_1m", "r", minute_days)):
         for s in range(end - days * DAY, end, CHUNK_DAYS * DAY):
             chunk = min(CHUNK_DAYS, (end - s) // DAY)
             engine.execute(minute_rows(table, first, s, chunk))
-    for s in range(end - 30 * DAY, end, 10 * DAY):
-        engine.execute(agent_rows(s, 10))
+    for s in range(end - agent_days * DAY, end, 10 * DAY):
+        engine.execute(agent_rows(s, min(10, (end - s) // DAY)))
     for minute, days in (("queue_metrics_1m", minute_days), ("reason_metrics_1m", minute_days),
-                         ("agent_metrics_1m", 30)):
+                         ("agent_metrics_1m", agent_days)):
         for a, b in local_chunks(end - days * DAY, end):
             for grain in ("1h", "1d"):
                 engine.execute(rollup(engine, minute, grain, a, b))
@@ -356,6 +357,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minute-days", type=int, default=365, help="days of queue and reason minute rows")
     ap.add_argument("--event-days", type=int, default=30, help="days of contact events")
+    ap.add_argument("--agent-days", type=int, default=30, help="days of agent minute rows")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--engines", default="18.16,chdb")
     args = ap.parse_args()
@@ -368,7 +370,7 @@ def main() -> None:
         print(f"ClickHouse {server.version}, {os.cpu_count()} CPUs")
         if "18.16" in engines:
             t = time.perf_counter()
-            generate(server, args.minute_days, args.event_days)
+            generate(server, args.minute_days, args.event_days, args.agent_days)
             settle(server)
             print(f"generated in {time.perf_counter() - t:.0f} s: {counts(server)}")
             print(f"load average before measuring: {os.getloadavg()}")
@@ -379,7 +381,7 @@ def main() -> None:
             for statement in server.ddl("ccx"):
                 current.execute(statement)
             t = time.perf_counter()
-            generate(current, args.minute_days, args.event_days)
+            generate(current, args.minute_days, args.event_days, args.agent_days)
             settle(current)
             print(f"\nchdb {current.version}: generated in {time.perf_counter() - t:.0f} s: {counts(current)}")
             print(f"load average before measuring: {os.getloadavg()}")
