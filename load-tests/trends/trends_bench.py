@@ -4,7 +4,7 @@ straight into ClickHouse, then every panel and variable query of the CX trends a
 dashboards timed as Grafana would send it, on a ClickHouse 18.16 server and on chdb-core.
 
     load-tests/trends/trends_bench.py [--minute-days 365] [--event-days 30] [--agent-days 30] [--runs 5]
-                                      [--engines 18.16,chdb]
+                                      [--keep-minute-days N] [--engines 18.16,chdb]
 
 The data (tenant `bench`, time zone Europe/Rome, a year up to 2026-12-01 12:00 UTC):
 
@@ -111,9 +111,9 @@ def names(select: str) -> list[str]:
     return [line.rsplit(" AS ", 1)[1].strip().rstrip(",") for line in select.strip().splitlines()]
 
 
-def minute_rows(table: str, first: str, start: int, days: int) -> str:
-    """INSERT of `days` days of 40-rows-a-minute minute rows from `start`, reasons or queues."""
-    n = days * 1440 * ROWS_PER_MINUTE
+def minute_rows(table: str, first: str, start: int, minutes: int) -> str:
+    """INSERT of `minutes` minutes of 40-rows-a-minute minute rows from `start`, reasons or queues."""
+    n = minutes * ROWS_PER_MINUTE
     extra = QUEUE_EXTRA if table == "queue_metrics_1m" else ""
     components = QUEUE_COMPONENTS + extra
     dim = "queue_id" if first == "q" else "reason"
@@ -242,19 +242,34 @@ def local_chunks(start: int, end: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [end]))
 
 
-def generate(engine, minute_days: int, event_days: int, agent_days: int) -> None:
+def generate(engine, minute_days: int, event_days: int, agent_days: int, keep_minute_days: int | None) -> None:
+    """Writes the year, a few local days at a time: minute rows, then their hours and days.
+    With keep_minute_days, the minute tables' months older than that are dropped as the year is
+    written (retention), so the disk holds the rollups of the year and only recent minutes."""
     end = int(NOW.timestamp())
-    for table, first, days in (("queue_metrics_1m", "q", minute_days), ("reason_metrics_1m", "r", minute_days)):
-        for s in range(end - days * DAY, end, CHUNK_DAYS * DAY):
-            chunk = min(CHUNK_DAYS, (end - s) // DAY)
-            engine.execute(minute_rows(table, first, s, chunk))
+    dropped: set[str] = set()
+    for a, b in local_chunks(end - minute_days * DAY, end):
+        for table, first in (("queue_metrics_1m", "q"), ("reason_metrics_1m", "r")):
+            engine.execute(minute_rows(table, first, a, (b - a) // 60))
+            for grain in ("1h", "1d"):
+                engine.execute(rollup(engine, table, grain, a, b))
+        if keep_minute_days is not None:
+            cutoff = datetime.fromtimestamp(b - keep_minute_days * DAY, timezone.utc)
+            month = datetime.fromtimestamp(end - minute_days * DAY, timezone.utc).replace(day=1)
+            while (month.replace(year=month.year + 1, month=1) if month.month == 12
+                   else month.replace(month=month.month + 1)) <= cutoff:
+                partition = month.strftime("%Y%m")
+                if partition not in dropped:
+                    for table in ("queue_metrics_1m", "reason_metrics_1m"):
+                        engine.execute(f"ALTER TABLE ccx.{table} DROP PARTITION {partition}")
+                    dropped.add(partition)
+                month = month.replace(year=month.year + 1, month=1) if month.month == 12 \
+                    else month.replace(month=month.month + 1)
     for s in range(end - agent_days * DAY, end, 10 * DAY):
         engine.execute(agent_rows(s, min(10, (end - s) // DAY)))
-    for minute, days in (("queue_metrics_1m", minute_days), ("reason_metrics_1m", minute_days),
-                         ("agent_metrics_1m", agent_days)):
-        for a, b in local_chunks(end - days * DAY, end):
-            for grain in ("1h", "1d"):
-                engine.execute(rollup(engine, minute, grain, a, b))
+    for a, b in local_chunks(end - agent_days * DAY, end):
+        for grain in ("1h", "1d"):
+            engine.execute(rollup(engine, "agent_metrics_1m", grain, a, b))
     for s in range(START, end, CHUNK_DAYS * DAY):
         for statement in churn(s, min(CHUNK_DAYS, (end - s) // DAY)):
             engine.execute(statement)
@@ -358,6 +373,8 @@ def main() -> None:
     ap.add_argument("--minute-days", type=int, default=365, help="days of queue and reason minute rows")
     ap.add_argument("--event-days", type=int, default=30, help="days of contact events")
     ap.add_argument("--agent-days", type=int, default=30, help="days of agent minute rows")
+    ap.add_argument("--keep-minute-days", type=int, default=None,
+                    help="drop the queue and reason minute rows' months older than this as the year is written")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--engines", default="18.16,chdb")
     args = ap.parse_args()
@@ -370,7 +387,7 @@ def main() -> None:
         print(f"ClickHouse {server.version}, {os.cpu_count()} CPUs")
         if "18.16" in engines:
             t = time.perf_counter()
-            generate(server, args.minute_days, args.event_days, args.agent_days)
+            generate(server, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days)
             settle(server)
             print(f"generated in {time.perf_counter() - t:.0f} s: {counts(server)}")
             print(f"load average before measuring: {os.getloadavg()}")
@@ -381,7 +398,7 @@ def main() -> None:
             for statement in server.ddl("ccx"):
                 current.execute(statement)
             t = time.perf_counter()
-            generate(current, args.minute_days, args.event_days, args.agent_days)
+            generate(current, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days)
             settle(current)
             print(f"\nchdb {current.version}: generated in {time.perf_counter() - t:.0f} s: {counts(current)}")
             print(f"load average before measuring: {os.getloadavg()}")
