@@ -4,7 +4,7 @@ straight into ClickHouse, then every panel and variable query of the CX trends a
 dashboards timed as Grafana would send it, on a ClickHouse 18.16 server and on chdb-core.
 
     load-tests/trends/trends_bench.py [--minute-days 365] [--event-days 30] [--agent-days 30] [--runs 5]
-                                      [--keep-minute-days N] [--engines 18.16,chdb]
+                                      [--keep-minute-days N] [--no-hourly] [--engines 18.16,chdb]
 
 The data (tenant `bench`, time zone Europe/Rome, a year up to 2026-12-01 12:00 UTC):
 
@@ -148,11 +148,11 @@ SELECT '{TENANT}', toDateTime({start} + intDiv(number, {AGENT_ROWS_PER_MINUTE}) 
 FROM (SELECT number, intHash64(number + {start}) AS h FROM numbers({n}))"""
 
 
-def rollup(engine, minute: str, grain: str, start: int, end: int) -> str:
+def rollup(engine, minute: str, grain: str, start: int, end: int, from_hours: bool = True) -> str:
     """INSERT of the hourly (`1h`) or daily (`1d`, Europe/Rome days) rows of a minute table's
     rows in [start, end), summed from what FINAL keeps of them: hours from the minutes, days
     from the hours (Rome's offsets are whole hours, so an hour is in one local day)."""
-    source = minute if grain == "1h" else minute.replace("_1m", "_1h")
+    source = minute if grain == "1h" or not from_hours else minute.replace("_1m", "_1h")
     target = minute.replace("_1m", "_" + grain)
     cols = [c for c, _ in engine_columns(engine, f"ccx.{target}")]
     key = {"queue_metrics_1m": ["queue_id", "channel", "direction"],
@@ -242,7 +242,8 @@ def local_chunks(start: int, end: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:] + [end]))
 
 
-def generate(engine, minute_days: int, event_days: int, agent_days: int, keep_minute_days: int | None) -> None:
+def generate(engine, minute_days: int, event_days: int, agent_days: int, keep_minute_days: int | None,
+             hourly: bool = True) -> None:
     """Writes the year, a few local days at a time: minute rows, then their hours and days.
     With keep_minute_days, the minute tables' months older than that are dropped as the year is
     written (retention), so the disk holds the rollups of the year and only recent minutes."""
@@ -251,8 +252,8 @@ def generate(engine, minute_days: int, event_days: int, agent_days: int, keep_mi
     for a, b in local_chunks(end - minute_days * DAY, end):
         for table, first in (("queue_metrics_1m", "q"), ("reason_metrics_1m", "r")):
             engine.execute(minute_rows(table, first, a, (b - a) // 60))
-            for grain in ("1h", "1d"):
-                engine.execute(rollup(engine, table, grain, a, b))
+            for grain in ("1h", "1d") if hourly else ("1d",):
+                engine.execute(rollup(engine, table, grain, a, b, from_hours=hourly))
         if keep_minute_days is not None:
             cutoff = datetime.fromtimestamp(b - keep_minute_days * DAY, timezone.utc)
             month = datetime.fromtimestamp(end - minute_days * DAY, timezone.utc).replace(day=1)
@@ -268,8 +269,8 @@ def generate(engine, minute_days: int, event_days: int, agent_days: int, keep_mi
     for s in range(end - agent_days * DAY, end, 10 * DAY):
         engine.execute(agent_rows(s, min(10, (end - s) // DAY)))
     for a, b in local_chunks(end - agent_days * DAY, end):
-        for grain in ("1h", "1d"):
-            engine.execute(rollup(engine, "agent_metrics_1m", grain, a, b))
+        for grain in ("1h", "1d") if hourly else ("1d",):
+            engine.execute(rollup(engine, "agent_metrics_1m", grain, a, b, from_hours=hourly))
     for s in range(START, end, CHUNK_DAYS * DAY):
         for statement in churn(s, min(CHUNK_DAYS, (end - s) // DAY)):
             engine.execute(statement)
@@ -373,6 +374,8 @@ def main() -> None:
     ap.add_argument("--minute-days", type=int, default=365, help="days of queue and reason minute rows")
     ap.add_argument("--event-days", type=int, default=30, help="days of contact events")
     ap.add_argument("--agent-days", type=int, default=30, help="days of agent minute rows")
+    ap.add_argument("--no-hourly", action="store_true",
+                    help="no hourly rollups (the days summed straight from the minutes): less disk")
     ap.add_argument("--keep-minute-days", type=int, default=None,
                     help="drop the queue and reason minute rows' months older than this as the year is written")
     ap.add_argument("--runs", type=int, default=5)
@@ -387,7 +390,8 @@ def main() -> None:
         print(f"ClickHouse {server.version}, {os.cpu_count()} CPUs")
         if "18.16" in engines:
             t = time.perf_counter()
-            generate(server, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days)
+            generate(server, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days,
+                     hourly=not args.no_hourly)
             settle(server)
             print(f"generated in {time.perf_counter() - t:.0f} s: {counts(server)}")
             print(f"load average before measuring: {os.getloadavg()}")
@@ -397,8 +401,12 @@ def main() -> None:
             current.execute("CREATE DATABASE IF NOT EXISTS ccx")
             for statement in server.ddl("ccx"):
                 current.execute(statement)
+            # parts replaced by merges and dropped months leave the disk at once, not 8 minutes later
+            for row in current.query("SELECT name FROM system.tables WHERE database = 'ccx' AND engine LIKE '%MergeTree'"):
+                current.execute(f"ALTER TABLE ccx.{row['name']} MODIFY SETTING old_parts_lifetime = 1")
             t = time.perf_counter()
-            generate(current, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days)
+            generate(current, args.minute_days, args.event_days, args.agent_days, args.keep_minute_days,
+                     hourly=not args.no_hourly)
             settle(current)
             print(f"\nchdb {current.version}: generated in {time.perf_counter() - t:.0f} s: {counts(current)}")
             print(f"load average before measuring: {os.getloadavg()}")
