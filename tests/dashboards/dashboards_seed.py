@@ -5,7 +5,9 @@ The clock is NOW = 2026-01-15 10:30:20 UTC, so with the dashboards' own ranges:
 * wallboard, last 60 minutes: window_start in [09:30:20, 10:30:20] → minutes 09:31 … 10:30;
   last 15 minutes: window_start ≥ 10:15:20 → minutes 10:16 … 10:30;
 * agents, last 24 hours: from 2026-01-14 10:30:20;
-* CX trends, last 30 days: from 2025-12-16 10:30:20.
+* CX trends, last year: the local days whose midnight is from 2025-01-15 10:30:20 (daily rollup
+  rows, summed below from the minute rows by each tenant's local day);
+* churn, last 30 days: from 2025-12-16 10:30:20.
 
 Rows just outside each window (09:30, 10:15, 2026-01-13 …, 2024-12-10) and rows of another tenant
 would change every expected number if they were counted. Several keys are written twice with
