@@ -117,13 +117,15 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def relative(spec: str, now: datetime) -> datetime:
-    """'now', 'now-30d' (a dashboard's time.from) or '15m' (a panel's timeFrom) → instant."""
+    """'now', 'now-30d', 'now-1y' (a dashboard's time.from) or '15m' (a panel's timeFrom) → instant."""
     spec = spec.strip()
     if spec == "now":
         return now
-    m = re.fullmatch(r"(?:now-)?(\d+)([smhdw])", spec)
+    m = re.fullmatch(r"(?:now-)?(\d+)([smhdwy])", spec)
     if not m:
         raise ValueError(f"unsupported relative time {spec!r}")
+    if m.group(2) == "y":
+        return now.replace(year=now.year - int(m.group(1)))  # Grafana's years are calendar years
     return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 

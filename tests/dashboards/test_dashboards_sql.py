@@ -12,146 +12,15 @@ over the range, NULL on a zero denominator, rows read with FINAL).
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import pytest
 
-from dashboards_engines import ChdbEngine, QueryError, Server18
-from dashboards_grafana import ALL, Context, all_panels, dashboard_files, expand, load, variable_sql, variables
-from dashboards_seed import BATCHES, NOW, TENANT, complete
-
-DASHBOARDS = {load(p)["uid"]: load(p) for p in dashboard_files()}
-
-# Variable selections every panel is run with: everything (the default), and a narrow choice
-# that takes the IN (…) branch of every $__conditionalAll.
-SELECTIONS = {
-    "all": {},
-    "narrow": {"queue": ["q1", "q3"], "channel": ["VOICE", "EMAIL"], "agent": ["a1"]},
-}
-
-
-# --------------------------------------------------------------------------------- engines
-
-def _chdb_wanted() -> bool:
-    return os.environ.get("CCX_DASHBOARDS_SKIP_CHDB") != "1"
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = Server18()
-    try:
-        srv.start()
-        print(f"\nClickHouse {srv.version} on {srv.url}")
-        print(srv.migrate())
-        # Keep every inserted version in its own part: FINAL, not a background merge, must
-        # pick the newest row of each key.
-        srv.execute("SYSTEM STOP MERGES")
-        for table, rows in BATCHES:
-            cols = srv.columns(f"ccx.{table}")
-            srv.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def current(server):
-    if not _chdb_wanted():
-        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
-    engine = ChdbEngine()
-    try:
-        engine.execute("CREATE DATABASE IF NOT EXISTS ccx")
-        for statement in server.ddl("ccx"):
-            engine.execute(statement)
-        engine.execute("SYSTEM STOP MERGES")
-        for table, rows in BATCHES:
-            cols = server.columns(f"ccx.{table}")
-            engine.insert(f"ccx.{table}", [complete(r, cols) for r in rows])
-        print(f"\nchdb engine {engine.version}")
-        yield engine
-    finally:
-        engine.close()
-
-
-# --------------------------------------------------------------------------------- helpers
-
-def options_of(engine, dashboard: dict, ctx: Context) -> dict[str, list[str]]:
-    """Runs the variable queries in order, as Grafana does, and returns each one's options."""
-    out: dict[str, list[str]] = {}
-    for v in variables(dashboard):
-        frm, to = ctx.time_range(dashboard)
-        rows = engine.query(expand(variable_sql(v), ctx, frm, to))
-        out[v["name"]] = [str(next(iter(r.values()))) for r in rows]
-        ctx.options[v["name"]] = out[v["name"]]
-    return out
-
-
-def context(dashboard: dict, selection: str, engine=None) -> Context:
-    values: dict[str, object] = {v["name"]: ALL for v in variables(dashboard)}
-    values["tenant"] = TENANT
-    values.update({k: v for k, v in SELECTIONS[selection].items() if k in values})
-    ctx = Context(now=NOW, values=values)
-    if engine is not None:
-        options_of(engine, dashboard, ctx)
-    return ctx
-
-
-def panel(uid: str, title: str) -> dict:
-    found = [p for p in all_panels(DASHBOARDS[uid]) if p["title"] == title]
-    assert len(found) == 1, f"{uid}: no single panel titled {title!r}"
-    return found[0]
-
-
-def panel_sql(uid: str, title: str, ctx: Context, ref: str = "A") -> str:
-    d = DASHBOARDS[uid]
-    p = panel(uid, title)
-    (t,) = [t for t in p["targets"] if t["refId"] == ref]
-    frm, to = ctx.time_range(d, p)
-    return expand(t["rawSql"], ctx, frm, to)
-
-
-def run(engine, uid: str, title: str, selection: str = "all") -> list[dict]:
-    ctx = context(DASHBOARDS[uid], selection, engine)
-    return engine.query(panel_sql(uid, title, ctx))
-
-
-def clones(p: dict, ctx: Context) -> list[tuple[str | None, Context]]:
-    """(value, context) of each copy Grafana shows of panel p: a panel with `repeat` is cloned
-    once per selected value of its variable (every option for All), each clone with that value
-    alone; any other panel is shown once."""
-    name = p.get("repeat")
-    if not name:
-        return [(None, ctx)]
-    chosen = ctx.values[name]
-    values = ctx.options[name] if chosen == ALL or chosen == [ALL] else list(chosen)
-    return [(v, Context(now=ctx.now, values={**ctx.values, name: [v]}, options=ctx.options,
-                        interval_s=ctx.interval_s)) for v in values]
-
-
-def run_clone(engine, uid: str, title: str, value: str, selection: str = "all", **values) -> list[dict]:
-    """The answer of the clone for `value` of a repeated panel (values: other variables set)."""
-    ctx = context(DASHBOARDS[uid], selection, engine)
-    ctx.values.update(values)
-    (clone,) = [c for v, c in clones(panel(uid, title), ctx) if v == value]
-    return engine.query(panel_sql(uid, title, clone))
-
-
-def same(a, b) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    return a == b
-
-
-def assert_rows(actual: list[dict], expected: list[dict], what: str) -> None:
-    assert same(actual, expected), f"{what}:\n  got      {actual}\n  expected {expected}"
-
+from dashboards_engines import QueryError
+from dashboards_grafana import all_panels, expand
+from dashboards_run import (DASHBOARDS, SELECTIONS, assert_rows, clones, context, options_of, panel, panel_sql, run,
+                            run_clone, same)
+from dashboards_seed import CHURN_ALERTS
 
 # --------------------------------------------------------------------------------- every query
 
@@ -174,11 +43,18 @@ def test_variable_queries_run_on_both_engines(server, current, uid):
     old = options_of(server, d, context(d, "all"))
     new = options_of(current, d, context(d, "all"))
     assert old == new, f"{uid}: ClickHouse {server.version} {old} != chdb {current.version} {new}"
-    assert old["tenant"] == ["tenant-0", "tenant-1"]
+    assert old["tenant"] == ["tenant-0", "tenant-1", "tenant-2"]
     expected = {
         "ccx-wallboard": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
-        "ccx-cx-trends": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"]},
+        "ccx-cx-trends": {"grain": ["day", "week", "month"], "queue": ["q1", "q2", "q3"],
+                          "channel": ["CHAT", "EMAIL", "VOICE"], "direction": ["INBOUND", "OUTBOUND"],
+                          "reason": ["(none)", "billing", "delivery"]},
         "ccx-agents": {"channel": ["CHAT", "VOICE"], "agent": ["a1", "a2", "a3"]},
+        # churn: what the tenant's alerts of the 30 days name (not x5's, older)
+        "ccx-churn": {"queue": ["q1", "q2", "q3"], "channel": ["CHAT", "EMAIL", "VOICE"],
+                      "customer": ["x1", "x2", "x3", "x4"],
+                      "signal": sorted({r for a in CHURN_ALERTS[:3] + CHURN_ALERTS[4:6] for r in a["reasons"]}),
+                      "status": ["OPEN", "ACKNOWLEDGED", "RESOLVED"]},
     }[uid]
     for name, values in expected.items():
         assert old[name] == values, f"{uid}: ${name} options {old[name]}"
@@ -210,13 +86,6 @@ X = "ccx-cx-trends"
 AG = "ccx-agents"
 
 
-@pytest.fixture(params=["18.16", "current"])
-def engine(request, server):
-    if request.param == "18.16":
-        return server
-    if not _chdb_wanted():
-        pytest.skip("CCX_DASHBOARDS_SKIP_CHDB=1")
-    return request.getfixturevalue("current")
 
 
 def test_wallboard_service_level_asa_abandonment_aht(engine):
@@ -374,7 +243,7 @@ def test_wallboard_queue_table_and_minutes(engine):
 
 
 def test_cx_trends(engine):
-    # 30 days: rows A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    # the year (the range): rows A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
     expect = {
         "NPS": 100 * ((2 + 3 + 6 + 1) - (1 + 2 + 2)) / (4 + 2 + 4 + 10 + 1),
         "CSAT %": 100 * (4 + 1 + 2 + 6) / (5 + 2 + 2 + 8),
@@ -389,7 +258,7 @@ def test_cx_trends(engine):
         assert_rows(run(engine, X, title), [{"value": value}], title)
     assert_rows(run(engine, X, "Contacts offered"), [{"offered": 10 + 4 + 2 + 6 + 5 + 8 + 20}], "offered")
 
-    days = run(engine, X, "NPS, CSAT %, FCR % by day")
+    days = run(engine, X, "NPS, CSAT %, FCR % by period", grain="day")
     assert_rows(days, [
         {"time": "2026-01-14 00:00:00", "NPS": 100 * (6 - 2) / 10, "CSAT %": 100 * 6 / 8, "FCR %": 100 * 8 / 10},
         {"time": "2026-01-15 00:00:00", "NPS": 100 * ((2 + 3 + 1) - (1 + 2)) / (4 + 2 + 4 + 1),
@@ -407,7 +276,7 @@ def test_cx_trends(engine):
     queues = {r["queue"]: r for r in run(engine, X, "CX by queue")}
     assert same(queues["q2"]["outbound_answer_rate_pct"], 60.0) and queues["q1"]["outbound_answer_rate_pct"] is None
 
-    by_channel = run(engine, X, "NPS by day and channel")
+    by_channel = run(engine, X, "NPS by period and channel", grain="day")
     assert [(r["time"][:10], r["channel"]) for r in by_channel] == [
         ("2026-01-14", "VOICE"), ("2026-01-15", "CHAT"), ("2026-01-15", "EMAIL"), ("2026-01-15", "VOICE")]
     assert by_channel[1]["value"] is None and same(by_channel[3]["value"], 100 * (5 - 3) / 10)
@@ -492,7 +361,7 @@ def test_wallboard_callbacks_transfers_repeats_containment_and_call_quality(engi
 
 
 def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
-    # 30 days: A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
+    # the year: A, B, J, C, D, K, F, I (not G, older; not tenant-1's H)
     expect = {
         # Σcase_resolution_ms / Σcases_resolved, in seconds
         "ART": (10800000 + 1800000 + 3600000 + 14400000 + 72000000) / (3 + 1 + 1 + 2 + 10) / 1000,
@@ -508,16 +377,16 @@ def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
     for title, value in expect.items():
         assert_rows(run(engine, X, title), [{"value": value}], title)
 
-    assert_rows(run(engine, X, "ART by day"), [
+    assert_rows(run(engine, X, "ART by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "ART": 72000000 / 10 / 1000},
         {"time": "2026-01-15 00:00:00", "ART": (10800000 + 1800000 + 3600000 + 14400000) / 7 / 1000},
     ], "ART by day")
-    assert_rows(run(engine, X, "Repeat rate and self-service % by day"), [
+    assert_rows(run(engine, X, "Repeat rate and self-service % by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "Repeat rate %": 100 * 3 / 20, "Self-service %": 100 * 2 / 20},
         {"time": "2026-01-15 00:00:00", "Repeat rate %": 100 * (2 + 1 + 1 + 2) / (10 + 4 + 2 + 6 + 8 + 0),
          "Self-service %": 100 * (1 + 1) / (10 + 4 + 2 + 6 + 5 + 8)},
     ], "repeat and self-service by day")
-    assert_rows(run(engine, X, "Call quality by day"), [
+    assert_rows(run(engine, X, "Call quality by period", grain="day"), [
         {"time": "2026-01-14 00:00:00", "MOS": 4.0, "Poor-quality %": 10.0},
         {"time": "2026-01-15 00:00:00", "MOS": (15000 + 12600 + 5000 + 1000) / 1000 / 10,
          "Poor-quality %": 100 * (1 + 0 + 2 + 1) / 10},
@@ -535,7 +404,7 @@ def test_cx_trends_resolution_repeats_containment_and_call_quality(engine):
 
 
 def test_cx_trends_why_customers_contact(engine):
-    # reason_metrics_1m, 30 days: R1 (version 2), R2, R3, R4, R5, R6 (not R7, older; not tenant-1's R8)
+    # reason_metrics_1d, the year: R1 (version 2), R2, R3, R4, R5, R6 (not R7, older; not tenant-1's R8)
     assert_rows(run(engine, X, "Contacts by reason"), [
         {"contact_reason": "billing", "Offered": 6 + 10 + 5},
         {"contact_reason": "delivery", "Offered": 8 + 2},
@@ -568,9 +437,12 @@ def test_cx_trends_why_customers_contact(engine):
     none = table["(none)"]
     assert none["nps"] is None and none["ces"] is None and same(none["art_s"], 1800.0)
 
-    # channels VOICE/EMAIL: the reason-less CHAT contacts drop out; the queue filter does not apply
+    # channels VOICE/EMAIL, inbound, reasons billing/delivery: the reason-less CHAT contacts and the
+    # outbound billing attempts (R6) drop out; the queue filter does not apply
     assert_rows(run(engine, X, "Contacts by reason", "narrow"), [
-        {"contact_reason": "billing", "Offered": 21}, {"contact_reason": "delivery", "Offered": 10}], "narrow")
+        {"contact_reason": "billing", "Offered": 6 + 10}, {"contact_reason": "delivery", "Offered": 8 + 2}], "narrow")
+    assert_rows(run(engine, X, "Contacts by reason", reason=["(none)"]), [{"contact_reason": "(none)", "Offered": 4}],
+                "no reason given")
     ctx = context(DASHBOARDS[X], "all", engine)
     ctx.values["channel"] = ["CHAT"]
     assert_rows(engine.query(panel_sql(X, "ART by reason", ctx)), [{"contact_reason": "(none)", "ART": 1800.0}],
@@ -583,7 +455,7 @@ def test_cx_trends_why_customers_contact(engine):
 
 
 def test_cx_trends_outbound(engine):
-    # outbound in 30 days: D only (q2 VOICE); the inbound conversions of B, K and F do not count
+    # outbound in the year: D only (q2 VOICE); the inbound conversions of B, K and F do not count
     expect = {
         "Calls per account": 5 / 4,  # Σoffered / Σaccounts_attempted
         "First-call close %": 100 * 1 / 2,  # 100·Σfirst_call_closes / Σconversions

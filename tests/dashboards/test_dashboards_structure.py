@@ -22,11 +22,13 @@ from dashboards_grafana import (
 EXPECTED = {
     # file: (uid, refresh choices, time.from)
     "ccx-wallboard.json": ("ccx-wallboard", {"1s", "5s"}, "now-1h"),
-    "ccx-cx-trends.json": ("ccx-cx-trends", {"1m"}, "now-30d"),
+    "ccx-cx-trends.json": ("ccx-cx-trends", {"5m"}, "now-1y"),
     "ccx-agents.json": ("ccx-agents", {"1m"}, "now-24h"),
+    "ccx-churn.json": ("ccx-churn", {"1m"}, "now-30d"),
 }
 TABLES = {"backfills", "queue_metrics_1m", "agent_metrics_1m", "reason_metrics_1m", "agent_state_1m", "churn_alerts",
-          "queue_now", "agent_now", "ingest_quality_1m", "events", "alert_events"}
+          "queue_now", "agent_now", "ingest_quality_1m", "events", "alert_events",
+          "queue_metrics_1d", "agent_metrics_1d", "reason_metrics_1d"}
 PANEL_TYPES = {"stat", "table", "timeseries", "bargauge", "barchart", "gauge", "piechart"}
 FILES = [p.name for p in dashboard_files()]
 
@@ -55,7 +57,7 @@ def sqls(d: dict) -> list[tuple[str, str]]:
     return out
 
 
-def test_the_three_dashboards_exist():
+def test_the_dashboards_exist():
     assert sorted(FILES) == sorted(EXPECTED), f"dashboards/ holds {FILES}"
 
 
@@ -153,8 +155,18 @@ def test_template_variables(name):
     tenant = vs[0]
     assert tenant["type"] == "query" and tenant.get("datasource") == DATASOURCE
     assert not tenant.get("multi") and not tenant.get("includeAll"), "one tenant at a time"
-    assert re.match(r"SELECT DISTINCT tenant_id FROM ccx\.queue_metrics_1m\b", variable_sql(tenant))
+    # the daily rollup lists the same tenants as the minute table from far fewer rows
+    assert re.match(r"SELECT DISTINCT tenant_id FROM ccx\.queue_metrics_1[md]\b", variable_sql(tenant))
     for i, v in enumerate(vs):
+        if v.get("type") == "custom":
+            # a fixed choice: its options are its query's `text : value` pairs, its default one of them
+            pairs = [tuple(x.strip() for x in o.split(" : ")) for o in v["query"].split(",")]
+            assert [{"text": t, "value": val} for t, val in pairs] == \
+                [{"text": o["text"], "value": o["value"]} for o in v["options"]], f"variable {v['name']}: options"
+            assert all(re.fullmatch(r"[A-Z_a-z]+", val) for _, val in pairs), f"variable {v['name']}: values"
+            if not v.get("multi"):
+                assert v["current"]["value"] in [val for _, val in pairs], f"variable {v['name']}: default"
+            continue
         assert v.get("type") == "query", f"variable {v.get('name')}: type {v.get('type')}"
         assert v.get("datasource") == DATASOURCE, f"variable {v['name']}: datasource"
         assert variable_sql(v).strip(), f"variable {v['name']}: no query"
@@ -223,14 +235,30 @@ def sections(d: dict) -> dict[str, list[dict]]:
 
 
 def test_the_cx_trends_sections_read_what_their_titles_say():
-    rows = sections(parse("ccx-cx-trends.json"))
-    assert list(rows) == ["Why customers contact", "Outbound"]
+    d = parse("ccx-cx-trends.json")
+    # a year of trends: only the daily rollups, never the minute tables
+    for where, sql in sqls(d):
+        assert not re.search(r"\bccx\.\w+_1m\b", sql), f"{where}: reads a minute table"
+    rows = sections(d)
+    assert list(rows) == ["This period vs the previous one", "Over the range", "Trends by period",
+                          "Why customers contact", "Outbound"]
+    headline = rows["This period vs the previous one"]
+    assert [p["title"] for p in headline] == [f"{k} vs previous period" for k in (
+        "NPS", "CSAT %", "CES", "FCR %", "ART", "Service level %", "ASA", "AHT", "Abandonment %")]
+    for p in headline:
+        (t,) = p["targets"]
+        assert "AS `This period`" in t["rawSql"] and "AS `Previous period`" in t["rawSql"], p["title"]
+        assert "'${grain}'" in t["rawSql"], p["title"]
+    for p in (p for p in rows["Trends by period"] if p["type"] == "timeseries"):
+        for t in p["targets"]:
+            assert "'${grain}' = 'week', toMonday(day)" in t["rawSql"], f"{p['title']}: not by the grain"
     why = rows["Why customers contact"]
     assert len(why) == 5
-    for p in why:
+    for p in why + [p for p in rows["Trends by period"] if "reason" in p["title"]]:
         for t in p["targets"]:
-            assert re.findall(r"\bFROM\s+ccx\.(\w+)", t["rawSql"]) == ["reason_metrics_1m"], p["title"]
+            assert re.findall(r"\bFROM\s+ccx\.(\w+)", t["rawSql"]) == ["reason_metrics_1d"], p["title"]
             assert "queue_id" not in t["rawSql"], f"{p['title']}: reason rows have no queue"
+            assert "IN (${reason})" in t["rawSql"], f"{p['title']}: the reason filter"
     outbound = rows["Outbound"]
     assert len(outbound) == 5
     for p in outbound:
