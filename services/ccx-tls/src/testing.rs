@@ -59,6 +59,31 @@ impl TestCa {
         self.cert.pem().into_bytes()
     }
 
+    /// A gRPC client's TLS trusting this CA, presenting `identity` if given.
+    pub fn client_tls(&self, identity: Option<&Issued>) -> crate::ClientTls {
+        let tls = crate::ClientTls::trusting("test.ca", &self.ca_path()).expect("CA");
+        match identity {
+            Some(id) => tls.presenting("test", &id.tls()).expect("identity"),
+            None => tls,
+        }
+    }
+
+    /// An HTTPS client trusting only this CA, presenting `identity` if given.
+    pub fn https_client(&self, identity: Option<&Issued>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA");
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(std::time::Duration::from_secs(10));
+        if let Some(id) = identity {
+            let mut pem = std::fs::read(&id.cert).expect("certificate");
+            pem.extend(std::fs::read(&id.key).expect("key"));
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        builder.build().expect("HTTPS client")
+    }
+
     /// A certificate for `names` (DNS names or IP addresses), usable by servers and clients
     /// alike, written as `<file>.crt` and `<file>.key`.
     pub fn issue(&self, file: &str, names: &[&str]) -> Issued {
