@@ -68,13 +68,15 @@ impl TestCa {
         }
     }
 
-    /// An HTTPS client trusting only this CA, presenting `identity` if given.
+    /// An HTTPS client trusting only this CA, presenting `identity` if given; it does not
+    /// follow redirects (tests look at them).
     pub fn https_client(&self, identity: Option<&Issued>) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA");
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(ca)
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10));
         if let Some(id) = identity {
             let mut pem = std::fs::read(&id.cert).expect("certificate");
