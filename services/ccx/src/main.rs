@@ -228,15 +228,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wallboard(config, args).await
         }
         Command::Control(args) => {
-            let shutdown = CancellationToken::new();
-            let replica = tokio::spawn(ccx_control::run_replica(
-                args.to_options(),
-                shutdown.clone(),
-            ));
+            // Started before the wait, so that a setting it cannot use (a certificate, a port)
+            // ends the process at once with its error.
+            let replica = ccx_control::start_replica(args.to_options()).await?;
             println!("control replica {} running", args.id);
             wait_for_signal().await;
-            shutdown.cancel();
-            replica.await??;
+            tracing::info!(id = args.id, "stopping control replica");
+            replica.stop().await;
             Ok(())
         }
         Command::Alerts(args) => Ok(control::alerts::run(args).await?),
