@@ -1,7 +1,7 @@
 //! TLS of every ccx listener and of the control plane's clients, over rustls.
 //!
 //! One [`TlsConfig`](ccx_config::TlsConfig) shape serves every listener: [`ServerTls`] reads
-//! it into a rustls server configuration whose certificate follows its files ([`reload`]: a
+//! it into a rustls server configuration whose certificate follows its files (`reload.rs`: a
 //! rotated certificate is served from the next handshake, no restart), with the client CA when
 //! one is set. [`ServerTls::incoming`] is the accept loop of the gRPC servers (tonic), and
 //! [`serve_http`] serves an axum router over it or in plaintext. [`ClientTls`] is what a
