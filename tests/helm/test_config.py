@@ -20,7 +20,7 @@ CONTRACT: dict[str, set[str]] = {
     "kafka": {"brokers", "topic", "partitions", "delivery_timeout", "properties"},
     "validation": {"max_past", "max_future"},
     "clickhouse": {"url", "database", "user", "password"},
-    "stream": {"checkpoint_dir", "http_listen"},
+    "stream": {"checkpoint_dir", "http_listen", "tls"},
     "control": {"endpoints", "data_dir", "grpc_listen", "http_listen", "ca", "tls"},
     "wallboard": {"tls"},
     "tenants": {"id", "token_sha256"},

@@ -42,14 +42,14 @@ def mounted_file(spec: dict, c: dict, path: str) -> tuple[str, str]:
 READS = {
     ("Deployment", "ccx-collector"): ["collector.cert", "collector.key", "collector.client_ca", "control.ca"],
     ("StatefulSet", "ccx-control"): ["control.cert", "control.key", "control.client_ca", "control.ca"],
-    ("StatefulSet", "ccx-stream"): ["control.ca"],
+    ("StatefulSet", "ccx-stream"): ["stream.cert", "stream.key", "control.ca"],
     ("Deployment", "ccx-wallboard"): ["wallboard.cert", "wallboard.key", "control.ca"],
 }
 
 
 def tls_paths(config: dict) -> dict[str, str]:
     paths = {"control.ca": config["control"]["ca"]}
-    for section in ("collector", "control", "wallboard"):
+    for section in ("collector", "control", "stream", "wallboard"):
         for key, path in config[section].get("tls", {}).items():
             paths[f"{section}.{key}"] = path
     return paths
@@ -66,6 +66,8 @@ def test_every_tls_file_is_a_mounted_secret_key(ha_render: Rendered):
         "control.cert": "/etc/ccx/control-tls/tls.crt",
         "control.key": "/etc/ccx/control-tls/tls.key",
         "control.client_ca": "/etc/ccx/control-tls/ca.crt",
+        "stream.cert": "/etc/ccx/stream-tls/tls.crt",
+        "stream.key": "/etc/ccx/stream-tls/tls.key",
         "wallboard.cert": "/etc/ccx/wallboard-tls/tls.crt",
         "wallboard.key": "/etc/ccx/wallboard-tls/tls.key",
     }
@@ -77,6 +79,8 @@ def test_every_tls_file_is_a_mounted_secret_key(ha_render: Rendered):
         "control.key": ("ccx-control-tls", "tls.key"),
         "control.client_ca": ("ccx-control-tls", "ca.crt"),
         "control.ca": ("ccx-control-tls", "ca.crt"),
+        "stream.cert": ("ccx-stream-tls", "tls.crt"),
+        "stream.key": ("ccx-stream-tls", "tls.key"),
         "wallboard.cert": ("ccx-wallboard-tls", "tls.crt"),
         "wallboard.key": ("ccx-wallboard-tls", "tls.key"),
     }
@@ -99,6 +103,8 @@ def test_probes_follow_each_listener(ha_render: Rendered, default_render: Render
     for kind, name in (("Deployment", "ccx-collector"),):
         _, c = pod(ha_render, kind, name)
         assert c["livenessProbe"]["tcpSocket"] == {"port": "http"}
+    _, stream = pod(ha_render, "StatefulSet", "ccx-stream")
+    assert stream["startupProbe"]["httpGet"]["scheme"] == "HTTPS"
     _, wallboard = pod(ha_render, "Deployment", "ccx-wallboard")
     assert wallboard["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     for kind, name in (("Deployment", "ccx-collector"), ("StatefulSet", "ccx-control"),
@@ -107,20 +113,28 @@ def test_probes_follow_each_listener(ha_render: Rendered, default_render: Render
         assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTP", name
 
 
-def test_service_monitor_scrapes_tls_listeners_over_https(ha_render: Rendered, chart):
-    sm = ha_render.of_kind("ServiceMonitor")[0]
+def endpoints_by_component(out: Rendered) -> dict[str, dict]:
     by_component = {}
-    for e in sm["spec"]["endpoints"]:
+    for e in out.of_kind("ServiceMonitor")[0]["spec"]["endpoints"]:
         keep = e["relabelings"][0]
         assert keep["action"] == "keep"
         by_component[keep["regex"]] = e
+    return by_component
+
+
+def test_service_monitor_scrapes_tls_listeners_over_https(ha_render: Rendered, chart):
+    by_component = endpoints_by_component(ha_render)
     assert {c: e.get("scheme", "http") for c, e in by_component.items()} == {
-        "collector": "https", "stream": "http", "control": "https"}
+        "collector": "https", "stream|control": "https"}
+    mixed = render({"control": {"tls": {"enabled": True, "secretName": "c"}},
+                    "metrics": {"serviceMonitor": {"enabled": True}}}, chart=chart)
+    assert {c: e.get("scheme", "http") for c, e in endpoints_by_component(mixed).items()} == {
+        "collector": "http", "stream": "http", "control": "https"}
     # The collector asks its clients for certificates: the scrape presents one.
     tls = by_component["collector"]["tlsConfig"]
     assert tls["cert"]["secret"] == {"name": "ccx-prometheus-client", "key": "tls.crt"}
     assert tls["keySecret"] == {"name": "ccx-prometheus-client", "key": "tls.key"}
-    assert "cert" not in by_component["control"]["tlsConfig"]
+    assert "cert" not in by_component["stream|control"]["tlsConfig"]
     values = {"collector": {"tls": {"enabled": True, "secretName": "x",
                                     "clientCaSecret": {"name": "ca", "key": "ca.crt"}}},
               "metrics": {"serviceMonitor": {"enabled": True}}}
@@ -130,11 +144,11 @@ def test_service_monitor_scrapes_tls_listeners_over_https(ha_render: Rendered, c
 
 def test_plaintext_is_the_default(default_render: Rendered):
     config = config_of(default_render)
-    assert "tls" not in config["collector"] and "tls" not in config["control"]
+    assert all("tls" not in config[section] for section in ("collector", "control", "stream"))
     assert "ca" not in config["control"] and "wallboard" not in config
 
 
-@pytest.mark.parametrize("section", ["control", "wallboard", "collector"])
+@pytest.mark.parametrize("section", ["control", "stream", "wallboard", "collector"])
 def test_tls_without_a_secret_is_refused(chart, section):
     with pytest.raises(helm.errors.HelmError, match=f"{section}.tls.secretName is required"):
         render({section: {"tls": {"enabled": True}}}, chart=chart)

@@ -246,6 +246,12 @@ user = {{ include "ccx.tomlString" .Values.clickhouse.user }}
 [stream]
 checkpoint_dir = {{ include "ccx.tomlString" .Values.stream.checkpoint.dir }}
 http_listen = {{ printf "0.0.0.0:%d" (int .Values.stream.httpPort) | quote }}
+{{- if .Values.stream.tls.enabled }}
+
+[stream.tls]
+cert = "/etc/ccx/stream-tls/tls.crt"
+key = "/etc/ccx/stream-tls/tls.key"
+{{- end }}
 
 [control]
 endpoints = {{ include "ccx.control.endpoints" . }}
@@ -510,6 +516,9 @@ Checks the schema cannot express.
 {{- end }}
 {{- if and .Values.control.tls.enabled (not .Values.control.tls.secretName) }}
 {{- fail "control.tls.secretName is required when control.tls.enabled is true" }}
+{{- end }}
+{{- if and .Values.stream.tls.enabled (not .Values.stream.tls.secretName) }}
+{{- fail "stream.tls.secretName is required when stream.tls.enabled is true" }}
 {{- end }}
 {{- if and .Values.wallboard.tls.enabled (not .Values.wallboard.tls.secretName) }}
 {{- fail "wallboard.tls.secretName is required when wallboard.tls.enabled is true" }}

@@ -231,6 +231,8 @@ pub struct StreamConfig {
     /// Processing time between checkpoints (0 disables them).
     #[serde(with = "humantime_serde")]
     pub checkpoint_every: Duration,
+    /// TLS of the probe and metrics listener (its metrics name tenants); absent: plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl StreamConfig {
@@ -256,6 +258,7 @@ impl Default for StreamConfig {
             idle_timeout: Duration::from_secs(10),
             flush_interval: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -379,6 +382,9 @@ impl Config {
                     "required with control.tls: replicas verify each other against it",
                 ));
             }
+        }
+        if let Some(tls) = &self.stream.tls {
+            tls.validate("stream")?;
         }
         if let Some(tls) = &self.wallboard.tls {
             tls.validate("wallboard")?;

@@ -106,13 +106,21 @@ pub async fn serve(
     let http_addr = listener
         .local_addr()
         .map_err(StreamError::io("stream.http_listen"))?;
+    let tls = s
+        .tls
+        .as_ref()
+        .map(|tls| ccx_tls::ServerTls::http("stream", tls, ccx_tls::ClientCerts::Required))
+        .transpose()?;
+    ccx_tls::warn_if_plaintext("stream HTTP", http_addr, tls.is_some());
     let router = crate::http::router(Arc::clone(&progress));
-    let stop_http = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop_http.cancelled().await })
-            .await
-    });
+    let drain = Duration::from_secs(5);
+    tokio::spawn(ccx_tls::serve_http(
+        listener,
+        router,
+        tls,
+        shutdown.clone(),
+        drain,
+    ));
 
     let stop = Arc::new(AtomicBool::new(false));
     {
