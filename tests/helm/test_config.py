@@ -15,13 +15,14 @@ from conftest import MINIMAL_VALUES, REPO, Rendered, render
 
 # The ccx configuration contract (services/ccx-config): section -> keys.
 CONTRACT: dict[str, set[str]] = {
-    "collector": {"grpc_listen", "http_listen", "max_batch_events", "max_batch_bytes", "tls_cert", "tls_key",
+    "collector": {"grpc_listen", "http_listen", "max_batch_events", "max_batch_bytes", "tls",
                   "sink", "drain_timeout"},
     "kafka": {"brokers", "topic", "partitions", "delivery_timeout", "properties"},
     "validation": {"max_past", "max_future"},
     "clickhouse": {"url", "database", "user", "password"},
-    "stream": {"checkpoint_dir", "http_listen"},
-    "control": {"endpoints", "data_dir", "grpc_listen", "http_listen"},
+    "stream": {"checkpoint_dir", "http_listen", "tls"},
+    "control": {"endpoints", "data_dir", "grpc_listen", "http_listen", "ca", "tls"},
+    "wallboard": {"tls"},
     "tenants": {"id", "token_sha256"},
 }
 CONFIG_CRATE = REPO / "services" / "ccx-config" / "src" / "lib.rs"

@@ -30,8 +30,8 @@ def test_deployment_command_probes_resources_and_config(default_render: Rendered
     c = container(default_render)
     assert c["args"][:3] == ["wallboard", "--listen", "0.0.0.0:8090"]
     assert c["ports"] == [{"name": "http", "containerPort": 8090, "protocol": "TCP"}]
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTP"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTP"}
     assert c["livenessProbe"]["periodSeconds"] == chart.values["wallboard"]["livenessProbe"]["periodSeconds"]
     assert c["resources"] == chart.values["wallboard"]["resources"]
     # the same layers as the collector's

@@ -54,13 +54,18 @@ def test_every_container_has_probes_resources_and_security(any_render: Rendered)
             assert sc["capabilities"]["drop"] == ["ALL"], where
             assert "add" not in sc["capabilities"], where
             if workload["kind"] in LONG_RUNNING:
-                # A one-shot Job has nothing to probe; every service does.
-                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", where
-                assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+                # A one-shot Job has nothing to probe; every service does. A listener that asks
+                # every client for a certificate is probed on its TCP port (tests/helm/test_tls.py).
+                for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                    if "httpGet" in c[probe]:
+                        assert c[probe]["httpGet"]["path"] == path, where
+                    else:
+                        assert c[probe]["tcpSocket"] == {"port": "http"}, where
                 ports = {p["name"]: p["containerPort"] for p in c["ports"]}
                 for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                     if probe in c:
-                        assert c[probe]["httpGet"]["port"] in ports, f"{where} {probe}"
+                        action = c[probe].get("httpGet") or c[probe]["tcpSocket"]
+                        assert action["port"] in ports, f"{where} {probe}"
 
 
 def test_pods_run_as_the_image_user(any_render: Rendered):
@@ -258,13 +263,6 @@ def test_collector_ports_and_autoscaling(default_render: Rendered, chart):
     fixed = render({"collector": {"autoscaling": {"enabled": False}, "replicas": 4}}, chart=chart)
     assert fixed.get("Deployment", "ccx-collector")["spec"]["replicas"] == 4
     assert fixed.of_kind("HorizontalPodAutoscaler") == []
-
-
-def test_collector_tls(ha_render: Rendered):
-    (c,) = pod_spec(ha_render.get("Deployment", "ccx-collector"))["containers"]
-    assert c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    assert {"name": "tls", "mountPath": "/etc/ccx/tls", "readOnly": True} in c["volumeMounts"]
 
 
 def test_anti_affinity_presets(default_render: Rendered, ha_render: Rendered):

@@ -103,6 +103,22 @@ Timely peer list: every stream pod's stable DNS name with the peer port, in ordi
 {{- end }}
 
 {{/*
+A probe of an HTTP(S) listener: (dict "path" P "tls" BOOL "clientCa" BOOL). A listener that asks
+every client for a certificate gets a TCP check: the kubelet presents none.
+*/}}
+{{- define "ccx.probeAction" -}}
+{{- if .clientCa }}
+tcpSocket:
+  port: http
+{{- else }}
+httpGet:
+  path: {{ .path }}
+  port: http
+  scheme: {{ ternary "HTTPS" "HTTP" .tls }}
+{{- end }}
+{{- end }}
+
+{{/*
 Raft peer list: every control pod's stable DNS name with the gRPC port, in ordinal (= id) order.
 */}}
 {{- define "ccx.control.peers" -}}
@@ -198,8 +214,13 @@ max_batch_events = {{ int64 .Values.collector.maxBatchEvents }}
 max_batch_bytes = {{ int64 .Values.collector.maxBatchBytes }}
 drain_timeout = {{ include "ccx.tomlString" .Values.collector.drainTimeout }}
 {{- if .Values.collector.tls.enabled }}
-tls_cert = "/etc/ccx/tls/tls.crt"
-tls_key = "/etc/ccx/tls/tls.key"
+
+[collector.tls]
+cert = "/etc/ccx/tls/tls.crt"
+key = "/etc/ccx/tls/tls.key"
+{{- if .Values.collector.tls.clientCaSecret.name }}
+client_ca = "/etc/ccx/collector-client-ca/ca.crt"
+{{- end }}
 {{- end }}
 
 [kafka]
@@ -225,12 +246,35 @@ user = {{ include "ccx.tomlString" .Values.clickhouse.user }}
 [stream]
 checkpoint_dir = {{ include "ccx.tomlString" .Values.stream.checkpoint.dir }}
 http_listen = {{ printf "0.0.0.0:%d" (int .Values.stream.httpPort) | quote }}
+{{- if .Values.stream.tls.enabled }}
+
+[stream.tls]
+cert = "/etc/ccx/stream-tls/tls.crt"
+key = "/etc/ccx/stream-tls/tls.key"
+{{- end }}
 
 [control]
 endpoints = {{ include "ccx.control.endpoints" . }}
 data_dir = {{ include "ccx.tomlString" .Values.control.dataDir }}
 grpc_listen = {{ printf "0.0.0.0:%d" (int .Values.control.grpcPort) | quote }}
 http_listen = {{ printf "0.0.0.0:%d" (int .Values.control.httpPort) | quote }}
+{{- if .Values.control.tls.enabled }}
+ca = "/etc/ccx/control-ca/ca.crt"
+
+[control.tls]
+cert = "/etc/ccx/control-tls/tls.crt"
+key = "/etc/ccx/control-tls/tls.key"
+client_ca = "/etc/ccx/control-tls/ca.crt"
+{{- end }}
+{{- if .Values.wallboard.tls.enabled }}
+
+[wallboard.tls]
+cert = "/etc/ccx/wallboard-tls/tls.crt"
+key = "/etc/ccx/wallboard-tls/tls.key"
+{{- if .Values.wallboard.tls.clientCaSecret.name }}
+client_ca = "/etc/ccx/wallboard-client-ca/ca.crt"
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -304,6 +348,11 @@ Config volume mounts of every ccx container.
   mountPath: /etc/ccx/clickhouse-ca
   readOnly: true
 {{- end }}
+{{- if .Values.control.tls.enabled }}
+- name: control-ca
+  mountPath: /etc/ccx/control-ca
+  readOnly: true
+{{- end }}
 - name: tmp
   mountPath: /tmp
 {{- end }}
@@ -354,6 +403,14 @@ Config volumes of every ccx pod. Call with (dict "ctx" $ "configMap" NAME "secre
     secretName: {{ $v.clickhouse.tls.caSecret.name }}
     items:
       - key: {{ $v.clickhouse.tls.caSecret.key }}
+        path: ca.crt
+{{- end }}
+{{- if $v.control.tls.enabled }}
+- name: control-ca
+  secret:
+    secretName: {{ $v.control.tls.secretName }}
+    items:
+      - key: ca.crt
         path: ca.crt
 {{- end }}
 - name: tmp
@@ -453,6 +510,18 @@ Checks the schema cannot express.
 {{- define "ccx.validate" -}}
 {{- if and .Values.collector.tls.enabled (not .Values.collector.tls.secretName) }}
 {{- fail "collector.tls.secretName is required when collector.tls.enabled is true" }}
+{{- end }}
+{{- if and .Values.collector.tls.enabled .Values.collector.tls.clientCaSecret.name .Values.metrics.serviceMonitor.enabled (not .Values.metrics.serviceMonitor.collectorClientCertSecret) }}
+{{- fail "metrics.serviceMonitor.collectorClientCertSecret is required when the collector asks for client certificates (collector.tls.clientCaSecret) and the ServiceMonitor is enabled" }}
+{{- end }}
+{{- if and .Values.control.tls.enabled (not .Values.control.tls.secretName) }}
+{{- fail "control.tls.secretName is required when control.tls.enabled is true" }}
+{{- end }}
+{{- if and .Values.stream.tls.enabled (not .Values.stream.tls.secretName) }}
+{{- fail "stream.tls.secretName is required when stream.tls.enabled is true" }}
+{{- end }}
+{{- if and .Values.wallboard.tls.enabled (not .Values.wallboard.tls.secretName) }}
+{{- fail "wallboard.tls.secretName is required when wallboard.tls.enabled is true" }}
 {{- end }}
 {{- if and .Values.kafka.sasl.enabled (not .Values.kafka.sasl.username) }}
 {{- fail "kafka.sasl.username is required when kafka.sasl.enabled is true" }}

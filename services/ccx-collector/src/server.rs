@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use ccx_config::{CollectorConfig, Config};
 use ccx_proto::v1::collector_server::CollectorServer;
+use ccx_tls::{ClientCerts, ServerTls};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::grpc::CollectorService;
 use crate::grpc_door::GrpcDoor;
@@ -71,37 +72,46 @@ pub async fn serve(
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
-    let tls = match (&config.collector.tls_cert, &config.collector.tls_key) {
-        (Some(cert), Some(key)) => Some((std::fs::read(cert)?, std::fs::read(key)?)),
-        _ => None,
-    };
     let c = &config.collector;
+    let tls = |http: bool| -> std::io::Result<Option<ServerTls>> {
+        let Some(tls) = &c.tls else {
+            return Ok(None);
+        };
+        let built = if http {
+            ServerTls::http("collector", tls, ClientCerts::Required)
+        } else {
+            ServerTls::grpc("collector", tls, ClientCerts::Required)
+        };
+        built.map(Some).map_err(std::io::Error::other)
+    };
+    let (grpc_tls, http_tls) = (tls(false)?, tls(true)?);
+    ccx_tls::warn_if_plaintext("collector gRPC", grpc_addr, grpc_tls.is_some());
+    ccx_tls::warn_if_plaintext("collector HTTP", http_addr, http_tls.is_some());
     let mut grpc = Server::builder()
         .max_concurrent_streams(c.max_concurrent_streams)
         .http2_max_header_list_size(u32::try_from(header_cutoff(c)).unwrap_or(u32::MAX));
-    if let Some((cert, key)) = &tls {
-        grpc = grpc
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-            .map_err(std::io::Error::other)?;
-    }
     // tonic refuses a longer message from its length prefix, before reading it.
     let service = CollectorServer::new(CollectorService::new(Arc::clone(&ingest)))
         .max_decoding_message_size(c.max_batch_bytes);
     let service = GrpcDoor::new(service, Arc::clone(&ingest));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+    let grpc = grpc.add_service(service);
     let stop = shutdown.clone();
-    let grpc_task = tokio::spawn(
-        grpc.add_service(service)
-            .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await }),
-    );
+    let stopped = async move { stop.cancelled().await };
+    let grpc_task = match &grpc_tls {
+        Some(tls) => {
+            tokio::spawn(grpc.serve_with_incoming_shutdown(tls.incoming(grpc_listener), stopped))
+        }
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+            tokio::spawn(grpc.serve_with_incoming_shutdown(incoming, stopped))
+        }
+    };
 
     let app = http::router(Arc::clone(&ingest)).into_make_service();
     let handle = axum_server::Handle::new();
-    let http_task = match &tls {
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls =
-                axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone()).await?;
+    let http_task = match &http_tls {
+        Some(tls) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls.rustls());
             tokio::spawn(
                 http_limits(axum_server::from_tcp_rustls(http_listener, tls), c)
                     .handle(handle.clone())
@@ -135,7 +145,7 @@ pub async fn serve(
         sink.flush(drain).await;
         tracing::info!("collector stopped");
     });
-    tracing::info!(%grpc_addr, %http_addr, tls = tls.is_some(), "collector listening");
+    tracing::info!(%grpc_addr, %http_addr, tls = grpc_tls.is_some(), "collector listening");
     Ok(Running {
         grpc_addr,
         http_addr,

@@ -37,7 +37,44 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub stream: StreamConfig,
     pub control: ControlConfig,
+    pub wallboard: WallboardConfig,
     pub tenants: Vec<TenantToken>,
+}
+
+/// TLS of one listener (the same shape for every listener). Absent: plaintext, meant for
+/// loopback development; a listener on another address without it starts with a warning
+/// (docs/operations.md, "TLS"). The certificate and key are read again when their files
+/// change, so a rotation needs no restart; the client CA is read at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the listener's own certificate first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates that clients' certificates must chain to. Unset: clients present
+    /// none. On the collector and the wallboard every client must then present one; on a
+    /// control replica only replica-to-replica traffic must (docs/operations.md).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Checks that `cert` and `key` are both set; `section` names the field in errors.
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if self.cert.is_none() {
+            return Err(invalid(
+                format!("{section}.tls.cert"),
+                "required when the [tls] section is given",
+            ));
+        }
+        if self.key.is_none() {
+            return Err(invalid(
+                format!("{section}.tls.key"),
+                "required when the [tls] section is given",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where the events go after the collector validated them.
@@ -73,8 +110,8 @@ pub struct CollectorConfig {
     pub tenant_events_per_second: u32,
     /// Events a tenant may publish at once above its rate (the token bucket's size).
     pub tenant_burst_events: u32,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
+    /// TLS of both listeners (gRPC and HTTP); absent: plaintext.
+    pub tls: Option<TlsConfig>,
     pub sink: SinkKind,
     /// How long a graceful stop waits for in-flight batches.
     #[serde(with = "humantime_serde")]
@@ -93,8 +130,7 @@ impl Default for CollectorConfig {
             max_in_flight: 256,
             tenant_events_per_second: 0,
             tenant_burst_events: 20_000,
-            tls_cert: None,
-            tls_key: None,
+            tls: None,
             sink: SinkKind::Kafka,
             drain_timeout: Duration::from_secs(30),
         }
@@ -195,6 +231,8 @@ pub struct StreamConfig {
     /// Processing time between checkpoints (0 disables them).
     #[serde(with = "humantime_serde")]
     pub checkpoint_every: Duration,
+    /// TLS of the probe and metrics listener (its metrics name tenants); absent: plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl StreamConfig {
@@ -220,6 +258,7 @@ impl Default for StreamConfig {
             idle_timeout: Duration::from_secs(10),
             flush_interval: Duration::from_millis(500),
             checkpoint_every: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -232,6 +271,22 @@ pub struct ControlConfig {
     pub http_listen: SocketAddr,
     /// Control-plane replicas the stream raises churn alerts into (host:port); empty: none.
     pub endpoints: Vec<String>,
+    /// PEM CA certificates the control plane's clients (collector, stream, wallboard, the
+    /// `ccx` commands, and replicas calling each other) verify the replicas against. Set: they
+    /// connect with TLS; unset: plaintext.
+    pub ca: Option<PathBuf>,
+    /// TLS of a replica's listeners (gRPC and HTTP). Its `client_ca` is required: replicas
+    /// present their own certificate to each other (mutual TLS), clients of the public API
+    /// need none.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The supervisor wallboard (`ccx wallboard`); its address and sources are flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WallboardConfig {
+    /// TLS of the page's listener; absent: plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ControlConfig {
@@ -241,6 +296,8 @@ impl Default for ControlConfig {
             grpc_listen: ([127, 0, 0, 1], 50061).into(),
             http_listen: ([127, 0, 0, 1], 9091).into(),
             endpoints: Vec::new(),
+            ca: None,
+            tls: None,
         }
     }
 }
@@ -307,11 +364,30 @@ impl Config {
                 ),
             ));
         }
-        if c.tls_cert.is_some() != c.tls_key.is_some() {
-            return Err(invalid(
-                "collector.tls_cert",
-                "tls_cert and tls_key must be set together",
-            ));
+        if let Some(tls) = &c.tls {
+            tls.validate("collector")?;
+        }
+        if let Some(tls) = &self.control.tls {
+            tls.validate("control")?;
+            if tls.client_ca.is_none() {
+                return Err(invalid(
+                    "control.tls.client_ca",
+                    "required with control.tls: replicas authenticate each other with \
+                     certificates (mutual TLS)",
+                ));
+            }
+            if self.control.ca.is_none() {
+                return Err(invalid(
+                    "control.ca",
+                    "required with control.tls: replicas verify each other against it",
+                ));
+            }
+        }
+        if let Some(tls) = &self.stream.tls {
+            tls.validate("stream")?;
+        }
+        if let Some(tls) = &self.wallboard.tls {
+            tls.validate("wallboard")?;
         }
         if self.kafka.brokers.trim().is_empty() {
             return Err(invalid("kafka.brokers", "must not be empty"));
@@ -414,6 +490,31 @@ mod tests {
         Config::load(&[f.path().to_path_buf()]).unwrap();
         let f = file("[collector]\ntenant_events_per_second = 100\ntenant_burst_events = 10000\n");
         Config::load(&[f.path().to_path_buf()]).unwrap();
+        let f = file("[collector.tls]\ncert = \"/c.pem\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: collector.tls.key: required when the [tls] section is given"
+        );
+        let f = file("[wallboard.tls]\nkey = \"/k.pem\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("wallboard.tls.cert"), "{err}");
+        let f = file("[control.tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("control.tls.client_ca"), "{err}");
+        let f =
+            file("[control.tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\nclient_ca = \"/ca.pem\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("control.ca"), "{err}");
+        let f = file(
+            "[control]\nca = \"/ca.pem\"\n[control.tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n\
+             client_ca = \"/ca.pem\"\n[collector.tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n",
+        );
+        let config = Config::load(&[f.path().to_path_buf()]).unwrap();
+        assert_eq!(
+            config.collector.tls.unwrap().cert,
+            Some(PathBuf::from("/c.pem"))
+        );
         let f = file("[kafka]\nbrokerz = \"x\"\n");
         let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
         assert!(err.to_string().contains("brokerz"), "{err}");

@@ -13,6 +13,7 @@ use ccx_model::rows::ChurnAlert;
 use ccx_model::settings::TenantSettings;
 use ccx_proto::v1 as pb;
 use ccx_proto::v1::control_client::ControlClient as GrpcClient;
+use ccx_tls::ClientTls;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::alert::{AlertFilter, AlertRecord};
@@ -22,6 +23,8 @@ use crate::error::{leader_of, ControlError};
 pub struct ControlClient {
     endpoints: Mutex<Vec<String>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Set: replicas are reached over TLS and verified against its CA.
+    tls: Option<ClientTls>,
     preferred: Mutex<usize>,
     timeout: Duration,
     id_prefix: String,
@@ -64,6 +67,7 @@ impl ControlClient {
         Ok(ControlClient {
             endpoints: Mutex::new(endpoints),
             channels: Mutex::new(HashMap::new()),
+            tls: None,
             preferred: Mutex::new(0),
             timeout: Duration::from_secs(15),
             id_prefix: format!("{:016x}", h.finish()),
@@ -75,6 +79,24 @@ impl ControlClient {
     pub fn with_timeout(mut self, timeout: Duration) -> ControlClient {
         self.timeout = timeout;
         self
+    }
+
+    /// Reaches the replicas over TLS (`Some`) or in plaintext (`None`, the default).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> ControlClient {
+        self.tls = tls;
+        self
+    }
+
+    /// A client of the replicas at `endpoints` with the TLS `control.ca` asks for.
+    pub fn for_config<I, S>(
+        endpoints: I,
+        control: &ccx_config::ControlConfig,
+    ) -> Result<ControlClient, ControlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(ControlClient::new(endpoints)?.with_tls(client_tls(control)?))
     }
 
     /// A fresh request id: one per logical write, reused by its retries.
@@ -91,7 +113,7 @@ impl ControlClient {
         let ch = match channels.get(endpoint) {
             Some(c) => c.clone(),
             None => {
-                let c = channel(endpoint)?;
+                let c = tls_channel(endpoint, self.tls.as_ref())?;
                 channels.insert(endpoint.to_string(), c.clone());
                 c
             }
@@ -376,17 +398,38 @@ impl ControlClient {
     }
 }
 
-/// A lazily connected channel to `address` (host:port or URL).
+/// A lazily connected plaintext channel to `address` (host:port or URL).
 pub fn channel(address: &str) -> Result<Channel, ControlError> {
-    let url = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
+    tls_channel(address, None)
+}
+
+/// A lazily connected channel to `address` (host:port or URL), over TLS with `tls`; the
+/// replica's certificate must name the address's host.
+pub fn tls_channel(address: &str, tls: Option<&ClientTls>) -> Result<Channel, ControlError> {
+    let url = match (address.split_once("://"), tls) {
+        (Some(_), _) => address.to_string(),
+        (None, Some(_)) => format!("https://{address}"),
+        (None, None) => format!("http://{address}"),
     };
-    Ok(Endpoint::from_shared(url)?
+    let mut endpoint = Endpoint::from_shared(url)?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.tonic())?;
+    }
+    Ok(endpoint
         .connect_timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .connect_lazy())
+}
+
+/// What a client of the control plane trusts: `control.ca` if set (TLS), else nothing
+/// (plaintext).
+pub fn client_tls(control: &ccx_config::ControlConfig) -> Result<Option<ClientTls>, ControlError> {
+    control
+        .ca
+        .as_ref()
+        .map(|ca| ClientTls::trusting("control.ca", ca))
+        .transpose()
+        .map_err(|e| ControlError::Config(e.to_string()))
 }

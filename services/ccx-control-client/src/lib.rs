@@ -13,7 +13,8 @@ pub mod error;
 pub mod watch;
 
 pub use alert::{AlertFilter, AlertKind, AlertRecord, AlertStatus, HistoryEntry, ThresholdFacts};
-pub use client::{channel, ControlClient};
+pub use ccx_tls::ClientTls;
+pub use client::{channel, client_tls, tls_channel, ControlClient};
 pub use config::StoredConfig;
 pub use error::{CommandError, ControlError};
 pub use watch::watch_configs;

@@ -87,6 +87,12 @@ pub struct ReplicaArgs {
     /// How long one notification post may take.
     #[arg(long, env = "CCX_CONTROL_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     pub notify_timeout_ms: u64,
+    /// `control.tls` of the configuration (`ccx control` sets it from `--config`).
+    #[arg(skip)]
+    pub tls: Option<ccx_config::TlsConfig>,
+    /// `control.ca` of the configuration.
+    #[arg(skip)]
+    pub ca: Option<PathBuf>,
 }
 
 impl ReplicaArgs {
@@ -116,6 +122,8 @@ impl ReplicaArgs {
             give_up_after: Duration::from_millis(self.notify_give_up_after_ms),
             timeout: Duration::from_millis(self.notify_timeout_ms.max(1)),
         };
+        o.tls = self.tls.clone();
+        o.ca = self.ca.clone();
         o.clickhouse = self.clickhouse_url.as_ref().map(|url| ClickHouseConfig {
             url: url.clone(),
             database: self.clickhouse_database.clone(),

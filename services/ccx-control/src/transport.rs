@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-pub use ccx_control_client::channel;
+pub use ccx_control_client::{channel, tls_channel, ClientTls};
 
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
@@ -43,6 +43,8 @@ pub struct Transport {
     feedback: FeedbackFn,
     shutdown: CancellationToken,
     failures: prometheus::IntCounter,
+    /// What peers are trusted with and shown; `None`: plaintext.
+    tls: Option<ClientTls>,
 }
 
 impl Transport {
@@ -53,6 +55,7 @@ impl Transport {
         feedback: FeedbackFn,
         shutdown: CancellationToken,
         failures: prometheus::IntCounter,
+        tls: Option<ClientTls>,
     ) -> Transport {
         Transport {
             id,
@@ -62,6 +65,7 @@ impl Transport {
             feedback,
             shutdown,
             failures,
+            tls,
         }
     }
 
@@ -86,6 +90,7 @@ impl Transport {
                     self.feedback.clone(),
                     self.shutdown.clone(),
                     self.failures.clone(),
+                    self.tls.clone(),
                 ));
                 tx
             });
@@ -96,6 +101,8 @@ impl Transport {
 
 const MAX_BATCH: usize = 512;
 
+// One peer's sender owns each of these; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn peer_loop(
     from: u64,
     to: u64,
@@ -104,6 +111,7 @@ async fn peer_loop(
     feedback: FeedbackFn,
     shutdown: CancellationToken,
     failures: prometheus::IntCounter,
+    tls: Option<ClientTls>,
 ) {
     let mut client: Option<(
         String,
@@ -130,7 +138,7 @@ async fn peer_loop(
             continue;
         };
         if client.as_ref().is_none_or(|(a, _)| *a != address) {
-            match channel(&address) {
+            match tls_channel(&address, tls.as_ref()) {
                 Ok(ch) => {
                     let c = pb::raft_transport_client::RaftTransportClient::new(ch)
                         .max_decoding_message_size(usize::MAX)
@@ -181,6 +189,9 @@ async fn peer_loop(
                 if has_snapshot {
                     feedback(Feedback::Snapshot { to, ok: false });
                 }
+                // A new channel reads the TLS files again: a rotated certificate is presented
+                // from the next connection on.
+                client = None;
                 // Messages queued meanwhile are stale: raft resends what it still needs.
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

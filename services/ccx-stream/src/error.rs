@@ -36,6 +36,9 @@ pub enum StreamError {
     /// A setting or flag that cannot work, named with the reason.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A TLS setting that cannot be used (the field and the reason).
+    #[error(transparent)]
+    Tls(#[from] ccx_tls::TlsError),
 }
 
 impl StreamError {

@@ -87,7 +87,7 @@ pub async fn serve(
         // Tenant settings held by the control plane apply without a restart.
         let shared = Arc::new(SharedSettings::default());
         settings.shared = Some(Arc::clone(&shared));
-        let client = ControlClient::new(endpoints.iter().cloned())?;
+        let client = ControlClient::for_config(endpoints.iter(), &config.control)?;
         tokio::spawn(follow_settings(
             shared,
             client,
@@ -106,13 +106,21 @@ pub async fn serve(
     let http_addr = listener
         .local_addr()
         .map_err(StreamError::io("stream.http_listen"))?;
+    let tls = s
+        .tls
+        .as_ref()
+        .map(|tls| ccx_tls::ServerTls::http("stream", tls, ccx_tls::ClientCerts::Required))
+        .transpose()?;
+    ccx_tls::warn_if_plaintext("stream HTTP", http_addr, tls.is_some());
     let router = crate::http::router(Arc::clone(&progress));
-    let stop_http = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop_http.cancelled().await })
-            .await
-    });
+    let drain = Duration::from_secs(5);
+    tokio::spawn(ccx_tls::serve_http(
+        listener,
+        router,
+        tls,
+        shutdown.clone(),
+        drain,
+    ));
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -126,6 +134,7 @@ pub async fn serve(
     }
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
+    let control_tls = ccx_control_client::client_tls(&config.control)?;
     let worker = {
         let progress = Arc::clone(&progress);
         tokio::task::spawn_blocking(move || {
@@ -138,7 +147,7 @@ pub async fn serve(
                     let sink: Box<dyn RowSink> = if endpoints.is_empty() {
                         Box::new(sink)
                     } else {
-                        Box::new(WithAlerts::new(sink, &endpoints)?)
+                        Box::new(WithAlerts::with_tls(sink, &endpoints, control_tls.clone())?)
                     };
                     Ok(sink)
                 },

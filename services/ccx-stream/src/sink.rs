@@ -37,13 +37,22 @@ const CLEARED_BY: (&str, &str) = ("ccx", "condition cleared");
 
 impl<S: RowSink> WithAlerts<S> {
     pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, StreamError> {
+        WithAlerts::with_tls(inner, endpoints, None)
+    }
+
+    /// As [`WithAlerts::new`], reaching the control plane over TLS with `tls`.
+    pub fn with_tls(
+        inner: S,
+        endpoints: &[String],
+        tls: Option<ccx_control_client::ClientTls>,
+    ) -> Result<WithAlerts<S>, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(StreamError::io("cannot start the alert sink's runtime"))?;
         let client = {
             let _guard = runtime.enter();
-            ccx_control_client::ControlClient::new(endpoints.iter().cloned())?
+            ccx_control_client::ControlClient::new(endpoints.iter().cloned())?.with_tls(tls)
         };
         Ok(WithAlerts {
             inner,

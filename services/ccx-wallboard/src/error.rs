@@ -20,6 +20,9 @@ pub enum WallboardError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A TLS setting that cannot be used (the field and the reason).
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -35,9 +38,9 @@ impl WallboardError {
             WallboardError::NotFound(_) => StatusCode::NOT_FOUND,
             WallboardError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WallboardError::Conflict(_) => StatusCode::CONFLICT,
-            WallboardError::Unavailable(_) | WallboardError::Listen { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            WallboardError::Unavailable(_)
+            | WallboardError::Listen { .. }
+            | WallboardError::Tls(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

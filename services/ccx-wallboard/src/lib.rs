@@ -21,6 +21,7 @@ use std::time::Duration;
 use ccx_config::TenantToken;
 use ccx_control_client::{watch_configs, ControlClient, StoredConfig};
 use ccx_model::token::TokenTable;
+use ccx_tls::{ClientCerts, ServerTls};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,9 @@ pub use error::WallboardError;
 pub use memory::MemorySource;
 pub use source::{RowSource, Snapshot, SourceError};
 
+/// How long a stop waits for requests in flight over TLS (open event streams end at once).
+const DRAIN: Duration = Duration::from_secs(5);
+
 /// How the wallboard runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -52,6 +56,11 @@ pub struct Options {
     pub refresh: Duration,
     /// How often the control plane's tokens are read again.
     pub tokens_every: Duration,
+    /// `wallboard.tls`: the page over HTTPS; `None`: plaintext.
+    pub tls: Option<ccx_config::TlsConfig>,
+    /// What the control plane's replicas are verified against (`control.ca`); `None`:
+    /// plaintext.
+    pub control_tls: Option<ccx_control_client::ClientTls>,
 }
 
 impl Options {
@@ -62,6 +71,8 @@ impl Options {
             control: Vec::new(),
             refresh: Duration::from_millis(250),
             tokens_every: Duration::from_secs(2),
+            tls: None,
+            control_tls: None,
         }
     }
 }
@@ -112,6 +123,7 @@ pub async fn serve(
 ) -> Result<Running, WallboardError> {
     let control_client = || {
         ControlClient::new(options.control.iter())
+            .map(|c| c.with_tls(options.control_tls.clone()))
             .map_err(|e| WallboardError::Unavailable(format!("control plane: {e}")))
     };
     let control = if options.control.is_empty() {
@@ -149,12 +161,17 @@ pub async fn serve(
             addr: options.listen,
             source,
         })?;
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|tls| ServerTls::http("wallboard", tls, ClientCerts::Required))
+        .transpose()
+        .map_err(|e| WallboardError::Tls(e.to_string()))?;
+    ccx_tls::warn_if_plaintext("wallboard", addr, tls.is_some());
     let router = routes::router(Arc::clone(&app));
     let server = tokio::spawn(async move {
         let stop = app.shutdown.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let served = ccx_tls::serve_http(listener, router, tls, stop, DRAIN).await;
         app.feeds.close();
         if let Err(e) = served {
             tracing::error!(error = %e, "wallboard server failed");

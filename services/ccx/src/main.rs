@@ -61,7 +61,7 @@ enum Command {
     /// the control plane.
     Wallboard(WallboardArgs),
     /// Run one control-plane replica (raft): tenant configuration and the alert lifecycle.
-    Control(ccx_control::ReplicaArgs),
+    Control(Box<ccx_control::ReplicaArgs>),
     /// Churn alerts: list, acknowledge, resolve (through the control plane).
     Alerts(control::alerts::AlertsArgs),
     /// Tenant configuration held by the control plane: get, set.
@@ -160,6 +160,8 @@ fn main() -> anyhow::Result<()> {
         if sub.value_source("data_dir") == Some(DefaultValue) {
             args.data_dir = config.control.data_dir.clone();
         }
+        args.tls = config.control.tls.clone();
+        args.ca = config.control.ca.clone();
         // `alert_events` go where the config's `[clickhouse]` section says, if it has one.
         if args.clickhouse_url.is_none() && clickhouse_configured(&cli.config) {
             args.clickhouse_url = Some(config.clickhouse.url.clone());
@@ -226,15 +228,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wallboard(config, args).await
         }
         Command::Control(args) => {
-            let shutdown = CancellationToken::new();
-            let replica = tokio::spawn(ccx_control::run_replica(
-                args.to_options(),
-                shutdown.clone(),
-            ));
+            // Started before the wait, so that a setting it cannot use (a certificate, a port)
+            // ends the process at once with its error.
+            let replica = ccx_control::start_replica(args.to_options()).await?;
             println!("control replica {} running", args.id);
             wait_for_signal().await;
-            shutdown.cancel();
-            replica.await??;
+            tracing::info!(id = args.id, "stopping control replica");
+            replica.stop().await;
             Ok(())
         }
         Command::Alerts(args) => Ok(control::alerts::run(args).await?),
@@ -285,8 +285,10 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
     if !config.control.endpoints.is_empty() {
-        let client =
-            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client = ccx_control_client::ControlClient::for_config(
+            config.control.endpoints.iter(),
+            &config.control,
+        )?;
         tokio::spawn(ccx_collector::directory::follow_control(
             Arc::clone(&running.ingest),
             config.tenants.clone(),
@@ -317,11 +319,18 @@ async fn wallboard(mut config: Config, args: WallboardArgs) -> anyhow::Result<()
     let mut options = ccx_wallboard::Options::new(args.listen);
     options.tenants = config.tenants.clone();
     options.control = config.control.endpoints.clone();
+    options.control_tls = ccx_control_client::client_tls(&config.control)?;
+    options.tls = config.wallboard.tls.clone();
     let shutdown = CancellationToken::new();
     let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store));
     let running = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
     println!(
-        "wallboard on http://{} (ClickHouse {}, control plane {})",
+        "wallboard on {}://{} (ClickHouse {}, control plane {})",
+        if config.wallboard.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         running.addr,
         config.clickhouse.url,
         if config.control.endpoints.is_empty() {
@@ -406,8 +415,10 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     let control = if config.control.endpoints.is_empty() {
         None
     } else {
-        let client =
-            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client = ccx_control_client::ControlClient::for_config(
+            config.control.endpoints.iter(),
+            &config.control,
+        )?;
         let stored = client.get_config(&args.tenant).await?;
         if stored.version > 0 {
             settings = ccx_model::settings::TenantSettings::from_proto(&stored)?;

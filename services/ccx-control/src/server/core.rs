@@ -23,6 +23,8 @@ pub(super) struct Core {
     pub(super) addresses: AddressBook,
     pub(super) request_timeout: Duration,
     pub(super) forward_clients: ForwardClients,
+    /// What this replica trusts of its peers and presents to them; `None`: plaintext.
+    pub(super) peer_tls: Option<ccx_control_client::ClientTls>,
     pub(super) metrics: Metrics,
     pub(super) loop_alive: Arc<AtomicBool>,
     pub(super) counter: AtomicU64,

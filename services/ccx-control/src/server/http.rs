@@ -8,10 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::core::Core;
 
-/// Serves the HTTP endpoints on `http_listener` until `token` is cancelled.
+/// Serves the HTTP endpoints on `http_listener` (over TLS with `tls`) until `token` is
+/// cancelled.
 pub(super) fn spawn(
     id: u64,
     http_listener: tokio::net::TcpListener,
+    tls: Option<ccx_tls::ServerTls>,
     http_core: Arc<Core>,
     token: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -65,10 +67,8 @@ pub(super) fn spawn(
             }),
         );
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, app)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-        {
+        let drain = std::time::Duration::from_secs(5);
+        if let Err(e) = ccx_tls::serve_http(http_listener, app, tls, token, drain).await {
             tracing::error!(id, error = %e, "control HTTP server failed");
         }
     })

@@ -24,6 +24,7 @@ mod options;
 mod public;
 mod raft_loop;
 mod read;
+mod tls;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ccx_proto::v1::control_server::ControlServer;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::error::ControlError;
 use crate::node::{NodeOptions, RaftNode};
@@ -46,6 +48,7 @@ use self::internal::InternalService;
 use self::metrics::Metrics;
 use self::public::ControlService;
 use self::raft_loop::{Input, RaftLoop};
+use self::tls::ReplicaTls;
 
 pub use self::options::{ReplicaOptions, Tuning};
 
@@ -101,9 +104,13 @@ impl ReplicaHandle {
         self.core.state.clone()
     }
 
-    /// A client of this replica (it follows the leader from here).
+    /// A client of this replica (it follows the leader from here), over TLS if the replica's
+    /// peers are reached so.
     pub fn client(&self) -> Result<ccx_control_client::ControlClient, ControlError> {
-        ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])
+        Ok(
+            ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])?
+                .with_tls(self.core.peer_tls.clone()),
+        )
     }
 
     /// True while the raft loop runs.
@@ -127,11 +134,14 @@ impl ReplicaHandle {
 /// Starts a replica in this process and returns once its listeners are bound.
 pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, ControlError> {
     options.validate()?;
+    let tls = ReplicaTls::load(&options)?;
     let tuning = options.tuning.clone();
     let grpc_listener = tokio::net::TcpListener::bind(options.grpc_listen).await?;
     let http_listener = tokio::net::TcpListener::bind(options.http_listen).await?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    ccx_tls::warn_if_plaintext("control gRPC", grpc_addr, tls.grpc.is_some());
+    ccx_tls::warn_if_plaintext("control HTTP", http_addr, tls.http.is_some());
 
     let mut configured: BTreeMap<u64, String> = options.peers.iter().cloned().collect();
     configured
@@ -170,6 +180,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         }),
         shutdown.clone(),
         metrics.send_failures.clone(),
+        tls.peers.clone(),
     );
     let status = Arc::new(RwLock::new(NodeStatus {
         id: options.id,
@@ -184,6 +195,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         addresses: addresses.clone(),
         request_timeout: tuning.request_timeout,
         forward_clients: Mutex::new(HashMap::new()),
+        peer_tls: tls.peers.clone(),
         metrics,
         loop_alive: loop_alive.clone(),
         counter: AtomicU64::new(0),
@@ -211,31 +223,44 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
             loop_alive.store(false, Ordering::SeqCst);
         })?;
 
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
-    let incoming = tokio_stream::StreamExt::map(incoming, |s| {
-        if let Ok(s) = &s {
-            let _ = s.set_nodelay(true);
-        }
-        s
-    });
+    let replica_only = tls.replica_only();
+    let http_tls = tls.http.clone();
     let grpc = tonic::transport::Server::builder()
         .add_service(ControlServer::new(ControlService(core.clone())))
-        .add_service(
+        .add_service(InterceptedService::new(
             RaftTransportServer::new(InternalService(core.clone()))
                 .max_decoding_message_size(usize::MAX),
-        )
-        .add_service(ReplicaWritesServer::new(InternalService(core.clone())));
+            replica_only,
+        ))
+        .add_service(InterceptedService::new(
+            ReplicaWritesServer::new(InternalService(core.clone())),
+            replica_only,
+        ));
     let token = shutdown.clone();
     let id = options.id;
     let grpc_task = tokio::spawn(async move {
-        if let Err(e) = grpc
-            .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
-            .await
-        {
+        let stopped = token.cancelled_owned();
+        let served = match &tls.grpc {
+            Some(server_tls) => {
+                grpc.serve_with_incoming_shutdown(server_tls.incoming(grpc_listener), stopped)
+                    .await
+            }
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+                let incoming = tokio_stream::StreamExt::map(incoming, |s| {
+                    if let Ok(s) = &s {
+                        let _ = s.set_nodelay(true);
+                    }
+                    s
+                });
+                grpc.serve_with_incoming_shutdown(incoming, stopped).await
+            }
+        };
+        if let Err(e) = served {
             tracing::error!(id, error = %e, "control gRPC server failed");
         }
     });
-    let http_task = http::spawn(id, http_listener, core.clone(), shutdown.clone());
+    let http_task = http::spawn(id, http_listener, http_tls, core.clone(), shutdown.clone());
     let deliveries = tokio::spawn(crate::notify::run_deliveries(
         core.clone(),
         options.notify.clone(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ccx_config::ClickHouseConfig;
+use ccx_config::{ClickHouseConfig, TlsConfig};
 
 use crate::error::ControlError;
 use crate::notify::NotifyOptions;
@@ -61,6 +61,10 @@ pub struct ReplicaOptions {
     pub notify: NotifyOptions,
     /// Where the leader writes `alert_events`; `None`: they are not written.
     pub clickhouse: Option<ClickHouseConfig>,
+    /// `control.tls`: TLS of both listeners, and the certificate presented to peers.
+    pub tls: Option<TlsConfig>,
+    /// `control.ca`: the CA peers' certificates are verified against (TLS to peers).
+    pub ca: Option<PathBuf>,
 }
 
 impl ReplicaOptions {
@@ -81,6 +85,8 @@ impl ReplicaOptions {
             tuning: Tuning::default(),
             notify: NotifyOptions::default(),
             clickhouse: None,
+            tls: None,
+            ca: None,
         }
     }
 

@@ -86,7 +86,7 @@ impl Core {
                 Some(c) => c.clone(),
                 None => {
                     let c = internal::replica_writes_client::ReplicaWritesClient::new(
-                        transport::channel(&address)?,
+                        transport::tls_channel(&address, self.peer_tls.as_ref())?,
                     );
                     clients.insert(address.clone(), c.clone());
                     c
@@ -99,7 +99,16 @@ impl Core {
             timeout_ms: wait.as_millis() as u64,
         });
         request.set_timeout(wait + Duration::from_millis(200));
-        let response = client.forward(request).await?.into_inner();
+        let response = match client.forward(request).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                // A new channel reads the TLS files again (a rotated certificate).
+                if status.code() == tonic::Code::Unavailable {
+                    ccx_model::sync::lock(&self.forward_clients).remove(&address);
+                }
+                return Err(status.into());
+            }
+        };
         bincode::deserialize(&response.result)
             .map_err(|e| ControlError::Unavailable(format!("bad forward answer: {e}")))
     }

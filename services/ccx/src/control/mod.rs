@@ -18,11 +18,21 @@ pub struct ControlEndpoints {
         global = true
     )]
     pub control: Vec<String>,
+    /// CA certificates (PEM) the replicas are verified against: set, the commands connect
+    /// with TLS (`control.ca` of the replicas' configuration).
+    #[arg(long = "control-ca", env = "CCX_CONTROL_CA", global = true)]
+    pub control_ca: Option<std::path::PathBuf>,
 }
 
 impl ControlEndpoints {
     fn client(&self) -> Result<ControlClient, ControlError> {
-        ControlClient::new(self.control.iter().cloned())
+        let tls = self
+            .control_ca
+            .as_deref()
+            .map(|ca| ccx_control_client::ClientTls::trusting("--control-ca", ca))
+            .transpose()
+            .map_err(|e| ControlError::Config(e.to_string()))?;
+        Ok(ControlClient::new(self.control.iter().cloned())?.with_tls(tls))
     }
 }
 
