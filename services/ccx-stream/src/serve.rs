@@ -87,7 +87,7 @@ pub async fn serve(
         // Tenant settings held by the control plane apply without a restart.
         let shared = Arc::new(SharedSettings::default());
         settings.shared = Some(Arc::clone(&shared));
-        let client = ControlClient::new(endpoints.iter().cloned())?;
+        let client = ControlClient::from_config(&config.control)?;
         tokio::spawn(follow_settings(
             shared,
             client,
@@ -126,6 +126,7 @@ pub async fn serve(
     }
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
+    let control_token = config.control.token.clone();
     let worker = {
         let progress = Arc::clone(&progress);
         tokio::task::spawn_blocking(move || {
@@ -138,7 +139,7 @@ pub async fn serve(
                     let sink: Box<dyn RowSink> = if endpoints.is_empty() {
                         Box::new(sink)
                     } else {
-                        Box::new(WithAlerts::new(sink, &endpoints)?)
+                        Box::new(WithAlerts::new(sink, &endpoints, &control_token)?)
                     };
                     Ok(sink)
                 },

@@ -57,7 +57,8 @@ enum Pending {
 const CLEARED_BY: (&str, &str) = ("ccx", "condition cleared");
 
 impl<S: RowSink> WithAlerts<S> {
-    pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, StreamError> {
+    /// Raises into the replicas at `endpoints`, presenting `token` (a service credential).
+    pub fn new(inner: S, endpoints: &[String], token: &str) -> Result<WithAlerts<S>, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -65,6 +66,7 @@ impl<S: RowSink> WithAlerts<S> {
         let client = {
             let _guard = runtime.enter();
             ccx_control_client::ControlClient::new(endpoints.iter().cloned())?
+                .with_credential(token)?
         };
         Ok(WithAlerts {
             inner,

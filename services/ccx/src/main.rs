@@ -66,6 +66,8 @@ enum Command {
     Alerts(control::alerts::AlertsArgs),
     /// Tenant configuration held by the control plane: get, set.
     Config(control::config::ConfigArgs),
+    /// Tenant credentials of the control plane (operators): add, remove, list.
+    Credentials(control::credentials::CredentialsArgs),
     /// Control-plane membership: status, add or remove a replica.
     Cluster(control::cluster::ClusterArgs),
     /// Load and validate the configuration, print it (token hashes included) and exit.
@@ -160,6 +162,13 @@ fn main() -> anyhow::Result<()> {
         if sub.value_source("data_dir") == Some(DefaultValue) {
             args.data_dir = config.control.data_dir.clone();
         }
+        // Credentials on the command line replace the config's.
+        if args.operators.is_empty() {
+            args.operators = config.control.operators.clone();
+        }
+        if args.services.is_empty() {
+            args.services = config.control.services.clone();
+        }
         // `alert_events` go where the config's `[clickhouse]` section says, if it has one.
         if args.clickhouse_url.is_none() && clickhouse_configured(&cli.config) {
             args.clickhouse_url = Some(config.clickhouse.url.clone());
@@ -211,7 +220,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
-            let config = Config::load(&cli.config)?;
+            let mut config = Config::load(&cli.config)?;
+            if !config.control.token.is_empty() {
+                config.control.token = "(set, not shown)".into();
+            }
             print!("{}", toml::to_string_pretty(&config)?);
             eprintln!("configuration ok");
             Ok(())
@@ -237,9 +249,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             replica.await??;
             Ok(())
         }
-        Command::Alerts(args) => Ok(control::alerts::run(args).await?),
-        Command::Config(args) => Ok(control::config::run(args).await?),
-        Command::Cluster(args) => Ok(control::cluster::run(args).await?),
+        Command::Alerts(args) => Ok(control::alerts::run(args, &cli.config).await?),
+        Command::Config(args) => Ok(control::config::run(args, &cli.config).await?),
+        Command::Credentials(args) => Ok(control::credentials::run(args, &cli.config).await?),
+        Command::Cluster(args) => Ok(control::cluster::run(args, &cli.config).await?),
         Command::Stream(args) => {
             let config = Config::load(&cli.config)?;
             stream(config, args).await
@@ -285,8 +298,7 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
     if !config.control.endpoints.is_empty() {
-        let client =
-            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client = ccx_control_client::ControlClient::from_config(&config.control)?;
         tokio::spawn(ccx_collector::directory::follow_control(
             Arc::clone(&running.ingest),
             config.tenants.clone(),
@@ -317,6 +329,7 @@ async fn wallboard(mut config: Config, args: WallboardArgs) -> anyhow::Result<()
     let mut options = ccx_wallboard::Options::new(args.listen);
     options.tenants = config.tenants.clone();
     options.control = config.control.endpoints.clone();
+    options.control_token = config.control.token.clone();
     let shutdown = CancellationToken::new();
     let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store));
     let running = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
@@ -406,8 +419,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     let control = if config.control.endpoints.is_empty() {
         None
     } else {
-        let client =
-            ccx_control_client::ControlClient::new(config.control.endpoints.iter().cloned())?;
+        let client = ccx_control_client::ControlClient::from_config(&config.control)?;
         let stored = client.get_config(&args.tenant).await?;
         if stored.version > 0 {
             settings = ccx_model::settings::TenantSettings::from_proto(&stored)?;

@@ -10,12 +10,16 @@
 //! Reads: ReadIndex (raft's linearizable read), served once this replica has applied up to the
 //! returned index; `local` reads skip it.
 //!
-//! One job per file: `options` (what a replica needs to run), `core` (the state the services
+//! Every public call is authenticated and authorized (`access`): operator and service
+//! credentials come from the replica's options, tenant credentials from the replicated state.
+//!
+//! One job per file: `access` (who calls, what they may do), `options` (what a replica needs to run), `core` (the state the services
 //! share), `write` (the write path), `read` (linearizable and local reads), `public` (the
 //! `ccx.v1.Control` service), `internal` (the raft transport and forwarded writes),
 //! `raft_loop` (the thread that owns the raft node), `http` (the HTTP listener) and `metrics`;
 //! this file starts and stops a replica.
 
+mod access;
 mod core;
 mod http;
 mod internal;
@@ -47,6 +51,7 @@ use self::metrics::Metrics;
 use self::public::ControlService;
 use self::raft_loop::{Input, RaftLoop};
 
+pub use self::access::Access;
 pub use self::options::{ReplicaOptions, Tuning};
 
 /// A point-in-time view of the local raft node.
@@ -101,9 +106,9 @@ impl ReplicaHandle {
         self.core.state.clone()
     }
 
-    /// A client of this replica (it follows the leader from here).
-    pub fn client(&self) -> Result<ccx_control_client::ControlClient, ControlError> {
-        ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])
+    /// A client of this replica presenting `token` (it follows the leader from here).
+    pub fn client(&self, token: &str) -> Result<ccx_control_client::ControlClient, ControlError> {
+        ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])?.with_credential(token)
     }
 
     /// True while the raft loop runs.
@@ -187,6 +192,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         metrics,
         loop_alive: loop_alive.clone(),
         counter: AtomicU64::new(0),
+        access: options.access.clone(),
     });
     let raft_loop = RaftLoop {
         last_leadership: (node.term(), node.leader_id()),
