@@ -86,6 +86,10 @@ enum Command {
     },
     /// Create or upgrade the ClickHouse schema (versioned migrations; a re-run is a no-op).
     Migrate,
+    /// Build (or, with --rebuild, rebuild after a migration) a tenant's read database in
+    /// ClickHouse, `<database>_t_<tenant>`: its rows only, every table and KPI view; prints
+    /// the read user to create for its Grafana datasource (docs/operations.md).
+    TenantDatabase(TenantDatabaseArgs),
     /// Recompute a tenant's rows of a time range from its stored events, late ones included,
     /// and write them again (new versions): `… FINAL` becomes exact. Only minutes the stream
     /// can no longer change (behind the tenant's watermark by its FCR window + 2 h).
@@ -99,6 +103,19 @@ enum Command {
         #[arg(long, default_value_t = 1, env = "CCX_REPLICATION")]
         replication: i32,
     },
+}
+
+#[derive(clap::Args)]
+struct TenantDatabaseArgs {
+    /// The tenant.
+    tenant: String,
+    /// Drop the tenant's database first and fill it again from the stored rows (after a
+    /// migration added columns).
+    #[arg(long)]
+    rebuild: bool,
+    /// The ClickHouse user that reads it (default: <tenant>_read with '-' as '_').
+    #[arg(long)]
+    user: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -267,6 +284,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.clickhouse.database,
                 applied.len(),
                 applied.join(", ")
+            );
+            Ok(())
+        }
+        Command::TenantDatabase(args) => {
+            let config = Config::load(&cli.config)?;
+            let store = ccx_store::Store::connect(&config.clickhouse).await?;
+            let db = store.provision_tenant(&args.tenant, args.rebuild).await?;
+            let user = args
+                .user
+                .unwrap_or_else(|| format!("{}_read", args.tenant.replace('-', "_")));
+            let database = &config.clickhouse.database;
+            println!(
+                "ClickHouse {}: {db} holds tenant {}'s rows",
+                store.server_version(),
+                args.tenant
+            );
+            println!(
+                "\nusers.xml (any release): under <profiles>\n{}\nand under <users>\n{}",
+                ccx_store::tenants::READ_PROFILE_XML,
+                ccx_store::tenants::users_xml(
+                    database,
+                    &args.tenant,
+                    &user,
+                    "SHA256_OF_THE_PASSWORD"
+                )
+            );
+            println!(
+                "\nor, with SQL access control (current releases):\n\
+                 CREATE USER {user} IDENTIFIED WITH sha256_password BY '<password>' \
+                 SETTINGS readonly = 2;\n{};",
+                ccx_store::tenants::grant_sql(database, &args.tenant, &user)
             );
             Ok(())
         }
