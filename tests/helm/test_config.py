@@ -21,7 +21,7 @@ CONTRACT: dict[str, set[str]] = {
     "validation": {"max_past", "max_future"},
     "clickhouse": {"url", "database", "user", "password"},
     "stream": {"checkpoint_dir", "http_listen"},
-    "control": {"endpoints", "data_dir", "grpc_listen", "http_listen"},
+    "control": {"endpoints", "data_dir", "grpc_listen", "http_listen", "operators", "services"},
     "tenants": {"id", "token_sha256"},
 }
 CONFIG_CRATE = REPO / "services" / "ccx-config" / "src" / "lib.rs"
