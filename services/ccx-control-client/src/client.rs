@@ -78,8 +78,16 @@ impl ControlClient {
         })
     }
 
-    /// A client of the replicas of `[control] endpoints` presenting `[control] token`.
+    /// A client of the replicas of `[control] endpoints` presenting `[control] token`, which
+    /// is required: every call without a credential would be refused.
     pub fn from_config(config: &ccx_config::ControlConfig) -> Result<ControlClient, ControlError> {
+        if config.token.trim().is_empty() {
+            return Err(ControlError::Config(
+                "control.token: required to call the control plane (a service credential; \
+                 CCX__CONTROL__TOKEN)"
+                    .into(),
+            ));
+        }
         ControlClient::new(config.endpoints.iter())?.with_credential(&config.token)
     }
 
@@ -477,4 +485,24 @@ pub fn channel(address: &str) -> Result<Channel, ControlError> {
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .connect_lazy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_without_a_credential_is_refused_before_it_calls() {
+        let mut config = ccx_config::ControlConfig {
+            endpoints: vec!["127.0.0.1:1".into()],
+            ..Default::default()
+        };
+        let err = ControlClient::from_config(&config).err().unwrap();
+        assert!(
+            err.to_string().starts_with("control.token: required"),
+            "{err}"
+        );
+        config.token = "service-token".into();
+        assert!(ControlClient::from_config(&config).is_ok());
+    }
 }

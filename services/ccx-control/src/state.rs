@@ -897,6 +897,37 @@ mod tests {
     }
 
     #[test]
+    fn format_4_snapshots_are_read() {
+        #[derive(Serialize)]
+        struct V4<'a> {
+            configs: &'a BTreeMap<String, StoredConfig>,
+            alerts: &'a BTreeMap<(String, String), AlertRecord>,
+            sent: &'a BTreeMap<(String, String), Sent>,
+            members: &'a BTreeMap<u64, String>,
+            recent: &'a HashMap<String, Result<(), CommandError>>,
+            recent_order: &'a VecDeque<String>,
+            applied_index: u64,
+        }
+        let mut sm = StateMachine::new();
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: alert("x") }))
+            .unwrap();
+        let mut old = vec![FORMAT_4];
+        old.extend(
+            bincode::serialize(&V4 {
+                configs: &sm.configs,
+                alerts: &sm.alerts,
+                sent: &sm.sent,
+                members: &sm.members,
+                recent: &sm.recent,
+                recent_order: &sm.recent_order,
+                applied_index: sm.applied_index,
+            })
+            .unwrap(),
+        );
+        assert_eq!(StateMachine::decode(&old).unwrap(), sm);
+    }
+
+    #[test]
     fn config_versions_and_defaults() {
         let mut sm = StateMachine::new();
         assert_eq!(sm.config_or_default("acme").version, 0);

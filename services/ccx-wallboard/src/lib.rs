@@ -157,6 +157,13 @@ pub async fn serve(
     source: Arc<dyn RowSource>,
     shutdown: CancellationToken,
 ) -> Result<Running, WallboardError> {
+    if !options.control.is_empty() && options.control_token.trim().is_empty() {
+        return Err(WallboardError::Unavailable(
+            "control.token: required to call the control plane (a service credential; \
+             CCX__CONTROL__TOKEN)"
+                .into(),
+        ));
+    }
     let control_client = || {
         ControlClient::new(options.control.iter())
             .and_then(|c| c.with_credential(&options.control_token))
