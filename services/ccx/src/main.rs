@@ -113,7 +113,7 @@ struct TenantDatabaseArgs {
     /// migration added columns).
     #[arg(long)]
     rebuild: bool,
-    /// The ClickHouse user that reads it (default: <tenant>_read with '-' as '_').
+    /// The ClickHouse user that reads it (default: `<tenant>_read`, '-' written '_').
     #[arg(long)]
     user: Option<String>,
 }

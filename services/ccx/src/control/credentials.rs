@@ -27,7 +27,7 @@ pub enum CredentialsCommand {
     /// once when it generated it.
     Add {
         tenant: String,
-        /// Recorded as who acted with it: [a-z0-9][a-z0-9_.@-]{0,63}.
+        /// Recorded as who acted with it: `[a-z0-9][a-z0-9_.@-]{0,63}`.
         name: String,
         /// The token to hash (default: a new random one, printed once).
         #[arg(long, env = "CCX_NEW_TOKEN", hide_env_values = true)]
