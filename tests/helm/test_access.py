@@ -108,6 +108,13 @@ def test_each_brand_has_the_dashboards_reading_its_own_data_only(chart, brand, f
     assert len(uids) == 3
 
 
+def test_the_migration_job_builds_each_brands_tenant_database(chart, default_render: Rendered):
+    (c,) = tenant_render(chart).get("Job", "ccx-migrate")["spec"]["template"]["spec"]["containers"]
+    assert c["args"][:3] == ["migrate", "--tenant-database", "brand-a,brand-b"]
+    (c,) = default_render.get("Job", "ccx-migrate")["spec"]["template"]["spec"]["containers"]
+    assert "--tenant-database" not in c["args"]
+
+
 def test_a_brand_listed_twice_is_refused(chart):
     with pytest.raises(helm.HelmRenderError, match="listed twice"):
         render({"grafana": {"tenants": [TENANTS[0], TENANTS[0]]}}, chart=chart)

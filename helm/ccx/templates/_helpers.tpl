@@ -508,6 +508,15 @@ Checks the schema cannot express.
 {{- end }}
 
 {{/*
+The ids of grafana.tenants, comma-separated.
+*/}}
+{{- define "ccx.grafanaTenantIds" -}}
+{{- $ids := list }}
+{{- range .Values.grafana.tenants }}{{ $ids = append $ids .id }}{{ end }}
+{{- join "," $ids }}
+{{- end }}
+
+{{/*
 The read database of a tenant (`ccx tenant-database`), in backquotes. Call with (dict "ctx" $ "id" ID).
 */}}
 {{- define "ccx.tenantDatabase" -}}

@@ -85,7 +85,16 @@ enum Command {
         idle_ms: u64,
     },
     /// Create or upgrade the ClickHouse schema (versioned migrations; a re-run is a no-op).
-    Migrate,
+    Migrate {
+        /// Also build these tenants' read databases (as `ccx tenant-database`), rebuilt when
+        /// this run applied migrations so that their new columns reach them; comma-separated.
+        #[arg(
+            long = "tenant-database",
+            value_delimiter = ',',
+            env = "CCX_TENANT_DATABASES"
+        )]
+        tenant_databases: Vec<String>,
+    },
     /// Build (or, with --rebuild, rebuild after a migration) a tenant's read database in
     /// ClickHouse, `<database>_t_<tenant>`: its rows only, every table and KPI view; prints
     /// the read user to create for its Grafana datasource (docs/operations.md).
@@ -274,7 +283,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&cli.config)?;
             stream(config, args).await
         }
-        Command::Migrate => {
+        Command::Migrate { tenant_databases } => {
             let config = Config::load(&cli.config)?;
             let store = ccx_store::Store::connect(&config.clickhouse).await?;
             let applied = store.migrate().await?;
@@ -285,6 +294,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 applied.len(),
                 applied.join(", ")
             );
+            for tenant in &tenant_databases {
+                let rebuild = !applied.is_empty();
+                let db = store.provision_tenant(tenant, rebuild).await?;
+                println!(
+                    "{db}: {} for tenant {tenant}",
+                    if rebuild { "built again" } else { "kept" }
+                );
+            }
             Ok(())
         }
         Command::TenantDatabase(args) => {

@@ -1,6 +1,7 @@
 //! `ccx tenant-database` as an operator onboarding a client brand runs it: the tenant's read
 //! database exists afterwards with its copies and views, the read user to create is printed,
-//! and a tenant id that is not one is refused naming it.
+//! and a tenant id that is not one is refused naming it; `ccx migrate --tenant-database` builds
+//! them too (the Helm migration Job does, for `grafana.tenants`).
 
 use std::process::Command;
 
@@ -68,6 +69,27 @@ async fn ccx_tenant_database_builds_the_read_database_and_prints_its_user() {
     let bad = run(&["tenant-database", "Brand A"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a tenant id"));
+    // `ccx migrate` builds the listed tenants' databases (kept when it applied nothing).
+    let migrated = run(&["migrate", "--tenant-database", "brand-a,brand-b"]);
+    let text = String::from_utf8_lossy(&migrated.stdout);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(
+        text.contains("ccx_t_brand-a: kept for tenant brand-a"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ccx_t_brand-b: kept for tenant brand-b"),
+        "{text}"
+    );
+    let views = store
+        .query_json("SELECT name FROM system.tables WHERE database = 'ccx_t_brand-b' AND name = 'agent_kpis_1m'")
+        .await
+        .unwrap();
+    assert_eq!(views.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
