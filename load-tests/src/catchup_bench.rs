@@ -37,8 +37,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let p = Pipeline::start("bench.catchup", PARTITIONS).await?;
 
-    // About 4.5 events per contact; a contact every 25 ms over the tenants.
-    let contacts = args.events * 2 / 9;
+    // About 7.5 events per contact (agent state changes included); a contact every 25 ms
+    // over the tenants.
+    let contacts = args.events * 2 / 15;
     let mut sim = Sim::new(SimConfig {
         tenants: TENANTS.iter().map(|t| t.to_string()).collect(),
         customers: 20_000,

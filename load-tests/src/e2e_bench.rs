@@ -101,8 +101,9 @@ async fn main() -> anyhow::Result<()> {
     // on time (a backlog published tenant by tenant would put some tenants' events more than
     // the allowed lateness behind others in the same partitions).
     // Within a short window most events of a contact are its offer and answer (ends and
-    // wrap-ups fall later): about 2.2 events per contact offered in the window.
-    let contacts = (args.rate * args.seconds) as f64 / 2.2;
+    // wrap-ups fall later): about 2.9 events per contact offered in the window, the agent's
+    // state change at the answer included.
+    let contacts = (args.rate * args.seconds) as f64 / 2.9;
     let contacts = contacts as usize;
     let sim_config = SimConfig {
         tenants: TENANTS.iter().map(|t| t.to_string()).collect(),

@@ -364,7 +364,15 @@ async fn a_replayed_half_hour_is_taken_in_or_backfilled() {
         after.agent_state, want.agent_state,
         "agent state rows after the backfill"
     );
+    assert_eq!(after.reason, want.reason, "reason rows after the backfill");
     assert_eq!(after.alerts, want.alerts, "churn alerts after the backfill");
+    // Alerts raised on the incomplete events that the complete ones do not raise are gone.
+    let withdrawn = before
+        .alerts
+        .iter()
+        .filter(|a| !want.alerts.iter().any(|w| w.alert_id == a.alert_id))
+        .count();
+    assert_eq!(report.withdrawn, withdrawn);
     // Ingest quality still says what arrived late; no minute is due any more.
     assert_eq!(late(&after), late(&before));
     assert_eq!(minutes_due(&p, tenant).await, 0);

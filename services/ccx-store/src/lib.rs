@@ -50,6 +50,7 @@ pub mod schema;
 pub mod tenants;
 pub mod testing;
 mod views;
+mod withdraw;
 
 pub use alert_events::AlertEvent;
 pub use codec::{Insert, RowFilter};

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ccx_model::rows::{FinalRows, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
+use ccx_model::rows::{ChurnAlert, FinalRows, AGENT_COLUMNS, QUEUE_COLUMNS, REASON_COLUMNS};
 use ccx_store::schema::{self, Step, TABLES, VIEWS};
 use ccx_store::testing::ClickHouseServer;
 use ccx_store::{RowBatch, Store, StoreError};
@@ -708,4 +708,42 @@ async fn alert_events_are_written_once_per_transition() {
         .await
         .unwrap();
     assert_eq!(rows[0]["n"], events.len(), "{rows:?}");
+}
+
+/// A backfill withdraws churn alerts: every version of the named alerts of one tenant goes,
+/// the same ids of another tenant and the tenant's other alerts stay, and the call returns
+/// once a read no longer sees them.
+#[tokio::test]
+async fn withdrawn_alerts_are_deleted_before_the_call_returns() {
+    let (_server, store) = start().await;
+    store.migrate().await.unwrap();
+    let alerts = |version| RowBatch {
+        version,
+        alerts: vec![
+            alert("t1", 1, T0),
+            alert("t1", 2, T0 + MINUTE),
+            alert("t1", 3, T0 + 2 * MINUTE),
+            // The id of one of t1's alerts, in another tenant.
+            ChurnAlert {
+                tenant_id: "t2".into(),
+                ..alert("t1", 1, T0)
+            },
+        ],
+        ..RowBatch::default()
+    };
+    store.write(&alerts(1)).await.unwrap();
+    store.write(&alerts(2)).await.unwrap();
+    let id = |n: u32| alert("t1", n, T0).alert_id;
+    store.delete_alerts("t1", &[id(1), id(3)]).await.unwrap();
+    store.delete_alerts("t1", &[]).await.unwrap();
+    let left: std::collections::BTreeSet<(String, String)> = store
+        .read_final(None)
+        .await
+        .unwrap()
+        .alerts
+        .into_iter()
+        .map(|a| (a.tenant_id, a.alert_id))
+        .collect();
+    let want = [("t1".to_string(), id(2)), ("t2".to_string(), id(1))];
+    assert_eq!(left, want.into_iter().collect());
 }

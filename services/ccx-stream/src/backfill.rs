@@ -60,11 +60,14 @@ pub struct Report {
     /// The tenant's watermark the rows were computed to.
     pub watermark: i64,
     pub events_read: usize,
-    /// Rows written with their recomputed values (queue, agent, agent state).
+    /// Rows written with their recomputed values (queue, agent, reason, agent state).
     pub rows: usize,
     /// Rows the stream had written that the recomputation does not have, written as zero.
     pub zeroed: usize,
     pub alerts: usize,
+    /// Churn alerts the stream raised in the range that the complete events do not raise:
+    /// their rows are deleted and, with a control plane, the alerts resolved.
+    pub withdrawn: usize,
     /// Late events of the range's minutes, now taken into its rows.
     pub late_covered: u64,
 }
@@ -96,6 +99,11 @@ pub fn recompute(
         );
         rows.agent.extend(
             out.agent
+                .into_iter()
+                .filter(|(k, _)| minutes(k.window_start)),
+        );
+        rows.reason.extend(
+            out.reason
                 .into_iter()
                 .filter(|(k, _)| minutes(k.window_start)),
         );
@@ -140,6 +148,9 @@ fn with_vanished_keys_zeroed(mut rows: FinalRows, stored: &FinalRows) -> Output 
     for key in stored.agent.keys() {
         rows.agent.entry(key.clone()).or_default();
     }
+    for key in stored.reason.keys() {
+        rows.reason.entry(key.clone()).or_default();
+    }
     for key in stored.agent_state.keys() {
         rows.agent_state.entry(key.clone()).or_default();
     }
@@ -151,6 +162,7 @@ fn with_vanished_keys_zeroed(mut rows: FinalRows, stored: &FinalRows) -> Output 
     Output {
         queue: rows.queue.into_iter().collect(),
         agent: rows.agent.into_iter().collect(),
+        reason: rows.reason.into_iter().collect(),
         agent_state: rows.agent_state.into_iter().collect(),
         alerts: alerts.into_values().collect(),
         ..Output::default()
@@ -215,16 +227,21 @@ pub async fn backfill(
     let out = recompute(events, settings, watermark, &range, &stored);
     report.zeroed = out.queue.iter().filter(|(_, c)| c.is_zero()).count()
         + out.agent.iter().filter(|(_, c)| c.is_zero()).count()
+        + out.reason.iter().filter(|(_, c)| c.is_zero()).count()
         + out
             .agent_state
             .iter()
             .filter(|(_, s)| *s == StateTimes::default())
             .count();
-    report.rows = out.queue.len() + out.agent.len() + out.agent_state.len() - report.zeroed;
+    report.rows = out.queue.len() + out.agent.len() + out.reason.len() + out.agent_state.len()
+        - report.zeroed;
     report.alerts = out.alerts.len();
     let alerts = out.alerts.clone();
+    let withdrawn = withdrawn_alerts(&stored, &alerts);
+    report.withdrawn = withdrawn.len();
     let version = version_now();
     store.write(&row_batch(out, Vec::new(), version)).await?;
+    store.delete_alerts(&range.tenant, &withdrawn).await?;
     let covered: Vec<(i64, u64)> = stored
         .quality
         .iter()
@@ -241,6 +258,31 @@ pub async fn backfill(
                 tracing::warn!(alert = %alert.alert_id, error = %e, "control plane did not take the alert");
             }
         }
+        for id in &withdrawn {
+            // Already resolved by a supervisor, or never taken by the control plane: nothing
+            // left to do, and the row is gone either way.
+            if let Err(e) = control
+                .resolve(&range.tenant, id, WITHDRAWN_BY, WITHDRAWN_NOTE)
+                .await
+            {
+                tracing::warn!(alert = %id, error = %e, "control plane did not resolve the withdrawn alert");
+            }
+        }
     }
     Ok(report)
+}
+
+/// Who resolves a withdrawn alert in the control plane's history, and why.
+pub const WITHDRAWN_BY: &str = "ccx backfill";
+pub const WITHDRAWN_NOTE: &str =
+    "withdrawn: with the late events taken in, the customer's contacts do not raise this alert";
+
+/// The ids of the range's stored churn alerts that the recomputation does not raise.
+fn withdrawn_alerts(stored: &FinalRows, recomputed: &[ChurnAlert]) -> Vec<String> {
+    stored
+        .alerts
+        .iter()
+        .filter(|a| !recomputed.iter().any(|r| r.alert_id == a.alert_id))
+        .map(|a| a.alert_id.clone())
+        .collect()
 }

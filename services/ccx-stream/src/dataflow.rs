@@ -84,13 +84,23 @@ impl Default for StreamOptions {
 
 /// Where rows go: ClickHouse in production, memory for the demo and tests.
 pub trait RowSink {
-    /// Returns only once the rows are stored (they are covered by the next checkpoint).
+    /// Hands the rows over, in order; they are stored by the time [`RowSink::sync`] returns
+    /// (a sink may store them before returning, as the in-memory ones do).
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError>;
+
+    /// Returns once every row handed over is stored: the next checkpoint covers them.
+    fn sync(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
 }
 
 impl RowSink for Box<dyn RowSink> {
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         (**self).write(rows, events)
+    }
+
+    fn sync(&mut self) -> Result<(), StreamError> {
+        (**self).sync()
     }
 }
 

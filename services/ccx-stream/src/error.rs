@@ -18,6 +18,9 @@ pub enum StreamError {
     Store(#[from] ccx_store::StoreError),
     #[error(transparent)]
     Control(#[from] ccx_control_client::ControlError),
+    /// Rows could not be stored (ClickHouse, after its retries).
+    #[error("ClickHouse rows: {0}")]
+    Sink(String),
     #[error("checkpoint: {0}")]
     Checkpoint(#[source] std::io::Error),
     /// A listener or runtime of this process could not start.

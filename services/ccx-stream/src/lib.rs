@@ -8,6 +8,7 @@
 
 pub mod backfill;
 pub mod checkpoint;
+pub mod clickhouse_sink;
 pub mod dataflow;
 pub mod engine;
 pub mod error;

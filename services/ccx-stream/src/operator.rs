@@ -213,6 +213,8 @@ impl<S: RowSink> EngineOperator<S> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
+        // The offsets recorded must not pass rows ClickHouse has not stored yet.
+        self.sink.sync()?;
         let offsets = offsets_at_boundary(&mut self.shared.borrow_mut().offsets_at, boundary);
         let ckpt = WorkerCheckpoint {
             boundary,

@@ -1,41 +1,20 @@
-//! Row sinks: ClickHouse (versioned rows, `ccx-store`) and memory (demo, tests).
+//! Row sinks: memory (demo, tests), null, and the alerts raised after the rows; the ClickHouse
+//! sink is in [`crate::clickhouse_sink`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use ccx_config::ClickHouseConfig;
 use ccx_control_client::{AlertRecord, ControlError};
 use ccx_model::rows::{
     AgentNow, ChurnAlert, FinalRows, QueueKey, QueueNow, StaffingRow, ThresholdAlert,
 };
 use ccx_model::Event;
-use ccx_store::{version_now, RowBatch, Store};
+use ccx_store::RowBatch;
 
+pub use crate::clickhouse_sink::ClickHouseSink;
 use crate::dataflow::RowSink;
 use crate::engine::Output;
 use crate::error::StreamError;
-
-/// Writes each output as one versioned batch; returns when ClickHouse acknowledged it.
-pub struct ClickHouseSink {
-    store: Store,
-    runtime: tokio::runtime::Runtime,
-    last_version: u64,
-}
-
-impl ClickHouseSink {
-    pub fn new(config: &ClickHouseConfig) -> Result<ClickHouseSink, StreamError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StreamError::io("cannot start the sink's runtime"))?;
-        let store = runtime.block_on(Store::connect(config))?;
-        Ok(ClickHouseSink {
-            store,
-            runtime,
-            last_version: 0,
-        })
-    }
-}
 
 /// Raises the churn alerts of every output into the control plane (idempotent by alert_id),
 /// and the threshold alerts fired or cleared (raised, or resolved as "condition cleared"),
@@ -98,12 +77,21 @@ impl<S: RowSink> WithAlerts<S> {
 }
 
 impl<S: RowSink> RowSink for WithAlerts<S> {
+    fn sync(&mut self) -> Result<(), StreamError> {
+        self.inner.sync()
+    }
+
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         self.pending
             .extend(rows.alerts.iter().cloned().map(Pending::Churn));
         self.pending
             .extend(rows.thresholds.iter().cloned().map(Pending::Threshold));
         self.inner.write(rows, events)?;
+        if !self.pending.is_empty() {
+            // Alerts follow their rows into storage (a notification never names a row that a
+            // dashboard does not show yet).
+            self.inner.sync()?;
+        }
         while let Some(next) = self.pending.front() {
             let id = match next {
                 Pending::Churn(a) => &a.alert_id,
@@ -139,28 +127,6 @@ pub fn row_batch(rows: Output, events: Vec<Event>, version: u64) -> RowBatch {
         staffing: rows.staffing,
         events,
         progress: rows.progress,
-    }
-}
-
-impl RowSink for ClickHouseSink {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
-        if rows.is_empty() && events.is_empty() {
-            return Ok(());
-        }
-        self.last_version = version_now().max(self.last_version + 1);
-        let batch = row_batch(rows, events, self.last_version);
-        let mut delay = std::time::Duration::from_millis(100);
-        loop {
-            match self.runtime.block_on(self.store.write(&batch)) {
-                Ok(()) => return Ok(()),
-                Err(e) if delay < std::time::Duration::from_secs(10) => {
-                    tracing::warn!(error = %e, "ClickHouse write failed, retrying");
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 }
 

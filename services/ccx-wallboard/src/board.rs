@@ -103,6 +103,9 @@ pub struct QueueTile {
     pub oldest_waiting_since: Option<i64>,
     /// Erlang C agents needed for the last 30 minutes' traffic, when known.
     pub agents_needed: Option<u32>,
+    /// Agents on a contact of this queue now (busy with it or in its after-contact work):
+    /// the events give agents no queue of their own, so this is who the queue has now.
+    pub agents_on_queue: u32,
     pub offered: [u64; RANGES],
     pub service_level: [ServiceLevel; RANGES],
     pub asa_ms: [Option<f64>; RANGES],
@@ -216,12 +219,14 @@ impl Board {
         let queues: Vec<QueueTile> = names
             .iter()
             .map(|q| {
-                tile(
+                let mut t = tile(
                     q,
                     settings.sl_target_of(q),
                     snapshot.queues.get(*q).unwrap_or(&none),
                     snapshot.queue_now.iter().filter(|n| n.queue_id == *q),
-                )
+                );
+                t.agents_on_queue = on_contact(&snapshot.agent_now, Some(q));
+                t
             })
             .collect();
         let mut all = none;
@@ -230,7 +235,8 @@ impl Board {
                 *a += *s;
             }
         }
-        let total = tile("", settings.sl_target_pct, &all, snapshot.queue_now.iter());
+        let mut total = tile("", settings.sl_target_pct, &all, snapshot.queue_now.iter());
+        total.agents_on_queue = on_contact(&snapshot.agent_now, None);
 
         let mut agents: Vec<AgentRow> = snapshot
             .agent_now
@@ -335,6 +341,19 @@ impl Board {
     }
 }
 
+/// Agents busy with a contact, or in its after-contact work, of `queue` (of any queue: None).
+fn on_contact(agents: &[ccx_model::rows::AgentNow], queue: Option<&str>) -> u32 {
+    agents
+        .iter()
+        .filter(|a| {
+            use ccx_model::AgentState::{AfterContactWork, Busy};
+            (a.state == Busy.as_str_name() || a.state == AfterContactWork.as_str_name())
+                && !a.contact_id.is_empty()
+                && queue.is_none_or(|q| a.queue_id == q)
+        })
+        .count() as u32
+}
+
 fn tile<'a>(
     queue: &str,
     target: u32,
@@ -362,6 +381,7 @@ fn tile<'a>(
         waiting,
         oldest_waiting_since: oldest,
         agents_needed: needed,
+        agents_on_queue: 0,
         offered: sums.map(|c| c.offered),
         service_level: kpis.map(|k| ServiceLevel {
             pct: k.service_level_pct,
@@ -428,17 +448,24 @@ mod tests {
             live("CHAT", 1, 5_000, now - 1_000),
             live("VOICE", 2, 9_000, now - 2_000),
         ];
-        snapshot.agent_now = vec![AgentNow {
+        let agent = |id: &str, state: &str, contact: &str, queue: &str| AgentNow {
             tenant_id: "t".into(),
-            agent_id: "a1".into(),
-            state: "BUSY".into(),
+            agent_id: id.into(),
+            state: state.into(),
             state_since: now - 60_000,
-            contact_id: "c1".into(),
-            queue_id: "q1".into(),
+            contact_id: contact.into(),
+            queue_id: queue.into(),
             channel: "VOICE".into(),
-            on_hold: true,
+            on_hold: id == "a1",
             as_of: now - 500,
-        }];
+        };
+        // On q1: a1 busy, a2 in its wrap-up; a3 on another queue; a4 free after a q1 call.
+        snapshot.agent_now = vec![
+            agent("a1", "BUSY", "c1", "q1"),
+            agent("a2", "AFTER_CONTACT_WORK", "c2", "q1"),
+            agent("a3", "BUSY", "c3", "q2"),
+            agent("a4", "AVAILABLE", "c4", "q1"),
+        ];
         let inputs = Inputs {
             tenant: "t",
             settings: &settings,
@@ -454,12 +481,13 @@ mod tests {
         assert_eq!(q.waiting, 3);
         assert_eq!(q.oldest_waiting_since, Some(now - 11_000));
         assert_eq!(q.agents_needed, Some(4));
+        assert_eq!((q.agents_on_queue, board.total.agents_on_queue), (2, 3));
         assert_eq!(q.service_level[0].pct, Some(60.0));
         assert_eq!(q.service_level[0].level, Level::Bad);
         assert_eq!(q.asa_ms[2], Some(1_000.0));
         assert_eq!((q.callbacks_requested, q.callbacks_waiting), (3, 2));
         assert_eq!(board.total.waiting, 3);
-        assert_eq!(board.agent_states.get("BUSY"), Some(&1));
+        assert_eq!(board.agent_states.get("BUSY"), Some(&2));
         let working = ["AVAILABLE", "BUSY", "AFTER_CONTACT_WORK"]
             .iter()
             .map(|s| board.agent_states.get(*s).copied().unwrap_or(0))

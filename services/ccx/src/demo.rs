@@ -121,7 +121,14 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
     Ok(())
 }
 
-/// Publishes simulated contacts as their events come due, one minute of contacts at a time.
+/// How long the simulated centers have been open when the demo starts (longer than the
+/// 30 minutes agents needed are computed from).
+const WARM_UP_MS: i64 = 40 * 60_000;
+/// The share of its staffing target the simulated sales queue's voice team gets.
+const SALES_STAFFED: f64 = 0.5;
+const PUBLISH_BATCH: usize = 2_000;
+
+/// Publishes the simulated centers' events as they come due, simulated a minute ahead at a time.
 async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<()> {
     let mut client = CollectorClient::connect(format!("http://{grpc}")).await?;
     let config = SimConfig {
@@ -129,20 +136,28 @@ async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<
         customers: 80,
         agents: 10,
         seed: std::process::id() as u64,
+        // One contact per agent on every channel: agents needed (Erlang C per channel, SPEC
+        // §7.6) then count the agents the centers really need, so only a short team shows up
+        // short.
+        chat_concurrency: 1,
+        // One team short on the floor, so the page shows what understaffing looks like.
+        understaffed: vec![("sales".into(), SALES_STAFFED)],
         ..SimConfig::default()
     };
     let mut sim = Sim::new(config);
     let mut pending: Vec<Event> = Vec::new();
-    let mut generated_until = now_ms();
+    // The centers opened WARM_UP ago: that history is published at once, so the page has
+    // its 15-minute figures and agents needed from the start; then they run live, read a
+    // minute at a time.
+    let mut generated_until = now_ms() - WARM_UP_MS;
+    sim.start(generated_until, contacts_per_second);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
         let now = now_ms();
         if generated_until < now + 30_000 {
-            let contacts = (contacts_per_second * 60.0).round().max(1.0) as usize;
-            pending.extend(sim.generate(generated_until, contacts, contacts_per_second));
-            pending.sort_by_key(time);
             generated_until += 60_000;
+            pending.extend(sim.run_until(generated_until));
         }
         let due = pending.iter().take_while(|e| time(e) <= now).count();
         let batch: Vec<Event> = pending.drain(..due).collect();
@@ -151,13 +166,18 @@ async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<
             by_tenant.entry(e.tenant_id.clone()).or_default().push(e);
         }
         for (tenant, events) in by_tenant {
-            let mut request = tonic::Request::new(PublishRequest { events });
-            request.metadata_mut().insert(
-                "authorization",
-                format!("Bearer dev-token-{tenant}").parse()?,
-            );
-            if let Err(e) = client.publish(request).await {
-                tracing::warn!(error = %e, "publish failed");
+            // The warm-up's history comes due at once: in batches the collector takes.
+            for events in events.chunks(PUBLISH_BATCH) {
+                let mut request = tonic::Request::new(PublishRequest {
+                    events: events.to_vec(),
+                });
+                request.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer dev-token-{tenant}").parse()?,
+                );
+                if let Err(e) = client.publish(request).await {
+                    tracing::warn!(error = %e, "publish failed");
+                }
             }
         }
     }

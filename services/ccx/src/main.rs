@@ -500,7 +500,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     let (from, to) = report.range;
     println!(
         "backfilled {} from {} to {} (watermark {}): {} events read, {} rows written, {} rows \
-         zeroed, {} churn alerts, {} late events covered",
+         zeroed, {} churn alerts, {} withdrawn, {} late events covered",
         range.tenant,
         format_ms(from),
         format_ms(to),
@@ -509,6 +509,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
         report.rows,
         report.zeroed,
         report.alerts,
+        report.withdrawn,
         report.late_covered
     );
     Ok(())

@@ -1,11 +1,15 @@
 //! `ccx backfill` as an operator runs it, against a real ClickHouse server: a tenant's events
 //! are stored (as the stream stores every accepted event, late ones included) but its rows
 //! are missing or wrong; the command rewrites the range's rows to the reference model's, and
-//! refuses minutes the stream can still change, naming the option.
+//! refuses minutes the stream can still change, naming the option. A churn alert the stream
+//! raised that the complete events do not raise is withdrawn: its row deleted and the alert
+//! resolved in the control plane.
 
 use std::process::Command;
 
-use ccx_model::rows::{Components, QueueKey};
+use ccx_control::{start_replica, ReplicaOptions};
+use ccx_control_client::{AlertFilter, AlertStatus};
+use ccx_model::rows::{ChurnAlert, Components, QueueKey};
 use ccx_model::settings::TenantSettings;
 use ccx_model::timestamp_ms;
 use ccx_model::Event;
@@ -69,9 +73,35 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
             ..Components::default()
         },
     ));
+    // A churn alert raised on incomplete events: in ClickHouse and open in the control plane.
+    let ghost = ChurnAlert {
+        tenant_id: "acme".into(),
+        alert_id: "acme:ghost:1".into(),
+        customer_id: "ghost".into(),
+        score: 80,
+        reasons: vec!["NPS_DETRACTOR".into()],
+        triggered_at: time(&events[0]) + 90_000,
+        contact_id: "ghost-contact".into(),
+        channel: "VOICE".into(),
+        queue_id: "q1".into(),
+        agent_id: String::new(),
+    };
+    let dir = std::env::temp_dir().join(format!("ccx-backfill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let replica = start_replica(ReplicaOptions::single_node(dir.join("control")))
+        .await
+        .expect("replica");
+    let client = replica.client().expect("client");
+    let started = std::time::Instant::now();
+    while client.status().await.map_or(true, |s| s.leader_id == 0) {
+        assert!(started.elapsed().as_secs() < 10, "no leader");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    client.raise_alert(&ghost).await.expect("raise");
     let batch = RowBatch {
         version: 1,
         queue,
+        alerts: vec![ghost.clone()],
         events: events.clone(),
         progress: vec![ccx_model::rows::TenantProgress {
             tenant_id: "acme".into(),
@@ -81,12 +111,14 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     };
     store.write(&batch).await.expect("write");
 
-    let dir = std::env::temp_dir().join(format!("ccx-backfill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("ccx.toml");
     std::fs::write(
         &config,
-        format!("[clickhouse]\nurl = \"{}\"\n", clickhouse.url),
+        format!(
+            "[clickhouse]\nurl = \"{}\"\n[control]\nendpoints = [\"{}\"]\n",
+            clickhouse.url,
+            replica.grpc_addr()
+        ),
     )
     .expect("config");
 
@@ -105,6 +137,7 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
         "{stdout}"
     );
     assert!(stdout.contains(" 1 rows zeroed"), "{stdout}");
+    assert!(stdout.contains(" 1 withdrawn"), "{stdout}");
 
     let got = store.read_final(Some("acme")).await.expect("read");
     assert_eq!(got.queue, want.queue, "queue rows");
@@ -112,6 +145,28 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     assert_eq!(got.agent_state, want.agent_state, "agent state rows");
     assert_eq!(got.alerts, want.alerts, "churn alerts");
     assert!(want.queue.len() > 20);
+    // The control plane holds every alert of the reference, open, and the ghost resolved by
+    // the backfill, with the reason.
+    let held = client
+        .list_alerts(&AlertFilter {
+            tenant_id: Some("acme".into()),
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("list");
+    let status = |id: &str| held.iter().find(|a| a.alert_id == id).map(|a| a.status);
+    for alert in &want.alerts {
+        assert_eq!(
+            status(&alert.alert_id),
+            Some(AlertStatus::Open),
+            "{alert:?}"
+        );
+    }
+    let ghost = held.iter().find(|a| a.alert_id == ghost.alert_id).unwrap();
+    assert_eq!(ghost.status, AlertStatus::Resolved);
+    let last = ghost.history.last().unwrap();
+    assert_eq!(last.by, ccx_stream::backfill::WITHDRAWN_BY);
+    assert_eq!(last.note, ccx_stream::backfill::WITHDRAWN_NOTE);
 
     // The last hour is not final yet (24 h FCR window + 2 h behind the watermark).
     let out = backfill(&config, now - 3_600_000, now);
