@@ -56,10 +56,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
     let dir = std::env::temp_dir().join(unique_topic("ccx-bench-threshold"));
-    let control =
-        ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(dir.clone())).await?;
+    // One credential for this run, made up here.
+    let token = format!("bench-{}", ccx_model::now_ms());
+    let control = ccx_control::start_replica(
+        ccx_control::ReplicaOptions::single_node(dir.clone()).with_operator("bench", &token),
+    )
+    .await?;
     let endpoint = control.grpc_addr().to_string();
-    let client = ccx_control::ControlClient::new([endpoint.clone()])?;
+    let client = control.client(&token)?;
     let settings = TenantSettings {
         threshold_rules: vec![ThresholdRule {
             id: "queue-building".into(),
@@ -85,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     let stop_follow = CancellationToken::new();
     tokio::spawn(ccx_stream::serve::follow_settings(
         Arc::clone(&shared),
-        ccx_control::ControlClient::new([endpoint.clone()])?,
+        control.client(&token)?,
         Duration::from_millis(500),
         stop_follow.clone(),
     ));
@@ -103,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         ..StreamOptions::default()
     };
     let stream = {
+        let stream_token = token.clone();
         let (kafka, ch, stop) = (
             p.config.kafka.clone(),
             p.clickhouse_config.clone(),
@@ -114,7 +119,11 @@ async fn main() -> anyhow::Result<()> {
                 stream_settings,
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
-                    WithAlerts::new(ClickHouseSink::new(&ch)?, std::slice::from_ref(&endpoint))
+                    WithAlerts::new(
+                        ClickHouseSink::new(&ch)?,
+                        std::slice::from_ref(&endpoint),
+                        &stream_token,
+                    )
                 },
                 stop,
                 Arc::new(Progress::default()),

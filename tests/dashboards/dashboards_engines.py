@@ -14,6 +14,8 @@ Both answer queries as JSONEachRow with 64-bit integers as JSON numbers.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -105,14 +107,18 @@ class Server18:
     # -- schema
     def migrate(self) -> str:
         """Runs `ccx migrate` against this server; returns its output."""
+        return self.ccx("migrate")
+
+    def ccx(self, *args: str) -> str:
+        """Runs `ccx ARGS` against this server; returns its output."""
         config = self.dir / "ccx.toml"
         config.write_text(f'[clickhouse]\nurl = "{self.url}"\n', encoding="utf-8")
         ccx = os.environ.get("CCX_BIN")
         if ccx:
-            command = [ccx, "--config", str(config), "migrate"]
+            command = [ccx, "--config", str(config), *args]
         else:
             cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
-            command = [cargo, "run", "-q", "-p", "ccx", "--", "--config", str(config), "migrate"]
+            command = [cargo, "run", "-q", "-p", "ccx", "--", "--config", str(config), *args]
         env = dict(os.environ, CCX_LOG=os.environ.get("CCX_LOG", "warn"))
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=3600, env=env)
         if done.returncode != 0:
@@ -129,11 +135,36 @@ class Server18:
             out.append(statement)
         return out
 
+    def add_read_user(self, tenant: str, user: str, password: str) -> None:
+        """Builds the tenant's read database (`ccx tenant-database`) and adds the read user it
+        prints to users.xml, as docs/operations.md says; waits until the server reloaded it."""
+        printed = self.ccx("tenant-database", tenant, "--user", user)
+        profile = printed[printed.index("<ccx_tenant_read>"):printed.index("</ccx_tenant_read>") + 18]
+        entry = printed[printed.index(f"<{user}>"):printed.index(f"</{user}>") + len(user) + 3]
+        entry = entry.replace("SHA256_OF_THE_PASSWORD", hashlib.sha256(password.encode()).hexdigest())
+        users = self.dir / "users.xml"
+        xml = users.read_text(encoding="utf-8")
+        if "<ccx_tenant_read>" not in xml:
+            xml = xml.replace("</profiles>", profile + "</profiles>", 1)
+        users.write_text(xml.replace("</users>", entry + "</users>", 1), encoding="utf-8")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.query("SELECT 1", user=(user, password))
+                return
+            except QueryError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     # -- statements
-    def execute(self, sql: str, body: str | None = None) -> str:
+    def execute(self, sql: str, body: str | None = None, user: tuple[str, str] | None = None) -> str:
         data = sql if body is None else sql + "\n" + body
         params = urllib.parse.urlencode({"output_format_json_quote_64bit_integers": 0})
         req = urllib.request.Request(f"{self.url}/?{params}", data=data.encode("utf-8"), method="POST")
+        if user is not None:
+            token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 return r.read().decode("utf-8")
@@ -141,8 +172,8 @@ class Server18:
             raise QueryError(f"ClickHouse {self.version}: {e.read().decode('utf-8', 'replace').strip()}\n"
                              f"--- query ---\n{sql}") from None
 
-    def query(self, sql: str) -> list[dict]:
-        text = self.execute(sql.rstrip().rstrip(";") + "\nFORMAT JSONEachRow")
+    def query(self, sql: str, user: tuple[str, str] | None = None) -> list[dict]:
+        text = self.execute(sql.rstrip().rstrip(";") + "\nFORMAT JSONEachRow", user=user)
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def query_one(self, sql: str) -> dict:

@@ -79,6 +79,54 @@ def test_every_panel_runs_on_18_16_and_the_current_engine_with_the_same_answer(s
             assert "time" in old[0], f"{p['title']}: a time series needs a `time` column"
 
 
+# --------------------------------------------------------------------------------- a brand's copy
+
+BRAND_USER = ("tenant_0_read", "pw-of-tenant-0")
+
+
+def as_brand(sql: str) -> str:
+    """A query as the chart rewrites it for the brand's own folder
+    (helm/ccx/templates/grafana-dashboards.yaml): its tenant database instead of `ccx`."""
+    return re.sub(r"\bccx\.", f"`ccx_t_{TENANT}`.", sql)
+
+
+@pytest.fixture(scope="module")
+def brand(server):
+    server.add_read_user(TENANT, *BRAND_USER)
+    return server
+
+
+@pytest.mark.parametrize("uid", sorted(DASHBOARDS))
+def test_a_brands_dashboards_show_its_numbers_as_its_read_user_and_nothing_else(brand, uid):
+    """Every variable and panel of the brand's copy, run as the brand's ClickHouse user on its
+    tenant database, answers what the operator's dashboard answers for that tenant; the tenant
+    variable offers the brand alone, and the operator's queries are refused to the user."""
+    d = DASHBOARDS[uid]
+    ctx_brand = context(d, "all")
+    brand_options: dict[str, list[str]] = {}
+    for v in variables(d):
+        frm, to = ctx_brand.time_range(d)
+        rows = brand.query(as_brand(expand(variable_sql(v), ctx_brand, frm, to)), user=BRAND_USER)
+        brand_options[v["name"]] = [str(next(iter(r.values()))) for r in rows]
+        ctx_brand.options[v["name"]] = brand_options[v["name"]]
+    assert brand_options["tenant"] == [TENANT]
+    ctx = context(d, "all", brand)
+    checked = 0
+    for p in all_panels(d):
+        if p["type"] == "row":
+            continue
+        for (value, c), (_, c_brand) in zip(clones(p, ctx), clones(p, ctx_brand)):
+            for t in p["targets"]:
+                frm, to = c.time_range(d, p)
+                want = brand.query(expand(t["rawSql"], c, frm, to))
+                got = brand.query(as_brand(expand(t["rawSql"], c_brand, frm, to)), user=BRAND_USER)
+                assert same(got, want), f"{uid} panel {p['title']!r} ({value}):\n  {got}\n  {want}"
+                with pytest.raises(QueryError, match="Access denied"):
+                    brand.query(expand(t["rawSql"], c, frm, to), user=BRAND_USER)
+                checked += 1
+    assert checked > 0
+
+
 # --------------------------------------------------------------------------------- hand-computed
 
 W = "ccx-wallboard"

@@ -58,14 +58,30 @@ def load_chart(path: Path = CHART_DIR) -> helm.Chart:
     return helm.Chart.load(path)
 
 
+# The control plane's credentials, which every install names (the chart refuses to render
+# without them): an operator's hash, and the service credential's Secret and hash.
+AUTH_VALUES: dict[str, Any] = {
+    "control": {
+        "auth": {
+            "operators": [{"name": "ops", "tokenSha256": "1" * 64}],
+            "service": {"tokenSecret": {"name": "ccx-control-service"}, "tokenSha256": "2" * 64},
+        }
+    }
+}
+
+
 def render(
     values: dict[str, Any] | None = None,
     *,
     chart: helm.Chart | None = None,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    with_auth: bool = True,
 ) -> Rendered:
-    """Render like `helm template` (install), parse every document."""
+    """Render like `helm template` (install), parse every document; the values are laid over
+    AUTH_VALUES unless with_auth is False."""
+    if with_auth:
+        values = deep_merge(AUTH_VALUES, values or {})
     own = chart is None
     chart = chart or load_chart()
     try:

@@ -21,7 +21,9 @@ CONTRACT: dict[str, set[str]] = {
     "validation": {"max_past", "max_future"},
     "clickhouse": {"url", "database", "user", "password"},
     "stream": {"checkpoint_dir", "http_listen", "tls"},
-    "control": {"endpoints", "data_dir", "grpc_listen", "http_listen", "ca", "tls"},
+    "control": {
+        "endpoints", "data_dir", "grpc_listen", "http_listen", "ca", "tls", "operators", "services",
+    },
     "wallboard": {"tls"},
     "tenants": {"id", "token_sha256"},
 }

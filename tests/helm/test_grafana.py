@@ -105,7 +105,8 @@ def test_dashboards_can_be_disabled_and_annotated(chart, ha_render: Rendered):
     assert [cm for cm in off.of_kind("ConfigMap") if "grafana_dashboard" in cm["metadata"]["labels"]] == []
     assert [cm for cm in off.of_kind("ConfigMap") if "grafana_datasource" in cm["metadata"]["labels"]] == []
     for cm in ha_render.of_kind("ConfigMap"):
-        if "grafana_dashboard" in cm["metadata"]["labels"]:
+        # The operator's dashboards; each client brand's are in the brand's folder (test_access).
+        if "grafana_dashboard" in cm["metadata"]["labels"] and not any(k.startswith("brand-") for k in cm["data"]):
             assert cm["metadata"]["annotations"]["grafana_folder"] == "ccx"
 
 
@@ -114,7 +115,9 @@ def test_datasource_configmap(default_render: Rendered, ha_render: Rendered):
         (cm,) = [c for c in out.of_kind("ConfigMap") if c["metadata"]["labels"].get("grafana_datasource") == "1"]
         (text,) = cm["data"].values()
         doc = yaml.safe_load(text)
-        (ds,) = doc["datasources"]
+        # The operator's; the client brands' follow it (test_access).
+        ds = doc["datasources"][0]
+        assert len(doc["datasources"]) == 1 + len(out.values.get("grafana", {}).get("tenants", []))
         assert ds["type"] == "grafana-clickhouse-datasource"
         assert ds["uid"] == "ccx-clickhouse"
         assert ds["jsonData"]["defaultDatabase"] == "ccx"

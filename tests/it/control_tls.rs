@@ -19,11 +19,16 @@ use ccx_tls::testing::TestCa;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
+const OPERATOR: &str = "operator-token-of-the-tls-test";
+const SERVICE: &str = "service-token-of-the-tls-test";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_services_follow_and_feed_a_tls_control_plane() {
     let ca = TestCa::new("ccx control CA");
     let dir = tempfile::tempdir().unwrap();
-    let mut options = ccx_control::ReplicaOptions::single_node(dir.path().to_path_buf());
+    let mut options = ccx_control::ReplicaOptions::single_node(dir.path().to_path_buf())
+        .with_operator("ops", OPERATOR)
+        .with_service("pipeline", SERVICE);
     options.tls = Some(TlsConfig {
         client_ca: Some(ca.ca_path()),
         ..ca.issue("control", &["127.0.0.1"]).tls()
@@ -34,9 +39,14 @@ async fn the_services_follow_and_feed_a_tls_control_plane() {
     let control = ControlConfig {
         endpoints: vec![endpoint.clone()],
         ca: Some(ca.ca_path()),
+        token: SERVICE.into(),
         ..ControlConfig::default()
     };
-    let client = ControlClient::for_config(&control.endpoints, &control).expect("client");
+    let client = ControlClient::from_config(&ControlConfig {
+        token: OPERATOR.into(),
+        ..control.clone()
+    })
+    .expect("client");
 
     // The collector's token directory, as `ccx collector` builds it.
     let config = collector_config("127.0.0.1:1", "unused", 1);
@@ -47,7 +57,7 @@ async fn the_services_follow_and_feed_a_tls_control_plane() {
     tokio::spawn(ccx_collector::directory::follow_control(
         Arc::clone(&running.ingest),
         config.tenants.clone(),
-        ControlClient::for_config(&control.endpoints, &control).expect("client"),
+        ControlClient::from_config(&control).expect("client"),
         Duration::from_millis(200),
         stop.clone(),
     ));
@@ -97,6 +107,7 @@ async fn the_services_follow_and_feed_a_tls_control_plane() {
         let mut sink = ccx_stream::sink::WithAlerts::with_tls(
             ccx_stream::sink::MemorySink::default(),
             &endpoints,
+            SERVICE,
             tls,
         )
         .expect("sink");

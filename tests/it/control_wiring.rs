@@ -15,17 +15,25 @@ use ccx_stream::engine::{Engine, Settings, SharedSettings};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
+/// The control plane's operator credential (the tests' own changes) and the pipeline's
+/// service credential (collector, stream).
+const OPERATOR: &str = "operator-token-of-the-wiring-tests";
+const SERVICE: &str = "service-token-of-the-pipeline";
+
 async fn control() -> (
     ccx_control::ReplicaHandle,
     ccx_control::ControlClient,
     std::path::PathBuf,
 ) {
     let dir = std::env::temp_dir().join(unique_topic("ccx-control-wiring"));
-    let replica = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(dir.clone()))
-        .await
-        .expect("replica");
-    let client =
-        ccx_control::ControlClient::new([replica.grpc_addr().to_string()]).expect("client");
+    let replica = ccx_control::start_replica(
+        ccx_control::ReplicaOptions::single_node(dir.clone())
+            .with_operator("ops", OPERATOR)
+            .with_service("pipeline", SERVICE),
+    )
+    .await
+    .expect("replica");
+    let client = replica.client(OPERATOR).expect("client");
     (replica, client, dir)
 }
 
@@ -40,7 +48,7 @@ async fn a_token_added_in_the_control_plane_is_accepted_without_a_restart() {
     tokio::spawn(ccx_collector::directory::follow_control(
         Arc::clone(&running.ingest),
         config.tenants.clone(),
-        ccx_control::ControlClient::new([replica.grpc_addr().to_string()]).expect("client"),
+        replica.client(SERVICE).expect("client"),
         Duration::from_millis(200),
         stop.clone(),
     ));
@@ -107,7 +115,7 @@ async fn a_threshold_changed_in_the_control_plane_is_applied_by_a_running_engine
     let shared = Arc::new(SharedSettings::default());
     tokio::spawn(ccx_stream::serve::follow_settings(
         Arc::clone(&shared),
-        ccx_control::ControlClient::new([replica.grpc_addr().to_string()]).expect("client"),
+        replica.client(SERVICE).expect("client"),
         Duration::from_millis(200),
         CancellationToken::new(),
     ));
@@ -193,7 +201,9 @@ async fn a_threshold_rule_raises_and_resolves_its_alert_in_the_control_plane() {
     let stop_follow = CancellationToken::new();
     tokio::spawn(ccx_stream::serve::follow_settings(
         Arc::clone(&shared),
-        ccx_control::ControlClient::new([endpoint.clone()]).expect("client"),
+        ccx_control::ControlClient::new([endpoint.clone()])
+            .and_then(|c| c.with_credential(SERVICE))
+            .expect("client"),
         Duration::from_millis(100),
         stop_follow.clone(),
     ));
@@ -226,7 +236,11 @@ async fn a_threshold_rule_raises_and_resolves_its_alert_in_the_control_plane() {
                 move |_| Ok(ccx_stream::source::MemoryLog::new(Arc::clone(&topic))),
                 move |_| {
                     let rows = ccx_stream::sink::MemorySink::default();
-                    ccx_stream::sink::WithAlerts::new(rows, std::slice::from_ref(&endpoint))
+                    ccx_stream::sink::WithAlerts::new(
+                        rows,
+                        std::slice::from_ref(&endpoint),
+                        SERVICE,
+                    )
                 },
                 stop,
                 Arc::new(ccx_stream::dataflow::Progress::default()),
@@ -295,7 +309,7 @@ async fn a_threshold_rule_raises_and_resolves_its_alert_in_the_control_plane() {
             let last = alerts[0].history.last().expect("history");
             assert_eq!(
                 (last.by.as_str(), last.note.as_str()),
-                ("ccx", "condition cleared")
+                ("ccx via service:pipeline", "condition cleared")
             );
             break;
         }
@@ -375,7 +389,9 @@ async fn a_service_level_rule_notifies_when_the_queue_misses_it_and_when_it_reco
     let stop_follow = CancellationToken::new();
     tokio::spawn(ccx_stream::serve::follow_settings(
         Arc::clone(&shared),
-        ccx_control::ControlClient::new([endpoint.clone()]).expect("client"),
+        ccx_control::ControlClient::new([endpoint.clone()])
+            .and_then(|c| c.with_credential(SERVICE))
+            .expect("client"),
         Duration::from_millis(100),
         stop_follow.clone(),
     ));
@@ -407,7 +423,11 @@ async fn a_service_level_rule_notifies_when_the_queue_misses_it_and_when_it_reco
                 move |_| Ok(ccx_stream::source::MemoryLog::new(Arc::clone(&topic))),
                 move |_| {
                     let rows = ccx_stream::sink::MemorySink::default();
-                    ccx_stream::sink::WithAlerts::new(rows, std::slice::from_ref(&endpoint))
+                    ccx_stream::sink::WithAlerts::new(
+                        rows,
+                        std::slice::from_ref(&endpoint),
+                        SERVICE,
+                    )
                 },
                 stop,
                 Arc::new(ccx_stream::dataflow::Progress::default()),

@@ -15,6 +15,9 @@ use ccx_stream::Settings;
 
 const PARTITIONS: u32 = 8;
 
+/// The control plane's credential in this test (the stream raises alerts with it).
+const CONTROL_TOKEN: &str = "control-token-of-the-e2e-test";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_final_row_equals_the_reference_model() {
     let p = Pipeline::start("ccx.events.e2e", PARTITIONS)
@@ -22,9 +25,10 @@ async fn every_final_row_equals_the_reference_model() {
         .expect("pipeline");
     // A single-replica control plane receives the churn alerts too.
     let control_dir = tempfile_dir();
-    let control = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(
-        control_dir.clone(),
-    ))
+    let control = ccx_control::start_replica(
+        ccx_control::ReplicaOptions::single_node(control_dir.clone())
+            .with_operator("ops", CONTROL_TOKEN),
+    )
     .await
     .expect("control replica");
     let control_endpoint = control.grpc_addr().to_string();
@@ -73,7 +77,7 @@ async fn every_final_row_equals_the_reference_model() {
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
                     let sink = ClickHouseSink::new(&ch)?;
-                    WithAlerts::new(sink, std::slice::from_ref(&control_endpoint))
+                    WithAlerts::new(sink, std::slice::from_ref(&control_endpoint), CONTROL_TOKEN)
                 },
                 stop,
                 progress,
@@ -102,8 +106,7 @@ async fn every_final_row_equals_the_reference_model() {
     assert_same_rows(&got, &want);
     assert!(!want.alerts.is_empty(), "the scenario raises churn alerts");
     // The same alerts are open in the control plane, once each.
-    let client =
-        ccx_control::ControlClient::new([control.grpc_addr().to_string()]).expect("client");
+    let client = control.client(CONTROL_TOKEN).expect("client");
     let mut raised: Vec<String> = client
         .list_alerts(&ccx_control::AlertFilter::default())
         .await

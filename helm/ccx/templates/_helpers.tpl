@@ -275,6 +275,21 @@ key = "/etc/ccx/wallboard-tls/tls.key"
 client_ca = "/etc/ccx/wallboard-client-ca/ca.crt"
 {{- end }}
 {{- end }}
+{{- /* Credentials the replicas accept: SHA-256 hashes of high-entropy tokens only. */}}
+{{- range .Values.control.auth.operators }}
+
+[[control.operators]]
+name = {{ include "ccx.tomlString" .name }}
+token_sha256 = {{ include "ccx.tomlString" (lower .tokenSha256) }}
+{{- end }}
+{{- with .Values.control.auth.service }}
+{{- if .tokenSha256 }}
+
+[[control.services]]
+name = {{ include "ccx.tomlString" .name }}
+token_sha256 = {{ include "ccx.tomlString" (lower .tokenSha256) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -433,6 +448,14 @@ Environment of every ccx container.
       name: {{ .Values.clickhouse.passwordSecret.name }}
       key: {{ .Values.clickhouse.passwordSecret.key }}
 {{- end }}
+{{- if .Values.control.auth.service.tokenSecret.name }}
+# The service credential presented to the control plane.
+- name: CCX__CONTROL__TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.control.auth.service.tokenSecret.name }}
+      key: {{ .Values.control.auth.service.tokenSecret.key }}
+{{- end }}
 {{- if .Values.clickhouse.tls.caSecret.name }}
 - name: SSL_CERT_FILE
   value: /etc/ccx/clickhouse-ca/ca.crt
@@ -535,6 +558,38 @@ Checks the schema cannot express.
 {{- if and .Values.stream.checkpoint.persistence.existingClaim (not .Values.stream.checkpoint.persistence.enabled) }}
 {{- fail "stream.checkpoint.persistence.existingClaim needs stream.checkpoint.persistence.enabled" }}
 {{- end }}
+{{- if .Values.control.enabled }}
+{{- $auth := .Values.control.auth }}
+{{- if and (not $auth.operators) (not .Values.secret.existingSecret) }}
+{{- fail "control.auth.operators: at least one operator credential (name, tokenSha256) is required: every call to the control plane is authenticated" }}
+{{- end }}
+{{- if not (and $auth.service.tokenSecret.name $auth.service.tokenSha256) }}
+{{- fail "control.auth.service: tokenSecret.name (the token the collector, stream and wallboard present) and tokenSha256 (its SHA-256, for the replicas) are both required" }}
+{{- end }}
+{{- end }}
+{{- $ids := dict }}
+{{- range .Values.grafana.tenants }}
+{{- if hasKey $ids .id }}
+{{- fail (printf "grafana.tenants: tenant %s is listed twice" .id) }}
+{{- end }}
+{{- $_ := set $ids .id true }}
+{{- end }}
+{{- end }}
+
+{{/*
+The ids of grafana.tenants, comma-separated.
+*/}}
+{{- define "ccx.grafanaTenantIds" -}}
+{{- $ids := list }}
+{{- range .Values.grafana.tenants }}{{ $ids = append $ids .id }}{{ end }}
+{{- join "," $ids }}
+{{- end }}
+
+{{/*
+The read database of a tenant (`ccx tenant-database`), in backquotes. Call with (dict "ctx" $ "id" ID).
+*/}}
+{{- define "ccx.tenantDatabase" -}}
+{{- printf "`%s_t_%s`" .ctx.Values.clickhouse.database .id }}
 {{- end }}
 
 {{/*

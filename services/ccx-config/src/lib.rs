@@ -279,6 +279,17 @@ pub struct ControlConfig {
     /// present their own certificate to each other (mutual TLS), clients of the public API
     /// need none.
     pub tls: Option<TlsConfig>,
+    /// The credential this process presents to the control plane (a service credential for
+    /// the collector, stream and wallboard; an operator's for `ccx` commands). Set it through
+    /// `CCX__CONTROL__TOKEN` or a file kept secret; `ccx check-config` does not print it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub token: String,
+    /// Credentials a replica (`ccx control`) accepts as operators: everything, cluster and
+    /// tenant administration included.
+    pub operators: Vec<NamedCredential>,
+    /// Credentials a replica accepts as services: read every tenant, raise, acknowledge and
+    /// resolve alerts; no configuration, credential or membership changes.
+    pub services: Vec<NamedCredential>,
 }
 
 /// The supervisor wallboard (`ccx wallboard`); its address and sources are flags.
@@ -287,6 +298,14 @@ pub struct ControlConfig {
 pub struct WallboardConfig {
     /// TLS of the page's listener; absent: plaintext.
     pub tls: Option<TlsConfig>,
+}
+
+/// A control-plane credential: its name (recorded as who acted) and the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedCredential {
+    pub name: String,
+    pub token_sha256: String,
 }
 
 impl Default for ControlConfig {
@@ -298,6 +317,9 @@ impl Default for ControlConfig {
             endpoints: Vec::new(),
             ca: None,
             tls: None,
+            token: String::new(),
+            operators: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -397,6 +419,40 @@ impl Config {
         }
         if self.kafka.partitions == 0 {
             return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        let mut names = HashSet::new();
+        let control = &self.control;
+        let credentials = (control.operators.iter().enumerate())
+            .map(|(i, c)| (format!("control.operators[{i}]"), c))
+            .chain(
+                (control.services.iter().enumerate())
+                    .map(|(i, c)| (format!("control.services[{i}]"), c)),
+            );
+        for (field, c) in credentials {
+            if !ccx_model::token::is_credential_name(&c.name) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("{:?} does not match [a-z0-9][a-z0-9_.@-]{{0,63}}", c.name),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("{:?} is used by another credential", c.name),
+                ));
+            }
+            if !ccx_model::token::is_token_hash(&c.token_sha256) {
+                return Err(invalid(
+                    format!("{field}.token_sha256"),
+                    "must be 64 hex digits (ccx hash-token <token>)",
+                ));
+            }
+        }
+        if control.token.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(invalid(
+                "control.token",
+                "must be printable ASCII without spaces",
+            ));
         }
         let mut hashes = HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
@@ -514,6 +570,24 @@ mod tests {
         assert_eq!(
             config.collector.tls.unwrap().cert,
             Some(PathBuf::from("/c.pem"))
+        );
+        let f = file(&format!(
+            "[[control.operators]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\n\
+             [[control.services]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\n",
+            ccx_model::hash_token("a"),
+            ccx_model::hash_token("b")
+        ));
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: control.services[0].name: \"ops\" is used by another credential"
+        );
+        let f = file("[[control.operators]]\nname = \"ops\"\ntoken_sha256 = \"00\"\n");
+        let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("control.operators[0].token_sha256"),
+            "{err}"
         );
         let f = file("[kafka]\nbrokerz = \"x\"\n");
         let err = Config::load(&[f.path().to_path_buf()]).unwrap_err();

@@ -14,10 +14,15 @@ use ccx_model::settings::TenantSettings;
 use ccx_proto::v1 as pb;
 use ccx_proto::v1::control_client::ControlClient as GrpcClient;
 use ccx_tls::ClientTls;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::alert::{AlertFilter, AlertRecord};
+use crate::credential::{Bearer, TenantCredential};
 use crate::error::{leader_of, ControlError};
+
+/// The generated client with the caller's credential on every call.
+type Grpc = GrpcClient<InterceptedService<Channel, Bearer>>;
 
 /// Connects to the control plane through any of its replicas and follows the leader.
 pub struct ControlClient {
@@ -29,6 +34,7 @@ pub struct ControlClient {
     timeout: Duration,
     id_prefix: String,
     counter: AtomicU64,
+    bearer: Bearer,
 }
 
 fn normalize(endpoint: &str) -> String {
@@ -72,7 +78,29 @@ impl ControlClient {
             timeout: Duration::from_secs(15),
             id_prefix: format!("{:016x}", h.finish()),
             counter: AtomicU64::new(0),
+            bearer: Bearer::default(),
         })
+    }
+
+    /// A client of the replicas of `[control] endpoints` presenting `[control] token`, which
+    /// is required: every call without a credential would be refused.
+    pub fn from_config(config: &ccx_config::ControlConfig) -> Result<ControlClient, ControlError> {
+        if config.token.trim().is_empty() {
+            return Err(ControlError::Config(
+                "control.token: required to call the control plane (a service credential; \
+                 CCX__CONTROL__TOKEN)"
+                    .into(),
+            ));
+        }
+        ControlClient::new(config.endpoints.iter())?
+            .with_tls(client_tls(config)?)
+            .with_credential(&config.token)
+    }
+
+    /// Presents `token` (`authorization: Bearer <token>`) on every call; empty: none.
+    pub fn with_credential(mut self, token: &str) -> Result<ControlClient, ControlError> {
+        self.bearer = Bearer::new(token)?;
+        Ok(self)
     }
 
     /// How long one call may take, retries included (default 15 s).
@@ -87,18 +115,6 @@ impl ControlClient {
         self
     }
 
-    /// A client of the replicas at `endpoints` with the TLS `control.ca` asks for.
-    pub fn for_config<I, S>(
-        endpoints: I,
-        control: &ccx_config::ControlConfig,
-    ) -> Result<ControlClient, ControlError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        Ok(ControlClient::new(endpoints)?.with_tls(client_tls(control)?))
-    }
-
     /// A fresh request id: one per logical write, reused by its retries.
     pub fn new_request_id(&self) -> String {
         format!(
@@ -108,7 +124,7 @@ impl ControlClient {
         )
     }
 
-    fn client_for(&self, endpoint: &str) -> Result<GrpcClient<Channel>, ControlError> {
+    fn client_for(&self, endpoint: &str) -> Result<Grpc, ControlError> {
         let mut channels = ccx_model::sync::lock(&self.channels);
         let ch = match channels.get(endpoint) {
             Some(c) => c.clone(),
@@ -118,13 +134,13 @@ impl ControlClient {
                 c
             }
         };
-        Ok(GrpcClient::new(ch))
+        Ok(GrpcClient::with_interceptor(ch, self.bearer.clone()))
     }
 
     /// Calls `f` on replicas until one answers with success or a non-retryable error.
     async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ControlError>
     where
-        F: FnMut(GrpcClient<Channel>, Duration) -> Fut,
+        F: FnMut(Grpc, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.timeout;
@@ -398,6 +414,76 @@ impl ControlClient {
     }
 }
 
+impl ControlClient {
+    /// Adds a credential to `tenant_id`, or replaces the hash of its credential `name`.
+    pub async fn put_credential(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        token_sha256: &str,
+    ) -> Result<TenantCredential, ControlError> {
+        let request = pb::PutTenantCredentialRequest {
+            credential: Some(pb::TenantCredential {
+                tenant_id: tenant_id.to_string(),
+                name: name.to_string(),
+                token_sha256: token_sha256.to_string(),
+                ..Default::default()
+            }),
+            request_id: self.new_request_id(),
+        };
+        let c = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(request.clone());
+                r.set_timeout(t);
+                async move { c.put_tenant_credential(r).await }
+            })
+            .await?;
+        Ok(TenantCredential::from_proto(&c)?)
+    }
+
+    /// Withdraws credential `name` of `tenant_id`; answers with what was removed.
+    pub async fn remove_credential(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<TenantCredential, ControlError> {
+        let request = pb::RemoveTenantCredentialRequest {
+            tenant_id: tenant_id.to_string(),
+            name: name.to_string(),
+            request_id: self.new_request_id(),
+        };
+        let c = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(request.clone());
+                r.set_timeout(t);
+                async move { c.remove_tenant_credential(r).await }
+            })
+            .await?;
+        Ok(TenantCredential::from_proto(&c)?)
+    }
+
+    /// The credentials of `tenant_id` (`None`: of every tenant), by tenant and name.
+    pub async fn list_credentials(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<TenantCredential>, ControlError> {
+        let request = pb::ListTenantCredentialsRequest {
+            tenant_id: tenant_id.unwrap_or_default().to_string(),
+        };
+        let r = self
+            .call(|mut c, t| {
+                let mut r = tonic::Request::new(request.clone());
+                r.set_timeout(t);
+                async move { c.list_tenant_credentials(r).await }
+            })
+            .await?;
+        r.credentials
+            .iter()
+            .map(|c| Ok(TenantCredential::from_proto(c)?))
+            .collect()
+    }
+}
+
 /// A lazily connected plaintext channel to `address` (host:port or URL).
 pub fn channel(address: &str) -> Result<Channel, ControlError> {
     tls_channel(address, None)
@@ -432,4 +518,24 @@ pub fn client_tls(control: &ccx_config::ControlConfig) -> Result<Option<ClientTl
         .map(|ca| ClientTls::trusting("control.ca", ca))
         .transpose()
         .map_err(|e| ControlError::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_without_a_credential_is_refused_before_it_calls() {
+        let mut config = ccx_config::ControlConfig {
+            endpoints: vec!["127.0.0.1:1".into()],
+            ..Default::default()
+        };
+        let err = ControlClient::from_config(&config).err().unwrap();
+        assert!(
+            err.to_string().starts_with("control.token: required"),
+            "{err}"
+        );
+        config.token = "service-token".into();
+        assert!(ControlClient::from_config(&config).is_ok());
+    }
 }

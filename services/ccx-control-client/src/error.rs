@@ -15,6 +15,12 @@ pub enum ControlError {
     NotFound(String),
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// No credential, or one the control plane does not know.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The credential is known but does not allow this call.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// This replica is not the leader (and may not forward); the leader if known.
     #[error("not the leader; leader is {}", leader_address.as_deref().map(|a| format!("{leader_id} at {a}")).unwrap_or_else(|| "unknown".into()))]
     NotLeader {
@@ -86,6 +92,8 @@ impl ControlError {
                 tonic::Code::InvalidArgument
             }
             ControlError::NotFound(_) => tonic::Code::NotFound,
+            ControlError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            ControlError::PermissionDenied(_) => tonic::Code::PermissionDenied,
             ControlError::FailedPrecondition(_) | ControlError::NotLeader { .. } => {
                 tonic::Code::FailedPrecondition
             }

@@ -4,11 +4,12 @@
 //! Collectors and streams link this crate only, not the raft replica (`ccx-control`), which
 //! builds on these same records. [`ControlClient`] talks to any replica and follows the leader;
 //! [`watch_configs`] keeps a service's tenant tokens or settings equal to what the control
-//! plane holds.
+//! plane holds. Every call presents the client's credential ([`Bearer`]).
 
 pub mod alert;
 pub mod client;
 pub mod config;
+pub mod credential;
 pub mod error;
 pub mod watch;
 
@@ -16,5 +17,6 @@ pub use alert::{AlertFilter, AlertKind, AlertRecord, AlertStatus, HistoryEntry, 
 pub use ccx_tls::ClientTls;
 pub use client::{channel, client_tls, tls_channel, ControlClient};
 pub use config::StoredConfig;
+pub use credential::{Bearer, TenantCredential};
 pub use error::{CommandError, ControlError};
 pub use watch::watch_configs;

@@ -4,10 +4,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ccx_config::ClickHouseConfig;
+use ccx_config::{ClickHouseConfig, NamedCredential};
 
 use crate::notify::{Backoff, NotifyOptions};
-use crate::server::{ReplicaOptions, Tuning};
+use crate::server::{Access, ReplicaOptions, Tuning};
+
+/// Parses `name=sha256` (a credential's name and the SHA-256 hex of its token).
+pub fn parse_credential(text: &str) -> Result<NamedCredential, String> {
+    let (name, sha256) = text
+        .split_once('=')
+        .ok_or_else(|| "expected name=sha256 (ccx hash-token <token>)".to_string())?;
+    let (name, sha256) = (name.trim(), sha256.trim().to_ascii_lowercase());
+    if !ccx_model::token::is_credential_name(name) {
+        return Err(format!("{name:?}: a name is [a-z0-9][a-z0-9_.@-]{{0,63}}"));
+    }
+    if !ccx_model::token::is_token_hash(&sha256) {
+        return Err(format!(
+            "{name}: the hash must be 64 hex digits (ccx hash-token <token>)"
+        ));
+    }
+    Ok(NamedCredential {
+        name: name.to_string(),
+        token_sha256: sha256,
+    })
+}
 
 /// Parses `id=host:port`.
 pub fn parse_peer(text: &str) -> Result<(u64, String), String> {
@@ -52,6 +72,14 @@ pub struct ReplicaArgs {
     /// Raft tick in milliseconds (election timeout = 10–20 ticks, heartbeat = 2).
     #[arg(long, env = "CCX_CONTROL_TICK_MS", default_value_t = 100)]
     pub tick_ms: u64,
+    /// Operator credentials, name=sha256,... (`ccx control` takes `[[control.operators]]` of
+    /// the config when none is given). At least one is required.
+    #[arg(long = "operator", env = "CCX_CONTROL_OPERATORS", value_delimiter = ',', value_parser = parse_credential)]
+    pub operators: Vec<NamedCredential>,
+    /// Service credentials (collector, stream, wallboard), name=sha256,... (default:
+    /// `[[control.services]]` of the config).
+    #[arg(long = "service", env = "CCX_CONTROL_SERVICES", value_delimiter = ',', value_parser = parse_credential)]
+    pub services: Vec<NamedCredential>,
     /// ClickHouse HTTP URL for `alert_events` (`ccx control` takes the config's
     /// `[clickhouse]` section when this is not given). Without it, alert transitions are not
     /// written to ClickHouse.
@@ -105,6 +133,10 @@ impl ReplicaArgs {
             self.http_listen,
         );
         o.join = self.join;
+        o.access = Access {
+            operators: self.operators.clone(),
+            services: self.services.clone(),
+        };
         o.tuning = Tuning {
             tick: Duration::from_millis(self.tick_ms.max(1)),
             snapshot_every: self.snapshot_every.max(1),
@@ -160,6 +192,8 @@ mod tests {
             "127.0.0.1:7410",
             "--http-listen",
             "127.0.0.1:7411",
+            "--operator",
+            &format!("ops={}", ccx_model::hash_token("op")),
         ])
         .unwrap();
         let o = cli.args.to_options();
@@ -168,6 +202,11 @@ mod tests {
         assert_eq!(o.peers[2], (3, "127.0.0.1:7420".to_string()));
         o.validate().unwrap();
         assert!(parse_peer("x=1").is_err());
+        assert_eq!(o.access.operators[0].name, "ops");
+        assert!(parse_credential("ops=abc")
+            .unwrap_err()
+            .contains("64 hex digits"));
+        assert!(parse_credential("Ops").is_err());
         assert_eq!(o.notify, NotifyOptions::default());
         assert_eq!(o.clickhouse, None);
         let cli = Replica::try_parse_from([

@@ -2,6 +2,9 @@
 //! leader finished sending about each alert (notifications delivered or given up, transitions
 //! written to `alert_events`), so that a new leader resumes where the last one stopped.
 //!
+//! It also holds the tenants' credentials (token hashes only), which the replicas check every
+//! call against (`server/access.rs`).
+//!
 //! Pure logic: [`StateMachine::apply`] is deterministic in the log entry it is given (the
 //! proposer stamps the time), so every replica that applies the same log holds the same state.
 //! Retried writes carry the same request id and are applied once (a bounded window of recent ids
@@ -14,16 +17,19 @@ use serde::{Deserialize, Serialize};
 /// The records the state machine holds are the control plane's API records.
 pub use ccx_control_client::{
     AlertFilter, AlertRecord, AlertStatus, CommandError, HistoryEntry, StoredConfig,
+    TenantCredential,
 };
 
 /// How many recent request ids are remembered for exactly-once retries.
 pub const DEDUP_WINDOW: usize = 65_536;
 
 /// Format tag written in front of every encoded proposal and snapshot (2: a configuration
-/// holds `TenantSettings`; 3: alerts carry a kind; 4: what was sent about each alert).
-const FORMAT: u8 = 4;
-/// The previous format, still read: its log entries and snapshots lack only what format 4
-/// added.
+/// holds `TenantSettings`; 3: alerts carry a kind; 4: what was sent about each alert; 5:
+/// tenant credentials).
+const FORMAT: u8 = 5;
+/// Previous formats, still read: their log entries are the first commands of format 5's,
+/// and their snapshots lack only what later formats added.
+const FORMAT_4: u8 = 4;
 const FORMAT_3: u8 = 3;
 
 /// A state change, as proposed to raft.
@@ -56,6 +62,11 @@ pub enum Command {
     AlertEventsWritten {
         events: Vec<(String, String, AlertStatus)>,
     },
+    /// Adds a tenant credential, or replaces the hash of the one with its name. No other
+    /// credential may hold the same hash.
+    PutCredential { credential: TenantCredential },
+    /// Withdraws a tenant credential.
+    RemoveCredential { tenant_id: String, name: String },
 }
 
 /// One notification: an alert's transition (named by the status it moved to) to one target.
@@ -124,6 +135,14 @@ impl Command {
                 }
             }
             Command::AlertEventsWritten { .. } => Ok(()),
+            Command::PutCredential { credential } => credential.validate(),
+            Command::RemoveCredential { tenant_id, name } => {
+                if tenant_id.is_empty() || name.is_empty() {
+                    Err(CommandError::invalid("tenantId and name are required"))
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 }
@@ -146,8 +165,8 @@ impl Proposal {
 
     pub fn decode(bytes: &[u8]) -> Result<Proposal, String> {
         match bytes.split_first() {
-            // Format 3's commands are the first variants of format 4's, encoded alike.
-            Some((&FORMAT | &FORMAT_3, rest)) => {
+            // Earlier formats' commands are the first variants of format 5's, encoded alike.
+            Some((&FORMAT | &FORMAT_4 | &FORMAT_3, rest)) => {
                 bincode::deserialize(rest).map_err(|e| e.to_string())
             }
             Some((v, _)) => Err(format!(
@@ -163,6 +182,7 @@ impl Proposal {
 pub enum CommandValue {
     Config(StoredConfig),
     Alert(AlertRecord),
+    Credential(TenantCredential),
     /// A membership change applied for this replica id.
     Membership(u64),
     /// A delivery or an `alert_events` write recorded.
@@ -190,6 +210,8 @@ pub struct StateMachine {
     recent: HashMap<String, Result<(), CommandError>>,
     recent_order: VecDeque<String>,
     applied_index: u64,
+    /// Tenant credentials by (tenant, name).
+    credentials: BTreeMap<(String, String), TenantCredential>,
 }
 
 impl StateMachine {
@@ -254,6 +276,22 @@ impl StateMachine {
             Command::DeliveryDone { .. }
             | Command::DeliveryGaveUp { .. }
             | Command::AlertEventsWritten { .. } => Ok(CommandValue::Recorded),
+            Command::PutCredential { credential } => self
+                .credentials
+                .get(&(credential.tenant_id.clone(), credential.name.clone()))
+                .cloned()
+                .map(CommandValue::Credential)
+                .ok_or_else(|| no_credential(&credential.tenant_id, &credential.name)),
+            // A retried removal answers with what the first one removed.
+            Command::RemoveCredential { tenant_id, name } => {
+                Ok(CommandValue::Credential(TenantCredential {
+                    tenant_id: tenant_id.clone(),
+                    name: name.clone(),
+                    token_sha256: String::new(),
+                    created_at_ms: 0,
+                    created_by: String::new(),
+                }))
+            }
         }
     }
 
@@ -340,6 +378,27 @@ impl StateMachine {
                 }
                 Ok(CommandValue::Recorded)
             }
+            Command::PutCredential { credential } => {
+                let key = (credential.tenant_id.clone(), credential.name.clone());
+                let taken = self
+                    .credentials
+                    .iter()
+                    .any(|(k, c)| *k != key && c.token_sha256 == credential.token_sha256);
+                if taken {
+                    return Err(CommandError::FailedPrecondition(
+                        "tokenSha256: another credential holds this token; use a new token".into(),
+                    ));
+                }
+                let mut held = credential.clone();
+                held.created_at_ms = at_ms;
+                self.credentials.insert(key, held.clone());
+                Ok(CommandValue::Credential(held))
+            }
+            Command::RemoveCredential { tenant_id, name } => self
+                .credentials
+                .remove(&(tenant_id.clone(), name.clone()))
+                .map(CommandValue::Credential)
+                .ok_or_else(|| no_credential(tenant_id, name)),
         }
     }
 
@@ -487,6 +546,22 @@ impl StateMachine {
             .map(move |(key, alert)| (alert, self.sent.get(key)))
     }
 
+    /// Every tenant credential, by tenant and name.
+    pub fn credentials(&self) -> impl Iterator<Item = &TenantCredential> {
+        self.credentials.values()
+    }
+
+    /// The credentials of one tenant, by name.
+    pub fn credentials_of<'a>(
+        &'a self,
+        tenant_id: &'a str,
+    ) -> impl Iterator<Item = &'a TenantCredential> + 'a {
+        self.credentials
+            .range((tenant_id.to_string(), String::new())..)
+            .take_while(move |((t, _), _)| t == tenant_id)
+            .map(|(_, c)| c)
+    }
+
     pub fn alert_count(&self) -> usize {
         self.alerts.len()
     }
@@ -502,12 +577,42 @@ impl StateMachine {
         match bytes.split_first() {
             None => Ok(StateMachine::default()),
             Some((&FORMAT, rest)) => bincode::deserialize(rest).map_err(|e| e.to_string()),
+            Some((&FORMAT_4, rest)) => bincode::deserialize::<StateV4>(rest)
+                .map(StateV4::upgrade)
+                .map_err(|e| e.to_string()),
             Some((&FORMAT_3, rest)) => bincode::deserialize::<StateV3>(rest)
                 .map(StateV3::upgrade)
                 .map_err(|e| e.to_string()),
             Some((v, _)) => Err(format!(
                 "snapshot in format {v}, not {FORMAT} (written by another version of ccx)"
             )),
+        }
+    }
+}
+
+/// A format-4 snapshot: the state before it held tenant credentials.
+#[derive(Deserialize)]
+struct StateV4 {
+    configs: BTreeMap<String, StoredConfig>,
+    alerts: BTreeMap<(String, String), AlertRecord>,
+    sent: BTreeMap<(String, String), Sent>,
+    members: BTreeMap<u64, String>,
+    recent: HashMap<String, Result<(), CommandError>>,
+    recent_order: VecDeque<String>,
+    applied_index: u64,
+}
+
+impl StateV4 {
+    fn upgrade(self) -> StateMachine {
+        StateMachine {
+            configs: self.configs,
+            alerts: self.alerts,
+            sent: self.sent,
+            members: self.members,
+            recent: self.recent,
+            recent_order: self.recent_order,
+            applied_index: self.applied_index,
+            credentials: BTreeMap::new(),
         }
     }
 }
@@ -533,8 +638,13 @@ impl StateV3 {
             recent: self.recent,
             recent_order: self.recent_order,
             applied_index: self.applied_index,
+            credentials: BTreeMap::new(),
         }
     }
+}
+
+fn no_credential(tenant_id: &str, name: &str) -> CommandError {
+    CommandError::NotFound(format!("tenant {tenant_id}: no credential {name:?}"))
 }
 
 fn not_found(tenant_id: &str, alert_id: &str) -> CommandError {
@@ -739,6 +849,82 @@ mod tests {
         );
         assert_eq!(StateMachine::decode(&old).unwrap(), sm);
         assert!(StateMachine::decode(&[2, 0]).is_err());
+    }
+
+    #[test]
+    fn credentials_are_unique_per_token_and_survive_a_snapshot() {
+        let mut sm = StateMachine::new();
+        let cred = |tenant: &str, name: &str, token: &str| Command::PutCredential {
+            credential: TenantCredential {
+                tenant_id: tenant.into(),
+                name: name.into(),
+                token_sha256: ccx_model::hash_token(token),
+                created_at_ms: 0,
+                created_by: "ops".into(),
+            },
+        };
+        let CommandValue::Credential(c) =
+            sm.apply(1, &p("a", 5, cred("acme", "ann", "t1"))).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.created_at_ms, c.created_by.as_str()), (5, "ops"));
+        // The same token for another credential would make its holder ambiguous.
+        assert!(matches!(
+            sm.apply(2, &p("b", 6, cred("beta", "bob", "t1"))),
+            Err(CommandError::FailedPrecondition(_))
+        ));
+        sm.apply(3, &p("c", 7, cred("beta", "bob", "t2"))).unwrap();
+        // Replacing a credential's own token is allowed.
+        sm.apply(4, &p("d", 8, cred("acme", "ann", "t3"))).unwrap();
+        assert_eq!(
+            sm.credentials_of("acme")
+                .map(|c| c.token_sha256.clone())
+                .collect::<Vec<_>>(),
+            [ccx_model::hash_token("t3")]
+        );
+        assert_eq!(StateMachine::decode(&sm.encode()).unwrap(), sm);
+        let remove = Command::RemoveCredential {
+            tenant_id: "acme".into(),
+            name: "ann".into(),
+        };
+        sm.apply(5, &p("e", 9, remove.clone())).unwrap();
+        assert_eq!(sm.credentials().count(), 1);
+        assert!(matches!(
+            sm.apply(6, &p("f", 9, remove)),
+            Err(CommandError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn format_4_snapshots_are_read() {
+        #[derive(Serialize)]
+        struct V4<'a> {
+            configs: &'a BTreeMap<String, StoredConfig>,
+            alerts: &'a BTreeMap<(String, String), AlertRecord>,
+            sent: &'a BTreeMap<(String, String), Sent>,
+            members: &'a BTreeMap<u64, String>,
+            recent: &'a HashMap<String, Result<(), CommandError>>,
+            recent_order: &'a VecDeque<String>,
+            applied_index: u64,
+        }
+        let mut sm = StateMachine::new();
+        sm.apply(1, &p("r1", 10, Command::RaiseAlert { alert: alert("x") }))
+            .unwrap();
+        let mut old = vec![FORMAT_4];
+        old.extend(
+            bincode::serialize(&V4 {
+                configs: &sm.configs,
+                alerts: &sm.alerts,
+                sent: &sm.sent,
+                members: &sm.members,
+                recent: &sm.recent,
+                recent_order: &sm.recent_order,
+                applied_index: sm.applied_index,
+            })
+            .unwrap(),
+        );
+        assert_eq!(StateMachine::decode(&old).unwrap(), sm);
     }
 
     #[test]

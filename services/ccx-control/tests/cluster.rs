@@ -10,6 +10,9 @@ use ccx_control::{
 };
 use ccx_model::rows::ChurnAlert;
 
+/// The operator credential every replica of these tests accepts.
+const OPERATOR: &str = "operator-token-of-the-cluster-tests";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -49,7 +52,11 @@ async fn cluster(n: u64, dir: &std::path::Path) -> Vec<ReplicaHandle> {
             "127.0.0.1:0".parse().unwrap(),
         );
         o.tuning.tick = Duration::from_millis(50);
-        handles.push(start_replica(o).await.unwrap());
+        handles.push(
+            start_replica(o.with_operator("ops", OPERATOR))
+                .await
+                .unwrap(),
+        );
     }
     handles
 }
@@ -83,8 +90,8 @@ async fn same_alert_raised_concurrently_is_one_alert_and_lifecycle_is_replicated
     let leader = wait_leader(&handles).await;
     let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     // Two clients, each connected to a different follower only (writes are forwarded).
-    let a = ControlClient::new([handles[followers[0]].grpc_addr().to_string()]).unwrap();
-    let b = ControlClient::new([handles[followers[1]].grpc_addr().to_string()]).unwrap();
+    let a = handles[followers[0]].client(OPERATOR).unwrap();
+    let b = handles[followers[1]].client(OPERATOR).unwrap();
     for n in 0..20 {
         let x = alert(n);
         let (ra, rb) = tokio::join!(a.raise_alert(&x), b.raise_alert(&x));
@@ -121,7 +128,7 @@ async fn same_alert_raised_concurrently_is_one_alert_and_lifecycle_is_replicated
                 && s.alert("acme", "acme:c3:e3").is_some_and(|a| {
                     a.status == AlertStatus::Resolved
                         && a.history.iter().map(|h| h.by.as_str()).collect::<Vec<_>>()
-                            == ["ccx-stream", "kim", "sam"]
+                            == ["ccx-stream", "kim via operator:ops", "sam via operator:ops"]
                 })
         })
         .await;
@@ -161,7 +168,10 @@ async fn configs_alerts_and_probes_through_the_client() {
     let handles = cluster(3, dir.path()).await;
     wait_leader(&handles).await;
     let endpoints: Vec<String> = handles.iter().map(|h| h.grpc_addr().to_string()).collect();
-    let client = ControlClient::new(&endpoints).unwrap();
+    let client = ControlClient::new(&endpoints)
+        .unwrap()
+        .with_credential(OPERATOR)
+        .unwrap();
     let defaults = client.get_config("acme").await.unwrap();
     assert_eq!(defaults.version, 0);
     assert_eq!(defaults.sl_threshold_ms, 20_000);
@@ -184,7 +194,7 @@ async fn configs_alerts_and_probes_through_the_client() {
     );
     let stored = client.get_config("acme").await.unwrap();
     assert_eq!(stored.version, 1);
-    assert_eq!(stored.updated_by, "ops");
+    assert_eq!(stored.updated_by, "ops via operator:ops");
     assert_eq!(
         stored.token_sha256,
         vec![ccx_model::hash_token("secret-token")]
@@ -242,11 +252,13 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
 async fn single_replica_and_membership_changes() {
     let dir = tempfile::tempdir().unwrap();
     // A single-replica cluster (the demo) elects itself at once.
-    let one = start_replica(ReplicaOptions::single_node(dir.path().join("solo")))
-        .await
-        .unwrap();
+    let one = start_replica(
+        ReplicaOptions::single_node(dir.path().join("solo")).with_operator("ops", OPERATOR),
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
-    let client = one.client().unwrap();
+    let client = one.client(OPERATOR).unwrap();
     client.raise_alert(&alert(1)).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     one.stop().await;
@@ -255,7 +267,10 @@ async fn single_replica_and_membership_changes() {
     let mut handles = cluster(3, dir.path()).await;
     wait_leader(&handles).await;
     let endpoints: Vec<String> = handles.iter().map(|h| h.grpc_addr().to_string()).collect();
-    let client = ControlClient::new(&endpoints).unwrap();
+    let client = ControlClient::new(&endpoints)
+        .unwrap()
+        .with_credential(OPERATOR)
+        .unwrap();
     for n in 0..10 {
         client.raise_alert(&alert(n)).await.unwrap();
     }
@@ -269,7 +284,9 @@ async fn single_replica_and_membership_changes() {
     );
     o.join = true;
     o.tuning.tick = Duration::from_millis(50);
-    let four = start_replica(o).await.unwrap();
+    let four = start_replica(o.with_operator("ops", OPERATOR))
+        .await
+        .unwrap();
     let status = client
         .add_replica(4, &format!("127.0.0.1:{port}"))
         .await
@@ -293,6 +310,8 @@ async fn single_replica_and_membership_changes() {
             .map(|h| h.grpc_addr().to_string())
             .collect::<Vec<_>>(),
     )
+    .unwrap()
+    .with_credential(OPERATOR)
     .unwrap();
     client.raise_alert(&alert(11)).await.unwrap();
     let ids: BTreeSet<String> = client

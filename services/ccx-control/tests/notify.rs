@@ -28,7 +28,9 @@ async fn replica_with(
     o.tuning.sync = false;
     o.notify = notify;
     o.clickhouse = clickhouse;
-    let r = start_replica(o).await.unwrap();
+    let r = start_replica(o.with_operator("ops", common::OPERATOR))
+        .await
+        .unwrap();
     eventually("a leader", Duration::from_secs(10), || {
         r.status().leader_id == r.id()
     })
@@ -55,7 +57,7 @@ async fn churn_transitions_reach_json_and_slack_targets_with_their_keys() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start(&[]).await;
     let r = replica(dir.path(), fast(50)).await;
-    let client = r.client().unwrap();
+    let client = r.client(common::OPERATOR).unwrap();
     client
         .put_config(config_with(
             "acme",
@@ -111,12 +113,12 @@ async fn churn_transitions_reach_json_and_slack_targets_with_their_keys() {
         (&ack["status"], &ack["by"], &ack["note"]),
         (
             &serde_json::json!("ACKNOWLEDGED"),
-            &serde_json::json!("kim"),
+            &serde_json::json!("kim via operator:ops"),
             &serde_json::json!("calling back")
         )
     );
     assert_eq!(json[2].body["status"], "RESOLVED");
-    assert_eq!(json[2].body["by"], "sam");
+    assert_eq!(json[2].body["by"], "sam via operator:ops");
     let slack = rx.accepted("slack");
     let text = |i: usize| slack[i].body["text"].as_str().unwrap().to_string();
     assert!(
@@ -126,11 +128,15 @@ async fn churn_transitions_reach_json_and_slack_targets_with_their_keys() {
     );
     assert!(text(0).contains(": OPEN"), "{}", text(0));
     assert!(
-        text(1).contains("ACKNOWLEDGED by kim (calling back)"),
+        text(1).contains("ACKNOWLEDGED by kim via operator:ops (calling back)"),
         "{}",
         text(1)
     );
-    assert!(text(2).contains("RESOLVED by sam"), "{}", text(2));
+    assert!(
+        text(2).contains("RESOLVED by sam via operator:ops"),
+        "{}",
+        text(2)
+    );
     assert_eq!(slack[0].body.as_object().unwrap().len(), 1, "only text");
 
     // A threshold alert reaches the slack (every kind) and threshold targets, not json.
@@ -213,7 +219,7 @@ async fn failing_and_stalling_receivers_get_every_transition_in_order() {
     let mut options = fast(100);
     options.timeout = Duration::from_millis(400);
     let r = replica(dir.path(), options).await;
-    let client = r.client().unwrap();
+    let client = r.client(common::OPERATOR).unwrap();
     client
         .put_config(config_with(
             "acme",
@@ -298,7 +304,7 @@ async fn a_notification_is_given_up_after_its_window() {
     let mut options = fast(100);
     options.give_up_after = Duration::from_millis(1_500);
     let r = replica(dir.path(), options).await;
-    let client = r.client().unwrap();
+    let client = r.client(common::OPERATOR).unwrap();
     client
         .put_config(config_with(
             "acme",
@@ -340,7 +346,7 @@ async fn alert_events_rows_equal_the_alert_histories() {
     store.migrate().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let r = replica_with(dir.path(), NotifyOptions::default(), Some(config)).await;
-    let client = r.client().unwrap();
+    let client = r.client(common::OPERATOR).unwrap();
     let alerts: Vec<_> = (1..=4).map(|n| churn("acme", n)).collect();
     for (i, a) in alerts.iter().enumerate() {
         client.raise_alert(a).await.unwrap();

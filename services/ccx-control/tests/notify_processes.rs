@@ -73,6 +73,10 @@ impl Cluster {
                 "--notify-retry-max-ms",
                 "400",
             ])
+            .env(
+                "CCX_CONTROL_OPERATORS",
+                format!("ops={}", ccx_model::hash_token(common::OPERATOR)),
+            )
             .env("RUST_LOG", "info,raft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -93,6 +97,8 @@ impl Cluster {
     fn client(&self) -> ControlClient {
         ControlClient::new(self.grpc.clone())
             .unwrap()
+            .with_credential(common::OPERATOR)
+            .unwrap()
             .with_timeout(Duration::from_secs(20))
     }
 
@@ -104,6 +110,8 @@ impl Cluster {
                     continue;
                 }
                 let c = ControlClient::new([address.clone()])
+                    .unwrap()
+                    .with_credential(common::OPERATOR)
                     .unwrap()
                     .with_timeout(Duration::from_millis(500));
                 if let Ok(s) = c.status().await {

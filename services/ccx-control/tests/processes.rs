@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use ccx_control::{AlertFilter, AlertStatus, ControlClient};
 use ccx_model::rows::ChurnAlert;
 
+/// The operator credential the replica processes accept (`--operator`).
+const OPERATOR: &str = "operator-token-of-the-process-tests";
+
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn free_port() -> u16 {
@@ -81,6 +84,10 @@ impl Cluster {
             .args(["--grpc-listen", &r.grpc])
             .args(["--http-listen", &r.http])
             .args(["--snapshot-every", &self.snapshot_every.to_string()])
+            .args([
+                "--operator",
+                &format!("ops={}", ccx_model::hash_token(OPERATOR)),
+            ])
             .env("RUST_LOG", "info,raft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -105,11 +112,15 @@ impl Cluster {
     fn client(&self) -> ControlClient {
         ControlClient::new(self.endpoints())
             .unwrap()
+            .with_credential(OPERATOR)
+            .unwrap()
             .with_timeout(Duration::from_secs(20))
     }
 
     fn client_of(&self, id: u64) -> ControlClient {
         ControlClient::new([self.replicas[id as usize - 1].grpc.clone()])
+            .unwrap()
+            .with_credential(OPERATOR)
             .unwrap()
             .with_timeout(Duration::from_millis(500))
     }

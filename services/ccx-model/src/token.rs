@@ -1,7 +1,8 @@
-//! Bearer tokens are stored only as their SHA-256: in `[[tenants]] token_sha256` of the
-//! config file and in the control plane's tenant configurations. [`TokenTable`] is the one
-//! lookup of a presented token's tenant (the collector's bearer auth, the wallboard's
-//! sign-in).
+//! Bearer tokens are stored only as their SHA-256: ingest tokens in `[[tenants]] token_sha256`
+//! of the config file and in the control plane's tenant configurations, control-plane
+//! credentials in `[control]` and the control plane's tenant credentials. [`TokenTable`] is
+//! the one lookup of a presented token's owner (the collector's bearer auth, the wallboard's
+//! sign-in, the control plane's callers).
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -21,26 +22,76 @@ pub fn is_token_hash(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The tenants' token hashes. A presented token is hashed and compared with every stored hash
-/// in constant time, so neither the answer's timing nor its presence tells which hash matched.
-#[derive(Debug, Clone, Default)]
-pub struct TokenTable {
-    entries: Vec<([u8; 32], String)>,
+/// True for a credential's name (what the control plane records as who acted):
+/// `[a-z0-9][a-z0-9_.@-]{0,63}`.
+pub fn is_credential_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name.len() <= 64
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'@' | b'-')
+        })
+}
+
+/// Token hashes and who each belongs to (a tenant's name by default; the control plane keeps
+/// its principals). A presented token is hashed and compared with every stored hash in
+/// constant time, so neither the answer's timing nor its presence tells which hash matched.
+#[derive(Debug, Clone)]
+pub struct TokenTable<T = String> {
+    entries: Vec<([u8; 32], T)>,
+}
+
+impl<T> Default for TokenTable<T> {
+    fn default() -> Self {
+        TokenTable {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> TokenTable<T> {
+    /// From `(token_sha256 hex, owner)` pairs; a hash that is not 64 hex digits is skipped
+    /// (the config and the control plane check them before).
+    pub fn from_hashes<'a>(pairs: impl IntoIterator<Item = (&'a str, T)>) -> TokenTable<T> {
+        let entries = pairs
+            .into_iter()
+            .filter_map(|(sha256, owner)| {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(sha256, &mut hash).ok()?;
+                Some((hash, owner))
+            })
+            .collect();
+        TokenTable { entries }
+    }
+
+    /// The owner of a presented token, if any.
+    pub fn owner_of(&self, token: &str) -> Option<&T> {
+        self.owner_of_digest(&token_digest(token))
+    }
+
+    /// The owner of a token's digest, if any.
+    pub fn owner_of_digest(&self, digest: &[u8; 32]) -> Option<&T> {
+        let mut found = None;
+        for (hash, owner) in &self.entries {
+            if bool::from(hash.ct_eq(digest)) {
+                found = Some(owner);
+            }
+        }
+        found
+    }
 }
 
 impl TokenTable {
     /// From `(tenant, token_sha256 hex)` pairs; a pair whose hash is not 64 hex digits is
     /// skipped (the config and the control plane check them before).
     pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TokenTable {
-        let entries = pairs
-            .into_iter()
-            .filter_map(|(tenant, sha256)| {
-                let mut hash = [0u8; 32];
-                hex::decode_to_slice(sha256, &mut hash).ok()?;
-                Some((hash, tenant.to_string()))
-            })
-            .collect();
-        TokenTable { entries }
+        TokenTable::from_hashes(
+            pairs
+                .into_iter()
+                .map(|(tenant, sha256)| (sha256, tenant.to_string())),
+        )
     }
 
     /// The tenants that have at least one token (bounded, so usable as metric labels).
@@ -50,19 +101,13 @@ impl TokenTable {
 
     /// The tenant of a presented token, if any.
     pub fn tenant_of(&self, token: &str) -> Option<&str> {
-        self.tenant_of_digest(&token_digest(token))
+        self.owner_of(token).map(String::as_str)
     }
 
     /// The tenant of a token's digest, if any (a session keeps the digest of the token it was
     /// opened with, to end when that token is withdrawn).
     pub fn tenant_of_digest(&self, digest: &[u8; 32]) -> Option<&str> {
-        let mut found = None;
-        for (hash, tenant) in &self.entries {
-            if bool::from(hash.ct_eq(digest)) {
-                found = Some(tenant.as_str());
-            }
-        }
-        found
+        self.owner_of_digest(digest).map(String::as_str)
     }
 }
 
@@ -88,5 +133,14 @@ mod tests {
         );
         assert!(is_token_hash(&hash_token("dev-token-tenant-0")));
         assert!(!is_token_hash("abc"));
+    }
+
+    #[test]
+    fn credential_names_are_short_lowercase_words() {
+        assert!(is_credential_name("ann.lee@brand-a"));
+        assert!(!is_credential_name(""));
+        assert!(!is_credential_name("Ann"));
+        assert!(!is_credential_name("-x"));
+        assert!(!is_credential_name(&"a".repeat(65)));
     }
 }

@@ -49,6 +49,7 @@ use serde_json::Value;
 mod alert_events;
 mod codec;
 pub mod schema;
+pub mod tenants;
 pub mod testing;
 mod views;
 mod withdraw;
@@ -293,6 +294,66 @@ impl Store {
             .request(&[("query", insert.query.as_str())])
             .body(insert.body);
         self.send(&context, request).await.map(|_| ())
+    }
+
+    /// The tables of the analytics database as the server holds them (engine, columns).
+    pub async fn table_shapes(&self) -> Result<Vec<tenants::TableShape>, StoreError> {
+        let db = &self.database;
+        let mut shapes = Vec::new();
+        for table in tenants::copied_tables() {
+            let context = format!("shape of {db}.{table}");
+            let engine = self
+                .select(
+                    &context,
+                    &format!(
+                        "SELECT engine_full FROM system.tables WHERE database = {} AND name = {}",
+                        quote(db),
+                        quote(table)
+                    ),
+                )
+                .await?;
+            let engine_full = engine
+                .first()
+                .and_then(|row| row["engine_full"].as_str())
+                .ok_or_else(|| StoreError::Decode {
+                    context: context.clone(),
+                    message: format!("no table {db}.{table}: run ccx migrate first"),
+                })?
+                .to_string();
+            // DESCRIBE keeps the columns' order (18.16's system.columns has no position).
+            let columns = self
+                .select(&context, &format!("DESCRIBE TABLE {db}.{table}"))
+                .await?
+                .iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect();
+            shapes.push(tenants::TableShape {
+                name: table.to_string(),
+                engine_full,
+                columns,
+            });
+        }
+        Ok(shapes)
+    }
+
+    /// Builds `tenant`'s read database (see [`tenants`]); `rebuild` drops it first (after a
+    /// migration added columns). Returns the database's name.
+    pub async fn provision_tenant(
+        &self,
+        tenant: &str,
+        rebuild: bool,
+    ) -> Result<String, StoreError> {
+        if !ccx_model::validate::is_tenant_id(tenant) {
+            return Err(StoreError::Config(format!(
+                "tenant {tenant:?}: not a tenant id ([a-z0-9][a-z0-9_-]{{0,62}})"
+            )));
+        }
+        let shapes = self.table_shapes().await?;
+        for statement in tenants::statements(&self.database, tenant, &shapes, rebuild) {
+            let context: String = statement.chars().take(90).collect();
+            self.execute(&context, &statement).await?;
+        }
+        Ok(tenants::tenant_database(&self.database, tenant))
     }
 
     /// Creates the database and applies the migrations not applied yet, in order. Returns the

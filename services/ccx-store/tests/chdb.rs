@@ -362,3 +362,83 @@ async fn alert_events_on_a_current_engine_too() {
         store.server_version()
     );
 }
+
+/// A tenant's read database on a current engine: built from the shapes that engine reports,
+/// it holds exactly the analytics database's rows of its tenant in every table and KPI view,
+/// rows written after it was built included (the users that read it are the 18.16 test's,
+/// `tenant_isolation.rs`; on current releases they are granted `SELECT` on it alone).
+#[tokio::test]
+async fn a_tenants_read_database_holds_its_rows_only_on_a_current_engine_too() {
+    use ccx_store::schema::VIEWS;
+    use ccx_store::tenants::{self, ident, tenant_database, TableShape};
+    if let Err(why) = ensure_chdb() {
+        eprintln!("SKIPPED: chdb-core (a current ClickHouse engine) cannot be installed: {why}");
+        return;
+    }
+    let mut setup = schema_steps("ccx");
+    setup.extend(insert_steps(&[full_batch(1)], "ccx"));
+    let shape_queries: Vec<String> = TABLES
+        .iter()
+        .flat_map(|t| {
+            [
+                format!(
+                    "SELECT engine_full FROM system.tables WHERE database = 'ccx' AND name = '{t}'"
+                ),
+                format!("DESCRIBE TABLE ccx.{t}"),
+            ]
+        })
+        .collect();
+    let (engine, answers) = run_chdb(&json!({ "steps": setup, "queries": shape_queries }));
+    let shapes: Vec<TableShape> = TABLES
+        .iter()
+        .zip(answers.chunks(2))
+        .map(|(t, a)| TableShape {
+            name: t.to_string(),
+            engine_full: a[0][0]["engine_full"].as_str().unwrap().to_string(),
+            columns: a[1]
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect(),
+        })
+        .collect();
+
+    let tenants = ["t1", "t2"];
+    let mut steps = setup;
+    for t in tenants {
+        steps.extend(sql_steps(&tenants::statements("ccx", t, &shapes, false)));
+    }
+    steps.extend(insert_steps(&[full_batch(2)], "ccx"));
+    let mut queries = Vec::new();
+    for t in tenants {
+        let own = ident(&tenant_database("ccx", t));
+        for (table, shape) in TABLES.iter().zip(&shapes) {
+            queries.push(format!("SELECT * FROM {own}.{table} FINAL"));
+            queries.push(format!(
+                "SELECT {} FROM ccx.{table} FINAL WHERE tenant_id = '{t}'",
+                shape.columns.join(", ")
+            ));
+        }
+        for view in VIEWS {
+            queries.push(format!("SELECT * FROM {own}.{view}"));
+            queries.push(format!("SELECT * FROM ccx.{view} WHERE tenant_id = '{t}'"));
+        }
+    }
+    let (_, results) = run_chdb(&json!({ "steps": steps, "queries": queries }));
+    let sorted = |rows: &[Value]| {
+        let mut t: Vec<String> = rows.iter().map(Value::to_string).collect();
+        t.sort();
+        t
+    };
+    let per_tenant = TABLES.len() + VIEWS.len();
+    for (i, pair) in results.chunks(2).enumerate() {
+        let tenant = tenants[i / per_tenant];
+        let what = &queries[2 * i];
+        assert!(
+            pair[0].iter().all(|r| r["tenant_id"] == tenant),
+            "chdb {engine}: {what} holds another tenant's rows"
+        );
+        assert_eq!(sorted(&pair[0]), sorted(&pair[1]), "chdb {engine}: {what}");
+    }
+    let rows: usize = results.iter().step_by(2).map(Vec::len).sum();
+    assert!(rows > 0, "the tenants have rows");
+}

@@ -87,7 +87,7 @@ pub async fn serve(
         // Tenant settings held by the control plane apply without a restart.
         let shared = Arc::new(SharedSettings::default());
         settings.shared = Some(Arc::clone(&shared));
-        let client = ControlClient::for_config(endpoints.iter(), &config.control)?;
+        let client = ControlClient::from_config(&config.control)?;
         tokio::spawn(follow_settings(
             shared,
             client,
@@ -135,6 +135,7 @@ pub async fn serve(
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
     let control_tls = ccx_control_client::client_tls(&config.control)?;
+    let control_token = config.control.token.clone();
     let worker = {
         let progress = Arc::clone(&progress);
         tokio::task::spawn_blocking(move || {
@@ -147,7 +148,12 @@ pub async fn serve(
                     let sink: Box<dyn RowSink> = if endpoints.is_empty() {
                         Box::new(sink)
                     } else {
-                        Box::new(WithAlerts::with_tls(sink, &endpoints, control_tls.clone())?)
+                        Box::new(WithAlerts::with_tls(
+                            sink,
+                            &endpoints,
+                            &control_token,
+                            control_tls.clone(),
+                        )?)
                     };
                     Ok(sink)
                 },

@@ -36,14 +36,16 @@ enum Pending {
 const CLEARED_BY: (&str, &str) = ("ccx", "condition cleared");
 
 impl<S: RowSink> WithAlerts<S> {
-    pub fn new(inner: S, endpoints: &[String]) -> Result<WithAlerts<S>, StreamError> {
-        WithAlerts::with_tls(inner, endpoints, None)
+    /// Raises into the replicas at `endpoints`, presenting `token` (a service credential).
+    pub fn new(inner: S, endpoints: &[String], token: &str) -> Result<WithAlerts<S>, StreamError> {
+        WithAlerts::with_tls(inner, endpoints, token, None)
     }
 
     /// As [`WithAlerts::new`], reaching the control plane over TLS with `tls`.
     pub fn with_tls(
         inner: S,
         endpoints: &[String],
+        token: &str,
         tls: Option<ccx_control_client::ClientTls>,
     ) -> Result<WithAlerts<S>, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -52,7 +54,9 @@ impl<S: RowSink> WithAlerts<S> {
             .map_err(StreamError::io("cannot start the alert sink's runtime"))?;
         let client = {
             let _guard = runtime.enter();
-            ccx_control_client::ControlClient::new(endpoints.iter().cloned())?.with_tls(tls)
+            ccx_control_client::ControlClient::new(endpoints.iter().cloned())?
+                .with_tls(tls)
+                .with_credential(token)?
         };
         Ok(WithAlerts {
             inner,

@@ -1,5 +1,7 @@
-//! Tenant-scoped sign-in: a viewer presents a tenant, a name and the tenant's bearer token
-//! (looked up by [`TokenTable`], hashes only, constant time) and gets a session: a random id in
+//! Tenant-scoped sign-in: a viewer presents a tenant, a name and one of the tenant's
+//! credentials — a tenant credential of the control plane (`ccx credentials add`) or an
+//! ingest token, both scoped to that one tenant (looked up by [`TokenTable`], hashes only,
+//! constant time) and gets a session: a random id in
 //! an HttpOnly, SameSite=Strict cookie. Every endpoint takes the tenant from the session only.
 //! A session ends when it expires, when its viewer signs out, or when the token it was opened
 //! with is withdrawn from the config or the control plane.

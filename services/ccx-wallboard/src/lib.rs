@@ -1,7 +1,7 @@
 //! The supervisor wallboard (SPEC §7.4): one page, one API, two row sources.
 //!
-//! A viewer signs in with a tenant, a name and the tenant's bearer token and sees only that
-//! tenant: per queue, waiting contacts and the longest wait now, service level (coloured
+//! A viewer signs in with a tenant, a name and one of the tenant's credentials (a tenant
+//! credential of the control plane, or one of its ingest tokens) and sees only that tenant: per queue, waiting contacts and the longest wait now, service level (coloured
 //! against the queue's target), ASA and abandonment over the last 15 and 60 minutes and
 //! today (in the tenant's time zone), callbacks; agents by state now; occupancy; FCR and CSAT
 //! today; the latest churn alerts, acknowledged or resolved from the page. The server pushes
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccx_config::TenantToken;
-use ccx_control_client::{watch_configs, ControlClient, StoredConfig};
+use ccx_control_client::{ControlClient, StoredConfig, TenantCredential};
 use ccx_model::token::TokenTable;
 use ccx_tls::{ClientCerts, ServerTls};
 use tokio::task::JoinHandle;
@@ -52,6 +52,9 @@ pub struct Options {
     pub tenants: Vec<TenantToken>,
     /// Control-plane replicas (alerts, tenant settings, more tokens); empty: none.
     pub control: Vec<String>,
+    /// The credential presented to them: a service credential (the wallboard acts for the
+    /// viewers it signed in, each limited to their session's tenant).
+    pub control_token: String,
     /// How often a watched tenant's board is recomputed.
     pub refresh: Duration,
     /// How often the control plane's tokens are read again.
@@ -69,6 +72,7 @@ impl Options {
             listen,
             tenants: Vec::new(),
             control: Vec::new(),
+            control_token: String::new(),
             refresh: Duration::from_millis(250),
             tokens_every: Duration::from_secs(2),
             tls: None,
@@ -101,8 +105,13 @@ impl Running {
     }
 }
 
-/// The token hashes of the config file and of the control plane's tenant configurations.
-pub fn token_table(configured: &[TenantToken], held: &[StoredConfig]) -> TokenTable {
+/// What signs a viewer into a tenant: the ingest token hashes of the config file and of the
+/// control plane's tenant configurations, and the control plane's tenant credentials.
+pub fn token_table(
+    configured: &[TenantToken],
+    held: &[StoredConfig],
+    credentials: &[TenantCredential],
+) -> TokenTable {
     TokenTable::new(
         configured
             .iter()
@@ -111,8 +120,46 @@ pub fn token_table(configured: &[TenantToken], held: &[StoredConfig]) -> TokenTa
                 c.token_sha256
                     .iter()
                     .map(|h| (c.tenant_id.as_str(), h.as_str()))
-            })),
+            }))
+            .chain(
+                credentials
+                    .iter()
+                    .map(|c| (c.tenant_id.as_str(), c.token_sha256.as_str())),
+            ),
     )
+}
+
+/// Reads the control plane's ingest tokens and tenant credentials every `every` and applies
+/// them to sign-in, until `stop`; a failed read keeps what was applied last.
+async fn follow_sign_in(
+    app: Arc<App>,
+    client: ControlClient,
+    configured: Vec<TenantToken>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        // A configuration this version cannot read is skipped, not the others.
+        let held = client.list_configs().await.map(|configs| {
+            configs
+                .iter()
+                .filter_map(|c| StoredConfig::from_proto(c).ok())
+                .collect::<Vec<_>>()
+        });
+        match (held, client.list_credentials(None).await) {
+            (Ok(held), Ok(credentials)) => {
+                app.auth
+                    .set_tokens(token_table(&configured, &held, &credentials))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot read sign-in credentials from the control plane")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Serves the wallboard until `shutdown` is cancelled.
@@ -121,9 +168,17 @@ pub async fn serve(
     source: Arc<dyn RowSource>,
     shutdown: CancellationToken,
 ) -> Result<Running, WallboardError> {
+    if !options.control.is_empty() && options.control_token.trim().is_empty() {
+        return Err(WallboardError::Unavailable(
+            "control.token: required to call the control plane (a service credential; \
+             CCX__CONTROL__TOKEN)"
+                .into(),
+        ));
+    }
     let control_client = || {
         ControlClient::new(options.control.iter())
             .map(|c| c.with_tls(options.control_tls.clone()))
+            .and_then(|c| c.with_credential(&options.control_token))
             .map_err(|e| WallboardError::Unavailable(format!("control plane: {e}")))
     };
     let control = if options.control.is_empty() {
@@ -134,19 +189,19 @@ pub async fn serve(
     let app = Arc::new(App {
         source,
         control,
-        auth: auth::Auth::new(token_table(&options.tenants, &[])),
+        auth: auth::Auth::new(token_table(&options.tenants, &[], &[])),
         feeds: feed::Feeds::default(),
         metrics: metrics::Metrics::new(),
         refresh: options.refresh,
         shutdown: shutdown.clone(),
     });
     if !options.control.is_empty() {
-        let (app, configured) = (Arc::clone(&app), options.tenants.clone());
-        tokio::spawn(watch_configs(
+        tokio::spawn(follow_sign_in(
+            Arc::clone(&app),
             control_client()?,
+            options.tenants.clone(),
             options.tokens_every,
             shutdown.clone(),
-            move |held| app.auth.set_tokens(token_table(&configured, &held)),
         ));
     }
     let listener = tokio::net::TcpListener::bind(options.listen)

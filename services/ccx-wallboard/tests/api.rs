@@ -26,11 +26,18 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// The control plane's operator (the tests' own changes) and the wallboard's service
+/// credential.
+const OPERATOR: &str = "operator-token-of-the-wallboard-tests";
+const SERVICE: &str = "service-token-of-the-wallboard";
+
 async fn start() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let replica = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(
-        dir.path().to_path_buf(),
-    ))
+    let replica = ccx_control::start_replica(
+        ccx_control::ReplicaOptions::single_node(dir.path().to_path_buf())
+            .with_operator("ops", OPERATOR)
+            .with_service("wallboard", SERVICE),
+    )
     .await
     .expect("control plane");
     let endpoint = replica.grpc_addr().to_string();
@@ -43,6 +50,7 @@ async fn start() -> Fixture {
         })
         .collect();
     options.control = vec![endpoint.clone()];
+    options.control_token = SERVICE.into();
     options.tokens_every = Duration::from_millis(100);
     let now = now_ms();
     let source = Arc::new(MemorySource::new(memory(&batch(now))));
@@ -56,7 +64,10 @@ async fn start() -> Fixture {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        control: ControlClient::new([endpoint]).unwrap(),
+        control: ControlClient::new([endpoint])
+            .unwrap()
+            .with_credential(OPERATOR)
+            .unwrap(),
         shutdown,
         _replica: replica,
         _dir: dir,
@@ -321,7 +332,7 @@ async fn a_session_reads_and_acts_on_its_own_tenant_only() {
             held.status.name(),
             held.history.last().map(|h| h.by.as_str())
         ),
-        ("RESOLVED", Some("Sam <b>"))
+        ("RESOLVED", Some("Sam <b> via service:wallboard"))
     );
 }
 
@@ -380,6 +391,51 @@ async fn tokens_and_settings_come_from_the_control_plane_too() {
     stored.token_sha256.clear();
     stored.version = 0;
     f.control.put_config(stored.to_proto()).await.expect("put");
+    let mut status = StatusCode::OK;
+    for _ in 0..50 {
+        status = f.get(&cookie, "/api/board").await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_tenant_credential_signs_in_to_its_own_tenant_only() {
+    let f = start().await;
+    f.control
+        .put_credential("a", "sam", &hash_token("credential-of-a"))
+        .await
+        .expect("put credential");
+    let mut cookie = Err(StatusCode::UNAUTHORIZED);
+    for _ in 0..50 {
+        cookie = f.sign_in("a", "credential-of-a").await;
+        if cookie.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cookie = cookie.expect("a's credential signs in to a");
+    // Not into b, and a's session shows a's board whatever is asked.
+    assert_eq!(
+        f.sign_in("b", "credential-of-a").await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let alert_b = f.raise("b", "cust-b").await;
+    let board = f.board(&cookie, "/api/board?tenant=b").await;
+    assert_eq!(board["tenant"], "a");
+    assert_eq!(board["alerts"], json!([]));
+    assert_eq!(
+        f.act(&cookie, "resolve", &alert_b).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Withdrawing the credential ends the session.
+    f.control
+        .remove_credential("a", "sam")
+        .await
+        .expect("remove");
     let mut status = StatusCode::OK;
     for _ in 0..50 {
         status = f.get(&cookie, "/api/board").await.status();

@@ -45,9 +45,12 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
         ccx_collector::serve(&config, Sink::Memory(Arc::clone(&topic)), shutdown.clone()).await?;
 
     let control_dir = std::env::temp_dir().join(format!("ccx-demo-control-{}", std::process::id()));
-    let control = ccx_control::start_replica(ccx_control::ReplicaOptions::single_node(
-        control_dir.clone(),
-    ))
+    // One operator credential, made up for this run, for the demo's own parts.
+    let control_token = format!("demo-{:x}-{}", std::process::id(), ccx_model::now_ms());
+    let control = ccx_control::start_replica(
+        ccx_control::ReplicaOptions::single_node(control_dir.clone())
+            .with_operator("demo", &control_token),
+    )
     .await?;
     let control_endpoint = control.grpc_addr().to_string();
 
@@ -55,6 +58,7 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
     let stream = {
+        let stream_token = control_token.clone();
         let (rows, progress, stop, topic) = (
             rows.clone(),
             Arc::clone(&progress),
@@ -73,7 +77,13 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
                 options,
                 ccx_stream::Settings::new(TenantSettings::default()),
                 move |_| Ok(MemoryLog::new(Arc::clone(&topic))),
-                move |_| WithAlerts::new(rows.clone(), std::slice::from_ref(&control_endpoint)),
+                move |_| {
+                    WithAlerts::new(
+                        rows.clone(),
+                        std::slice::from_ref(&control_endpoint),
+                        &stream_token,
+                    )
+                },
                 stop,
                 progress,
             )
@@ -83,6 +93,7 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
     let mut options = ccx_wallboard::Options::new(listen);
     options.tenants = config.tenants.clone();
     options.control = vec![control.grpc_addr().to_string()];
+    options.control_token = control_token;
     let source = Arc::new(ccx_wallboard::MemorySource::new(rows));
     let wallboard = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
     let simulator = tokio::spawn(simulate(collector.grpc_addr, contacts_per_second));

@@ -66,6 +66,8 @@ enum Command {
     Alerts(control::alerts::AlertsArgs),
     /// Tenant configuration held by the control plane: get, set.
     Config(control::config::ConfigArgs),
+    /// Tenant credentials of the control plane (operators): add, remove, list.
+    Credentials(control::credentials::CredentialsArgs),
     /// Control-plane membership: status, add or remove a replica.
     Cluster(control::cluster::ClusterArgs),
     /// Load and validate the configuration, print it (token hashes included) and exit.
@@ -83,7 +85,20 @@ enum Command {
         idle_ms: u64,
     },
     /// Create or upgrade the ClickHouse schema (versioned migrations; a re-run is a no-op).
-    Migrate,
+    Migrate {
+        /// Also build these tenants' read databases (as `ccx tenant-database`), rebuilt when
+        /// this run applied migrations so that their new columns reach them; comma-separated.
+        #[arg(
+            long = "tenant-database",
+            value_delimiter = ',',
+            env = "CCX_TENANT_DATABASES"
+        )]
+        tenant_databases: Vec<String>,
+    },
+    /// Build (or, with --rebuild, rebuild after a migration) a tenant's read database in
+    /// ClickHouse, `<database>_t_<tenant>`: its rows only, every table and KPI view; prints
+    /// the read user to create for its Grafana datasource (docs/operations.md).
+    TenantDatabase(TenantDatabaseArgs),
     /// Recompute a tenant's rows of a time range from its stored events, late ones included,
     /// and write them again (new versions): `… FINAL` becomes exact. Only minutes the stream
     /// can no longer change (behind the tenant's watermark by its FCR window + 2 h).
@@ -97,6 +112,19 @@ enum Command {
         #[arg(long, default_value_t = 1, env = "CCX_REPLICATION")]
         replication: i32,
     },
+}
+
+#[derive(clap::Args)]
+struct TenantDatabaseArgs {
+    /// The tenant.
+    tenant: String,
+    /// Drop the tenant's database first and fill it again from the stored rows (after a
+    /// migration added columns).
+    #[arg(long)]
+    rebuild: bool,
+    /// The ClickHouse user that reads it (default: `<tenant>_read`, '-' written '_').
+    #[arg(long)]
+    user: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -162,6 +190,13 @@ fn main() -> anyhow::Result<()> {
         }
         args.tls = config.control.tls.clone();
         args.ca = config.control.ca.clone();
+        // Credentials on the command line replace the config's.
+        if args.operators.is_empty() {
+            args.operators = config.control.operators.clone();
+        }
+        if args.services.is_empty() {
+            args.services = config.control.services.clone();
+        }
         // `alert_events` go where the config's `[clickhouse]` section says, if it has one.
         if args.clickhouse_url.is_none() && clickhouse_configured(&cli.config) {
             args.clickhouse_url = Some(config.clickhouse.url.clone());
@@ -213,7 +248,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
-            let config = Config::load(&cli.config)?;
+            let mut config = Config::load(&cli.config)?;
+            if !config.control.token.is_empty() {
+                config.control.token = "(set, not shown)".into();
+            }
             print!("{}", toml::to_string_pretty(&config)?);
             eprintln!("configuration ok");
             Ok(())
@@ -237,14 +275,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             replica.stop().await;
             Ok(())
         }
-        Command::Alerts(args) => Ok(control::alerts::run(args).await?),
-        Command::Config(args) => Ok(control::config::run(args).await?),
-        Command::Cluster(args) => Ok(control::cluster::run(args).await?),
+        Command::Alerts(args) => Ok(control::alerts::run(args, &cli.config).await?),
+        Command::Config(args) => Ok(control::config::run(args, &cli.config).await?),
+        Command::Credentials(args) => Ok(control::credentials::run(args, &cli.config).await?),
+        Command::Cluster(args) => Ok(control::cluster::run(args, &cli.config).await?),
         Command::Stream(args) => {
             let config = Config::load(&cli.config)?;
             stream(config, args).await
         }
-        Command::Migrate => {
+        Command::Migrate { tenant_databases } => {
             let config = Config::load(&cli.config)?;
             let store = ccx_store::Store::connect(&config.clickhouse).await?;
             let applied = store.migrate().await?;
@@ -254,6 +293,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.clickhouse.database,
                 applied.len(),
                 applied.join(", ")
+            );
+            for tenant in &tenant_databases {
+                let rebuild = !applied.is_empty();
+                let db = store.provision_tenant(tenant, rebuild).await?;
+                println!(
+                    "{db}: {} for tenant {tenant}",
+                    if rebuild { "built again" } else { "kept" }
+                );
+            }
+            Ok(())
+        }
+        Command::TenantDatabase(args) => {
+            let config = Config::load(&cli.config)?;
+            let store = ccx_store::Store::connect(&config.clickhouse).await?;
+            let db = store.provision_tenant(&args.tenant, args.rebuild).await?;
+            let user = args
+                .user
+                .unwrap_or_else(|| format!("{}_read", args.tenant.replace('-', "_")));
+            let database = &config.clickhouse.database;
+            println!(
+                "ClickHouse {}: {db} holds tenant {}'s rows",
+                store.server_version(),
+                args.tenant
+            );
+            println!(
+                "\nusers.xml (any release): under <profiles>\n{}\nand under <users>\n{}",
+                ccx_store::tenants::READ_PROFILE_XML,
+                ccx_store::tenants::users_xml(
+                    database,
+                    &args.tenant,
+                    &user,
+                    "SHA256_OF_THE_PASSWORD"
+                )
+            );
+            println!(
+                "\nor, with SQL access control (current releases):\n\
+                 CREATE USER {user} IDENTIFIED WITH sha256_password BY '<password>' \
+                 SETTINGS readonly = 2;\n{};",
+                ccx_store::tenants::grant_sql(database, &args.tenant, &user)
             );
             Ok(())
         }
@@ -285,10 +363,7 @@ async fn collector(config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = ccx_collector::serve(config, sink, shutdown.clone()).await?;
     if !config.control.endpoints.is_empty() {
-        let client = ccx_control_client::ControlClient::for_config(
-            config.control.endpoints.iter(),
-            &config.control,
-        )?;
+        let client = ccx_control_client::ControlClient::from_config(&config.control)?;
         tokio::spawn(ccx_collector::directory::follow_control(
             Arc::clone(&running.ingest),
             config.tenants.clone(),
@@ -321,6 +396,7 @@ async fn wallboard(mut config: Config, args: WallboardArgs) -> anyhow::Result<()
     options.control = config.control.endpoints.clone();
     options.control_tls = ccx_control_client::client_tls(&config.control)?;
     options.tls = config.wallboard.tls.clone();
+    options.control_token = config.control.token.clone();
     let shutdown = CancellationToken::new();
     let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store));
     let running = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
@@ -415,10 +491,7 @@ async fn backfill(config: &Config, args: BackfillArgs) -> anyhow::Result<()> {
     let control = if config.control.endpoints.is_empty() {
         None
     } else {
-        let client = ccx_control_client::ControlClient::for_config(
-            config.control.endpoints.iter(),
-            &config.control,
-        )?;
+        let client = ccx_control_client::ControlClient::from_config(&config.control)?;
         let stored = client.get_config(&args.tenant).await?;
         if stored.version > 0 {
             settings = ccx_model::settings::TenantSettings::from_proto(&stored)?;

@@ -93,10 +93,14 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     };
     let dir = std::env::temp_dir().join(format!("ccx-backfill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let replica = start_replica(ReplicaOptions::single_node(dir.join("control")))
-        .await
-        .expect("replica");
-    let client = replica.client().expect("client");
+    // The control plane's operator; `ccx backfill` presents it as its `[control] token`.
+    const OPERATOR: &str = "operator-token-of-the-backfill-test";
+    let replica = start_replica(
+        ReplicaOptions::single_node(dir.join("control")).with_operator("ops", OPERATOR),
+    )
+    .await
+    .expect("replica");
+    let client = replica.client(OPERATOR).expect("client");
     let started = std::time::Instant::now();
     while client.status().await.map_or(true, |s| s.leader_id == 0) {
         assert!(started.elapsed().as_secs() < 10, "no leader");
@@ -120,7 +124,7 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     std::fs::write(
         &config,
         format!(
-            "[clickhouse]\nurl = \"{}\"\n[control]\nendpoints = [\"{}\"]\n",
+            "[clickhouse]\nurl = \"{}\"\n[control]\nendpoints = [\"{}\"]\ntoken = \"{OPERATOR}\"\n",
             clickhouse.url,
             replica.grpc_addr()
         ),
@@ -170,7 +174,11 @@ async fn ccx_backfill_rewrites_a_tenants_rows_from_its_stored_events() {
     let ghost = held.iter().find(|a| a.alert_id == ghost.alert_id).unwrap();
     assert_eq!(ghost.status, AlertStatus::Resolved);
     let last = ghost.history.last().unwrap();
-    assert_eq!(last.by, ccx_stream::backfill::WITHDRAWN_BY);
+    // Recorded with the credential backfill presented.
+    assert_eq!(
+        last.by,
+        format!("{} via operator:ops", ccx_stream::backfill::WITHDRAWN_BY)
+    );
     assert_eq!(last.note, ccx_stream::backfill::WITHDRAWN_NOTE);
     // The hours and the day of the range sum the rewritten minutes (the stray row's gone).
     let all = ccx_store::RowFilter::default();

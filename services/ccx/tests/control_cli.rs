@@ -1,5 +1,7 @@
-//! `ccx config`, `ccx alerts` and `ccx cluster` as an operator runs them, against a running
-//! control-plane replica: what they print, and that a bad setting is refused naming its field.
+//! `ccx config`, `ccx alerts`, `ccx credentials` and `ccx cluster` as an operator (and a
+//! tenant) runs them, against a running control-plane replica: what they print, that a bad
+//! setting is refused naming its field, and that a tenant's credential reaches its own tenant
+//! only.
 
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -8,14 +10,43 @@ use ccx_control::{start_replica, ReplicaOptions};
 use ccx_model::rows::ChurnAlert;
 use serde_json::Value;
 
+/// The operator credential of the replicas these tests start.
+const OPERATOR: &str = "operator-token-of-the-cli-tests";
+
+/// `ccx ARGS` as the operator.
 fn ccx(control: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ccx"))
+    ccx_as(control, Some(OPERATOR), args)
+}
+
+/// `ccx ARGS` presenting `token` in CCX_CONTROL_TOKEN (`None`: no variable).
+fn ccx_as(control: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ccx"));
+    command
         .args(args)
         .args(["--control", control])
         .env("CCX_LOG", "warn")
         .env_remove("CCX_CONTROL")
-        .output()
-        .expect("run ccx")
+        .env_remove("CCX_CONTROL_TOKEN")
+        .env_remove("CCX__CONTROL__TOKEN");
+    if let Some(token) = token {
+        command.env("CCX_CONTROL_TOKEN", token);
+    }
+    command.output().expect("run ccx")
+}
+
+async fn replica(dir: &std::path::Path) -> ccx_control::ReplicaHandle {
+    let replica = start_replica(
+        ReplicaOptions::single_node(dir.to_path_buf()).with_operator("ops", OPERATOR),
+    )
+    .await
+    .expect("replica");
+    let client = replica.client(OPERATOR).expect("client");
+    let started = std::time::Instant::now();
+    while client.status().await.map_or(true, |s| s.leader_id == 0) {
+        assert!(started.elapsed().as_secs() < 10, "no leader");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    replica
 }
 
 fn stdout(out: &Output) -> String {
@@ -35,16 +66,9 @@ fn json(out: &Output) -> Value {
 async fn the_control_commands_read_and_change_the_control_plane() {
     let dir = std::env::temp_dir().join(format!("ccx-control-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let replica = start_replica(ReplicaOptions::single_node(dir.clone()))
-        .await
-        .expect("replica");
+    let replica = replica(&dir).await;
     let control = replica.grpc_addr().to_string();
-    let client = replica.client().expect("client");
-    let started = std::time::Instant::now();
-    while client.status().await.map_or(true, |s| s.leader_id == 0) {
-        assert!(started.elapsed().as_secs() < 10, "no leader");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let client = replica.client(OPERATOR).expect("client");
 
     let control = control.as_str();
     let defaults = json(&ccx(control, &["config", "get", "acme"]));
@@ -74,7 +98,7 @@ async fn the_control_commands_read_and_change_the_control_plane() {
     assert_eq!(changed["churn"]["signals"]["REPEAT_CONTACT"]["cap"], 5);
     assert_eq!(changed["timeZone"], "Europe/Rome");
     assert_eq!(changed["queues"]["vip"]["slTargetPct"], 95);
-    assert_eq!(changed["updatedBy"], "ops");
+    assert_eq!(changed["updatedBy"], "ops via operator:ops");
     assert_eq!(
         changed["tokenSha256"],
         serde_json::json!([ccx_model::hash_token("secret-token")])
@@ -167,7 +191,10 @@ async fn the_control_commands_read_and_change_the_control_plane() {
     ));
     assert_eq!(acked["status"], "ACKNOWLEDGED");
     let history = acked["history"].as_array().expect("history");
-    assert_eq!(history.last().map(|h| &h["by"]), Some(&Value::from("kim")));
+    assert_eq!(
+        history.last().map(|h| &h["by"]),
+        Some(&Value::from("kim via operator:ops"))
+    );
     let listed = stdout(&ccx(
         control,
         &[
@@ -232,17 +259,10 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(String, String, Value)>>>) {
 async fn alerts_list_shows_kinds_hides_resolved_and_test_notify_posts_to_each_target() {
     let dir = std::env::temp_dir().join(format!("ccx-alerts-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let replica = start_replica(ReplicaOptions::single_node(dir.clone()))
-        .await
-        .expect("replica");
+    let replica = replica(&dir).await;
     let control = replica.grpc_addr().to_string();
     let control = control.as_str();
-    let client = replica.client().expect("client");
-    let started = std::time::Instant::now();
-    while client.status().await.map_or(true, |s| s.leader_id == 0) {
-        assert!(started.elapsed().as_secs() < 10, "no leader");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let client = replica.client(OPERATOR).expect("client");
     let alert = |n: u32| ChurnAlert {
         tenant_id: "acme".into(),
         alert_id: format!("acme:c{n}:e{n}"),
@@ -337,4 +357,134 @@ async fn alerts_list_shows_kinds_hides_resolved_and_test_notify_posts_to_each_ta
     );
     replica.stop().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_credential_reaches_its_own_tenant_only_and_none_reaches_nothing() {
+    let dir = std::env::temp_dir().join(format!("ccx-credentials-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let replica = replica(&dir).await;
+    let control = replica.grpc_addr().to_string();
+    let control = control.as_str();
+    let client = replica.client(OPERATOR).expect("client");
+    for tenant in ["acme", "beta"] {
+        client
+            .raise_alert(&ChurnAlert {
+                tenant_id: tenant.into(),
+                alert_id: format!("{tenant}:c1:e1"),
+                customer_id: "c1".into(),
+                score: 75,
+                reasons: vec!["NPS_DETRACTOR".into()],
+                triggered_at: 1_700_000_000_000,
+                contact_id: "k1".into(),
+                channel: "CHAT".into(),
+                queue_id: "billing".into(),
+                agent_id: "a7".into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // The operator gives acme a credential; the token is printed once, its hash kept.
+    let added = json(&ccx(control, &["credentials", "add", "acme", "ann"]));
+    let token = added["token"]
+        .as_str()
+        .expect("a generated token")
+        .to_string();
+    assert_eq!(added["tokenSha256"], ccx_model::hash_token(&token));
+    assert_eq!(added["createdBy"], "operator:ops");
+    let listed = stdout(&ccx(control, &["credentials", "list"]));
+    assert!(
+        listed.contains("\"name\":\"ann\"") && !listed.contains(&token),
+        "{listed}"
+    );
+
+    // acme's credential: acme's alerts and settings, nothing of beta's.
+    let acme = |args: &[&str]| ccx_as(control, Some(&token), args);
+    let own = stdout(&acme(&["alerts", "list"]));
+    assert!(own.contains("acme:c1:e1") && !own.contains("beta"), "{own}");
+    for args in [
+        &["alerts", "list", "--tenant", "beta"][..],
+        &[
+            "alerts",
+            "ack",
+            "--tenant",
+            "beta",
+            "beta:c1:e1",
+            "--by",
+            "ann",
+        ],
+        &[
+            "alerts",
+            "resolve",
+            "--tenant",
+            "beta",
+            "beta:c1:e1",
+            "--by",
+            "ann",
+        ],
+        &["config", "get", "beta"],
+        &["config", "set", "beta", "sl_threshold=1s"],
+        &["config", "set", "acme", "token=planted"],
+        &["credentials", "add", "acme", "mallory"],
+        &["credentials", "list", "beta"],
+        &["cluster", "status"],
+    ] {
+        let out = acme(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains("permission denied"), "{args:?}: {err}");
+    }
+    let set = json(&acme(&[
+        "config",
+        "set",
+        "acme",
+        "sl_threshold=25s",
+        "--by",
+        "ann",
+    ]));
+    assert_eq!(set["updatedBy"], "ann via tenant:acme/ann");
+    let acked = json(&acme(&[
+        "alerts",
+        "ack",
+        "--tenant",
+        "acme",
+        "acme:c1:e1",
+        "--by",
+        "ann",
+    ]));
+    assert_eq!(acked["status"], "ACKNOWLEDGED");
+    let beta = client
+        .list_alerts(&ccx_control::AlertFilter {
+            tenant_id: Some("beta".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(beta[0].status, ccx_control::AlertStatus::Open);
+    assert_eq!(client.get_config("beta").await.unwrap().version, 0);
+
+    // No credential, or a guessed one: refused before anything is read.
+    let none = ccx_as(control, None, &["alerts", "list"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("CCX_CONTROL_TOKEN"));
+    let guess = ccx_as(control, Some("guess"), &["alerts", "list"]);
+    assert!(String::from_utf8_lossy(&guess.stderr).contains("unauthenticated"));
+
+    // The credential can come from the configuration instead of the environment.
+    let config = dir.join("ccx.toml");
+    std::fs::write(&config, format!("[control]\ntoken = \"{token}\"\n")).unwrap();
+    let from_config = ccx_as(
+        control,
+        None,
+        &["--config", config.to_str().unwrap(), "alerts", "list"],
+    );
+    assert!(stdout(&from_config).contains("acme:c1:e1"));
+
+    // Withdrawn: refused at once.
+    json(&ccx(control, &["credentials", "remove", "acme", "ann"]));
+    let after = acme(&["alerts", "list"]);
+    assert!(String::from_utf8_lossy(&after.stderr).contains("unauthenticated"));
+    replica.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -102,6 +102,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(i, a)| format!("{}={a}", i + 1))
         .collect::<Vec<_>>()
         .join(",");
+    // One operator credential, made up for this run.
+    let token = format!("bench-{}", ccx_model::now_ms());
+    let operator = format!("bench={}", ccx_model::hash_token(&token));
     let mut children = Children(Vec::new());
     for (i, addr) in grpc.iter().enumerate() {
         let id = (i + 1).to_string();
@@ -109,6 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Command::new(&replica_bin)
                 .args(["--id", &id, "--peers", &peers, "--grpc-listen", addr])
                 .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
+                .args(["--operator", &operator])
                 .arg("--data-dir")
                 .arg(root.join(format!("r{id}")))
                 .env("RUST_LOG", "warn")
@@ -117,7 +121,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn()?,
         );
     }
-    let client = Arc::new(ControlClient::new(&grpc)?.with_timeout(Duration::from_secs(30)));
+    let client = Arc::new(
+        ControlClient::new(&grpc)?
+            .with_credential(&token)?
+            .with_timeout(Duration::from_secs(30)),
+    );
     let started = Instant::now();
     let leader = loop {
         if let Ok(s) = client.status().await {

@@ -9,6 +9,7 @@ use crate::notify::Cluster;
 use crate::state::{Command, Proposal, StateMachine};
 use crate::transport::AddressBook;
 
+use super::access::Access;
 use super::metrics::Metrics;
 use super::raft_loop::Input;
 use super::write::{ForwardClients, WriteOp};
@@ -28,6 +29,8 @@ pub(super) struct Core {
     pub(super) metrics: Metrics,
     pub(super) loop_alive: Arc<AtomicBool>,
     pub(super) counter: AtomicU64,
+    /// The operator and service credentials this replica accepts.
+    pub(super) access: Access,
 }
 
 impl Core {

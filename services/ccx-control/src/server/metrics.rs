@@ -21,6 +21,8 @@ pub(super) struct Metrics {
     pub(super) write_retries: IntCounter,
     pub(super) reads: IntCounter,
     pub(super) forwarded: IntCounter,
+    /// Calls refused: no, an unknown, or a too narrow credential.
+    pub(super) refused: IntCounter,
     pub(super) send_failures: IntCounter,
     pub(super) write_seconds: Histogram,
     /// Notifications and `alert_events` writes.
@@ -58,6 +60,10 @@ impl Metrics {
                 "Index of the latest snapshot.",
             ),
             writes: counter("ccx_control_writes_total", "Writes answered successfully."),
+            refused: counter(
+                "ccx_control_refused_calls_total",
+                "Calls refused for a missing, unknown or too narrow credential.",
+            ),
             write_errors: counter(
                 "ccx_control_write_errors_total",
                 "Writes answered with an error.",

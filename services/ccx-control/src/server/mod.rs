@@ -10,12 +10,16 @@
 //! Reads: ReadIndex (raft's linearizable read), served once this replica has applied up to the
 //! returned index; `local` reads skip it.
 //!
-//! One job per file: `options` (what a replica needs to run), `core` (the state the services
+//! Every public call is authenticated and authorized (`access`): operator and service
+//! credentials come from the replica's options, tenant credentials from the replicated state.
+//!
+//! One job per file: `access` (who calls, what they may do), `options` (what a replica needs to run), `core` (the state the services
 //! share), `write` (the write path), `read` (linearizable and local reads), `public` (the
 //! `ccx.v1.Control` service), `internal` (the raft transport and forwarded writes),
 //! `raft_loop` (the thread that owns the raft node), `http` (the HTTP listener) and `metrics`;
 //! this file starts and stops a replica.
 
+mod access;
 mod core;
 mod http;
 mod internal;
@@ -50,6 +54,7 @@ use self::public::ControlService;
 use self::raft_loop::{Input, RaftLoop};
 use self::tls::ReplicaTls;
 
+pub use self::access::Access;
 pub use self::options::{ReplicaOptions, Tuning};
 
 /// A point-in-time view of the local raft node.
@@ -104,13 +109,12 @@ impl ReplicaHandle {
         self.core.state.clone()
     }
 
-    /// A client of this replica (it follows the leader from here), over TLS if the replica's
-    /// peers are reached so.
-    pub fn client(&self) -> Result<ccx_control_client::ControlClient, ControlError> {
-        Ok(
-            ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])?
-                .with_tls(self.core.peer_tls.clone()),
-        )
+    /// A client of this replica presenting `token` (it follows the leader from here), over
+    /// TLS if the replica's peers are reached so.
+    pub fn client(&self, token: &str) -> Result<ccx_control_client::ControlClient, ControlError> {
+        ccx_control_client::ControlClient::new([self.grpc_addr.to_string()])?
+            .with_tls(self.core.peer_tls.clone())
+            .with_credential(token)
     }
 
     /// True while the raft loop runs.
@@ -199,6 +203,7 @@ pub async fn start_replica(options: ReplicaOptions) -> Result<ReplicaHandle, Con
         metrics,
         loop_alive: loop_alive.clone(),
         counter: AtomicU64::new(0),
+        access: options.access.clone(),
     });
     let raft_loop = RaftLoop {
         last_leadership: (node.term(), node.leader_id()),

@@ -10,6 +10,8 @@ use ccx_config::{ClickHouseConfig, TlsConfig};
 use crate::error::ControlError;
 use crate::notify::NotifyOptions;
 
+use super::access::Access;
+
 /// Timing and retention knobs of a replica; the defaults suit a LAN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
@@ -65,6 +67,8 @@ pub struct ReplicaOptions {
     pub tls: Option<TlsConfig>,
     /// `control.ca`: the CA peers' certificates are verified against (TLS to peers).
     pub ca: Option<PathBuf>,
+    /// The operator and service credentials accepted (at least one operator).
+    pub access: Access,
 }
 
 impl ReplicaOptions {
@@ -87,7 +91,26 @@ impl ReplicaOptions {
             clickhouse: None,
             tls: None,
             ca: None,
+            access: Access::default(),
         }
+    }
+
+    /// Accepts `token` as operator `name` (its hash is kept, not the token).
+    pub fn with_operator(mut self, name: &str, token: &str) -> ReplicaOptions {
+        self.access.operators.push(ccx_config::NamedCredential {
+            name: name.to_string(),
+            token_sha256: ccx_model::hash_token(token),
+        });
+        self
+    }
+
+    /// Accepts `token` as service `name`.
+    pub fn with_service(mut self, name: &str, token: &str) -> ReplicaOptions {
+        self.access.services.push(ccx_config::NamedCredential {
+            name: name.to_string(),
+            token_sha256: ccx_model::hash_token(token),
+        });
+        self
     }
 
     /// A single-replica cluster on loopback ephemeral ports (the demo, tests).
@@ -118,6 +141,13 @@ impl ReplicaOptions {
                 "peers must include this replica ({}) unless it joins",
                 self.id
             )));
+        }
+        if self.access.operators.is_empty() {
+            return Err(ControlError::Config(
+                "operators: at least one operator credential is required ([[control.operators]] \
+                 or --operator name=sha256); every call to the control plane is authenticated"
+                    .into(),
+            ));
         }
         if self.tuning.election_ticks <= self.tuning.heartbeat_ticks {
             return Err(ControlError::Config(

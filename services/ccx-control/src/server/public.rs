@@ -1,4 +1,6 @@
-//! The public `ccx.v1.Control` gRPC service: tenant configs, alerts and cluster membership.
+//! The public `ccx.v1.Control` gRPC service: tenant configs, alerts, tenant credentials and
+//! cluster membership. Every handler first names its caller (`access.rs`) and checks what
+//! that caller may do; changes record the caller as their author.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,11 @@ use ccx_proto::v1::control_server::Control;
 use tonic::{Request, Response, Status};
 
 use crate::error::ControlError;
-use crate::state::{AlertFilter, AlertRecord, Command, CommandValue, Proposal, StoredConfig};
+use crate::state::{
+    AlertFilter, AlertRecord, Command, CommandValue, Proposal, StoredConfig, TenantCredential,
+};
 
+use super::access::{self, Principal};
 use super::core::Core;
 use super::write::WriteOp;
 
@@ -33,7 +38,38 @@ fn alert_of(v: CommandValue) -> Result<pb::Alert, ControlError> {
 #[derive(Clone)]
 pub(super) struct ControlService(pub(super) Arc<Core>);
 
+fn credential_of(v: CommandValue) -> Result<pb::TenantCredential, ControlError> {
+    match v {
+        CommandValue::Credential(c) => Ok(c.to_proto()),
+        other => Err(ControlError::Storage(format!(
+            "unexpected result {other:?}"
+        ))),
+    }
+}
+
 impl ControlService {
+    /// The caller of `request`, or UNAUTHENTICATED (logged: who knocks without a key matters).
+    fn who<T>(&self, request: &Request<T>) -> Result<Principal, ControlError> {
+        let state = ccx_model::sync::read(&self.0.state);
+        access::authenticate(&self.0.access, &state, request.metadata()).map_err(|e| {
+            self.0.metrics.refused.inc();
+            tracing::warn!(remote = ?request.remote_addr(), error = %e, "control call refused");
+            e
+        })
+    }
+
+    /// A refused call, counted and logged with who tried.
+    fn refuse(
+        &self,
+        who: &Principal,
+        result: Result<(), ControlError>,
+    ) -> Result<(), ControlError> {
+        result.inspect_err(|e| {
+            self.0.metrics.refused.inc();
+            tracing::warn!(caller = %who.label(), error = %e, "control call refused");
+        })
+    }
+
     async fn command(
         &self,
         request_id: String,
@@ -58,13 +94,22 @@ impl ControlService {
         request: Request<pb::AlertActionRequest>,
         command: impl FnOnce(String, String, String, String) -> Command,
     ) -> Result<Response<pb::Alert>, Status> {
+        let who = self.who(&request)?;
         let timeout = self.0.request_timeout_of(&request);
         let r = request.into_inner();
+        self.refuse(
+            &who,
+            who.tenant(
+                &r.tenant_id,
+                &format!("act on tenant {}'s alerts", r.tenant_id),
+            ),
+        )?;
         let request_id = request_id_or(&self.0, &r.request_id);
+        let by = who.author(&r.by);
         let v = self
             .command(
                 request_id,
-                command(r.tenant_id, r.alert_id, r.by, r.note),
+                command(r.tenant_id, r.alert_id, by, r.note),
                 timeout,
             )
             .await?;
@@ -78,7 +123,15 @@ impl Control for ControlService {
         &self,
         request: Request<pb::GetTenantConfigRequest>,
     ) -> Result<Response<pb::TenantConfig>, Status> {
+        let who = self.who(&request)?;
         let req = request.into_inner();
+        self.refuse(
+            &who,
+            who.tenant(
+                &req.tenant_id,
+                &format!("read tenant {}'s configuration", req.tenant_id),
+            ),
+        )?;
         if !ccx_model::validate::is_tenant_id(&req.tenant_id) {
             return Err(ControlError::InvalidArgument(format!(
                 "tenantId: {:?} is not a tenant id",
@@ -97,11 +150,14 @@ impl Control for ControlService {
         &self,
         request: Request<pb::ListTenantConfigsRequest>,
     ) -> Result<Response<pb::ListTenantConfigsResponse>, Status> {
+        let who = self.who(&request)?;
         if !request.into_inner().local {
             self.0.linearizable().await?;
         }
+        // A tenant credential sees its own tenant's only.
         let configs = ccx_model::sync::read(&self.0.state)
             .configs()
+            .filter(|c| who.own_tenant().is_none_or(|t| t == c.tenant_id))
             .map(|c| c.to_proto())
             .collect();
         Ok(Response::new(pb::ListTenantConfigsResponse { configs }))
@@ -111,14 +167,40 @@ impl Control for ControlService {
         &self,
         request: Request<pb::PutTenantConfigRequest>,
     ) -> Result<Response<pb::TenantConfig>, Status> {
+        let who = self.who(&request)?;
         let timeout = self.0.request_timeout_of(&request);
         let req = request.into_inner();
         let config = req
             .config
             .ok_or_else(|| ControlError::InvalidArgument("config: required".into()))?;
         let mut stored = StoredConfig::from_proto(&config).map_err(ControlError::from)?;
-        stored.updated_by = req.by;
-        let expected_version = stored.version;
+        let mut expected_version = stored.version;
+        match &who {
+            Principal::Operator(_) => {}
+            Principal::Service(_) => {
+                self.refuse(&who, who.operator("change tenant configurations"))?
+            }
+            Principal::Tenant { .. } => {
+                self.refuse(
+                    &who,
+                    who.tenant(
+                        &stored.tenant_id,
+                        &format!("change tenant {}'s configuration", stored.tenant_id),
+                    ),
+                )?;
+                // A tenant changes its settings, never its ingest tokens; it writes over the
+                // version it read, so an operator's token change in between is not undone.
+                let current =
+                    ccx_model::sync::read(&self.0.state).config_or_default(&stored.tenant_id);
+                if current.token_sha256 != stored.token_sha256 {
+                    self.refuse(&who, who.operator("change ingest tokens (tokenSha256)"))?;
+                }
+                if expected_version == 0 {
+                    expected_version = current.version;
+                }
+            }
+        }
+        stored.updated_by = who.author(&req.by);
         let v = self
             .command(
                 request_id_or(&self.0, &req.request_id),
@@ -139,6 +221,8 @@ impl Control for ControlService {
         &self,
         request: Request<pb::RaiseAlertRequest>,
     ) -> Result<Response<pb::Alert>, Status> {
+        let who = self.who(&request)?;
+        self.refuse(&who, who.operator_or_service("raise alerts"))?;
         let timeout = self.0.request_timeout_of(&request);
         let req = request.into_inner();
         let alert = req
@@ -159,7 +243,19 @@ impl Control for ControlService {
         &self,
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
-        let req = request.into_inner();
+        let who = self.who(&request)?;
+        let mut req = request.into_inner();
+        // A tenant credential lists its own tenant's, whatever the filter asked.
+        match who.own_tenant() {
+            Some(own) if req.tenant_id.is_empty() => req.tenant_id = own.to_string(),
+            _ => self.refuse(
+                &who,
+                who.tenant(
+                    &req.tenant_id,
+                    &format!("read tenant {}'s alerts", req.tenant_id),
+                ),
+            )?,
+        }
         if !req.local {
             self.0.linearizable().await?;
         }
@@ -200,8 +296,10 @@ impl Control for ControlService {
 
     async fn cluster_status(
         &self,
-        _request: Request<pb::ClusterStatusRequest>,
+        request: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        let who = self.who(&request)?;
+        self.refuse(&who, who.operator_or_service("read the cluster's status"))?;
         Ok(Response::new(self.0.cluster_status()))
     }
 
@@ -209,6 +307,8 @@ impl Control for ControlService {
         &self,
         request: Request<pb::ChangeMembershipRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        let who = self.who(&request)?;
+        self.refuse(&who, who.operator("change the cluster's membership"))?;
         let timeout = self.0.request_timeout_of(&request);
         let req = request.into_inner();
         let add = match pb::MembershipChange::try_from(req.change) {
@@ -237,5 +337,93 @@ impl Control for ControlService {
         // Answer with this replica's view once it has applied the change.
         self.0.linearizable().await?;
         Ok(Response::new(self.0.cluster_status()))
+    }
+
+    async fn put_tenant_credential(
+        &self,
+        request: Request<pb::PutTenantCredentialRequest>,
+    ) -> Result<Response<pb::TenantCredential>, Status> {
+        let who = self.who(&request)?;
+        self.refuse(&who, who.operator("manage tenant credentials"))?;
+        let timeout = self.0.request_timeout_of(&request);
+        let req = request.into_inner();
+        let proto = req
+            .credential
+            .ok_or_else(|| ControlError::InvalidArgument("credential: required".into()))?;
+        let mut credential = TenantCredential::from_proto(&proto).map_err(ControlError::from)?;
+        if access::is_process_credential(&self.0.access, &credential.token_sha256) {
+            return Err(ControlError::InvalidArgument(
+                "tokenSha256: an operator or service credential's token; use a new token".into(),
+            )
+            .into());
+        }
+        credential.created_by = who.author("");
+        let v = self
+            .command(
+                request_id_or(&self.0, &req.request_id),
+                Command::PutCredential { credential },
+                timeout,
+            )
+            .await?;
+        Ok(Response::new(credential_of(v)?))
+    }
+
+    async fn remove_tenant_credential(
+        &self,
+        request: Request<pb::RemoveTenantCredentialRequest>,
+    ) -> Result<Response<pb::TenantCredential>, Status> {
+        let who = self.who(&request)?;
+        self.refuse(&who, who.operator("manage tenant credentials"))?;
+        let timeout = self.0.request_timeout_of(&request);
+        let req = request.into_inner();
+        let v = self
+            .command(
+                request_id_or(&self.0, &req.request_id),
+                Command::RemoveCredential {
+                    tenant_id: req.tenant_id,
+                    name: req.name,
+                },
+                timeout,
+            )
+            .await?;
+        Ok(Response::new(credential_of(v)?))
+    }
+
+    async fn list_tenant_credentials(
+        &self,
+        request: Request<pb::ListTenantCredentialsRequest>,
+    ) -> Result<Response<pb::ListTenantCredentialsResponse>, Status> {
+        let who = self.who(&request)?;
+        let req = request.into_inner();
+        if req.tenant_id.is_empty() {
+            self.refuse(
+                &who,
+                who.operator_or_service("list every tenant's credentials"),
+            )?;
+        } else {
+            self.refuse(
+                &who,
+                who.tenant(
+                    &req.tenant_id,
+                    &format!("list tenant {}'s credentials", req.tenant_id),
+                ),
+            )?;
+        }
+        self.0.linearizable().await?;
+        let state = ccx_model::sync::read(&self.0.state);
+        let credentials = if req.tenant_id.is_empty() {
+            state
+                .credentials()
+                .map(TenantCredential::to_proto)
+                .collect()
+        } else {
+            state
+                .credentials_of(&req.tenant_id)
+                .map(TenantCredential::to_proto)
+                .collect()
+        };
+        Ok(Response::new(pb::ListTenantCredentialsResponse {
+            credentials,
+        }))
     }
 }

@@ -16,6 +16,9 @@ use ccx_model::rows::ChurnAlert;
 use ccx_model::settings::{AlertKind, Format, NotificationTarget};
 use serde_json::Value;
 
+/// The operator credential the replicas of these tests accept.
+pub const OPERATOR: &str = "operator-token-of-the-notify-tests";
+
 /// How the receiver answers on one path.
 #[derive(Debug, Clone, Copy)]
 pub enum Behaviour {
@@ -204,14 +207,15 @@ pub async fn raise(address: &str, alert: &AlertRecord) -> AlertRecord {
     let mut c = ccx_proto::v1::control_client::ControlClient::connect(format!("http://{address}"))
         .await
         .unwrap();
-    let a = c
-        .raise_alert(ccx_proto::v1::RaiseAlertRequest {
-            alert: Some(alert.to_proto()),
-            request_id: format!("raise-{}", alert.alert_id),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut request = tonic::Request::new(ccx_proto::v1::RaiseAlertRequest {
+        alert: Some(alert.to_proto()),
+        request_id: format!("raise-{}", alert.alert_id),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {OPERATOR}").parse().unwrap(),
+    );
+    let a = c.raise_alert(request).await.unwrap().into_inner();
     AlertRecord::from_proto_full(&a)
 }
 

@@ -1,6 +1,7 @@
 //! `ccx alerts list | ack | resolve | test-notify`.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use ccx_control_client::{AlertFilter, AlertKind, AlertRecord, AlertStatus, ControlError};
 use serde_json::json;
@@ -183,8 +184,8 @@ async fn test_notify(
 }
 
 /// `ccx alerts …`: prints what the command answers.
-pub async fn run(args: AlertsArgs) -> Result<(), ControlError> {
-    let client = args.endpoints.client()?;
+pub async fn run(args: AlertsArgs, config: &[PathBuf]) -> Result<(), ControlError> {
+    let client = args.endpoints.client(config)?;
     let mut out = String::new();
     match args.command {
         AlertsCommand::List {

@@ -2,6 +2,7 @@
 
 use ccx_control_client::ControlError;
 use serde_json::json;
+use std::path::PathBuf;
 
 use super::ControlEndpoints;
 
@@ -29,8 +30,8 @@ pub enum ClusterCommand {
 }
 
 /// `ccx cluster …`: prints the cluster's status (after the change, for `add` and `remove`).
-pub async fn run(args: ClusterArgs) -> Result<(), ControlError> {
-    let client = args.endpoints.client()?;
+pub async fn run(args: ClusterArgs, config: &[PathBuf]) -> Result<(), ControlError> {
+    let client = args.endpoints.client(config)?;
     let s = match args.command {
         ClusterCommand::Status => client.status().await?,
         ClusterCommand::Add { id, address } => client.add_replica(id, &address).await?,

@@ -7,6 +7,7 @@ use ccx_model::settings::{
 };
 use ccx_proto::v1 as pb;
 use serde_json::json;
+use std::path::PathBuf;
 
 use ccx_model::json::format_ms;
 
@@ -294,8 +295,8 @@ pub fn config_json(c: &pb::TenantConfig) -> Result<serde_json::Value, ControlErr
 }
 
 /// `ccx config …`: prints the tenant's configuration (after the change, for `set`).
-pub async fn run(args: ConfigArgs) -> Result<(), ControlError> {
-    let client = args.endpoints.client()?;
+pub async fn run(args: ConfigArgs, config: &[PathBuf]) -> Result<(), ControlError> {
+    let client = args.endpoints.client(config)?;
     let config = match args.command {
         ConfigCommand::Get { tenant } => client.get_config(&tenant).await?,
         ConfigCommand::Set {

@@ -1,13 +1,19 @@
-//! `ccx alerts`, `ccx config` and `ccx cluster`: the control plane's commands, talking to the
-//! replicas named by `--control host:port,...` (env `CCX_CONTROL`) through the control client.
+//! `ccx alerts`, `ccx config`, `ccx credentials` and `ccx cluster`: the control plane's
+//! commands, talking to the replicas named by `--control host:port,...` (env `CCX_CONTROL`)
+//! through the control client, presenting the credential of `CCX_CONTROL_TOKEN` or, when it is
+//! not set, `[control] token` of the configuration.
 
 pub mod alerts;
 pub mod cluster;
 pub mod config;
+pub mod credentials;
+
+use std::path::PathBuf;
 
 use ccx_control_client::{ControlClient, ControlError};
 
-/// Where the control plane is: `--control host:port,...` (env `CCX_CONTROL`).
+/// Where the control plane is: `--control host:port,...` (env `CCX_CONTROL`), and the
+/// credential to present.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ControlEndpoints {
     #[arg(
@@ -22,17 +28,41 @@ pub struct ControlEndpoints {
     /// with TLS (`control.ca` of the replicas' configuration).
     #[arg(long = "control-ca", env = "CCX_CONTROL_CA", global = true)]
     pub control_ca: Option<std::path::PathBuf>,
+    /// The credential presented to the control plane (an operator's or a tenant's). Only
+    /// from the environment, so it never shows in a process list; default: `[control] token`
+    /// of the configuration (`--config`, `CCX__CONTROL__TOKEN`).
+    #[arg(skip = std::env::var("CCX_CONTROL_TOKEN").ok())]
+    pub token: Option<String>,
 }
 
 impl ControlEndpoints {
-    fn client(&self) -> Result<ControlClient, ControlError> {
+    /// A client presenting `CCX_CONTROL_TOKEN`, or the configuration's `[control] token`.
+    pub fn client(&self, config: &[PathBuf]) -> Result<ControlClient, ControlError> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => {
+                ccx_config::Config::load(config)
+                    .map_err(|e| ControlError::Config(e.to_string()))?
+                    .control
+                    .token
+            }
+        };
+        if token.is_empty() {
+            return Err(ControlError::Config(
+                "no control-plane credential: set CCX_CONTROL_TOKEN, or [control] token in the \
+                 configuration"
+                    .into(),
+            ));
+        }
         let tls = self
             .control_ca
             .as_deref()
             .map(|ca| ccx_control_client::ClientTls::trusting("--control-ca", ca))
             .transpose()
             .map_err(|e| ControlError::Config(e.to_string()))?;
-        Ok(ControlClient::new(self.control.iter().cloned())?.with_tls(tls))
+        ControlClient::new(self.control.iter().cloned())?
+            .with_tls(tls)
+            .with_credential(&token)
     }
 }
 
@@ -54,6 +84,30 @@ mod tests {
     enum Sub {
         Alerts(AlertsArgs),
         Config(ConfigArgs),
+    }
+
+    #[test]
+    fn the_credential_comes_from_the_environment_or_the_config() {
+        let endpoints = super::ControlEndpoints {
+            control: vec!["127.0.0.1:1".into()],
+            token: None,
+            control_ca: None,
+        };
+        let dir = std::env::temp_dir().join(format!("ccx-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let without = dir.join("none.toml");
+        std::fs::write(&without, "").unwrap();
+        let err = endpoints.client(&[without]).err().unwrap();
+        assert!(err.to_string().contains("CCX_CONTROL_TOKEN"), "{err}");
+        let with = dir.join("token.toml");
+        std::fs::write(&with, "[control]\ntoken = \"op-token\"\n").unwrap();
+        assert!(endpoints.client(&[with]).is_ok());
+        let from_env = super::ControlEndpoints {
+            token: Some("has space".into()),
+            ..endpoints
+        };
+        assert!(from_env.client(&[]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
