@@ -121,6 +121,7 @@ impl ReplicaArgs {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
+            ..ClickHouseConfig::default()
         });
         o
     }

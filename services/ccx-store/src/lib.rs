@@ -34,6 +34,8 @@
 //! NULL on inbound rows. The views answer per minute and key; a ratio over a longer range or a group is computed from
 //! the components summed over the base tables `… FINAL`, never by averaging view rows.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccx_config::ClickHouseConfig;
@@ -46,12 +48,15 @@ use serde_json::Value;
 
 mod alert_events;
 mod codec;
+pub mod layout;
+pub mod retention;
 pub mod schema;
 pub mod testing;
 mod views;
 
 pub use alert_events::AlertEvent;
 pub use codec::{Insert, RowFilter};
+pub use layout::Layout;
 pub use schema::Migration;
 
 /// What went wrong talking to ClickHouse; `context` names the statement (and with it the
@@ -148,18 +153,19 @@ pub fn quote(text: &str) -> String {
     out
 }
 
-fn valid_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// A connection to the ClickHouse HTTP interface, bound to one database.
 #[derive(Clone)]
 pub struct Store {
     client: reqwest::Client,
-    url: String,
+    /// The servers statements may go to; `current` indexes the one that answered last.
+    urls: Arc<Vec<String>>,
+    current: Arc<AtomicUsize>,
     database: String,
+    layout: Layout,
+    /// The shards `ccx migrate` expects the cluster to have.
+    shards: u32,
+    /// `[clickhouse] retention_days`.
+    retention_days: Vec<(String, u32)>,
     user: String,
     password: String,
     server_version: String,
@@ -169,8 +175,9 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password.
         f.debug_struct("Store")
-            .field("url", &self.url)
+            .field("urls", &self.urls)
             .field("database", &self.database)
+            .field("layout", &self.layout)
             .field("user", &self.user)
             .field("server_version", &self.server_version)
             .finish_non_exhaustive()
@@ -181,18 +188,13 @@ impl Store {
     /// Checks that ClickHouse answers and reads its `version()`. The database need not exist
     /// yet ([`Store::migrate`] creates it).
     pub async fn connect(config: &ClickHouseConfig) -> Result<Store, StoreError> {
-        if !valid_identifier(&config.database) {
-            return Err(StoreError::Config(format!(
-                "database {:?}: expected letters, digits and '_', not starting with a digit",
-                config.database
-            )));
-        }
-        let url = config.url.trim_end_matches('/').to_string();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(StoreError::Config(format!(
-                "url {url:?}: expected http://host:port"
-            )));
-        }
+        config
+            .validate()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let urls = config
+            .urls()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .collect();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
@@ -200,8 +202,12 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("HTTP client: {e}")))?;
         let mut store = Store {
             client,
-            url,
+            urls: Arc::new(urls),
+            current: Arc::new(AtomicUsize::new(0)),
             database: config.database.clone(),
+            layout: Layout::of(config),
+            shards: config.cluster.as_ref().map_or(1, |c| c.shards),
+            retention_days: retention::tables(config)?,
             user: config.user.clone(),
             password: config.password.clone(),
             server_version: String::new(),
@@ -229,24 +235,55 @@ impl Store {
         &self.database
     }
 
-    fn request(&self, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        let mut request = self.client.post(&self.url).query(params);
-        if !self.user.is_empty() {
-            request = request.basic_auth(&self.user, Some(&self.password));
-        }
-        request
+    /// The layout of the tables (one server or a cluster).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
+    /// Sends a statement to the server that answered last; one that does not answer is
+    /// followed by the next of the configured servers, each tried once. Sending a
+    /// statement again is harmless: every statement ccx sends is idempotent.
     async fn send(
         &self,
         context: &str,
-        request: reqwest::RequestBuilder,
+        params: &[(&str, &str)],
+        body: bytes::Bytes,
+    ) -> Result<String, StoreError> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut unreachable = None;
+        for i in 0..self.urls.len() {
+            let at = (first + i) % self.urls.len();
+            let url = &self.urls[at];
+            match self.send_to(url, context, params, body.clone()).await {
+                Err(e @ StoreError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "ClickHouse server unreachable");
+                    unreachable = Some(e);
+                }
+                answer => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return answer;
+                }
+            }
+        }
+        Err(unreachable.expect("at least one url"))
+    }
+
+    async fn send_to(
+        &self,
+        url: &str,
+        context: &str,
+        params: &[(&str, &str)],
+        body: bytes::Bytes,
     ) -> Result<String, StoreError> {
         let unreachable = |source| StoreError::Unreachable {
-            url: self.url.clone(),
+            url: url.to_string(),
             context: context.to_string(),
             source,
         };
+        let mut request = self.client.post(url).query(params).body(body);
+        if !self.user.is_empty() {
+            request = request.basic_auth(&self.user, Some(&self.password));
+        }
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let text = response.text().await.map_err(unreachable)?;
@@ -262,13 +299,11 @@ impl Store {
 
     /// Runs one statement (sent as the request body) and returns the raw answer.
     async fn execute(&self, context: &str, sql: &str) -> Result<String, StoreError> {
-        let request = self
-            .request(&[
-                ("wait_end_of_query", "1"),
-                ("output_format_json_quote_64bit_integers", "0"),
-            ])
-            .body(sql.to_string());
-        self.send(context, request).await
+        let params = [
+            ("wait_end_of_query", "1"),
+            ("output_format_json_quote_64bit_integers", "0"),
+        ];
+        self.send(context, &params, sql.to_string().into()).await
     }
 
     async fn select(&self, context: &str, sql: &str) -> Result<Vec<Value>, StoreError> {
@@ -280,10 +315,11 @@ impl Store {
 
     async fn insert(&self, insert: Insert) -> Result<(), StoreError> {
         let context = format!("INSERT INTO {}.{}", self.database, insert.table);
-        let request = self
-            .request(&[("query", insert.query.as_str())])
-            .body(insert.body);
-        self.send(&context, request).await.map(|_| ())
+        let mut params = vec![("query", insert.query.as_str())];
+        params.extend_from_slice(self.layout.insert_settings());
+        self.send(&context, &params, insert.body.into())
+            .await
+            .map(|_| ())
     }
 
     /// Creates the database and applies the migrations not applied yet, in order. Returns the
@@ -297,8 +333,11 @@ impl Store {
     /// an earlier release left it: for upgrade tests and staged upgrades).
     pub async fn migrate_to(&self, last: u32) -> Result<Vec<String>, StoreError> {
         let db = &self.database;
+        self.check_cluster().await?;
         for statement in schema::bootstrap(db) {
-            self.execute(&first_line(&statement), &statement).await?;
+            for statement in self.layout.statements(&statement) {
+                self.execute(&first_line(&statement), &statement).await?;
+            }
         }
         let context = format!("SELECT FROM {db}.{}", schema::MIGRATIONS_TABLE);
         let applied: Vec<u32> = self
@@ -325,8 +364,8 @@ impl Store {
                 database = %db,
                 "applying ClickHouse migration"
             );
-            for step in &migration.steps {
-                self.apply(&migration, step).await?;
+            for step in migration.steps.iter().flat_map(|s| self.layout.steps(s)) {
+                self.apply(&migration, &step).await?;
             }
             let record = format!(
                 "INSERT INTO {db}.{} (version, name, applied_at) VALUES ({}, {}, now())",
@@ -343,6 +382,67 @@ impl Store {
             names.push(migration.name.to_string());
         }
         Ok(names)
+    }
+
+    /// In the cluster layout, checks that the server knows the cluster with the configured
+    /// number of shards (the `ON CLUSTER` statements would otherwise fail or wait).
+    async fn check_cluster(&self) -> Result<(), StoreError> {
+        let Layout::Cluster { cluster, .. } = &self.layout else {
+            return Ok(());
+        };
+        let sql = format!(
+            "SELECT count() AS replicas, uniqExact(shard_num) AS shards \
+             FROM system.clusters WHERE cluster = {}",
+            quote(cluster)
+        );
+        let rows = self.select("SELECT FROM system.clusters", &sql).await?;
+        let count = |k: &str| {
+            rows.first()
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        if count("replicas") == 0 {
+            return Err(StoreError::Config(format!(
+                "clickhouse.cluster.name: the server knows no cluster {cluster:?} \
+                 (remote_servers in its configuration)"
+            )));
+        }
+        if count("shards") != u64::from(self.shards) {
+            return Err(StoreError::Config(format!(
+                "clickhouse.cluster.shards: {} configured, cluster {cluster:?} has {}",
+                self.shards,
+                count("shards")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Drops the months each table keeps no longer (see [`retention`]) as of `now_ms`;
+    /// returns `(table, YYYYMM)` of the months dropped.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Vec<(String, u32)>, StoreError> {
+        let db = &self.database;
+        let mut dropped = Vec::new();
+        for (table, days) in &self.retention_days {
+            let column = retention::column(table);
+            let cutoff = retention::cutoff(now_ms, *days);
+            let sql = retention::partitions_query(db, table, &column, cutoff);
+            let context = format!("SELECT months past retention FROM {db}.{table}");
+            for row in self.select(&context, &sql).await? {
+                let partition = row
+                    .get("partition")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| StoreError::Decode {
+                        context: context.clone(),
+                        message: format!("no partition in {row}"),
+                    })? as u32;
+                let statement = retention::drop_statement(&self.layout, db, table, partition);
+                tracing::info!(table = %table, partition, "dropping a month past retention");
+                self.execute(&first_line(&statement), &statement).await?;
+                dropped.push((table.clone(), partition));
+            }
+        }
+        Ok(dropped)
     }
 
     /// Applies one step of a migration. Columns are added only if missing; when the
@@ -517,14 +617,12 @@ impl Store {
     pub async fn query_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
         let sql = sql.trim().trim_end_matches(';');
         let context = first_line(sql);
-        let request = self
-            .request(&[
-                ("wait_end_of_query", "1"),
-                ("default_format", "JSONEachRow"),
-                ("output_format_json_quote_64bit_integers", "0"),
-            ])
-            .body(sql.to_string());
-        let answer = self.send(&context, request).await?;
+        let params = [
+            ("wait_end_of_query", "1"),
+            ("default_format", "JSONEachRow"),
+            ("output_format_json_quote_64bit_integers", "0"),
+        ];
+        let answer = self.send(&context, &params, sql.to_string().into()).await?;
         parse_json_lines(&context, &answer)
     }
 }
@@ -558,15 +656,6 @@ mod tests {
     #[test]
     fn literals_are_escaped() {
         assert_eq!(quote("a'b\\c"), r"'a\'b\\c'");
-    }
-
-    #[test]
-    fn database_names_are_identifiers() {
-        assert!(valid_identifier("ccx"));
-        assert!(valid_identifier("ccx_test_1"));
-        assert!(!valid_identifier("1ccx"));
-        assert!(!valid_identifier("ccx; DROP"));
-        assert!(!valid_identifier(""));
     }
 
     #[test]

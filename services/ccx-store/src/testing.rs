@@ -82,6 +82,7 @@ impl ClickHouseServer {
                         database: "ccx".into(),
                         user: "default".into(),
                         password: String::new(),
+                        ..ClickHouseConfig::default()
                     };
                     return Ok((server, config));
                 }
