@@ -34,6 +34,17 @@ pub enum Layout {
 /// The suffix of a table's local part in the cluster layout.
 pub const LOCAL: &str = "_local";
 
+/// The sharding key of a table with tenants: a tenant's rows are on one shard.
+const BY_TENANT: &str = "cityHash64(tenant_id)";
+
+/// The `Distributed` table `<db>.<table>` over the `<table>_local` tables of `cluster`.
+fn distributed(cluster: &str, db: &str, table: &str, shard_by: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{table} ON CLUSTER {cluster} AS {db}.{table}{LOCAL}\n\
+         ENGINE = Distributed({cluster}, {db}, {table}{LOCAL}, {shard_by})"
+    )
+}
+
 impl Layout {
     pub fn of(config: &ClickHouseConfig) -> Layout {
         match &config.cluster {
@@ -53,15 +64,22 @@ impl Layout {
                 self.statements(sql).into_iter().map(Step::Sql).collect()
             }
             (Layout::Cluster { cluster, .. }, Step::AddColumns(add)) => {
-                let on = |table: String| {
+                let db = &add.database;
+                let table = &add.table;
+                // 18.16 refuses `ALTER … ON CLUSTER` of a Distributed table on a cluster with
+                // internal replication; it holds no rows (inserts are synchronous), so it is
+                // created again over the altered local tables.
+                vec![
                     Step::AddColumns(AddColumns {
-                        table,
+                        table: format!("{table}{LOCAL}"),
                         on_cluster: Some(cluster.clone()),
                         ..add.clone()
-                    })
-                };
-                // The local tables first: the Distributed table may only name their columns.
-                vec![on(format!("{}{LOCAL}", add.table)), on(add.table.clone())]
+                    }),
+                    Step::Sql(format!(
+                        "DROP TABLE IF EXISTS {db}.{table} ON CLUSTER {cluster}"
+                    )),
+                    Step::Sql(distributed(cluster, db, table, BY_TENANT)),
+                ]
             }
         }
     }
@@ -233,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn columns_are_added_to_the_local_tables_then_the_distributed_one() {
+    fn columns_are_added_to_the_local_tables_and_the_distributed_one_follows() {
         let m4 = &migrations("db")[3];
         let steps = cluster(true).steps(&m4.steps[0]);
         let sql: Vec<String> = steps
@@ -246,7 +264,14 @@ mod tests {
         assert!(
             sql[0].starts_with("ALTER TABLE db.queue_metrics_1m_local ON CLUSTER ccx_cluster\n")
         );
-        assert!(sql[1].starts_with("ALTER TABLE db.queue_metrics_1m ON CLUSTER ccx_cluster\n"));
+        assert_eq!(
+            sql[1],
+            "DROP TABLE IF EXISTS db.queue_metrics_1m ON CLUSTER ccx_cluster"
+        );
+        assert!(sql[2].starts_with(
+            "CREATE TABLE IF NOT EXISTS db.queue_metrics_1m ON CLUSTER ccx_cluster \
+             AS db.queue_metrics_1m_local\nENGINE = Distributed(ccx_cluster, db, queue_metrics_1m_local, cityHash64(tenant_id))"
+        ));
         let Step::AddColumns(local) = &steps[0] else {
             panic!()
         };

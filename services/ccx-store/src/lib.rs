@@ -429,13 +429,13 @@ impl Store {
             let sql = retention::partitions_query(db, table, &column, cutoff);
             let context = format!("SELECT months past retention FROM {db}.{table}");
             for row in self.select(&context, &sql).await? {
-                let partition = row
-                    .get("partition")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| StoreError::Decode {
-                        context: context.clone(),
-                        message: format!("no partition in {row}"),
-                    })? as u32;
+                let partition =
+                    row.get("month")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| StoreError::Decode {
+                            context: context.clone(),
+                            message: format!("no month in {row}"),
+                        })? as u32;
                 let statement = retention::drop_statement(&self.layout, db, table, partition);
                 tracing::info!(table = %table, partition, "dropping a month past retention");
                 self.execute(&first_line(&statement), &statement).await?;

@@ -69,11 +69,11 @@ pub fn cutoff(now_ms: i64, days: u32) -> i64 {
     first_day(year, month) * 86_400
 }
 
-/// The query whose answer (`partition` per row) lists the months of `table` before `cutoff`.
+/// The query whose answer (`month` per row) lists the months of `table` before `cutoff`.
 pub fn partitions_query(db: &str, table: &str, column: &str, cutoff: i64) -> String {
     format!(
-        "SELECT DISTINCT toYYYYMM({column}) AS partition FROM {db}.{table} \
-         WHERE {column} < toDateTime({cutoff}) ORDER BY partition"
+        "SELECT DISTINCT toYYYYMM({column}) AS month FROM {db}.{table} \
+         WHERE {column} < toDateTime({cutoff}) ORDER BY month"
     )
 }
 
