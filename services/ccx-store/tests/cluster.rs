@@ -7,7 +7,7 @@ mod common;
 
 use ccx_store::layout::LOCAL;
 use ccx_store::schema::{self, TABLES, VIEWS};
-use ccx_store::testing::cluster::ClickHouseCluster;
+use ccx_store::testing::cluster::{sync_replicas, ClickHouseCluster};
 use ccx_store::{Store, StoreError};
 use common::*;
 
@@ -16,14 +16,8 @@ async fn count(store: &Store, sql: &str) -> u64 {
     rows[0]["n"].as_u64().expect("n")
 }
 
-/// Waits until server `store` fetched every part its shard's other replicas have.
-async fn sync_replicas(store: &Store) {
-    for table in TABLES {
-        store
-            .query_json(&format!("SYSTEM SYNC REPLICA ccx.{table}{LOCAL}"))
-            .await
-            .expect("SYSTEM SYNC REPLICA");
-    }
+async fn sync(store: &Store) {
+    sync_replicas(store).await.expect("replicas in sync");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +69,7 @@ async fn the_cluster_layout_keeps_versions_on_every_replica() {
     stores[1].write(&v2).await.expect("write");
     stores[2].write(&stale(15)).await.expect("write");
     for s in &stores {
-        sync_replicas(s).await;
+        sync(s).await;
         assert_eq!(s.read_final(None).await.unwrap(), expected_final(&v2, None));
     }
     // The replicas of shard 1 hold the same rows; the shards hold every row once.
@@ -118,7 +112,7 @@ async fn the_cluster_layout_keeps_versions_on_every_replica() {
     );
     assert!(!dropped.is_empty());
     for s in &stores {
-        sync_replicas(s).await;
+        sync(s).await;
         assert_eq!(s.read_final(None).await.unwrap(), expected_final(&v2, None));
     }
     assert_eq!(

@@ -196,3 +196,40 @@ impl ClickHouseCluster {
         }
     }
 }
+
+/// Waits until every replicated table of `store`'s server is writable, sees every replica of
+/// its shard active and fetched what they have (`SYSTEM SYNC REPLICA`): a restarted replica
+/// answers queries before it rejoined its shard.
+pub async fn sync_replicas(store: &crate::Store) -> Result<(), crate::StoreError> {
+    let db = store.database();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let lagging = format!(
+        "SELECT table FROM system.replicas WHERE database = '{db}' \
+         AND (is_readonly OR is_session_expired OR active_replicas < total_replicas)"
+    );
+    loop {
+        let rows = store.query_json(&lagging).await?;
+        if rows.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(crate::StoreError::Decode {
+                context: "waiting for replicas".into(),
+                message: format!("still not active after 60 s: {rows:?}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tables = store
+        .query_json(&format!(
+            "SELECT table FROM system.replicas WHERE database = '{db}'"
+        ))
+        .await?;
+    for table in tables {
+        let name = table["table"].as_str().unwrap_or_default();
+        store
+            .query_json(&format!("SYSTEM SYNC REPLICA {db}.{name}"))
+            .await?;
+    }
+    Ok(())
+}
