@@ -117,6 +117,28 @@ async fn final_rows_equal_the_reference_on_every_replica_after_one_is_killed() {
             events.len() as u64
         );
     }
+    // What the scenario occupies on a replica of shard 1 (docs/operations.md sizes from it).
+    let parts = stores[0]
+        .query_json(
+            "SELECT table, sum(rows) AS rows, sum(data_compressed_bytes) AS bytes \
+             FROM system.parts WHERE database = 'ccx' AND active GROUP BY table ORDER BY table",
+        )
+        .await
+        .expect("system.parts");
+    for part in parts {
+        eprintln!(
+            "shard 1 replica 1: {} {} rows {} bytes",
+            part["table"], part["rows"], part["bytes"]
+        );
+    }
+    let span = stores[0]
+        .query_json(
+            "SELECT uniqExact(tenant_id, agent_id) AS agents, \
+             max(occurred_at_ms) - min(occurred_at_ms) AS span_ms FROM ccx.events",
+        )
+        .await
+        .expect("span");
+    eprintln!("scenario: {:?}", span[0]);
     // The replicas of shard 1 hold the same rows, the shards hold them all between them.
     let local = |i: usize| {
         let config = cluster.config_at(&config, i);
