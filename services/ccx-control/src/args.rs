@@ -66,7 +66,7 @@ pub struct ReplicaArgs {
     /// The config's `[clickhouse]` section, for what has no flag (failover servers, the
     /// cluster layout); the flags above win over its url, database and credentials.
     #[arg(skip)]
-    pub clickhouse_section: Option<ClickHouseConfig>,
+    pub clickhouse_section: Option<Box<ClickHouseConfig>>,
     /// First wait after a failed notification post; it doubles per failure.
     #[arg(
         long,
@@ -125,7 +125,11 @@ impl ReplicaArgs {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
-            ..self.clickhouse_section.clone().unwrap_or_default()
+            ..self
+                .clickhouse_section
+                .as_deref()
+                .cloned()
+                .unwrap_or_default()
         });
         o
     }
@@ -182,7 +186,7 @@ mod tests {
         assert_eq!(o.clickhouse.unwrap().database, "ccx");
         assert_eq!(o.notify.retry.first, Duration::from_millis(50));
         // The config's failover servers and cluster come along; the flag's URL wins.
-        args.clickhouse_section = Some(ClickHouseConfig {
+        args.clickhouse_section = Some(Box::new(ClickHouseConfig {
             url: "http://ignored:8123".into(),
             failover_urls: vec!["http://127.0.0.2:8123".into()],
             cluster: Some(ccx_config::ClusterConfig {
@@ -190,7 +194,7 @@ mod tests {
                 ..Default::default()
             }),
             ..ClickHouseConfig::default()
-        });
+        }));
         let ch = args.to_options().clickhouse.unwrap();
         assert_eq!(ch.url, "http://127.0.0.1:8123");
         assert_eq!(ch.failover_urls, vec!["http://127.0.0.2:8123"]);
