@@ -174,6 +174,20 @@ mod tests {
     }
 
     #[test]
+    fn names_are_identifiers() {
+        assert!(is_identifier("ccx"));
+        assert!(is_identifier("ccx_test_1"));
+        assert!(!is_identifier("1ccx"));
+        assert!(!is_identifier("ccx; DROP"));
+        assert!(!is_identifier(""));
+        let config = ClickHouseConfig {
+            database: "ccx-db".into(),
+            ..ClickHouseConfig::default()
+        };
+        assert!(reason(&config).starts_with("invalid configuration: clickhouse.database: "));
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let mut config = ClickHouseConfig {
             cluster: Some(ClusterConfig::default()),
