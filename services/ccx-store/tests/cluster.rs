@@ -85,6 +85,20 @@ async fn the_cluster_layout_keeps_versions_on_every_replica() {
     let kpis = count(store, "SELECT count() AS n FROM ccx.queue_kpis_1m").await;
     assert!(kpis > 0);
 
+    // A join of two Distributed tables (the Grafana wallboard's alert list) runs as GLOBAL:
+    // a plain one is refused as a double-distributed subquery on a cluster of shards.
+    let join = |global: &str| {
+        format!(
+            "SELECT count() AS n FROM ccx.churn_alerts FINAL {global}ANY LEFT JOIN \
+             (SELECT alert_id, argMax(status, at_ms) AS latest_status FROM ccx.alert_events FINAL \
+             GROUP BY alert_id) AS events USING (alert_id)"
+        )
+    };
+    let alerts = count(store, "SELECT count() AS n FROM ccx.churn_alerts FINAL").await;
+    assert!(alerts > 0);
+    assert_eq!(count(&stores[2], &join("GLOBAL ")).await, alerts);
+    assert!(stores[2].query_json(&join("")).await.is_err());
+
     // Retention: a month past it is dropped from every shard and replica, the rest stays.
     let old = full_batch(30);
     let mut old_rows = old.clone();
