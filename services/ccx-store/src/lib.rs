@@ -15,6 +15,11 @@
 //! all zero is written as a zero row; [`Store::read_final`] drops such rows. [`version_now`]
 //! gives writers a version that grows with wall-clock time.
 //!
+//! **One server or a cluster.** With `[clickhouse] cluster` set, [`layout`] lays each
+//! statement out `ON CLUSTER`: replicated `<table>_local` tables and a `Distributed` table
+//! `<table>` sharded by tenant, which every read and write here names as on one server.
+//! Statements fail over to the next configured server; [`retention`] drops old months.
+//!
 //! **Time.** ClickHouse 18.16 has no `DateTime64`: minute and second columns are
 //! `DateTime('UTC')` (explicitly UTC, whatever the server's time zone), and the instants whose
 //! milliseconds matter have a UInt64 twin in Unix milliseconds: `churn_alerts.triggered_at_ms`,
