@@ -38,6 +38,10 @@ struct Args {
     /// Serve the wallboard and publish probes for a browser watching it (see above).
     #[arg(long)]
     dom_probes: Option<std::path::PathBuf>,
+    /// Write to a replicated ClickHouse cluster: a ZooKeeper and one shard of two replicas
+    /// (the cluster layout of docs/operations.md) instead of one server.
+    #[arg(long)]
+    replicated: bool,
 }
 
 const PARTITIONS: u32 = 8;
@@ -78,7 +82,14 @@ type Probes = Arc<Mutex<HashMap<String, Probe>>>;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let p = Pipeline::start("bench.e2e", PARTITIONS).await?;
+    let (_cluster, p) = if args.replicated {
+        let (cluster, config) = ccx_store::testing::cluster::ClickHouseCluster::start(&[2])
+            .map_err(anyhow::Error::msg)?;
+        let p = Pipeline::start_on("bench.e2e", PARTITIONS, config, None).await?;
+        (Some(cluster), p)
+    } else {
+        (None, Pipeline::start("bench.e2e", PARTITIONS).await?)
+    };
 
     // The stream, in this process, on its own threads.
     let options = StreamOptions {

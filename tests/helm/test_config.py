@@ -19,7 +19,7 @@ CONTRACT: dict[str, set[str]] = {
                   "sink", "drain_timeout"},
     "kafka": {"brokers", "topic", "partitions", "delivery_timeout", "properties"},
     "validation": {"max_past", "max_future"},
-    "clickhouse": {"url", "database", "user", "password"},
+    "clickhouse": {"url", "failover_urls", "database", "user", "password", "cluster", "retention_days"},
     "stream": {"checkpoint_dir", "http_listen", "tls"},
     "control": {
         "endpoints", "data_dir", "grpc_listen", "http_listen", "ca", "tls", "operators", "services",
@@ -27,7 +27,7 @@ CONTRACT: dict[str, set[str]] = {
     "wallboard": {"tls"},
     "tenants": {"id", "token_sha256"},
 }
-CONFIG_CRATE = REPO / "services" / "ccx-config" / "src" / "lib.rs"
+CONFIG_CRATE = REPO / "services" / "ccx-config" / "src"
 
 
 def config_of(out: Rendered) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def test_contract_matches_the_config_crate():
     """Every key the chart may write is a field of the Rust config structs."""
     if not CONFIG_CRATE.exists():
         pytest.skip("services/ccx-config is not in this checkout")
-    source = CONFIG_CRATE.read_text()
+    source = "\n".join(f.read_text() for f in sorted(CONFIG_CRATE.glob("*.rs")))
     structs = dict(re.findall(r"pub struct (\w+) \{(.*?)\n\}", source, re.S))
     fields = {name: set(re.findall(r"pub (\w+):", body)) for name, body in structs.items()}
     sections = dict(re.findall(r"pub (\w+): (?:Vec<)?(\w+)>?,", structs["Config"]))
@@ -93,6 +93,31 @@ def test_ports_in_config_match_the_containers(any_render: Rendered):
     assert port(config["stream"]["http_listen"]) == ports["stream"]["http"]
     assert port(config["control"]["grpc_listen"]) == ports["control"]["grpc"]
     assert port(config["control"]["http_listen"]) == ports["control"]["http"]
+
+
+def test_an_external_clickhouse_cluster(chart):
+    values = {
+        **MINIMAL_VALUES,
+        "clickhouse": {
+            **MINIMAL_VALUES.get("clickhouse", {}),
+            "url": "http://ch-0.data.svc:8123",
+            "failoverUrls": ["http://ch-1.data.svc:8123", "http://ch-2.data.svc:8123"],
+            "cluster": {"name": "analytics", "replicated": True, "shards": 2},
+            "retentionDays": {"queue_metrics_1m": 180, "events": 35},
+        },
+    }
+    config = config_of(render(values, chart=chart))
+    assert_in_contract(config)
+    ch = config["clickhouse"]
+    assert ch["failover_urls"] == ["http://ch-1.data.svc:8123", "http://ch-2.data.svc:8123"]
+    assert ch["cluster"] == {"name": "analytics", "replicated": True, "shards": 2}
+    assert ch["retention_days"] == {"events": 35, "queue_metrics_1m": 180}
+    # The default is one server: no cluster section, no retention overrides.
+    default = config_of(render(MINIMAL_VALUES, chart=chart))["clickhouse"]
+    assert "cluster" not in default and "retention_days" not in default
+    assert default["failover_urls"] == []
+    with pytest.raises(Exception, match="shards"):
+        render({**values, "clickhouse": {**values["clickhouse"], "cluster": {"name": "a", "replicated": True, "shards": 0}}}, chart=chart)
 
 
 def test_secrets_are_escaped_and_kept_out_of_the_configmap(chart):

@@ -460,8 +460,9 @@ pub fn newest(events: &[Event]) -> i64 {
 pub struct Pipeline {
     pub broker: Broker,
     pub topic: String,
-    /// The ClickHouse server process (stopped when dropped).
-    pub clickhouse: ccx_store::testing::ClickHouseServer,
+    /// The ClickHouse server process (stopped when dropped); `None` when the test runs its
+    /// own servers ([`Pipeline::start_on`]).
+    pub clickhouse: Option<ccx_store::testing::ClickHouseServer>,
     pub clickhouse_config: ccx_config::ClickHouseConfig,
     pub store: ccx_store::Store,
     /// The collector's configuration (its `kafka` section names the topic).
@@ -471,11 +472,28 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub async fn start(topic_prefix: &str, partitions: u32) -> anyhow::Result<Pipeline> {
+        let (clickhouse, clickhouse_config) =
+            ccx_store::testing::ClickHouseServer::try_start().map_err(anyhow::Error::msg)?;
+        Pipeline::start_on(
+            topic_prefix,
+            partitions,
+            clickhouse_config,
+            Some(clickhouse),
+        )
+        .await
+    }
+
+    /// [`Pipeline::start`] on the ClickHouse of `clickhouse_config` (one server or a
+    /// cluster), migrated here.
+    pub async fn start_on(
+        topic_prefix: &str,
+        partitions: u32,
+        clickhouse_config: ccx_config::ClickHouseConfig,
+        clickhouse: Option<ccx_store::testing::ClickHouseServer>,
+    ) -> anyhow::Result<Pipeline> {
         let broker = Broker::start()?;
         let topic = unique_topic(topic_prefix);
         broker.create_topic(&topic, partitions as i32).await?;
-        let (clickhouse, clickhouse_config) =
-            ccx_store::testing::ClickHouseServer::try_start().map_err(anyhow::Error::msg)?;
         let store = ccx_store::Store::connect(&clickhouse_config).await?;
         store.migrate().await?;
         let config = collector_config(&broker.addr(), &topic, partitions);

@@ -242,6 +242,21 @@ max_future = {{ include "ccx.tomlString" .Values.validation.maxFuture }}
 url = {{ include "ccx.tomlString" .Values.clickhouse.url }}
 database = {{ include "ccx.tomlString" .Values.clickhouse.database }}
 user = {{ include "ccx.tomlString" .Values.clickhouse.user }}
+failover_urls = {{ toJson (.Values.clickhouse.failoverUrls | default list) }}
+{{- with .Values.clickhouse.retentionDays }}
+
+[clickhouse.retention_days]
+{{- range $table, $days := . }}
+{{ $table }} = {{ int $days }}
+{{- end }}
+{{- end }}
+{{- if .Values.clickhouse.cluster.name }}
+
+[clickhouse.cluster]
+name = {{ include "ccx.tomlString" .Values.clickhouse.cluster.name }}
+replicated = {{ .Values.clickhouse.cluster.replicated }}
+shards = {{ int .Values.clickhouse.cluster.shards }}
+{{- end }}
 
 [stream]
 checkpoint_dir = {{ include "ccx.tomlString" .Values.stream.checkpoint.dir }}

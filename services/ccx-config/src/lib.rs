@@ -11,6 +11,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod clickhouse;
+
+pub use clickhouse::{ClickHouseConfig, ClusterConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot load configuration: {0}")]
@@ -187,26 +191,6 @@ impl ValidationConfig {
         ccx_model::Limits {
             max_past_ms: self.max_past.as_millis() as i64,
             max_future_ms: self.max_future.as_millis() as i64,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClickHouseConfig {
-    pub url: String,
-    pub database: String,
-    pub user: String,
-    pub password: String,
-}
-
-impl Default for ClickHouseConfig {
-    fn default() -> Self {
-        ClickHouseConfig {
-            url: "http://127.0.0.1:8123".into(),
-            database: "ccx".into(),
-            user: "default".into(),
-            password: String::new(),
         }
     }
 }
@@ -420,6 +404,7 @@ impl Config {
         if self.kafka.partitions == 0 {
             return Err(invalid("kafka.partitions", "must be at least 1"));
         }
+        self.clickhouse.validate()?;
         let mut names = HashSet::new();
         let control = &self.control;
         let credentials = (control.operators.iter().enumerate())

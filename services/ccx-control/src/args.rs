@@ -91,6 +91,10 @@ pub struct ReplicaArgs {
     pub clickhouse_user: String,
     #[arg(long, env = "CCX_CONTROL_CLICKHOUSE_PASSWORD", default_value = "")]
     pub clickhouse_password: String,
+    /// The config's `[clickhouse]` section, for what has no flag (failover servers, the
+    /// cluster layout); the flags above win over its url, database and credentials.
+    #[arg(skip)]
+    pub clickhouse_section: Option<Box<ClickHouseConfig>>,
     /// First wait after a failed notification post; it doubles per failure.
     #[arg(
         long,
@@ -161,6 +165,11 @@ impl ReplicaArgs {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
+            ..self
+                .clickhouse_section
+                .as_deref()
+                .cloned()
+                .unwrap_or_default()
         });
         o
     }
@@ -219,8 +228,23 @@ mod tests {
             "50",
         ])
         .unwrap();
-        let o = cli.args.to_options();
+        let mut args = cli.args;
+        let o = args.to_options();
         assert_eq!(o.clickhouse.unwrap().database, "ccx");
         assert_eq!(o.notify.retry.first, Duration::from_millis(50));
+        // The config's failover servers and cluster come along; the flag's URL wins.
+        args.clickhouse_section = Some(Box::new(ClickHouseConfig {
+            url: "http://ignored:8123".into(),
+            failover_urls: vec!["http://127.0.0.2:8123".into()],
+            cluster: Some(ccx_config::ClusterConfig {
+                name: "analytics".into(),
+                ..Default::default()
+            }),
+            ..ClickHouseConfig::default()
+        }));
+        let ch = args.to_options().clickhouse.unwrap();
+        assert_eq!(ch.url, "http://127.0.0.1:8123");
+        assert_eq!(ch.failover_urls, vec!["http://127.0.0.2:8123"]);
+        assert_eq!(ch.cluster.unwrap().name, "analytics");
     }
 }

@@ -15,6 +15,11 @@
 //! all zero is written as a zero row; [`Store::read_final`] drops such rows. [`version_now`]
 //! gives writers a version that grows with wall-clock time.
 //!
+//! **One server or a cluster.** With `[clickhouse] cluster` set, [`layout`] lays each
+//! statement out `ON CLUSTER`: replicated `<table>_local` tables and a `Distributed` table
+//! `<table>` sharded by tenant, which every read and write here names as on one server.
+//! Statements fail over to the next configured server; [`retention`] drops old months.
+//!
 //! **Time.** ClickHouse 18.16 has no `DateTime64`: minute and second columns are
 //! `DateTime('UTC')` (explicitly UTC, whatever the server's time zone), and the instants whose
 //! milliseconds matter have a UInt64 twin in Unix milliseconds: `churn_alerts.triggered_at_ms`,
@@ -36,6 +41,8 @@
 //! definitions (`queue_kpis_1h`, …, `reason_kpis_1d`). The views answer per minute and key; a ratio over a longer range or a group is computed from
 //! the components summed over the base tables `… FINAL`, never by averaging view rows.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccx_config::ClickHouseConfig;
@@ -48,6 +55,8 @@ use serde_json::Value;
 
 mod alert_events;
 mod codec;
+pub mod layout;
+pub mod retention;
 pub mod schema;
 pub mod tenants;
 pub mod testing;
@@ -56,6 +65,7 @@ mod withdraw;
 
 pub use alert_events::AlertEvent;
 pub use codec::{Insert, RowFilter};
+pub use layout::Layout;
 pub use schema::Migration;
 
 /// What went wrong talking to ClickHouse; `context` names the statement (and with it the
@@ -158,18 +168,19 @@ pub fn quote(text: &str) -> String {
     out
 }
 
-fn valid_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// A connection to the ClickHouse HTTP interface, bound to one database.
 #[derive(Clone)]
 pub struct Store {
     client: reqwest::Client,
-    url: String,
+    /// The servers statements may go to; `current` indexes the one that answered last.
+    urls: Arc<Vec<String>>,
+    current: Arc<AtomicUsize>,
     database: String,
+    layout: Layout,
+    /// The shards `ccx migrate` expects the cluster to have.
+    shards: u32,
+    /// `[clickhouse] retention_days`.
+    retention_days: Vec<(String, u32)>,
     user: String,
     password: String,
     server_version: String,
@@ -179,8 +190,9 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password.
         f.debug_struct("Store")
-            .field("url", &self.url)
+            .field("urls", &self.urls)
             .field("database", &self.database)
+            .field("layout", &self.layout)
             .field("user", &self.user)
             .field("server_version", &self.server_version)
             .finish_non_exhaustive()
@@ -191,18 +203,13 @@ impl Store {
     /// Checks that ClickHouse answers and reads its `version()`. The database need not exist
     /// yet ([`Store::migrate`] creates it).
     pub async fn connect(config: &ClickHouseConfig) -> Result<Store, StoreError> {
-        if !valid_identifier(&config.database) {
-            return Err(StoreError::Config(format!(
-                "database {:?}: expected letters, digits and '_', not starting with a digit",
-                config.database
-            )));
-        }
-        let url = config.url.trim_end_matches('/').to_string();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(StoreError::Config(format!(
-                "url {url:?}: expected http://host:port"
-            )));
-        }
+        config
+            .validate()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let urls = config
+            .urls()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .collect();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
@@ -210,8 +217,12 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("HTTP client: {e}")))?;
         let mut store = Store {
             client,
-            url,
+            urls: Arc::new(urls),
+            current: Arc::new(AtomicUsize::new(0)),
             database: config.database.clone(),
+            layout: Layout::of(config),
+            shards: config.cluster.as_ref().map_or(1, |c| c.shards),
+            retention_days: retention::tables(config)?,
             user: config.user.clone(),
             password: config.password.clone(),
             server_version: String::new(),
@@ -239,24 +250,55 @@ impl Store {
         &self.database
     }
 
-    fn request(&self, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        let mut request = self.client.post(&self.url).query(params);
-        if !self.user.is_empty() {
-            request = request.basic_auth(&self.user, Some(&self.password));
-        }
-        request
+    /// The layout of the tables (one server or a cluster).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
+    /// Sends a statement to the server that answered last; one that does not answer is
+    /// followed by the next of the configured servers, each tried once. Sending a
+    /// statement again is harmless: every statement ccx sends is idempotent.
     async fn send(
         &self,
         context: &str,
-        request: reqwest::RequestBuilder,
+        params: &[(&str, &str)],
+        body: bytes::Bytes,
+    ) -> Result<String, StoreError> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut unreachable = None;
+        for i in 0..self.urls.len() {
+            let at = (first + i) % self.urls.len();
+            let url = &self.urls[at];
+            match self.send_to(url, context, params, body.clone()).await {
+                Err(e @ StoreError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "ClickHouse server unreachable");
+                    unreachable = Some(e);
+                }
+                answer => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return answer;
+                }
+            }
+        }
+        Err(unreachable.expect("at least one url"))
+    }
+
+    async fn send_to(
+        &self,
+        url: &str,
+        context: &str,
+        params: &[(&str, &str)],
+        body: bytes::Bytes,
     ) -> Result<String, StoreError> {
         let unreachable = |source| StoreError::Unreachable {
-            url: self.url.clone(),
+            url: url.to_string(),
             context: context.to_string(),
             source,
         };
+        let mut request = self.client.post(url).query(params).body(body);
+        if !self.user.is_empty() {
+            request = request.basic_auth(&self.user, Some(&self.password));
+        }
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let text = response.text().await.map_err(unreachable)?;
@@ -272,13 +314,11 @@ impl Store {
 
     /// Runs one statement (sent as the request body) and returns the raw answer.
     async fn execute(&self, context: &str, sql: &str) -> Result<String, StoreError> {
-        let request = self
-            .request(&[
-                ("wait_end_of_query", "1"),
-                ("output_format_json_quote_64bit_integers", "0"),
-            ])
-            .body(sql.to_string());
-        self.send(context, request).await
+        let params = [
+            ("wait_end_of_query", "1"),
+            ("output_format_json_quote_64bit_integers", "0"),
+        ];
+        self.send(context, &params, sql.to_string().into()).await
     }
 
     async fn select(&self, context: &str, sql: &str) -> Result<Vec<Value>, StoreError> {
@@ -290,10 +330,11 @@ impl Store {
 
     async fn insert(&self, insert: Insert) -> Result<(), StoreError> {
         let context = format!("INSERT INTO {}.{}", self.database, insert.table);
-        let request = self
-            .request(&[("query", insert.query.as_str())])
-            .body(insert.body);
-        self.send(&context, request).await.map(|_| ())
+        let mut params = vec![("query", insert.query.as_str())];
+        params.extend_from_slice(self.layout.insert_settings());
+        self.send(&context, &params, insert.body.into())
+            .await
+            .map(|_| ())
     }
 
     /// The tables of the analytics database as the server holds them (engine, columns).
@@ -367,8 +408,11 @@ impl Store {
     /// an earlier release left it: for upgrade tests and staged upgrades).
     pub async fn migrate_to(&self, last: u32) -> Result<Vec<String>, StoreError> {
         let db = &self.database;
+        self.check_cluster().await?;
         for statement in schema::bootstrap(db) {
-            self.execute(&first_line(&statement), &statement).await?;
+            for statement in self.layout.statements(&statement) {
+                self.execute(&first_line(&statement), &statement).await?;
+            }
         }
         let context = format!("SELECT FROM {db}.{}", schema::MIGRATIONS_TABLE);
         let applied: Vec<u32> = self
@@ -395,8 +439,8 @@ impl Store {
                 database = %db,
                 "applying ClickHouse migration"
             );
-            for step in &migration.steps {
-                self.apply(&migration, step).await?;
+            for step in migration.steps.iter().flat_map(|s| self.layout.steps(s)) {
+                self.apply(&migration, &step).await?;
             }
             let record = format!(
                 "INSERT INTO {db}.{} (version, name, applied_at) VALUES ({}, {}, now())",
@@ -413,6 +457,67 @@ impl Store {
             names.push(migration.name.to_string());
         }
         Ok(names)
+    }
+
+    /// In the cluster layout, checks that the server knows the cluster with the configured
+    /// number of shards (the `ON CLUSTER` statements would otherwise fail or wait).
+    async fn check_cluster(&self) -> Result<(), StoreError> {
+        let Layout::Cluster { cluster, .. } = &self.layout else {
+            return Ok(());
+        };
+        let sql = format!(
+            "SELECT count() AS replicas, uniqExact(shard_num) AS shards \
+             FROM system.clusters WHERE cluster = {}",
+            quote(cluster)
+        );
+        let rows = self.select("SELECT FROM system.clusters", &sql).await?;
+        let count = |k: &str| {
+            rows.first()
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        if count("replicas") == 0 {
+            return Err(StoreError::Config(format!(
+                "clickhouse.cluster.name: the server knows no cluster {cluster:?} \
+                 (remote_servers in its configuration)"
+            )));
+        }
+        if count("shards") != u64::from(self.shards) {
+            return Err(StoreError::Config(format!(
+                "clickhouse.cluster.shards: {} configured, cluster {cluster:?} has {}",
+                self.shards,
+                count("shards")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Drops the months each table keeps no longer (see [`retention`]) as of `now_ms`;
+    /// returns `(table, YYYYMM)` of the months dropped.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Vec<(String, u32)>, StoreError> {
+        let db = &self.database;
+        let mut dropped = Vec::new();
+        for (table, days) in &self.retention_days {
+            let column = retention::column(table);
+            let cutoff = retention::cutoff(now_ms, *days);
+            let sql = retention::partitions_query(db, table, &column, cutoff);
+            let context = format!("SELECT months past retention FROM {db}.{table}");
+            for row in self.select(&context, &sql).await? {
+                let partition =
+                    row.get("month")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| StoreError::Decode {
+                            context: context.clone(),
+                            message: format!("no month in {row}"),
+                        })? as u32;
+                let statement = retention::drop_statement(&self.layout, db, table, partition);
+                tracing::info!(table = %table, partition, "dropping a month past retention");
+                self.execute(&first_line(&statement), &statement).await?;
+                dropped.push((table.clone(), partition));
+            }
+        }
+        Ok(dropped)
     }
 
     /// Applies one step of a migration. Columns are added only if missing; when the
@@ -607,14 +712,12 @@ impl Store {
     pub async fn query_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
         let sql = sql.trim().trim_end_matches(';');
         let context = first_line(sql);
-        let request = self
-            .request(&[
-                ("wait_end_of_query", "1"),
-                ("default_format", "JSONEachRow"),
-                ("output_format_json_quote_64bit_integers", "0"),
-            ])
-            .body(sql.to_string());
-        let answer = self.send(&context, request).await?;
+        let params = [
+            ("wait_end_of_query", "1"),
+            ("default_format", "JSONEachRow"),
+            ("output_format_json_quote_64bit_integers", "0"),
+        ];
+        let answer = self.send(&context, &params, sql.to_string().into()).await?;
         parse_json_lines(&context, &answer)
     }
 }
@@ -648,15 +751,6 @@ mod tests {
     #[test]
     fn literals_are_escaped() {
         assert_eq!(quote("a'b\\c"), r"'a\'b\\c'");
-    }
-
-    #[test]
-    fn database_names_are_identifiers() {
-        assert!(valid_identifier("ccx"));
-        assert!(valid_identifier("ccx_test_1"));
-        assert!(!valid_identifier("1ccx"));
-        assert!(!valid_identifier("ccx; DROP"));
-        assert!(!valid_identifier(""));
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddColumns {
     pub database: String,
-    pub table: &'static str,
+    pub table: String,
+    /// The cluster whose servers all get the columns (see [`crate::layout`]).
+    pub on_cluster: Option<String>,
     pub after: &'static str,
     /// `(name, type)`.
     pub columns: Vec<(&'static str, &'static str)>,
@@ -103,8 +105,13 @@ impl AddColumns {
         if adds.is_empty() {
             return None;
         }
+        let on = self
+            .on_cluster
+            .as_ref()
+            .map(|c| format!(" ON CLUSTER {c}"))
+            .unwrap_or_default();
         Some(format!(
-            "ALTER TABLE {}.{}\n    {}",
+            "ALTER TABLE {}.{}{on}\n    {}",
             self.database,
             self.table,
             adds.join(",\n    ")
@@ -194,6 +201,25 @@ pub fn table_key(table: &str) -> &'static str {
         .iter()
         .find(|(name, _)| *name == table)
         .map_or_else(|| panic!("{table} is not a ccx table"), |(_, key)| *key)
+}
+
+/// The tables partitioned by month, with the column whose month is the partition
+/// (`PARTITION BY toYYYYMM(column)`), as the migrations create them: what retention drops.
+pub fn monthly_tables() -> Vec<(String, String)> {
+    migrations("db")
+        .iter()
+        .flat_map(|m| m.steps.iter().filter_map(Step::sql))
+        .filter_map(|sql| {
+            let name = sql.strip_prefix("CREATE TABLE IF NOT EXISTS db.")?;
+            let name = name.split_once(' ')?.0;
+            let column = sql
+                .split_once("PARTITION BY toYYYYMM(")?
+                .1
+                .split_once(')')?
+                .0;
+            Some((name.to_string(), column.to_string()))
+        })
+        .collect()
 }
 
 /// The KPI views of SPEC §3 and §7.2, then those of the rollups (migration 8).
@@ -433,7 +459,8 @@ fn v2_components(db: &str) -> Vec<Step> {
             .collect();
         Step::AddColumns(AddColumns {
             database: db.to_string(),
-            table,
+            table: table.to_string(),
+            on_cluster: None,
             after: v1.last().copied().unwrap_or("tenant_id"),
             columns: new,
         })
@@ -467,7 +494,8 @@ fn live_floor(db: &str) -> Vec<Step> {
         Step::Sql(table(db, "agent_now", agent_now, None)),
         Step::AddColumns(AddColumns {
             database: db.to_string(),
-            table: "queue_now",
+            table: "queue_now".into(),
+            on_cluster: None,
             after: "longest_wait_ms",
             columns: vec![("agents_needed", "Nullable(UInt32)")],
         }),
@@ -621,6 +649,16 @@ mod tests {
         for c in REASON_COLUMNS {
             assert!(statements[9].contains(&format!("    {c} UInt64,")), "{c}");
         }
+    }
+
+    #[test]
+    fn minute_tables_are_partitioned_by_month() {
+        let monthly = monthly_tables();
+        assert!(monthly.contains(&("queue_metrics_1m".into(), "window_start".into())));
+        assert!(monthly.contains(&("events".into(), "occurred_at".into())));
+        assert!(monthly.contains(&("alert_events".into(), "at".into())));
+        assert!(!monthly.iter().any(|(t, _)| t == "queue_now"));
+        assert_eq!(monthly.len(), TABLES.len() - 3);
     }
 
     #[test]

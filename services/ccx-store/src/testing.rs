@@ -10,6 +10,9 @@
 //! ```
 //!
 //! `CLICKHOUSE_SERVER` overrides the server binary (default `clickhouse-server` on PATH).
+//! [`cluster`] starts several servers as a replicated cluster over a ZooKeeper.
+
+pub mod cluster;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,9 +31,10 @@ pub struct ClickHouseServer {
     pub http_port: u16,
     pub tcp_port: u16,
     dir: tempfile::TempDir,
+    config_path: String,
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     TcpListener::bind("127.0.0.1:0")?
         .local_addr()
         .map(|addr| addr.port())
@@ -82,6 +86,7 @@ impl ClickHouseServer {
                         database: "ccx".into(),
                         user: "default".into(),
                         password: String::new(),
+                        ..ClickHouseConfig::default()
                     };
                     return Ok((server, config));
                 }
@@ -92,18 +97,32 @@ impl ClickHouseServer {
     }
 
     fn spawn() -> Result<ClickHouseServer, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("ccx-clickhouse-")
-            .tempdir()
-            .map_err(|e| format!("temporary directory: {e}"))?;
+        let dir = temp_dir("ccx-clickhouse-")?;
         let http_port = free_port().map_err(|e| format!("free port: {e}"))?;
         let tcp_port = free_port().map_err(|e| format!("free port: {e}"))?;
+        ClickHouseServer::launch(dir, http_port, tcp_port, None)
+    }
+
+    /// Writes the configuration (with `extra` elements) into `dir` and starts the server.
+    pub(crate) fn launch(
+        dir: tempfile::TempDir,
+        http_port: u16,
+        tcp_port: u16,
+        extra: Option<&str>,
+    ) -> Result<ClickHouseServer, String> {
         let script = config_script();
-        let output = Command::new("bash")
+        let mut command = Command::new("bash");
+        command
             .arg(&script)
             .arg(dir.path())
             .arg(http_port.to_string())
-            .arg(tcp_port.to_string())
+            .arg(tcp_port.to_string());
+        if let Some(extra) = extra {
+            let path = dir.path().join("extra.xml");
+            std::fs::write(&path, extra).map_err(|e| format!("{}: {e}", path.display()))?;
+            command.arg(path);
+        }
+        let output = command
             .output()
             .map_err(|e| format!("{}: {e}", script.display()))?;
         if !output.status.success() {
@@ -114,29 +133,38 @@ impl ClickHouseServer {
             ));
         }
         let config_path = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        let console = std::fs::File::create(dir.path().join("console.log"))
-            .map_err(|e| format!("console log: {e}"))?;
-        let console_err = console
-            .try_clone()
-            .map_err(|e| format!("console log: {e}"))?;
-        let child = Command::new(server_binary())
-            .arg(format!("--config-file={config_path}"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(console))
-            .stderr(Stdio::from(console_err))
-            .spawn()
-            .map_err(|e| format!("{}: {e}", server_binary()))?;
+        let child = start_child(dir.path(), &config_path)?;
         let mut server = ClickHouseServer {
             child,
             http_port,
             tcp_port,
             dir,
+            config_path,
         };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again (after [`ClickHouseServer::kill`]) on the same ports and data.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.child = start_child(self.dir.path(), &self.config_path)?;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let http_port = self.http_port;
+        let server = self;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if answers(http_port) {
-                return Ok(server);
+                return Ok(());
             }
             if let Ok(Some(status)) = server.child.try_wait() {
                 return Err(format!(
@@ -178,6 +206,32 @@ impl ClickHouseServer {
         }
         out
     }
+}
+
+pub(crate) fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))
+}
+
+fn start_child(dir: &Path, config_path: &str) -> Result<Child, String> {
+    let console = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("console.log"))
+        .map_err(|e| format!("console log: {e}"))?;
+    let console_err = console
+        .try_clone()
+        .map_err(|e| format!("console log: {e}"))?;
+    Command::new(server_binary())
+        .arg(format!("--config-file={config_path}"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(console))
+        .stderr(Stdio::from(console_err))
+        .spawn()
+        .map_err(|e| format!("{}: {e}", server_binary()))
 }
 
 impl Drop for ClickHouseServer {

@@ -442,3 +442,97 @@ async fn a_tenants_read_database_holds_its_rows_only_on_a_current_engine_too() {
     let rows: usize = results.iter().step_by(2).map(Vec::len).sum();
     assert!(rows > 0, "the tenants have rows");
 }
+
+/// The statements of the cluster layout that a server alone can run (chdb has no cluster
+/// and no ZooKeeper): the `<table>_local` tables without replication, created and upgraded
+/// by every migration, with their `ON CLUSTER` clause left out.
+fn local_table_statements(db: &str) -> Vec<String> {
+    let layout = ccx_store::Layout::Cluster {
+        cluster: "ccx_cluster".into(),
+        replicated: false,
+    };
+    let mut statements: Vec<String> = schema::bootstrap(db)
+        .iter()
+        .flat_map(|s| layout.statements(s))
+        .collect();
+    for step in schema::migrations(db).iter().flat_map(|m| &m.steps) {
+        for step in layout.steps(step) {
+            statements.extend(match step {
+                Step::Sql(sql) => Some(sql),
+                Step::AddColumns(add) => add.statement(&[]),
+            });
+        }
+    }
+    statements
+        .into_iter()
+        .filter(|s| {
+            let table = ["CREATE TABLE IF NOT EXISTS ", "ALTER TABLE "]
+                .iter()
+                .find_map(|p| s.strip_prefix(p)?.split_whitespace().next());
+            s.starts_with("CREATE DATABASE")
+                || table.is_some_and(|t| t.ends_with(ccx_store::layout::LOCAL))
+        })
+        .map(|s| s.replace(" ON CLUSTER ccx_cluster", ""))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cluster_layouts_local_tables_and_retention_run_on_a_current_engine_too() {
+    if let Err(why) = ensure_chdb() {
+        eprintln!("SKIPPED: chdb-core (a current ClickHouse engine) cannot be installed: {why}");
+        return;
+    }
+    let local = local_table_statements("clustered");
+    // The migrations table and every table of the schema, each with its added columns.
+    assert_eq!(
+        local
+            .iter()
+            .filter(|s| s.starts_with("CREATE TABLE"))
+            .count(),
+        TABLES.len() + 1
+    );
+    assert!(local
+        .iter()
+        .any(|s| s.starts_with("ALTER TABLE clustered.queue_metrics_1m_local\n")));
+    let mut steps = sql_steps(&local);
+
+    // Retention on the single-server layout: an old month of a table goes, the rest stays.
+    steps.extend(schema_steps("kept"));
+    let batch = full_batch(1);
+    let mut old = RowBatch {
+        version: 1,
+        queue: batch.queue.clone(),
+        ..RowBatch::default()
+    };
+    for (key, _) in &mut old.queue {
+        key.window_start -= 400 * 86_400_000;
+    }
+    steps.extend(insert_steps(&[batch.clone(), old.clone()], "kept"));
+    let now_ms = batch.queue[0].0.window_start + 10 * 86_400_000;
+    let cutoff = ccx_store::retention::cutoff(now_ms, 92);
+    let months_query =
+        ccx_store::retention::partitions_query("kept", "queue_metrics_1m", "window_start", cutoff);
+    let old_month = ccx_store::retention::partitions_query(
+        "kept",
+        "queue_metrics_1m",
+        "window_start",
+        i64::MAX / 2_000,
+    );
+    let (_, before) = run_chdb(&json!({ "steps": steps, "queries": [months_query, old_month] }));
+    let months: Vec<u64> = before[0]
+        .iter()
+        .map(|r| r["month"].as_u64().unwrap())
+        .collect();
+    assert_eq!(months.len(), 1, "{months:?}");
+    assert_eq!(before[1].len(), 2, "two months stored");
+    let drop = ccx_store::retention::drop_statement(
+        &ccx_store::Layout::Single,
+        "kept",
+        "queue_metrics_1m",
+        months[0] as u32,
+    );
+    steps.push(json!({ "sql": drop }));
+    let count = "SELECT count() AS n FROM kept.queue_metrics_1m".to_string();
+    let (_, after) = run_chdb(&json!({ "steps": steps, "queries": [count] }));
+    assert_eq!(after[0][0]["n"].as_u64(), Some(batch.queue.len() as u64));
+}

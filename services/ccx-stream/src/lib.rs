@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod operator;
 pub mod reader;
+pub mod retention;
 pub mod serve;
 pub mod sink;
 pub mod source;

@@ -132,6 +132,14 @@ pub async fn serve(
             stop.store(true, Ordering::Relaxed);
         });
     }
+    if cluster.process_id == 0 {
+        // One process of the stream drops what is past retention.
+        tokio::spawn(crate::retention::keep_retention(
+            config.clickhouse.clone(),
+            crate::retention::RETENTION_EVERY,
+            shutdown.clone(),
+        ));
+    }
     let kafka = config.kafka.clone();
     let clickhouse = config.clickhouse.clone();
     let control_tls = ccx_control_client::client_tls(&config.control)?;

@@ -83,3 +83,27 @@ async fn clickhouse_and_memory_give_the_same_board() {
     );
     assert_eq!(b.total.waiting, 5);
 }
+
+/// The wallboard reads a replicated, sharded cluster through its `Distributed` tables as it
+/// reads one server: two shards, read from the second server.
+#[tokio::test]
+async fn a_cluster_gives_the_same_snapshots() {
+    let (cluster, config) =
+        ccx_store::testing::cluster::ClickHouseCluster::start(&[1, 1]).expect("cluster");
+    let store = Store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let rows = batch(NOON);
+    store.write(&rows).await.expect("write");
+    let other = Store::connect(&cluster.config_at(&config, 1))
+        .await
+        .expect("connect");
+    let clickhouse = ClickHouseSource::new(other);
+    let memory = MemorySource::new(memory(&rows));
+    let settings = TenantSettings::default();
+    let starts = starts(NOON, &settings);
+    for tenant in ["a", "b", "nobody"] {
+        let from_cluster = clickhouse.snapshot(tenant, &starts).await.expect("read");
+        let from_memory = memory.snapshot(tenant, &starts).await.expect("read");
+        assert_eq!(from_cluster, from_memory, "{tenant}");
+    }
+}

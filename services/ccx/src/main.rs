@@ -203,6 +203,7 @@ fn main() -> anyhow::Result<()> {
             args.clickhouse_database = config.clickhouse.database.clone();
             args.clickhouse_user = config.clickhouse.user.clone();
             args.clickhouse_password = config.clickhouse.password.clone();
+            args.clickhouse_section = Some(Box::new(config.clickhouse.clone()));
         }
     }
     init_logging();

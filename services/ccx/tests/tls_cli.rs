@@ -21,8 +21,19 @@ fn ccx(args: &[&str]) -> Output {
         .env("CCX_LOG", "warn")
         .env_remove("CCX_CONTROL")
         .env_remove("CCX_CONTROL_CA")
+        .env("CCX_CONTROL_TOKEN", OPERATOR)
         .output()
         .expect("run ccx")
+}
+
+/// The operator credential the replicas accept, and its `[[control.operators]]` entry.
+const OPERATOR: &str = "operator-token-of-the-tls-cli-test";
+
+fn operators() -> String {
+    format!(
+        "[[control.operators]]\nname = \"ops\"\ntoken_sha256 = \"{}\"\n",
+        ccx_model::hash_token(OPERATOR)
+    )
 }
 
 struct Replica(Child);
@@ -46,11 +57,12 @@ fn the_control_commands_reach_a_tls_replica_with_its_ca() {
         format!(
             "[control]\nca = {ca:?}\ngrpc_listen = \"127.0.0.1:{grpc}\"\n\
              http_listen = \"127.0.0.1:{http}\"\ndata_dir = {data:?}\n\
-             [control.tls]\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\n",
+             [control.tls]\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\n{ops}",
             ca = ca.ca_path(),
             data = dir.path().join("control"),
             cert = own.cert,
             key = own.key,
+            ops = operators(),
         ),
     )
     .unwrap();
@@ -117,9 +129,10 @@ fn a_replica_with_an_unusable_certificate_does_not_start() {
         format!(
             "[control]\nca = {ca:?}\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\
              data_dir = {data:?}\n[control.tls]\ncert = \"/nonexistent/tls.crt\"\n\
-             key = \"/nonexistent/tls.key\"\nclient_ca = {ca:?}\n",
+             key = \"/nonexistent/tls.key\"\nclient_ca = {ca:?}\n{ops}",
             ca = ca.ca_path(),
             data = dir.path().join("control"),
+            ops = operators(),
         ),
     )
     .unwrap();
