@@ -17,10 +17,10 @@ import re
 import pytest
 
 from dashboards_engines import QueryError
-from dashboards_grafana import all_panels, expand
+from dashboards_grafana import ALL, all_panels, expand, variable_sql, variables
 from dashboards_run import (DASHBOARDS, SELECTIONS, assert_rows, clones, context, options_of, panel, panel_sql, run,
                             run_clone, same)
-from dashboards_seed import CHURN_ALERTS
+from dashboards_seed import CHURN_ALERTS, TENANT
 
 # --------------------------------------------------------------------------------- every query
 
@@ -103,14 +103,25 @@ def test_a_brands_dashboards_show_its_numbers_as_its_read_user_and_nothing_else(
     variable offers the brand alone, and the operator's queries are refused to the user."""
     d = DASHBOARDS[uid]
     ctx_brand = context(d, "all")
+    ctx = context(d, "all", brand)
     brand_options: dict[str, list[str]] = {}
     for v in variables(d):
+        if v.get("type") != "query":
+            # A custom list or a text box (grain, status, customer): as the operator's.
+            name = v["name"]
+            ctx_brand.options[name] = ctx.options.get(name, [])
+            if name in ctx.values:
+                ctx_brand.values[name] = ctx.values[name]
+            continue
         frm, to = ctx_brand.time_range(d)
         rows = brand.query(as_brand(expand(variable_sql(v), ctx_brand, frm, to)), user=BRAND_USER)
         brand_options[v["name"]] = [str(next(iter(r.values()))) for r in rows]
         ctx_brand.options[v["name"]] = brand_options[v["name"]]
     assert brand_options["tenant"] == [TENANT]
-    ctx = context(d, "all", brand)
+    # A single-value variable (the customer of a drill-down) takes the operator's choice.
+    for name, value in ctx.values.items():
+        if value is not ALL and name != "tenant":
+            ctx_brand.values[name] = value
     checked = 0
     for p in all_panels(d):
         if p["type"] == "row":
