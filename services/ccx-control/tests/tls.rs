@@ -14,6 +14,8 @@ use ccx_control_client::tls_channel;
 use ccx_model::rows::ChurnAlert;
 use ccx_tls::testing::TestCa;
 
+const OPERATOR: &str = "operator-token-of-the-tls-tests";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,7 +45,7 @@ async fn tls_cluster(ca: &TestCa, dir: &std::path::Path) -> Vec<ReplicaHandle> {
             ..own.tls()
         });
         o.ca = Some(ca.ca_path());
-        handles.push(start_replica(o).await.unwrap());
+        handles.push(start_replica(o.with_operator("ops", OPERATOR)).await.unwrap());
     }
     handles
 }
@@ -87,6 +89,8 @@ async fn replicas_use_mutual_tls_and_clients_must_trust_the_ca() {
     // read asks the leader, both over the replicas' mutual TLS.
     let client = ControlClient::new([endpoint.clone()])
         .unwrap()
+        .with_credential(OPERATOR)
+        .unwrap()
         .with_tls(Some(ca.client_tls(None)));
     let raised = client.raise_alert(&alert(1)).await.expect("write over TLS");
     assert_eq!(raised.alert_id, "acme:c1:e1");
@@ -104,10 +108,14 @@ async fn replicas_use_mutual_tls_and_clients_must_trust_the_ca() {
     let quick = Duration::from_secs(2);
     let plain = ControlClient::new([endpoint.clone()])
         .unwrap()
+        .with_credential(OPERATOR)
+        .unwrap()
         .with_timeout(quick);
     assert!(plain.list_alerts(&AlertFilter::default()).await.is_err());
     let stranger = TestCa::new("another CA");
     let foreign = ControlClient::new([endpoint.clone()])
+        .unwrap()
+        .with_credential(OPERATOR)
         .unwrap()
         .with_tls(Some(stranger.client_tls(None)))
         .with_timeout(quick);
