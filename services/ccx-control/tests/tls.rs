@@ -45,7 +45,11 @@ async fn tls_cluster(ca: &TestCa, dir: &std::path::Path) -> Vec<ReplicaHandle> {
             ..own.tls()
         });
         o.ca = Some(ca.ca_path());
-        handles.push(start_replica(o.with_operator("ops", OPERATOR)).await.unwrap());
+        handles.push(
+            start_replica(o.with_operator("ops", OPERATOR))
+                .await
+                .unwrap(),
+        );
     }
     handles
 }
