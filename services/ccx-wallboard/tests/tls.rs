@@ -17,6 +17,9 @@ use common::*;
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
+const OPERATOR: &str = "operator-token-of-the-wallboard-tls-test";
+const SERVICE: &str = "service-token-of-the-wallboard-tls-test";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_is_served_over_tls_to_clients_of_the_ca_only() {
     let ca = TestCa::new("ccx test CA");
@@ -27,9 +30,17 @@ async fn the_page_is_served_over_tls_to_clients_of_the_ca_only() {
         ..ca.issue("control", &["127.0.0.1"]).tls()
     });
     replica.ca = Some(ca.ca_path());
-    let replica = ccx_control::start_replica(replica).await.expect("control");
+    let replica = ccx_control::start_replica(
+        replica
+            .with_operator("ops", OPERATOR)
+            .with_service("wallboard", SERVICE),
+    )
+    .await
+    .expect("control");
     let endpoint = replica.grpc_addr().to_string();
     let control = ControlClient::new([endpoint.clone()])
+        .unwrap()
+        .with_credential(OPERATOR)
         .unwrap()
         .with_tls(Some(ca.client_tls(None)));
     let mut config = TenantSettings::default().to_proto("acme");
@@ -38,6 +49,7 @@ async fn the_page_is_served_over_tls_to_clients_of_the_ca_only() {
 
     let mut options = Options::new(([127, 0, 0, 1], 0).into());
     options.control = vec![endpoint];
+    options.control_token = SERVICE.into();
     options.control_tls = Some(ca.client_tls(None));
     options.tokens_every = Duration::from_millis(100);
     options.tls = Some(TlsConfig {
