@@ -3,6 +3,7 @@
 //! batch waits behind the one being written (a slow ClickHouse slows the worker, never grows
 //! memory); [`RowSink::sync`] waits until everything handed over is stored, which the
 //! checkpoint does before it records offsets, so a restart still replays whatever was not.
+//! The live floor's rows go to a writer of their own ([`crate::live_writer`]).
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -15,6 +16,7 @@ use ccx_store::{version_now, RowBatch, Store};
 use crate::dataflow::RowSink;
 use crate::engine::Output;
 use crate::error::StreamError;
+use crate::live_writer::LiveWriter;
 use crate::sink::row_batch;
 
 /// Batches handed over but not yet being written.
@@ -32,6 +34,7 @@ enum Job {
 pub struct ClickHouseSink {
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<()>>,
+    live: LiveWriter,
     last_version: u64,
     /// The writer's first error, reported by the next `write` or `sync`.
     failed: Option<String>,
@@ -44,6 +47,7 @@ impl ClickHouseSink {
             .build()
             .map_err(StreamError::io("cannot start the sink's runtime"))?;
         let store = runtime.block_on(Store::connect(config))?;
+        let live = LiveWriter::start(config, write_batch)?;
         let (jobs, queue) = sync_channel(QUEUED);
         let writer = std::thread::Builder::new()
             .name("clickhouse-writer".into())
@@ -52,6 +56,7 @@ impl ClickHouseSink {
         Ok(ClickHouseSink {
             jobs: Some(jobs),
             writer: Some(writer),
+            live,
             last_version: 0,
             failed: None,
         })
@@ -74,7 +79,7 @@ impl ClickHouseSink {
 }
 
 impl RowSink for ClickHouseSink {
-    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
+    fn write(&mut self, mut rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
         if self.failed.is_some() {
             return Err(self.fail(None));
         }
@@ -82,6 +87,14 @@ impl RowSink for ClickHouseSink {
             return Ok(());
         }
         self.last_version = version_now().max(self.last_version + 1);
+        // "Now" first: it never waits for the batch writer.
+        let live = (
+            std::mem::take(&mut rows.queue_now),
+            std::mem::take(&mut rows.agent_now),
+        );
+        if let Err(e) = self.live.hand_over(live.0, live.1, self.last_version) {
+            return Err(self.fail(Some(e)));
+        }
         self.send(Job::Write(Box::new(row_batch(
             rows,
             events,
@@ -93,10 +106,11 @@ impl RowSink for ClickHouseSink {
         let (reply, answer) = sync_channel(1);
         self.send(Job::Sync(reply))?;
         match answer.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.fail(Some(e))),
-            Err(_) => Err(self.fail(None)),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(self.fail(Some(e))),
+            Err(_) => return Err(self.fail(None)),
         }
+        self.live.sync().map_err(|e| self.fail(Some(e)))
     }
 }
 

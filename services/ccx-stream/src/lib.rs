@@ -13,6 +13,7 @@ pub mod dataflow;
 pub mod engine;
 pub mod error;
 pub mod http;
+mod live_writer;
 pub mod operator;
 pub mod reader;
 pub mod retention;

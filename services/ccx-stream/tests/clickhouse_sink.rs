@@ -1,8 +1,10 @@
 //! The ClickHouse sink writes on a thread of its own: rows handed over are stored once `sync`
 //! returns, a sink dropped stores what it was given, and a ClickHouse that stays down fails
-//! `sync` (so no checkpoint passes rows that were not stored) and every write after it.
+//! `sync` (so no checkpoint passes rows that were not stored) and every write after it. The
+//! live floor's rows, written apart and folded while a write is under way, end as the newest
+//! row of each key.
 
-use ccx_model::rows::{Components, QueueKey};
+use ccx_model::rows::{AgentNow, Components, QueueKey, QueueNow};
 use ccx_store::testing::ClickHouseServer;
 use ccx_store::Store;
 use ccx_stream::dataflow::RowSink;
@@ -66,4 +68,78 @@ fn rows_are_stored_by_sync_and_a_lasting_failure_stops_the_sink() {
     assert!(failed.starts_with("ClickHouse rows: "), "{failed}");
     let again = sink.write(rows("q3", 2), Vec::new()).unwrap_err();
     assert_eq!(again.to_string(), failed);
+}
+
+fn floor(n: u64) -> Output {
+    // Queue "busy" changes at every flush, queue "once" and agent "a1" only in the first.
+    let queue = |id: &str, waiting: u64| QueueNow {
+        tenant_id: "t".into(),
+        queue_id: id.into(),
+        channel: "VOICE".into(),
+        waiting,
+        longest_wait_ms: waiting * 1_000,
+        agents_needed: Some(waiting as u32),
+        as_of: 1_790_000_000_000 + n as i64,
+    };
+    let agent = |id: &str, state: &str| AgentNow {
+        tenant_id: "t".into(),
+        agent_id: id.into(),
+        state: state.into(),
+        state_since: 1_790_000_000_000,
+        contact_id: String::new(),
+        queue_id: String::new(),
+        channel: String::new(),
+        on_hold: false,
+        as_of: 1_790_000_000_000 + n as i64,
+    };
+    let mut out = rows("q1", n);
+    out.queue_now = vec![queue("busy", n)];
+    out.agent_now = vec![agent("a2", if n % 2 == 0 { "BREAK" } else { "AVAILABLE" })];
+    if n == 1 {
+        out.queue_now.push(queue("once", 9));
+        out.agent_now.push(agent("a1", "AVAILABLE"));
+    }
+    out
+}
+
+#[test]
+fn the_live_floor_ends_as_the_newest_row_of_each_key() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_server, config) = ClickHouseServer::start();
+    let store = runtime.block_on(Store::connect(&config)).unwrap();
+    runtime.block_on(store.migrate()).unwrap();
+
+    let mut sink = ClickHouseSink::new(&config).unwrap();
+    // Faster than ClickHouse takes them: most are folded into the next write.
+    for n in 1..=40 {
+        sink.write(floor(n), Vec::new()).unwrap();
+    }
+    sink.sync().unwrap();
+    let mut queues = runtime.block_on(store.read_queue_now("t")).unwrap();
+    queues.sort_by(|a, b| a.queue_id.cmp(&b.queue_id));
+    let queues: Vec<_> = queues
+        .iter()
+        .map(|q| (q.queue_id.as_str(), q.waiting))
+        .collect();
+    assert_eq!(queues, [("busy", 40), ("once", 9)]);
+    let mut agents = runtime.block_on(store.read_agent_now("t")).unwrap();
+    agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    let agents: Vec<_> = agents
+        .iter()
+        .map(|a| (a.agent_id.as_str(), a.state.as_str(), a.as_of))
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            ("a1", "AVAILABLE", 1_790_000_000_001),
+            ("a2", "BREAK", 1_790_000_000_040)
+        ]
+    );
+    assert_eq!(offered(&store, &runtime), [("q1".into(), 40)]);
+
+    // Dropped without a sync: the last live rows are stored too.
+    sink.write(floor(41), Vec::new()).unwrap();
+    drop(sink);
+    let busy = runtime.block_on(store.read_queue_now("t")).unwrap();
+    assert!(busy.iter().any(|q| q.queue_id == "busy" && q.waiting == 41));
 }
