@@ -94,7 +94,14 @@ fn floor(n: u64) -> Output {
     };
     let mut out = rows("q1", n);
     out.queue_now = vec![queue("busy", n)];
-    out.agent_now = vec![agent("a2", if n.is_multiple_of(2) { "BREAK" } else { "AVAILABLE" })];
+    out.agent_now = vec![agent(
+        "a2",
+        if n.is_multiple_of(2) {
+            "BREAK"
+        } else {
+            "AVAILABLE"
+        },
+    )];
     if n == 1 {
         out.queue_now.push(queue("once", 9));
         out.agent_now.push(agent("a1", "AVAILABLE"));
