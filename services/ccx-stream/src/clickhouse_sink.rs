@@ -3,7 +3,7 @@
 //! batch waits behind the one being written (a slow ClickHouse slows the worker, never grows
 //! memory); [`RowSink::sync`] waits until everything handed over is stored, which the
 //! checkpoint does before it records offsets, so a restart still replays whatever was not.
-//! The live floor's rows go to a writer of their own ([`crate::live_writer`]).
+//! The live floor's rows go to a writer of their own (`live_writer.rs`).
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
