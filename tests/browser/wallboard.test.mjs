@@ -196,15 +196,19 @@ test("the demo's short-staffed sales queue shows it: lowest service level, agent
   const board = async () => (await page.request.get(base + '/api/board')).json();
   let b = await board();
   const started = Date.now();
-  // Enough of the warm-up taken in: the hour's offers of every queue in the hundreds.
+  // Enough of the warm-up taken in: the hour's offers of every queue in the hundreds, and
+  // sales below its target (on a loaded machine the warm-up takes longer to come in).
   const simulated = ['support', 'billing', 'sales'];
-  while (!simulated.every(id => b.queues.some(t => t.queue_id === id && t.offered[1] > 200))
-    && Date.now() - started < 60_000) {
+  let q = {};
+  const sl = id => q[id].service_level[1].pct;
+  const shown = () => simulated.every(id => q[id] && q[id].offered[1] > 200)
+    && sl('sales') < q.sales.sl_target_pct;
+  for (;;) {
+    q = Object.fromEntries(b.queues.map(t => [t.queue_id, t]));
+    if (shown() || Date.now() - started > 180_000) break;
     await new Promise(r => setTimeout(r, 1_000));
     b = await board();
   }
-  const q = Object.fromEntries(b.queues.map(t => [t.queue_id, t]));
-  const sl = id => q[id].service_level[1].pct;
   for (const other of ['support', 'billing']) {
     assert.ok(sl('sales') < sl(other), `SL 60 min: sales ${sl('sales')} %, ${other} ${sl(other)} %`);
   }
