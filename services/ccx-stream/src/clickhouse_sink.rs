@@ -88,11 +88,11 @@ impl RowSink for ClickHouseSink {
         }
         self.last_version = version_now().max(self.last_version + 1);
         // "Now" first: it never waits for the batch writer.
-        let live = (
+        let (queue_now, agent_now) = (
             std::mem::take(&mut rows.queue_now),
             std::mem::take(&mut rows.agent_now),
         );
-        if let Err(e) = self.live.hand_over(live.0, live.1, self.last_version) {
+        if let Err(e) = self.live.hand_over(queue_now, agent_now, self.last_version) {
             return Err(self.fail(Some(e)));
         }
         self.send(Job::Write(Box::new(row_batch(

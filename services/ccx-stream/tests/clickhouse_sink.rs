@@ -39,12 +39,23 @@ fn offered(store: &Store, runtime: &tokio::runtime::Runtime) -> Vec<(String, u64
         .collect()
 }
 
-#[test]
-fn rows_are_stored_by_sync_and_a_lasting_failure_stops_the_sink() {
+/// A ClickHouse server with the schema, and a store on it.
+fn started() -> (
+    tokio::runtime::Runtime,
+    ClickHouseServer,
+    ccx_config::ClickHouseConfig,
+    Store,
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (server, config) = ClickHouseServer::start();
     let store = runtime.block_on(Store::connect(&config)).unwrap();
     runtime.block_on(store.migrate()).unwrap();
+    (runtime, server, config, store)
+}
+
+#[test]
+fn rows_are_stored_by_sync_and_a_lasting_failure_stops_the_sink() {
+    let (runtime, server, config, store) = started();
 
     let mut sink = ClickHouseSink::new(&config).unwrap();
     for n in 1..=5 {
@@ -111,10 +122,7 @@ fn floor(n: u64) -> Output {
 
 #[test]
 fn the_live_floor_ends_as_the_newest_row_of_each_key() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (_server, config) = ClickHouseServer::start();
-    let store = runtime.block_on(Store::connect(&config)).unwrap();
-    runtime.block_on(store.migrate()).unwrap();
+    let (runtime, _server, config, store) = started();
 
     let mut sink = ClickHouseSink::new(&config).unwrap();
     // Faster than ClickHouse takes them: most are folded into the next write.
