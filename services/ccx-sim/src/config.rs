@@ -259,9 +259,9 @@ pub struct SimConfig {
     /// contacts (a source quiet for minutes looks idle to the stream). None lets every
     /// contact run to its natural end.
     pub close_after_ms: Option<i64>,
-    /// Queues whose voice agents are fewer than the staffing target asks: `(queue, share)`
-    /// staffs the named queue's voice team at that share of it (say 0.7), as on a day when
-    /// a team is short. Its queue builds up, its service level drops and the agents it needs
+    /// Queues whose agents are fewer than the staffing target asks: `(queue, share)` staffs
+    /// the named queue's teams (voice and digital) at that share of it (say 0.7), as on a day
+    /// when a team is short. Its queue builds up, its service level drops and the agents it needs
     /// exceed those on it. Applies with `staff_for_sl_pct` only.
     pub understaffed: Vec<(String, f64)>,
     pub behaviour: Behaviour,

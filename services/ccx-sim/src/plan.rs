@@ -99,11 +99,8 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
                     // agents than Erlangs.
                     let need = agents_needed(work_s, aht, SL_THRESHOLD_S, target)
                         .map_or(work_s * 1.02, f64::from);
-                    let share = match kind {
-                        MediaKind::Voice => short_share(config, q),
-                        MediaKind::Digital => 1.0,
-                    };
-                    ((need * share / ON_FLOOR / f64::from(slots)).round() as usize).max(1)
+                    ((need * short_share(config, q) / ON_FLOOR / f64::from(slots)).round() as usize)
+                        .max(1)
                 }
                 // Fixed staffing: one agent wherever traffic comes, the rest spread below.
                 _ => usize::from(rate > 0.0),
@@ -157,7 +154,7 @@ pub fn center(config: &SimConfig, t: usize, per_second: f64) -> CenterConfig {
     }
 }
 
-/// The share of its staffing target queue `q`'s voice team gets ([`SimConfig::understaffed`]).
+/// The share of its staffing target queue `q`'s teams get ([`SimConfig::understaffed`]).
 fn short_share(config: &SimConfig, q: usize) -> f64 {
     config
         .understaffed

@@ -96,7 +96,13 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
     options.control_token = control_token;
     let source = Arc::new(ccx_wallboard::MemorySource::new(rows));
     let wallboard = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
-    let simulator = tokio::spawn(simulate(collector.grpc_addr, contacts_per_second));
+    // The centers' history is in the log before anything else can publish: a contact a
+    // viewer publishes now would otherwise move the tenant's clock past the history still
+    // coming, and the history would count as late.
+    let mut client = CollectorClient::connect(format!("http://{}", collector.grpc_addr)).await?;
+    let (sim, history) = warm_up(contacts_per_second);
+    publish(&mut client, history).await?;
+    let simulator = tokio::spawn(simulate(client, sim));
     println!(
         "ccx demo: wallboard on http://{}  (collector gRPC {}, HTTP {})",
         wallboard.addr, collector.grpc_addr, collector.http_addr
@@ -124,13 +130,12 @@ pub async fn run_demo(listen: SocketAddr, contacts_per_second: f64) -> anyhow::R
 /// How long the simulated centers have been open when the demo starts (longer than the
 /// 30 minutes agents needed are computed from).
 const WARM_UP_MS: i64 = 40 * 60_000;
-/// The share of its staffing target the simulated sales queue's voice team gets.
+/// The share of its staffing target the simulated sales queue's teams get.
 const SALES_STAFFED: f64 = 0.5;
 const PUBLISH_BATCH: usize = 2_000;
 
-/// Publishes the simulated centers' events as they come due, simulated a minute ahead at a time.
-async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<()> {
-    let mut client = CollectorClient::connect(format!("http://{grpc}")).await?;
+/// The simulated centers, opened WARM_UP ago, and their events until now.
+fn warm_up(contacts_per_second: f64) -> (Sim, Vec<Event>) {
     let config = SimConfig {
         tenants: TENANTS.iter().map(|t| t.to_string()).collect(),
         customers: 80,
@@ -145,12 +150,20 @@ async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<
         ..SimConfig::default()
     };
     let mut sim = Sim::new(config);
+    let now = now_ms();
+    sim.start(now - WARM_UP_MS, contacts_per_second);
+    let history = sim.run_until(now);
+    (sim, history)
+}
+
+/// Publishes the simulated centers' events as they come due, simulated a minute ahead at a
+/// time from where [`warm_up`] left them.
+async fn simulate(
+    mut client: CollectorClient<tonic::transport::Channel>,
+    mut sim: Sim,
+) -> anyhow::Result<()> {
+    let mut generated_until = now_ms();
     let mut pending: Vec<Event> = Vec::new();
-    // The centers opened WARM_UP ago: that history is published at once, so the page has
-    // its 15-minute figures and agents needed from the start; then they run live, read a
-    // minute at a time.
-    let mut generated_until = now_ms() - WARM_UP_MS;
-    sim.start(generated_until, contacts_per_second);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
@@ -160,27 +173,34 @@ async fn simulate(grpc: SocketAddr, contacts_per_second: f64) -> anyhow::Result<
             pending.extend(sim.run_until(generated_until));
         }
         let due = pending.iter().take_while(|e| time(e) <= now).count();
-        let batch: Vec<Event> = pending.drain(..due).collect();
-        let mut by_tenant: BTreeMap<String, Vec<Event>> = BTreeMap::new();
-        for e in batch {
-            by_tenant.entry(e.tenant_id.clone()).or_default().push(e);
-        }
-        for (tenant, events) in by_tenant {
-            // The warm-up's history comes due at once: in batches the collector takes.
-            for events in events.chunks(PUBLISH_BATCH) {
-                let mut request = tonic::Request::new(PublishRequest {
-                    events: events.to_vec(),
-                });
-                request.metadata_mut().insert(
-                    "authorization",
-                    format!("Bearer dev-token-{tenant}").parse()?,
-                );
-                if let Err(e) = client.publish(request).await {
-                    tracing::warn!(error = %e, "publish failed");
-                }
-            }
+        if let Err(e) = publish(&mut client, pending.drain(..due).collect()).await {
+            tracing::warn!(error = %e, "publish failed");
         }
     }
+}
+
+/// Publishes `events` with each tenant's token, in batches the collector takes.
+async fn publish(
+    client: &mut CollectorClient<tonic::transport::Channel>,
+    events: Vec<Event>,
+) -> anyhow::Result<()> {
+    let mut by_tenant: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    for e in events {
+        by_tenant.entry(e.tenant_id.clone()).or_default().push(e);
+    }
+    for (tenant, events) in by_tenant {
+        for events in events.chunks(PUBLISH_BATCH) {
+            let mut request = tonic::Request::new(PublishRequest {
+                events: events.to_vec(),
+            });
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer dev-token-{tenant}").parse()?,
+            );
+            client.publish(request).await?;
+        }
+    }
+    Ok(())
 }
 
 fn time(e: &Event) -> i64 {
