@@ -506,10 +506,16 @@ pub(crate) fn staffing_select(db: &str, tenant: &str) -> String {
     )
 }
 
-pub(crate) fn agent_now_select(db: &str, tenant: &str) -> String {
+/// Every agent by id, or (`longest`) that many agents longest in their state (earliest
+/// `state_since`, then by id).
+pub(crate) fn agent_now_select(db: &str, tenant: &str, longest: Option<usize>) -> String {
+    let order = match longest {
+        None => "agent_id".to_string(),
+        Some(n) => format!("state_since_ms, agent_id LIMIT {n}"),
+    };
     format!(
         "SELECT tenant_id, agent_id, state, state_since_ms, contact_id, queue_id, channel, \
-         on_hold, as_of_ms FROM {db}.agent_now FINAL WHERE tenant_id = {} ORDER BY agent_id",
+         on_hold, as_of_ms FROM {db}.agent_now FINAL WHERE tenant_id = {} ORDER BY {order}",
         quote(tenant)
     )
 }

@@ -683,9 +683,24 @@ impl Store {
     pub async fn read_agent_now(&self, tenant: &str) -> Result<Vec<AgentNow>, StoreError> {
         let context = format!("SELECT … FROM {}.agent_now FINAL", self.database);
         let answer = self
-            .select(&context, &codec::agent_now_select(&self.database, tenant))
+            .select(
+                &context,
+                &codec::agent_now_select(&self.database, tenant, None),
+            )
             .await?;
         codec::assemble_agent_now(&answer)
+    }
+
+    /// The newest `agent_now` rows of the `n` agents of a tenant longest in their state
+    /// (earliest `state_since`, then by agent), in that order.
+    pub async fn read_agent_now_longest_in_state(
+        &self,
+        tenant: &str,
+        n: usize,
+    ) -> Result<Vec<AgentNow>, StoreError> {
+        let context = format!("SELECT … FROM {}.agent_now FINAL", self.database);
+        let sql = codec::agent_now_select(&self.database, tenant, Some(n));
+        codec::assemble_agent_now(&self.select(&context, &sql).await?)
     }
 
     /// Writes alert transitions into `alert_events` (SPEC §7.5). Writing the same transitions

@@ -103,7 +103,8 @@ pub struct AgentRow {
     pub queue_id: String,
     pub channel: String,
     pub on_hold: bool,
-    pub handled_today: u64,
+    /// None until the agent's sums are read (an agent newly listed, for a moment).
+    pub handled_today: Option<u64>,
     pub aht_today_ms: Option<f64>,
 }
 
@@ -151,7 +152,10 @@ pub struct Board {
     pub live: Live,
     pub total: QueueTile,
     pub queues: Vec<QueueTile>,
+    /// The agents longest in their state ([`crate::source::AGENTS_LISTED`] at most), by agent.
     pub agents: Vec<AgentRow>,
+    /// Agents of the tenant now (listed or not).
+    pub agents_total: u32,
     /// Agents per state now.
     pub agent_states: BTreeMap<String, u32>,
     /// Agents now available, busy or in after-contact work.
@@ -203,7 +207,7 @@ impl Board {
                     snapshot.queues.get(*q).unwrap_or(&none),
                     snapshot.queue_now.iter().filter(|n| n.queue_id == *q),
                 );
-                t.agents_on_queue = on_contact(&snapshot.agent_now, Some(q));
+                t.agents_on_queue = snapshot.floor.on_queue.get(*q).copied().unwrap_or(0);
                 t
             })
             .collect();
@@ -214,13 +218,14 @@ impl Board {
             }
         }
         let mut total = tile("", settings.sl_target_pct, &all, snapshot.queue_now.iter());
-        total.agents_on_queue = on_contact(&snapshot.agent_now, None);
+        total.agents_on_queue = snapshot.floor.on_queue.values().sum();
 
         let mut agents: Vec<AgentRow> = snapshot
             .agent_now
             .iter()
             .map(|a| {
                 let today_sums = snapshot.agents.get(&a.agent_id).map(|s| s[today]);
+                let kpis = today_sums.map(|c| Kpis::of(&c));
                 AgentRow {
                     agent_id: a.agent_id.clone(),
                     state: a.state.clone(),
@@ -229,16 +234,13 @@ impl Board {
                     queue_id: a.queue_id.clone(),
                     channel: a.channel.clone(),
                     on_hold: a.on_hold,
-                    handled_today: today_sums.map_or(0, |c| c.handled),
-                    aht_today_ms: today_sums.and_then(|c| Kpis::of(&c).aht_ms),
+                    handled_today: today_sums.map(|c| c.handled),
+                    aht_today_ms: kpis.and_then(|k| k.aht_ms),
                 }
             })
             .collect();
         agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-        let mut agent_states = BTreeMap::new();
-        for a in &agents {
-            *agent_states.entry(a.state.clone()).or_insert(0) += 1;
-        }
+        let agent_states = snapshot.floor.states.clone();
         let agents_working: u32 = ccx_model::staffing::WORKING_STATES
             .iter()
             .map(|s| agent_states.get(s.as_str_name()).copied().unwrap_or(0))
@@ -251,8 +253,8 @@ impl Board {
             .queue_now
             .iter()
             .map(|n| n.as_of)
-            .chain(snapshot.agent_now.iter().map(|n| n.as_of))
-            .max();
+            .max()
+            .max(snapshot.floor.as_of);
         let quiet = total.waiting == 0 && total.offered[0] == 0;
         let problem = match (inputs.source_problem, newest) {
             (Some(e), _) => Some(format!("source unavailable: {e}")),
@@ -307,6 +309,7 @@ impl Board {
             total,
             queues,
             agents,
+            agents_total: agent_states.values().sum(),
             agent_states,
             agents_working,
             agents_short,
@@ -317,19 +320,6 @@ impl Board {
             alerts_problem: inputs.alerts_problem.map(str::to_string),
         }
     }
-}
-
-/// Agents busy with a contact, or in its after-contact work, of `queue` (of any queue: None).
-fn on_contact(agents: &[ccx_model::rows::AgentNow], queue: Option<&str>) -> u32 {
-    agents
-        .iter()
-        .filter(|a| {
-            use ccx_model::AgentState::{AfterContactWork, Busy};
-            (a.state == Busy.as_str_name() || a.state == AfterContactWork.as_str_name())
-                && !a.contact_id.is_empty()
-                && queue.is_none_or(|q| a.queue_id == q)
-        })
-        .count() as u32
 }
 
 fn tile<'a>(
@@ -444,6 +434,7 @@ mod tests {
             agent("a3", "BUSY", "c3", "q2"),
             agent("a4", "AVAILABLE", "c4", "q1"),
         ];
+        snapshot.floor = crate::source::Floor::count(&snapshot.agent_now);
         let inputs = Inputs {
             tenant: "t",
             settings: &settings,

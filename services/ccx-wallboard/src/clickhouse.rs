@@ -1,8 +1,10 @@
 //! The ClickHouse source: `… FINAL` reads through [`ccx_store::Store`], always filtered by
 //! tenant, literals quoted by the store's quoting. One query per minute table sums each
-//! component over every range at once (`sumIf`, which ClickHouse 18.16 has too).
+//! component over every range at once (`sumIf`, which ClickHouse 18.16 has too). Agents are
+//! counted in ClickHouse, and only the listed ones are read row by row, so a refresh ships
+//! about the same for any size of floor.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use ccx_store::{quote, Store};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use crate::source::{RowSource, Snapshot, SourceError, Starts, Sums, RANGES};
+use crate::source::{Floor, RowSource, Snapshot, SourceError, Starts, Sums, AGENTS_LISTED, RANGES};
 
 const STATE_COLUMNS: [&str; 4] = ["available_ms", "busy_ms", "acw_state_ms", "break_ms"];
 
@@ -40,6 +42,18 @@ impl ClickHouseSource {
     }
 
     async fn read(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
+        let store_error = |e: ccx_store::StoreError| SourceError(e.to_string());
+        let (queue_now, agent_now, floor) = futures::try_join!(
+            async { self.store.read_queue_now(tenant).await.map_err(store_error) },
+            async {
+                (self.store)
+                    .read_agent_now_longest_in_state(tenant, AGENTS_LISTED)
+                    .await
+                    .map_err(store_error)
+            },
+            self.read_floor(tenant),
+        )?;
+        let listed: BTreeSet<String> = agent_now.iter().map(|a| a.agent_id.clone()).collect();
         let cached = {
             let sums = ccx_model::sync::lock(&self.sums);
             sums.get(tenant)
@@ -49,29 +63,64 @@ impl ClickHouseSource {
         let mut out = match cached {
             Some(sums) => sums,
             None => {
-                let sums = self.read_sums(tenant, starts).await?;
+                let sums = self.read_sums(tenant, starts, &listed).await?;
                 let entry = (Instant::now(), *starts, sums.clone());
                 ccx_model::sync::lock(&self.sums).insert(tenant.to_string(), entry);
                 sums
             }
         };
-        let (queue_now, agent_now) = futures::try_join!(
-            self.store.read_queue_now(tenant),
-            self.store.read_agent_now(tenant),
-        )
-        .map_err(|e| SourceError(e.to_string()))?;
+        // Sums reused from a moment ago may lack an agent listed since: the page shows that
+        // agent's figures as not read yet, until the next read.
+        out.agents.retain(|id, _| listed.contains(id));
         out.queue_now = queue_now;
         out.agent_now = agent_now;
+        out.floor = floor;
         Ok(out)
     }
 
-    /// The minute tables summed over each range.
-    async fn read_sums(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
+    /// The tenant's agents counted by state, and by queue those on a contact.
+    async fn read_floor(&self, tenant: &str) -> Result<Floor, SourceError> {
+        let rows = (self.store)
+            .query_json(&floor_sql(self.store.database(), tenant))
+            .await
+            .map_err(|e| SourceError(e.to_string()))?;
+        let mut floor = Floor::default();
+        for row in &rows {
+            let text = |c: &str| {
+                row.get(c)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(format!("no {c} in {row}")))
+            };
+            let number = |c: &str| {
+                row.get(c)
+                    .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+                    .ok_or_else(|| bad(format!("no {c} in {row}")))
+            };
+            let agents = number("agents")? as u32;
+            *floor.states.entry(text("state")?.to_string()).or_default() += agents;
+            if number("on_contact")? != 0 {
+                *floor
+                    .on_queue
+                    .entry(text("on_queue")?.to_string())
+                    .or_default() += agents;
+            }
+            floor.as_of = floor.as_of.max(Some(number("as_of")?));
+        }
+        Ok(floor)
+    }
+
+    /// The minute tables summed over each range; agents' sums for the `listed` agents only.
+    async fn read_sums(
+        &self,
+        tenant: &str,
+        starts: &Starts,
+        listed: &BTreeSet<String>,
+    ) -> Result<Snapshot, SourceError> {
         let db = self.store.database();
         let queue_sql = sums_sql(
             db,
             "queue_metrics_1m",
-            Some("queue_id"),
+            Some(("queue_id", None)),
             QUEUE_COLUMNS,
             tenant,
             starts,
@@ -79,7 +128,7 @@ impl ClickHouseSource {
         let agent_sql = sums_sql(
             db,
             "agent_metrics_1m",
-            Some("agent_id"),
+            Some(("agent_id", Some(listed))),
             AGENT_COLUMNS,
             tenant,
             starts,
@@ -87,7 +136,12 @@ impl ClickHouseSource {
         let state_sql = sums_sql(db, "agent_state_1m", None, &STATE_COLUMNS, tenant, starts);
         let (queues, agents, state) = futures::try_join!(
             self.store.query_json(&queue_sql),
-            self.store.query_json(&agent_sql),
+            async {
+                match listed.is_empty() {
+                    true => Ok(Vec::new()),
+                    false => self.store.query_json(&agent_sql).await,
+                }
+            },
             self.store.query_json(&state_sql),
         )
         .map_err(|e| SourceError(e.to_string()))?;
@@ -99,6 +153,10 @@ impl ClickHouseSource {
         for row in &agents {
             out.agents
                 .insert(key(row)?, components(row, AGENT_COLUMNS)?);
+        }
+        // Every listed agent is read: one without rows has handled nothing in the ranges.
+        for id in listed {
+            out.agents.entry(id.clone()).or_default();
         }
         if let Some(row) = state.first() {
             let values = values(row, &STATE_COLUMNS)?;
@@ -116,12 +174,12 @@ impl ClickHouseSource {
 }
 
 /// `SELECT <key> AS k, sumIf(<c>, <in range r>) AS <c>_<r>, … FROM <db>.<table> FINAL WHERE
-/// tenant_id = … AND <in the earliest range> GROUP BY k`; without a key, one row of sums
-/// (zeros when no row matched).
+/// tenant_id = … AND <in the earliest range> [AND <key> IN (<only>)] GROUP BY k`; without a
+/// key, one row of sums (zeros when no row matched).
 fn sums_sql(
     db: &str,
     table: &str,
-    key: Option<&str>,
+    key: Option<(&str, Option<&BTreeSet<String>>)>,
     columns: &[&str],
     tenant: &str,
     starts: &Starts,
@@ -137,14 +195,35 @@ fn sums_sql(
         })
         .collect();
     let first = starts.iter().copied().min().unwrap_or(0);
-    let (select_key, group) = match key {
-        Some(key) => (format!("{key} AS k, "), " GROUP BY k ORDER BY k"),
-        None => (String::new(), ""),
+    let (select_key, only, group) = match key {
+        Some((key, only)) => (
+            format!("{key} AS k, "),
+            only.map_or(String::new(), |keys| {
+                let keys: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+                format!(" AND {key} IN ({})", keys.join(", "))
+            }),
+            " GROUP BY k ORDER BY k",
+        ),
+        None => (String::new(), String::new(), ""),
     };
     format!(
         "SELECT {select_key}{} FROM {db}.{table} FINAL WHERE tenant_id = {} AND {minute} >= \
-         {first}{group}",
+         {first}{only}{group}",
         sums.join(", "),
+        quote(tenant)
+    )
+}
+
+/// The tenant's `agent_now` rows counted by state, whether on a contact (as
+/// [`crate::source::on_contact`] decides) and that contact's queue.
+fn floor_sql(db: &str, tenant: &str) -> String {
+    use ccx_model::AgentState::{AfterContactWork, Busy};
+    format!(
+        "SELECT state, (state IN ({}, {}) AND contact_id != '') AS on_contact, \
+         if(on_contact, queue_id, '') AS on_queue, count() AS agents, max(as_of_ms) AS as_of \
+         FROM {db}.agent_now FINAL WHERE tenant_id = {} GROUP BY state, on_contact, on_queue",
+        quote(Busy.as_str_name()),
+        quote(AfterContactWork.as_str_name()),
         quote(tenant)
     )
 }
@@ -230,7 +309,7 @@ mod tests {
         let sql = sums_sql(
             "ccx",
             "queue_metrics_1m",
-            Some("queue_id"),
+            Some(("queue_id", None)),
             &["offered"],
             "t",
             &[1; 3],

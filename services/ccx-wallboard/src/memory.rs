@@ -4,7 +4,7 @@
 use ccx_stream::sink::MemorySink;
 use futures::future::BoxFuture;
 
-use crate::source::{add_in_ranges, RowSource, Snapshot, SourceError, Starts};
+use crate::source::{add_in_ranges, listed, Floor, RowSource, Snapshot, SourceError, Starts};
 
 /// Reads a [`MemorySink`].
 #[derive(Clone)]
@@ -21,6 +21,11 @@ impl MemorySource {
         let first = starts.iter().copied().min().unwrap_or(0);
         let shared = ccx_model::sync::lock(&self.rows.shared);
         let mut out = Snapshot::default();
+        let agents = || shared.agent_now.values().filter(|n| n.tenant_id == tenant);
+        out.agent_now = listed(agents());
+        out.floor = Floor::count(agents());
+        let listed: std::collections::BTreeSet<&str> =
+            out.agent_now.iter().map(|a| a.agent_id.as_str()).collect();
         for (k, c) in &shared.rows.queue {
             if k.tenant_id == tenant && k.window_start >= first {
                 let sums = out.queues.entry(k.queue_id.clone()).or_default();
@@ -28,10 +33,17 @@ impl MemorySource {
             }
         }
         for (k, c) in &shared.rows.agent {
-            if k.tenant_id == tenant && k.window_start >= first {
+            if k.tenant_id == tenant
+                && k.window_start >= first
+                && listed.contains(k.agent_id.as_str())
+            {
                 let sums = out.agents.entry(k.agent_id.clone()).or_default();
                 add_in_ranges(sums, starts, k.window_start, *c);
             }
+        }
+        // Every listed agent is read: one without rows has handled nothing in the ranges.
+        for id in listed {
+            out.agents.entry(id.to_string()).or_default();
         }
         for (k, s) in &shared.rows.agent_state {
             if k.tenant_id == tenant && k.window_start >= first {
@@ -40,12 +52,6 @@ impl MemorySource {
         }
         out.queue_now = shared
             .queue_now
-            .values()
-            .filter(|n| n.tenant_id == tenant)
-            .cloned()
-            .collect();
-        out.agent_now = shared
-            .agent_now
             .values()
             .filter(|n| n.tenant_id == tenant)
             .cloned()
