@@ -35,9 +35,55 @@ fn ms_u64(ms: i64) -> u64 {
     ms.max(0) as u64
 }
 
+/// One JSON object of a JSONEachRow body, written as its fields come (a flush writes
+/// thousands of rows: no map or value per field).
+#[derive(Default)]
+struct JsonRow {
+    names: Vec<&'static str>,
+    json: String,
+}
+
+impl JsonRow {
+    /// Starts field `name`: its separator and its quoted name.
+    fn field(&mut self, name: &'static str) -> &mut String {
+        self.json
+            .push(if self.names.is_empty() { '{' } else { ',' });
+        self.names.push(name);
+        self.json.push('"');
+        self.json.push_str(name);
+        self.json.push_str("\":");
+        &mut self.json
+    }
+}
+
+/// `value` as a JSON string.
+fn quote_json(out: &mut String, value: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in value.bytes().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            out.push_str(&value[plain..i]);
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                _ => {
+                    let _ = write!(out, "\\u{b:04x}");
+                }
+            }
+            plain = i + 1;
+        }
+    }
+    out.push_str(&value[plain..]);
+    out.push('"');
+}
+
 struct Rows {
     table: &'static str,
-    columns: Vec<String>,
+    columns: Vec<&'static str>,
     body: String,
 }
 
@@ -50,13 +96,13 @@ impl Rows {
         }
     }
 
-    fn push(&mut self, row: Map<String, Value>) {
+    fn push(&mut self, row: JsonRow) {
         if self.columns.is_empty() {
             // Every row of a table has the same fields: the first names the columns.
-            self.columns = row.keys().cloned().collect();
+            self.columns = row.names;
         }
-        self.body.push_str(&Value::Object(row).to_string());
-        self.body.push('\n');
+        self.body.push_str(&row.json);
+        self.body.push_str("}\n");
     }
 
     fn finish(self, db: &str, out: &mut Vec<Insert>) {
@@ -75,23 +121,30 @@ impl Rows {
     }
 }
 
-fn components(row: &mut Map<String, Value>, c: &Components, columns: &[&str]) {
+fn components(row: &mut JsonRow, c: &Components, columns: &[&'static str]) {
+    use std::fmt::Write;
     for (name, value) in columns.iter().zip(c.values_of(columns)) {
-        let value = if *name == "sentiment_milli_sum" {
-            Value::from(value)
+        let out = row.field(name);
+        let _ = if *name == "sentiment_milli_sum" {
+            write!(out, "{value}")
         } else {
-            Value::from(value as u64)
+            write!(out, "{}", value as u64)
         };
-        row.insert((*name).into(), value);
     }
 }
 
-fn text(row: &mut Map<String, Value>, name: &str, value: &str) {
-    row.insert(name.into(), Value::String(value.into()));
+fn text(row: &mut JsonRow, name: &'static str, value: &str) {
+    quote_json(row.field(name), value);
 }
 
-fn number(row: &mut Map<String, Value>, name: &str, value: u64) {
-    row.insert(name.into(), Value::from(value));
+fn number(row: &mut JsonRow, name: &'static str, value: u64) {
+    use std::fmt::Write;
+    let _ = write!(row.field(name), "{value}");
+}
+
+/// A field of another JSON type (lists, nullable numbers).
+fn value(row: &mut JsonRow, name: &'static str, value: Value) {
+    row.field(name).push_str(&value.to_string());
 }
 
 /// The queue, agent and reason rows of one grain (minutes or a rollup): the daily rollups
@@ -107,7 +160,7 @@ fn metric_rows<'a>(
     reason: impl Iterator<Item = (&'a ReasonKey, &'a Components)>,
     days: &BTreeMap<(String, i64), i32>,
 ) {
-    let start = |row: &mut Map<String, Value>, tenant: &str, window_start: i64| {
+    let start = |row: &mut JsonRow, tenant: &str, window_start: i64| {
         text(row, "tenant_id", tenant);
         if grain == Grain::Day {
             // Producers list every day's date; without it, the date whose local noon falls
@@ -122,7 +175,7 @@ fn metric_rows<'a>(
     };
     let mut rows = Rows::new(grain.table("queue_metrics_1m"));
     for (key, c) in queue {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "queue_id", &key.queue_id);
         text(&mut row, "channel", &key.channel);
@@ -135,7 +188,7 @@ fn metric_rows<'a>(
 
     let mut rows = Rows::new(grain.table("agent_metrics_1m"));
     for (key, c) in agent {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "agent_id", &key.agent_id);
         text(&mut row, "channel", &key.channel);
@@ -147,7 +200,7 @@ fn metric_rows<'a>(
 
     let mut rows = Rows::new(grain.table("reason_metrics_1m"));
     for (key, c) in reason {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         start(&mut row, &key.tenant_id, key.window_start);
         text(&mut row, "reason", &key.reason);
         text(&mut row, "channel", &key.channel);
@@ -189,7 +242,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("agent_state_1m");
     for (key, s) in &batch.agent_state {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &key.tenant_id);
         number(&mut row, "window_start", seconds(key.window_start).into());
         text(&mut row, "agent_id", &key.agent_id);
@@ -204,12 +257,12 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("churn_alerts");
     for a in &batch.alerts {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &a.tenant_id);
         text(&mut row, "alert_id", &a.alert_id);
         text(&mut row, "customer_id", &a.customer_id);
         number(&mut row, "score", a.score.into());
-        row.insert("reasons".into(), Value::from(a.reasons.clone()));
+        value(&mut row, "reasons", Value::from(a.reasons.clone()));
         number(&mut row, "triggered_at", seconds(a.triggered_at).into());
         number(&mut row, "triggered_at_ms", ms_u64(a.triggered_at));
         text(&mut row, "contact_id", &a.contact_id);
@@ -223,13 +276,13 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("queue_now");
     for q in &batch.queue_now {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &q.tenant_id);
         text(&mut row, "queue_id", &q.queue_id);
         text(&mut row, "channel", &q.channel);
         number(&mut row, "waiting", q.waiting);
         number(&mut row, "longest_wait_ms", q.longest_wait_ms);
-        row.insert("agents_needed".into(), q.agents_needed.into());
+        value(&mut row, "agents_needed", q.agents_needed.into());
         number(&mut row, "as_of", seconds(q.as_of).into());
         number(&mut row, "as_of_ms", ms_u64(q.as_of));
         number(&mut row, "version", version);
@@ -239,7 +292,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("staffing_15m");
     for (k, s) in &batch.staffing {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &k.tenant_id);
         number(&mut row, "window_start", seconds(k.window_start).into());
         text(&mut row, "queue_id", &k.queue_id);
@@ -248,8 +301,8 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
         number(&mut row, "offered", s.offered);
         number(&mut row, "handled", s.handled);
         number(&mut row, "handle_ms", s.handle_ms);
-        row.insert("agents_needed".into(), s.agents_needed.into());
-        row.insert("predicted_asa_ms".into(), s.predicted_asa_ms.into());
+        value(&mut row, "agents_needed", s.agents_needed.into());
+        value(&mut row, "predicted_asa_ms", s.predicted_asa_ms.into());
         number(&mut row, "version", version);
         rows.push(row);
     }
@@ -257,7 +310,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("agent_now");
     for a in &batch.agent_now {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &a.tenant_id);
         text(&mut row, "agent_id", &a.agent_id);
         text(&mut row, "state", &a.state);
@@ -276,7 +329,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("ingest_quality_1m");
     for ((tenant, window_start), q) in &batch.quality {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", tenant);
         number(&mut row, "window_start", seconds(*window_start).into());
         number(&mut row, "duplicates", q.duplicates);
@@ -295,7 +348,7 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
 
     let mut rows = Rows::new("tenant_progress");
     for p in &batch.progress {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", &p.tenant_id);
         number(&mut row, "watermark", seconds(p.watermark).into());
         number(&mut row, "watermark_ms", ms_u64(p.watermark));
@@ -307,12 +360,12 @@ pub(crate) fn inserts(batch: &RowBatch, db: &str) -> Vec<Insert> {
     out
 }
 
-fn event_row(e: &Event, version: u64) -> Map<String, Value> {
+fn event_row(e: &Event, version: u64) -> JsonRow {
     let payload = ccx_model::json::event_to_json(e);
     // Enum names exactly as the JSON form prints them (absent = unspecified = "").
     let name = |field: &str| payload.get(field).and_then(Value::as_str).unwrap_or("");
     let occurred_ms = e.occurred_at.as_ref().map_or(0, ccx_model::timestamp_ms);
-    let mut row = Map::new();
+    let mut row = JsonRow::default();
     text(&mut row, "tenant_id", &e.tenant_id);
     text(&mut row, "event_id", &e.event_id);
     text(&mut row, "type", name("type"));
@@ -475,7 +528,7 @@ pub(crate) fn backfill_insert(
 ) -> Vec<Insert> {
     let mut rows = Rows::new("backfills");
     for (minute, late) in covered {
-        let mut row = Map::new();
+        let mut row = JsonRow::default();
         text(&mut row, "tenant_id", tenant);
         number(&mut row, "window_start", seconds(*minute).into());
         number(&mut row, "late_covered", *late);
@@ -854,6 +907,26 @@ pub(crate) fn assemble_agent_now(answer: &[Value]) -> Result<Vec<AgentNow>, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_fields_are_json_strings_whatever_they_hold() {
+        for text in [
+            "plain",
+            "",
+            "a\"b\\c",
+            "line\nbreak\r\ttab",
+            "\u{1}\u{1f}",
+            "é 漢字 🙂",
+        ] {
+            let mut row = JsonRow::default();
+            super::text(&mut row, "s", text);
+            number(&mut row, "n", 7);
+            let parsed: Value = serde_json::from_str(&format!("{}}}", row.json)).unwrap();
+            assert_eq!(parsed["s"], text, "{}", row.json);
+            assert_eq!(parsed["n"], 7);
+            assert_eq!(row.names, ["s", "n"]);
+        }
+    }
 
     #[test]
     fn inserts_name_their_columns_and_write_seconds() {
