@@ -15,6 +15,7 @@ use ccx_model::rows::{
 use ccx_model::Event;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use crate::schema::Grain;
 
@@ -58,7 +59,6 @@ impl JsonRow {
 
 /// `value` as a JSON string.
 fn quote_json(out: &mut String, value: &str) {
-    use std::fmt::Write;
     out.push('"');
     let mut plain = 0;
     for (i, b) in value.bytes().enumerate() {
@@ -122,7 +122,6 @@ impl Rows {
 }
 
 fn components(row: &mut JsonRow, c: &Components, columns: &[&'static str]) {
-    use std::fmt::Write;
     for (name, value) in columns.iter().zip(c.values_of(columns)) {
         let out = row.field(name);
         let _ = if *name == "sentiment_milli_sum" {
@@ -138,7 +137,6 @@ fn text(row: &mut JsonRow, name: &'static str, value: &str) {
 }
 
 fn number(row: &mut JsonRow, name: &'static str, value: u64) {
-    use std::fmt::Write;
     let _ = write!(row.field(name), "{value}");
 }
 

@@ -137,9 +137,10 @@ impl ClickHouseSource {
         let (queues, agents, state) = futures::try_join!(
             self.store.query_json(&queue_sql),
             async {
-                match listed.is_empty() {
-                    true => Ok(Vec::new()),
-                    false => self.store.query_json(&agent_sql).await,
+                if listed.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.store.query_json(&agent_sql).await
                 }
             },
             self.store.query_json(&state_sql),

@@ -179,7 +179,9 @@ async fn simulate(
     }
 }
 
-/// Publishes `events` with each tenant's token, in batches the collector takes.
+/// Publishes `events` with each tenant's token, in batches the collector takes. A batch that
+/// fails does not stop the others (one tenant's refusal costs no other tenant its events);
+/// the first failure is returned once all were tried.
 async fn publish(
     client: &mut CollectorClient<tonic::transport::Channel>,
     events: Vec<Event>,
@@ -188,6 +190,7 @@ async fn publish(
     for e in events {
         by_tenant.entry(e.tenant_id.clone()).or_default().push(e);
     }
+    let mut first_failure = None;
     for (tenant, events) in by_tenant {
         for events in events.chunks(PUBLISH_BATCH) {
             let mut request = tonic::Request::new(PublishRequest {
@@ -197,10 +200,12 @@ async fn publish(
                 "authorization",
                 format!("Bearer dev-token-{tenant}").parse()?,
             );
-            client.publish(request).await?;
+            if let Err(e) = client.publish(request).await {
+                first_failure.get_or_insert(anyhow::anyhow!("publishing {tenant}'s events: {e}"));
+            }
         }
     }
-    Ok(())
+    first_failure.map_or(Ok(()), Err)
 }
 
 fn time(e: &Event) -> i64 {
