@@ -17,7 +17,7 @@ use ccx_model::settings::TenantSettings;
 use ccx_model::settings::{AlertKind, Format, Metric, NotificationTarget, Op, ThresholdRule};
 use ccx_proto::v1::collector_client::CollectorClient;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
-use ccx_stream::sink::{ClickHouseSink, WithAlerts};
+use ccx_stream::sink::{ClickHouseSinks, WithAlerts};
 use ccx_stream::source::KafkaLog;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -108,9 +108,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let stream = {
         let stream_token = token.clone();
-        let (kafka, ch, stop) = (
+        let (kafka, sinks, stop) = (
             p.config.kafka.clone(),
-            p.clickhouse_config.clone(),
+            ClickHouseSinks::new(&p.clickhouse_config),
             Arc::clone(&stop),
         );
         std::thread::spawn(move || {
@@ -120,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
                     WithAlerts::new(
-                        ClickHouseSink::new(&ch)?,
+                        sinks.sink()?,
                         std::slice::from_ref(&endpoint),
                         &stream_token,
                     )

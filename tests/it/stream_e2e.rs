@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ccx_e2e::*;
 use ccx_model::settings::TenantSettings;
 use ccx_stream::dataflow::{run, Progress, StreamOptions};
-use ccx_stream::sink::{ClickHouseSink, WithAlerts};
+use ccx_stream::sink::{ClickHouseSinks, WithAlerts};
 use ccx_stream::source::KafkaLog;
 use ccx_stream::Settings;
 
@@ -69,14 +69,14 @@ async fn every_final_row_equals_the_reference_model() {
     settings.tenants.insert("tenant-2".into(), rome());
     let stream = {
         let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
-        let ch = p.clickhouse_config.clone();
+        let sinks = ClickHouseSinks::new(&p.clickhouse_config);
         std::thread::spawn(move || {
             run(
                 options,
                 settings,
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
-                    let sink = ClickHouseSink::new(&ch)?;
+                    let sink = sinks.sink()?;
                     WithAlerts::new(sink, std::slice::from_ref(&control_endpoint), CONTROL_TOKEN)
                 },
                 stop,

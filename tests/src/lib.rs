@@ -535,7 +535,7 @@ impl Pipeline {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let progress = Arc::new(ccx_stream::dataflow::Progress::default());
         let kafka = self.config.kafka.clone();
-        let ch = self.clickhouse_config.clone();
+        let sinks = ccx_stream::sink::ClickHouseSinks::new(&self.clickhouse_config);
         let handle = {
             let (stop, progress) = (Arc::clone(&stop), Arc::clone(&progress));
             std::thread::spawn(move || {
@@ -543,7 +543,7 @@ impl Pipeline {
                     options,
                     settings,
                     move |_| ccx_stream::source::KafkaLog::new(&kafka),
-                    move |_| ccx_stream::sink::ClickHouseSink::new(&ch),
+                    move |_| sinks.sink(),
                     stop,
                     progress,
                 )

@@ -1,143 +1,157 @@
-//! The ClickHouse row sink: each output becomes one versioned batch, written by a thread of
-//! its own so the worker goes on reading while ClickHouse takes the previous flush. At most one
-//! batch waits behind the one being written (a slow ClickHouse slows the worker, never grows
-//! memory); [`RowSink::sync`] waits until everything handed over is stored, which the
-//! checkpoint does before it records offsets, so a restart still replays whatever was not.
-//! The live floor's rows go to a writer of their own (`live_writer.rs`).
+//! The ClickHouse row sink: writers on threads of their own, so the workers go on reading
+//! while ClickHouse takes earlier flushes, shared by the workers of a process (their tenants
+//! are disjoint, so their rows fold into the same writes). ClickHouse 18.16 pays per part
+//! written (a file per column) far more than per row, so each table is written only as often
+//! as its readers need, flushes that come in between folded into one write (a minute row
+//! changed at every flush is written once):
+//! - the live floor (`queue_now`, `agent_now`) as soon as its writer is free;
+//! - the minute tables, alerts, staffing and progress at most once per [`MINUTES_GAP`];
+//! - events and the hourly and daily rollups, which nobody watches by the second, at most
+//!   once per [`COLD_GAP`].
+//!
+//! [`RowSink::sync`] waits until everything handed over is stored, which the checkpoint does
+//! before it records offsets, so a restart still replays whatever was not.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use ccx_config::ClickHouseConfig;
+use ccx_model::sync::lock;
 use ccx_model::Event;
-use ccx_store::{version_now, RowBatch, Store};
+use ccx_store::{RowBatch, Store};
 
+use crate::batch_rows::BatchRows;
 use crate::dataflow::RowSink;
 use crate::engine::Output;
 use crate::error::StreamError;
-use crate::live_writer::LiveWriter;
-use crate::sink::row_batch;
+use crate::fold_writer::{Cadence, FoldWriter};
+use crate::live_rows::LiveRows;
 
-/// Batches handed over but not yet being written.
-const QUEUED: usize = 1;
+pub const MINUTES_GAP: Duration = Duration::from_millis(1_000);
+pub const COLD_GAP: Duration = Duration::from_millis(5_000);
+/// Events (which do not fold) that may wait for the cold writer before a hand-over waits for
+/// it: a slow ClickHouse slows the workers rather than grow their memory.
+const MAX_WAITING_EVENTS: usize = 250_000;
 /// A write is retried with doubling delays from the first to the last, then fails the stream.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_LAST: Duration = Duration::from_secs(10);
 
-enum Job {
-    Write(Box<RowBatch>),
-    /// Answered once every earlier batch is stored (or failed).
-    Sync(SyncSender<Result<(), String>>),
+struct Writers {
+    live: FoldWriter<LiveRows>,
+    minutes: FoldWriter<BatchRows>,
+    cold: FoldWriter<BatchRows>,
+}
+
+impl Writers {
+    fn start(config: &ClickHouseConfig) -> Result<Writers, StreamError> {
+        let cadence = |min_gap, max_backlog| Cadence {
+            min_gap,
+            max_backlog,
+        };
+        Ok(Writers {
+            live: FoldWriter::start(
+                "clickhouse-live",
+                config,
+                cadence(Duration::ZERO, usize::MAX),
+                write_batch,
+            )?,
+            minutes: FoldWriter::start(
+                "clickhouse-minutes",
+                config,
+                cadence(MINUTES_GAP, usize::MAX),
+                write_batch,
+            )?,
+            cold: FoldWriter::start(
+                "clickhouse-cold",
+                config,
+                cadence(COLD_GAP, MAX_WAITING_EVENTS),
+                write_batch,
+            )?,
+        })
+    }
+}
+
+/// Hands out sinks that share one set of writers while any of them lives.
+#[derive(Clone)]
+pub struct ClickHouseSinks {
+    config: ClickHouseConfig,
+    writers: Arc<Mutex<Weak<Writers>>>,
+}
+
+impl ClickHouseSinks {
+    pub fn new(config: &ClickHouseConfig) -> ClickHouseSinks {
+        ClickHouseSinks {
+            config: config.clone(),
+            writers: Arc::default(),
+        }
+    }
+
+    /// A sink for one worker.
+    pub fn sink(&self) -> Result<ClickHouseSink, StreamError> {
+        let mut shared = lock(&self.writers);
+        let writers = match shared.upgrade() {
+            Some(writers) => writers,
+            None => {
+                let writers = Arc::new(Writers::start(&self.config)?);
+                *shared = Arc::downgrade(&writers);
+                writers
+            }
+        };
+        Ok(ClickHouseSink {
+            writers,
+            failed: None,
+        })
+    }
 }
 
 pub struct ClickHouseSink {
-    jobs: Option<SyncSender<Job>>,
-    writer: Option<JoinHandle<()>>,
-    live: LiveWriter,
-    last_version: u64,
-    /// The writer's first error, reported by the next `write` or `sync`.
+    writers: Arc<Writers>,
+    /// The first error of any writer, reported by every later `write` or `sync`.
     failed: Option<String>,
 }
 
 impl ClickHouseSink {
+    /// A sink with writers of its own.
     pub fn new(config: &ClickHouseConfig) -> Result<ClickHouseSink, StreamError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StreamError::io("cannot start the sink's runtime"))?;
-        let store = runtime.block_on(Store::connect(config))?;
-        let live = LiveWriter::start(config, write_batch)?;
-        let (jobs, queue) = sync_channel(QUEUED);
-        let writer = std::thread::Builder::new()
-            .name("clickhouse-writer".into())
-            .spawn(move || write_jobs(&runtime, &store, queue))
-            .map_err(StreamError::io("cannot start the ClickHouse writer"))?;
-        Ok(ClickHouseSink {
-            jobs: Some(jobs),
-            writer: Some(writer),
-            live,
-            last_version: 0,
-            failed: None,
-        })
+        ClickHouseSinks::new(config).sink()
     }
 
-    fn send(&mut self, job: Job) -> Result<(), StreamError> {
-        match &self.jobs {
-            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
-            _ => Err(self.fail(None)),
-        }
+    fn fail(&mut self, error: String) -> StreamError {
+        StreamError::Sink(self.failed.get_or_insert(error).clone())
     }
 
-    /// Records the writer's failure (`None`: it is gone without saying why) and returns it.
-    fn fail(&mut self, message: Option<String>) -> StreamError {
-        let message = self
-            .failed
-            .get_or_insert_with(|| message.unwrap_or_else(|| "the writer stopped".into()));
-        StreamError::Sink(message.clone())
+    fn hand_over(&self, mut rows: Output, events: Vec<Event>) -> Result<(), String> {
+        let w = &self.writers;
+        // "Now" first: it never waits for the other writers.
+        w.live.hand_over((
+            std::mem::take(&mut rows.queue_now),
+            std::mem::take(&mut rows.agent_now),
+        ))?;
+        let cold = Output {
+            hourly: std::mem::take(&mut rows.hourly),
+            daily: std::mem::take(&mut rows.daily),
+            ..Output::default()
+        };
+        w.minutes.hand_over((rows, Vec::new()))?;
+        w.cold.hand_over((cold, events))
     }
 }
 
 impl RowSink for ClickHouseSink {
-    fn write(&mut self, mut rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
-        if self.failed.is_some() {
-            return Err(self.fail(None));
+    fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
+        if let Some(e) = &self.failed {
+            return Err(StreamError::Sink(e.clone()));
         }
-        if rows.is_empty() && events.is_empty() {
-            return Ok(());
-        }
-        self.last_version = version_now().max(self.last_version + 1);
-        // "Now" first: it never waits for the batch writer.
-        let (queue_now, agent_now) = (
-            std::mem::take(&mut rows.queue_now),
-            std::mem::take(&mut rows.agent_now),
-        );
-        if let Err(e) = self.live.hand_over(queue_now, agent_now, self.last_version) {
-            return Err(self.fail(Some(e)));
-        }
-        self.send(Job::Write(Box::new(row_batch(
-            rows,
-            events,
-            self.last_version,
-        ))))
+        self.hand_over(rows, events).map_err(|e| self.fail(e))
     }
 
     fn sync(&mut self) -> Result<(), StreamError> {
-        let (reply, answer) = sync_channel(1);
-        self.send(Job::Sync(reply))?;
-        match answer.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.fail(Some(e))),
-            Err(_) => return Err(self.fail(None)),
+        if let Some(e) = &self.failed {
+            return Err(StreamError::Sink(e.clone()));
         }
-        self.live.sync().map_err(|e| self.fail(Some(e)))
-    }
-}
-
-impl Drop for ClickHouseSink {
-    /// Stores what was handed over before the stream goes (a stop writes its last rows).
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
-    }
-}
-
-/// The writer thread: batches in order, each retried until stored or out of retries; after a
-/// failure nothing more is written (the stream stops and replays from its checkpoint).
-fn write_jobs(runtime: &tokio::runtime::Runtime, store: &Store, jobs: Receiver<Job>) {
-    let mut failed: Option<String> = None;
-    for job in jobs {
-        match job {
-            Job::Write(batch) if failed.is_none() => {
-                failed = write_batch(runtime, store, &batch).err();
-            }
-            Job::Write(_) => {}
-            Job::Sync(reply) => {
-                let _ = reply.send(failed.clone().map_or(Ok(()), Err));
-            }
-        }
+        let w = &self.writers;
+        let synced = w.cold.sync().and(w.minutes.sync()).and(w.live.sync());
+        synced.map_err(|e| self.fail(e))
     }
 }
 

@@ -7,13 +7,15 @@
 //! KPIs (ratios are computed at query time from the components it writes).
 
 pub mod backfill;
+mod batch_rows;
 pub mod checkpoint;
 pub mod clickhouse_sink;
 pub mod dataflow;
 pub mod engine;
 pub mod error;
+mod fold_writer;
 pub mod http;
-mod live_writer;
+mod live_rows;
 pub mod operator;
 pub mod reader;
 pub mod retention;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dataflow::{run, Progress, RowSink, StreamOptions};
 use crate::engine::SharedSettings;
 use crate::error::StreamError;
-use crate::sink::{ClickHouseSink, WithAlerts};
+use crate::sink::{ClickHouseSinks, WithAlerts};
 use crate::source::KafkaLog;
 use crate::Settings;
 
@@ -80,6 +80,7 @@ pub async fn serve(
         finish_at: None,
         keep_events: true,
         provisional: true,
+        ..StreamOptions::default()
     };
     let endpoints = config.control.endpoints.clone();
     let mut settings = Settings::new(s.tenant_defaults());
@@ -141,7 +142,7 @@ pub async fn serve(
         ));
     }
     let kafka = config.kafka.clone();
-    let clickhouse = config.clickhouse.clone();
+    let sinks = ClickHouseSinks::new(&config.clickhouse);
     let control_tls = ccx_control_client::client_tls(&config.control)?;
     let control_token = config.control.token.clone();
     let worker = {
@@ -152,7 +153,7 @@ pub async fn serve(
                 settings,
                 move |_| KafkaLog::new(&kafka),
                 move |_| {
-                    let sink = ClickHouseSink::new(&clickhouse)?;
+                    let sink = sinks.sink()?;
                     let sink: Box<dyn RowSink> = if endpoints.is_empty() {
                         Box::new(sink)
                     } else {

@@ -11,7 +11,7 @@ use ccx_model::rows::{
 use ccx_model::Event;
 use ccx_store::RowBatch;
 
-pub use crate::clickhouse_sink::ClickHouseSink;
+pub use crate::clickhouse_sink::{ClickHouseSink, ClickHouseSinks};
 use crate::dataflow::RowSink;
 use crate::engine::Output;
 use crate::error::StreamError;

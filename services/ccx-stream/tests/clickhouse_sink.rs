@@ -2,7 +2,8 @@
 //! returns, a sink dropped stores what it was given, and a ClickHouse that stays down fails
 //! `sync` (so no checkpoint passes rows that were not stored) and every write after it. The
 //! live floor's rows, written apart and folded while a write is under way, end as the newest
-//! row of each key.
+//! row of each key. The other tables' flushes that come within one batch gap go as one write,
+//! each keyed row once, every event kept.
 
 use ccx_model::rows::{AgentNow, Components, QueueKey, QueueNow};
 use ccx_store::testing::ClickHouseServer;
@@ -157,4 +158,77 @@ fn the_live_floor_ends_as_the_newest_row_of_each_key() {
     drop(sink);
     let busy = runtime.block_on(store.read_queue_now("t")).unwrap();
     assert!(busy.iter().any(|q| q.queue_id == "busy" && q.waiting == 41));
+}
+
+fn event(n: u64) -> ccx_model::Event {
+    ccx_model::Event {
+        event_id: format!("e{n}"),
+        tenant_id: "t".into(),
+        r#type: ccx_model::EventType::ContactOffered as i32,
+        occurred_at: Some(ccx_model::ms_timestamp(1_790_000_040_000 + n as i64)),
+        contact_id: format!("c{n}"),
+        queue_id: "q1".into(),
+        ..ccx_model::Event::default()
+    }
+}
+
+#[test]
+fn flushes_between_two_batch_writes_are_folded_into_one() {
+    let (runtime, _server, config, store) = started();
+
+    let mut sink = ClickHouseSink::new(&config).unwrap();
+    // Thirty flushes well within one batch gap: the first is written at once, the other 29
+    // wait for the gap and go as one write, each queue row once with its newest value.
+    for n in 1..=30 {
+        let mut out = rows("q1", n);
+        if n == 2 {
+            out.queue.extend(rows("q2", 4).queue);
+        }
+        sink.write(out, vec![event(n)]).unwrap();
+    }
+    sink.sync().unwrap();
+    assert_eq!(
+        offered(&store, &runtime),
+        [("q1".into(), 30), ("q2".into(), 4)]
+    );
+    let count = |sql: &str| {
+        runtime.block_on(store.query_json(sql)).unwrap()[0]["n"]
+            .as_u64()
+            .unwrap()
+    };
+    // Stored rows before any merge: one per write that held the key (30 without folding).
+    let q1_rows = count("SELECT count() AS n FROM ccx.queue_metrics_1m WHERE queue_id = 'q1'");
+    assert!((1..=3).contains(&q1_rows), "{q1_rows} rows of q1");
+    // Events do not fold: every one is stored, once.
+    assert_eq!(count("SELECT count() AS n FROM ccx.events FINAL"), 30);
+    assert_eq!(count("SELECT uniqExact(event_id) AS n FROM ccx.events"), 30);
+}
+
+#[test]
+fn the_sinks_of_one_process_share_their_writes() {
+    let (runtime, _server, config, store) = started();
+
+    let sinks = ccx_stream::sink::ClickHouseSinks::new(&config);
+    let (mut a, mut b) = (sinks.sink().unwrap(), sinks.sink().unwrap());
+    // Each worker's first flush (q0 is written at once), then ten more each, well within
+    // one gap: the twenty go as one write.
+    a.write(rows("q0", 1), Vec::new()).unwrap();
+    for n in 1..=10 {
+        a.write(rows("qa", n), Vec::new()).unwrap();
+        b.write(rows("qb", n), Vec::new()).unwrap();
+    }
+    // One sync stores what every sink of the process handed over.
+    a.sync().unwrap();
+    assert_eq!(
+        offered(&store, &runtime),
+        [("q0".into(), 1), ("qa".into(), 10), ("qb".into(), 10)]
+    );
+    let parts = runtime
+        .block_on(store.query_json(
+            "SELECT uniqExact(_part) AS n FROM ccx.queue_metrics_1m WHERE queue_id != 'q0'",
+        ))
+        .unwrap()[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert!(parts <= 2, "{parts} parts hold qa and qb");
 }
