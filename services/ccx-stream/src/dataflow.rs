@@ -61,6 +61,10 @@ pub struct StreamOptions {
     pub keep_events: bool,
     /// Write provisional rows that include events still waiting for the watermark.
     pub provisional: bool,
+    /// Agent-state minutes are brought up to the watermark at most this often (and whenever
+    /// a tenant's watermark enters a new minute): with every agent of a large floor in its
+    /// open minute, doing it at every flush rewrites every agent's row at every flush.
+    pub state_accrual: Duration,
 }
 
 impl Default for StreamOptions {
@@ -78,6 +82,7 @@ impl Default for StreamOptions {
             finish_at: None,
             keep_events: true,
             provisional: true,
+            state_accrual: Duration::from_secs(5),
         }
     }
 }
@@ -230,6 +235,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
     let start_time = restored.as_ref().map(|c| c.boundary).unwrap_or(0);
     let mut settings = settings;
     settings.provisional = options.provisional;
+    settings.state_accrual_ms = options.state_accrual.as_millis() as i64;
     // A tenant's first events are never late: it has no progress yet.
     let mut engine = Engine::new(settings, NO_WATERMARK);
     let mut starts: HashMap<i32, i64> = (0..options.partitions as i32)

@@ -103,7 +103,9 @@ impl<S: RowSink> EngineOperator<S> {
 
     fn step(&mut self, front: Option<u64>) -> Result<(), StreamError> {
         let Some(front) = front else {
-            // Rows still go out; no watermark moves (nothing after it is known).
+            // Rows still go out, exact to the watermark; no watermark moves (nothing after it
+            // is known).
+            self.engine.accrue_agent_time();
             return self.write_rows();
         };
         if self.next_boundary.is_none() && front > 0 {

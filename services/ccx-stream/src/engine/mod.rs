@@ -40,6 +40,11 @@ pub struct Settings {
     /// the watermark (applied speculatively, in event-time order, to copies of their
     /// contacts); the final values replace them once the watermark passes.
     pub provisional: bool,
+    /// How often [`Engine::take_output_at`] brings every agent's state time up to the
+    /// watermark, in `as_of` ms: 0 at every output; otherwise at most this often, and at the
+    /// first output after a tenant's watermark enters a new minute (so a passed minute is
+    /// complete at once). An agent's state change accrues its time whenever it comes.
+    pub state_accrual_ms: i64,
 }
 
 impl Settings {
@@ -50,6 +55,7 @@ impl Settings {
             dedup_horizon_ms: 10 * 60_000,
             shared: None,
             provisional: false,
+            state_accrual_ms: 0,
         }
     }
 
@@ -195,6 +201,10 @@ pub struct Engine {
     /// [`Engine::advance`]).
     floor: i64,
     tenants: BTreeMap<String, TenantState>,
+    /// When agent-state time was last brought up to the watermarks (`as_of` ms), and the
+    /// minute of each tenant's watermark then.
+    accrued_at: i64,
+    accrued_minutes: HashMap<String, i64>,
 }
 
 impl Engine {
@@ -206,6 +216,8 @@ impl Engine {
             settings_version: 0,
             floor: watermark,
             tenants: BTreeMap::new(),
+            accrued_at: i64::MIN,
+            accrued_minutes: HashMap::new(),
         }
     }
 
@@ -331,7 +343,7 @@ impl Engine {
     /// The rows changed since the last call (full values), new alerts, and the live floor as
     /// of `as_of`: every `queue_now` row, the `agent_now` rows of agents that changed.
     pub fn take_output_at(&mut self, as_of: i64) -> Output {
-        self.settle();
+        self.settle(Some(as_of));
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
             let settings = self.settings.for_tenant(tenant_id);
@@ -405,19 +417,52 @@ impl Engine {
         out
     }
 
-    /// Brings agent-state time up to the watermark (additive, so how often does not matter).
-    fn settle(&mut self) {
-        for t in self.tenants.values_mut() {
-            if t.watermark != NO_WATERMARK {
-                let watermark = t.watermark;
+    /// Brings agent-state time up to the watermark (additive, so how often does not matter
+    /// to the final rows): at every call for `None`, else as [`Settings::state_accrual_ms`]
+    /// says.
+    fn settle(&mut self, as_of: Option<i64>) {
+        let due = match as_of {
+            Some(as_of) if self.settings.state_accrual_ms > 0 => {
+                let due = as_of.saturating_sub(self.accrued_at) >= self.settings.state_accrual_ms;
+                if due {
+                    self.accrued_at = as_of;
+                }
+                due
+            }
+            _ => true,
+        };
+        for (tenant_id, t) in self.tenants.iter_mut() {
+            if t.watermark == NO_WATERMARK {
+                continue;
+            }
+            let watermark = t.watermark;
+            let minute = minute_of(watermark);
+            let entered = match self.accrued_minutes.get_mut(tenant_id) {
+                Some(accrued) if *accrued == minute => false,
+                Some(accrued) => {
+                    *accrued = minute;
+                    true
+                }
+                None => {
+                    self.accrued_minutes.insert(tenant_id.clone(), minute);
+                    true
+                }
+            };
+            if due || entered {
                 t.accrue_agents(watermark);
             }
         }
     }
 
+    /// Brings every agent's state time up to the watermark now (a stopping stream's last
+    /// output is exact whatever [`Settings::state_accrual_ms`] says).
+    pub fn accrue_agent_time(&mut self) {
+        self.settle(None);
+    }
+
     /// Every row currently held, as final rows (for tests and the reference comparison).
     pub fn final_rows(&mut self) -> FinalRows {
-        self.settle();
+        self.settle(None);
         let mut rows = FinalRows::default();
         for (tenant_id, t) in &self.tenants {
             let name = |sym| t.names.name(sym);
