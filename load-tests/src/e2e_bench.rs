@@ -265,6 +265,24 @@ async fn main() -> anyhow::Result<()> {
             pct(0.99),
             latencies.last().copied().unwrap_or(f64::NAN)
         );
+        // When in the run the slow probes were acknowledged: the slowest of each 5 s.
+        let mut by_5s = vec![0f64; (publish_seconds / 5.0).ceil() as usize + 1];
+        for p in probes.values() {
+            let slot = (p.ack.duration_since(started).as_secs_f64() / 5.0) as usize;
+            let ms = p.seen[view]
+                .unwrap_or(gave_up)
+                .duration_since(p.ack)
+                .as_secs_f64()
+                * 1e3;
+            if let Some(max) = by_5s.get_mut(slot) {
+                *max = max.max(ms);
+            }
+        }
+        let by_5s: Vec<String> = by_5s.iter().map(|ms| format!("{ms:.0}")).collect();
+        println!(
+            "| {table}: slowest probe of each 5 s of the run | {} ms |",
+            by_5s.join(" ")
+        );
     }
     println!(
         "| CONTACT_OFFERED published / sum(offered) in ClickHouse | {offered} / {stored_offered} |"
