@@ -21,7 +21,7 @@ use ccx_model::Event;
 use ccx_store::{RowBatch, Store};
 
 use crate::batch_rows::BatchRows;
-use crate::dataflow::RowSink;
+use crate::dataflow::{RowSink, Stored};
 use crate::engine::Output;
 use crate::error::StreamError;
 use crate::fold_writer::{Cadence, FoldWriter};
@@ -146,12 +146,27 @@ impl RowSink for ClickHouseSink {
     }
 
     fn sync(&mut self) -> Result<(), StreamError> {
+        let stored = self.sync_later()?;
+        stored().map_err(|e| match e {
+            StreamError::Sink(e) => self.fail(e),
+            other => other,
+        })
+    }
+
+    fn sync_later(&mut self) -> Result<Stored, StreamError> {
         if let Some(e) = &self.failed {
             return Err(StreamError::Sink(e.clone()));
         }
-        let w = &self.writers;
-        let synced = w.cold.sync().and(w.minutes.sync()).and(w.live.sync());
-        synced.map_err(|e| self.fail(e))
+        let w = Arc::clone(&self.writers);
+        let targets = [w.cold.handed(), w.minutes.handed(), w.live.handed()];
+        Ok(Box::new(move || {
+            let [cold, minutes, live] = targets;
+            w.cold
+                .wait_stored(cold)
+                .and(w.minutes.wait_stored(minutes))
+                .and(w.live.wait_stored(live))
+                .map_err(StreamError::Sink)
+        }))
     }
 }
 

@@ -97,7 +97,17 @@ pub trait RowSink {
     fn sync(&mut self) -> Result<(), StreamError> {
         Ok(())
     }
+
+    /// [`RowSink::sync`] for another thread to wait for: it returns once every row handed
+    /// over before this call is stored, while the worker goes on.
+    fn sync_later(&mut self) -> Result<Stored, StreamError> {
+        self.sync()?;
+        Ok(Box::new(|| Ok(())))
+    }
 }
+
+/// Waits until the rows a [`RowSink::sync_later`] covers are stored.
+pub type Stored = Box<dyn FnOnce() -> Result<(), StreamError> + Send>;
 
 impl RowSink for Box<dyn RowSink> {
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {
@@ -106,6 +116,10 @@ impl RowSink for Box<dyn RowSink> {
 
     fn sync(&mut self) -> Result<(), StreamError> {
         (**self).sync()
+    }
+
+    fn sync_later(&mut self) -> Result<Stored, StreamError> {
+        (**self).sync_later()
     }
 }
 
@@ -226,7 +240,7 @@ fn run_worker<L: EventLog + 'static, S: RowSink + 'static>(
     let index = worker.index();
     let peers = worker.peers();
     let dir = match &options.checkpoint_dir {
-        Some(path) if options.checkpoint_every_ms > 0 => Some(Rc::new(
+        Some(path) if options.checkpoint_every_ms > 0 => Some(Arc::new(
             CheckpointDir::new(path).map_err(StreamError::Checkpoint)?,
         )),
         _ => None,

@@ -1,8 +1,8 @@
 //! A ClickHouse writer on a thread of its own that folds what it is handed while it writes:
 //! rows of the same key from successive flushes become one row (the newest value, as `FINAL`
 //! would show), so a slow ClickHouse gets fewer, larger inserts instead of a queue, and the
-//! worker handing rows over never waits for an insert. `sync` waits until everything handed
-//! over is stored; the checkpoint calls it before it records offsets, so exactly-once holds.
+//! worker handing rows over never waits for an insert. `wait_stored` waits until what was
+//! handed over is stored; a checkpoint is recorded only after that, so exactly-once holds.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -121,10 +121,15 @@ impl<P: Pending> FoldWriter<P> {
         Ok(())
     }
 
-    /// Waits until every row handed over is stored, or the writer failed.
-    pub fn sync(&self) -> Result<(), String> {
+    /// Hand-overs so far: [`FoldWriter::wait_stored`] of it waits for the rows handed over.
+    pub fn handed(&self) -> u64 {
+        lock(&self.shared.state).handed
+    }
+
+    /// Waits until the first `target` hand-overs are stored, or the writer failed; the
+    /// writer does not wait out its gap meanwhile.
+    pub fn wait_stored(&self, target: u64) -> Result<(), String> {
         let mut state = lock(&self.shared.state);
-        let target = state.handed;
         state.syncing += 1;
         self.shared.changed.notify_all();
         let result = loop {

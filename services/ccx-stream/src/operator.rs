@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use ccx_model::Event;
@@ -42,7 +43,7 @@ pub struct EngineOperator<S> {
     clocks: TenantClocks,
     sink: S,
     options: StreamOptions,
-    dir: Option<Rc<CheckpointDir>>,
+    dir: Option<Arc<CheckpointDir>>,
     shared: Rc<RefCell<Shared>>,
     progress: Arc<Progress>,
     worker: usize,
@@ -53,6 +54,8 @@ pub struct EngineOperator<S> {
     events: Vec<Event>,
     last_flush: Instant,
     next_boundary: Option<u64>,
+    /// The checkpoint being written (once the rows it covers are stored).
+    writing: Option<JoinHandle<Result<(), StreamError>>>,
 }
 
 impl<S: RowSink> EngineOperator<S> {
@@ -61,7 +64,7 @@ impl<S: RowSink> EngineOperator<S> {
         engine: Engine,
         sink: S,
         options: StreamOptions,
-        dir: Option<Rc<CheckpointDir>>,
+        dir: Option<Arc<CheckpointDir>>,
         shared: Rc<RefCell<Shared>>,
         progress: Arc<Progress>,
         (worker, peers): (usize, usize),
@@ -87,6 +90,7 @@ impl<S: RowSink> EngineOperator<S> {
             events: Vec::new(),
             last_flush: Instant::now(),
             next_boundary,
+            writing: None,
         }
     }
 
@@ -106,8 +110,12 @@ impl<S: RowSink> EngineOperator<S> {
             // Rows still go out, exact to the watermark; no watermark moves (nothing after it
             // is known).
             self.engine.accrue_agent_time();
-            return self.write_rows();
+            self.write_rows()?;
+            return self.finish_checkpoint();
         };
+        if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
+            self.finish_checkpoint()?;
+        }
         if self.next_boundary.is_none() && front > 0 {
             self.next_boundary = next_boundary_after(front, self.options.checkpoint_every_ms);
         }
@@ -212,11 +220,12 @@ impl<S: RowSink> EngineOperator<S> {
     }
 
     fn checkpoint(&mut self, boundary: u64) -> Result<(), StreamError> {
-        let Some(dir) = &self.dir else {
+        let Some(dir) = self.dir.clone() else {
             return Ok(());
         };
-        // The offsets recorded must not pass rows ClickHouse has not stored yet.
-        self.sink.sync()?;
+        // The offsets recorded must not pass rows ClickHouse has not stored yet: the file is
+        // written on a thread of its own once they are, while the worker reads on.
+        let stored = self.sink.sync_later()?;
         let offsets = offsets_at_boundary(&mut self.shared.borrow_mut().offsets_at, boundary);
         let ckpt = WorkerCheckpoint {
             boundary,
@@ -229,10 +238,33 @@ impl<S: RowSink> EngineOperator<S> {
                 .filter_map(|t| Some((t.clone(), self.engine.tenant_state(t)?.clone())))
                 .collect(),
         };
-        dir.write(&ckpt).map_err(StreamError::Checkpoint)?;
-        dir.prune(self.worker, self.peers);
-        self.progress.checkpoints.fetch_add(1, Ordering::Relaxed);
+        // Files in boundary order: the previous one first.
+        self.finish_checkpoint()?;
+        let (worker, peers, progress) = (self.worker, self.peers, Arc::clone(&self.progress));
+        let writing = std::thread::Builder::new()
+            .name(format!("checkpoint-w{worker}"))
+            .spawn(move || {
+                stored()?;
+                dir.write(&ckpt).map_err(StreamError::Checkpoint)?;
+                dir.prune(worker, peers);
+                progress.checkpoints.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .map_err(StreamError::io("cannot start the checkpoint writer"))?;
+        self.writing = Some(writing);
         Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any: its failure stops the stream.
+    fn finish_checkpoint(&mut self) -> Result<(), StreamError> {
+        match self.writing.take() {
+            Some(writing) => writing.join().unwrap_or_else(|_| {
+                Err(StreamError::Checkpoint(std::io::Error::other(
+                    "the checkpoint writer panicked",
+                )))
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use ccx_model::Event;
 use ccx_store::RowBatch;
 
 pub use crate::clickhouse_sink::{ClickHouseSink, ClickHouseSinks};
-use crate::dataflow::RowSink;
+use crate::dataflow::{RowSink, Stored};
 use crate::engine::Output;
 use crate::error::StreamError;
 
@@ -90,6 +90,10 @@ impl<S: RowSink> WithAlerts<S> {
 impl<S: RowSink> RowSink for WithAlerts<S> {
     fn sync(&mut self) -> Result<(), StreamError> {
         self.inner.sync()
+    }
+
+    fn sync_later(&mut self) -> Result<Stored, StreamError> {
+        self.inner.sync_later()
     }
 
     fn write(&mut self, rows: Output, events: Vec<Event>) -> Result<(), StreamError> {

@@ -39,13 +39,21 @@ fn agent_time_is_brought_to_the_watermark_at_its_cadence_and_at_each_new_minute(
     e.ingest(&state("busy", AgentState::Busy, M0));
 
     e.advance(M0 + 1_000);
-    assert_eq!(written(&mut e, 0), [(0, 1_000, 0)], "the first output accrues");
+    assert_eq!(
+        written(&mut e, 0),
+        [(0, 1_000, 0)],
+        "the first output accrues"
+    );
     e.advance(M0 + 2_000);
     assert_eq!(written(&mut e, 1_000), [], "1 s later: not yet");
     e.advance(M0 + 3_000);
     assert_eq!(written(&mut e, 4_999), [], "4.999 s later: not yet");
     e.advance(M0 + 4_000);
-    assert_eq!(written(&mut e, 5_000), [(0, 4_000, 0)], "5 s later: up to the watermark");
+    assert_eq!(
+        written(&mut e, 5_000),
+        [(0, 4_000, 0)],
+        "5 s later: up to the watermark"
+    );
 
     // The watermark enters the next minute: the passed one is completed at once.
     e.advance(M0 + 60_500);
