@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::TenantState;
 
+/// `T` is `(String, TenantState)` read back, and `(&String, &TenantState)` when a worker writes
+/// its engine's state without copying it (the bytes are the same).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerCheckpoint {
+pub struct WorkerCheckpoint<T = (String, TenantState)> {
     /// The boundary (an epoch of the dataflow: wall-clock ms): every event sent before it is
     /// in `tenants`, none after.
     pub boundary: u64,
@@ -19,7 +21,30 @@ pub struct WorkerCheckpoint {
     pub worker: usize,
     /// (partition, next offset to read).
     pub offsets: Vec<(i32, i64)>,
-    pub tenants: Vec<(String, TenantState)>,
+    pub tenants: Vec<T>,
+}
+
+impl<T: Serialize> WorkerCheckpoint<T> {
+    /// The file's bytes: encoding is about twice as fast as a copy of the state, so the
+    /// worker encodes and another thread writes.
+    pub fn encode(&self) -> std::io::Result<Encoded> {
+        let mut bytes = FORMAT.to_le_bytes().to_vec();
+        bincode::serialize_into(&mut bytes, self).map_err(std::io::Error::other)?;
+        Ok(Encoded {
+            boundary: self.boundary,
+            worker: self.worker,
+            workers: self.workers,
+            bytes,
+        })
+    }
+}
+
+/// A checkpoint ready to be written by [`CheckpointDir::write`].
+pub struct Encoded {
+    boundary: u64,
+    worker: usize,
+    workers: usize,
+    bytes: Vec<u8>,
 }
 
 /// The layout of the engine state in checkpoint files, written first in every file. A file of
@@ -43,13 +68,11 @@ impl CheckpointDir {
     }
 
     /// Writes durably: a reader sees the whole file or none of it.
-    pub fn write(&self, ckpt: &WorkerCheckpoint) -> std::io::Result<()> {
-        let mut bytes = FORMAT.to_le_bytes().to_vec();
-        bincode::serialize_into(&mut bytes, ckpt).map_err(std::io::Error::other)?;
+    pub fn write(&self, ckpt: &Encoded) -> std::io::Result<()> {
         let target = self.file(ckpt.boundary, ckpt.worker, ckpt.workers);
         let tmp = target.with_extension("tmp");
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(&ckpt.bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, &target)?;
         fs::File::open(&self.path)?.sync_all()?;
@@ -129,20 +152,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_checkpoint_reads_back_and_another_format_is_refused() {
+    fn a_checkpoint_written_from_borrowed_state_reads_back_and_another_format_is_refused() {
         let dir = std::env::temp_dir().join(format!("ccx-ckpt-test-{}", std::process::id()));
         let ckpts = CheckpointDir::new(&dir).unwrap();
+        let (tenant, state) = ("t1".to_string(), TenantState::default());
         let ckpt = WorkerCheckpoint {
             boundary: 10_000,
             workers: 1,
             worker: 0,
             offsets: vec![(0, 42)],
-            tenants: vec![("t1".into(), TenantState::default())],
+            tenants: vec![(&tenant, &state)],
         };
-        ckpts.write(&ckpt).unwrap();
+        ckpts.write(&ckpt.encode().unwrap()).unwrap();
         assert_eq!(ckpts.latest_complete(1), Some(10_000));
         let back = ckpts.load(10_000, 0, 1).unwrap();
         assert_eq!((back.boundary, back.offsets), (10_000, vec![(0, 42)]));
+        assert_eq!(back.tenants.len(), 1);
+        assert_eq!(back.tenants[0].0, tenant);
 
         let file = ckpts.file(10_000, 0, 1);
         let mut bytes = fs::read(&file).unwrap();

@@ -224,7 +224,8 @@ impl<S: RowSink> EngineOperator<S> {
             return Ok(());
         };
         // The offsets recorded must not pass rows ClickHouse has not stored yet: the file is
-        // written on a thread of its own once they are, while the worker reads on.
+        // written on a thread of its own once they are, while the worker reads on; the worker
+        // only encodes its state.
         let stored = self.sink.sync_later()?;
         let offsets = offsets_at_boundary(&mut self.shared.borrow_mut().offsets_at, boundary);
         let ckpt = WorkerCheckpoint {
@@ -235,9 +236,11 @@ impl<S: RowSink> EngineOperator<S> {
             tenants: self
                 .engine
                 .tenant_ids()
-                .filter_map(|t| Some((t.clone(), self.engine.tenant_state(t)?.clone())))
+                .filter_map(|t| Some((t, self.engine.tenant_state(t)?)))
                 .collect(),
-        };
+        }
+        .encode()
+        .map_err(StreamError::Checkpoint)?;
         // Files in boundary order: the previous one first.
         self.finish_checkpoint()?;
         let (worker, peers, progress) = (self.worker, self.peers, Arc::clone(&self.progress));

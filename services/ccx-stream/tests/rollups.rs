@@ -231,7 +231,7 @@ fn rollups_continue_exactly_after_a_restart_from_a_checkpoint() {
             .map(|t| (t.clone(), first.tenant_state(t).unwrap().clone()))
             .collect(),
     };
-    checkpoints.write(&state).unwrap();
+    checkpoints.write(&state.encode().unwrap()).unwrap();
     // Rows written after the checkpoint, then lost with the process.
     written.take(&mut first);
     drop(first);
