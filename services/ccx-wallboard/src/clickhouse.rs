@@ -4,68 +4,61 @@
 //! counted in ClickHouse, and only the listed ones are read row by row, so a refresh ships
 //! about the same for any size of floor.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use ccx_model::rows::{Components, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS};
+use ccx_model::rows::{AgentNow, Components, StateTimes, AGENT_COLUMNS, QUEUE_COLUMNS};
 use ccx_store::{quote, Store};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::reused::Reused;
 use crate::source::{Floor, RowSource, Snapshot, SourceError, Starts, Sums, AGENTS_LISTED, RANGES};
 
 const STATE_COLUMNS: [&str; 4] = ["available_ms", "busy_ms", "acw_state_ms", "break_ms"];
 
-/// How long a tenant's minute-table sums are reused. The live rows (`queue_now`, `agent_now`)
-/// are read at every refresh; the sums over 15 min, 60 min and today move with the
-/// watermark and cost a `FINAL` over the day's rows, which at every refresh would compete
-/// with the stream's writes (docs/benchmarks.md, "Live floor").
+/// How long a tenant's minute-table sums are reused. The sums over 15 min, 60 min and today
+/// move with the watermark and cost a `FINAL` over the day's rows, which at every refresh would
+/// compete with the stream's writes (docs/benchmarks.md, "Live floor").
 const SUMS_REUSED_FOR: Duration = Duration::from_secs(2);
 
-/// A tenant's minute-table sums: read at, for which range starts, the sums.
-type CachedSums = (Instant, Starts, Snapshot);
+/// How long a tenant's agents (counted, and the longest in their state) are reused: two scans
+/// of every agent of the tenant, which on a floor of hundreds of thousands of agents cost more
+/// than everything else a refresh reads. `queue_now` is read at every refresh.
+const AGENTS_REUSED_FOR: Duration = Duration::from_millis(750);
+
+/// The listed agents' rows and the tenant's agents counted.
+type Agents = (Vec<AgentNow>, Floor);
 
 /// Reads a ClickHouse database written by the stream.
 #[derive(Clone)]
 pub struct ClickHouseSource {
     store: Store,
-    sums: Arc<Mutex<HashMap<String, CachedSums>>>,
+    sums: Reused<Starts, Snapshot>,
+    agents: Reused<(), Agents>,
 }
 
 impl ClickHouseSource {
     pub fn new(store: Store) -> ClickHouseSource {
         ClickHouseSource {
             store,
-            sums: Arc::default(),
+            sums: Reused::new(SUMS_REUSED_FOR),
+            agents: Reused::new(AGENTS_REUSED_FOR),
         }
     }
 
     async fn read(&self, tenant: &str, starts: &Starts) -> Result<Snapshot, SourceError> {
         let store_error = |e: ccx_store::StoreError| SourceError(e.to_string());
-        let (queue_now, agent_now, floor) = futures::try_join!(
+        let (queue_now, (agent_now, floor)) = futures::try_join!(
             async { self.store.read_queue_now(tenant).await.map_err(store_error) },
-            async {
-                (self.store)
-                    .read_agent_now_longest_in_state(tenant, AGENTS_LISTED)
-                    .await
-                    .map_err(store_error)
-            },
-            self.read_floor(tenant),
+            self.read_agents(tenant),
         )?;
         let listed: BTreeSet<String> = agent_now.iter().map(|a| a.agent_id.clone()).collect();
-        let cached = {
-            let sums = ccx_model::sync::lock(&self.sums);
-            sums.get(tenant)
-                .filter(|(at, s, _)| s == starts && at.elapsed() < SUMS_REUSED_FOR)
-                .map(|(_, _, snapshot)| snapshot.clone())
-        };
-        let mut out = match cached {
+        let mut out = match self.sums.get(tenant, starts) {
             Some(sums) => sums,
             None => {
                 let sums = self.read_sums(tenant, starts, &listed).await?;
-                let entry = (Instant::now(), *starts, sums.clone());
-                ccx_model::sync::lock(&self.sums).insert(tenant.to_string(), entry);
+                self.sums.put(tenant, *starts, sums.clone());
                 sums
             }
         };
@@ -76,6 +69,23 @@ impl ClickHouseSource {
         out.agent_now = agent_now;
         out.floor = floor;
         Ok(out)
+    }
+
+    async fn read_agents(&self, tenant: &str) -> Result<Agents, SourceError> {
+        if let Some(agents) = self.agents.get(tenant, &()) {
+            return Ok(agents);
+        }
+        let agents = futures::try_join!(
+            async {
+                (self.store)
+                    .read_agent_now_longest_in_state(tenant, AGENTS_LISTED)
+                    .await
+                    .map_err(|e| SourceError(e.to_string()))
+            },
+            self.read_floor(tenant),
+        )?;
+        self.agents.put(tenant, (), agents.clone());
+        Ok(agents)
     }
 
     /// The tenant's agents counted by state, and by queue those on a contact.

@@ -10,7 +10,7 @@
 //! Where things live: [`source`] is the row-source trait, [`clickhouse`] and [`memory`] its
 //! two implementations (`ccx wallboard`, `ccx demo`); [`board`] computes every number of the
 //! page once; [`auth`] signs viewers in; `feed.rs` recomputes each watched tenant's board;
-//! `sse.rs` streams it; `routes.rs` is the HTTP surface, `metrics.rs` its Prometheus metrics; `page.html` and `signin.html` are the
+//! `sse.rs` streams it; `reused.rs` keeps costly reads for a moment; `routes.rs` is the HTTP surface, `metrics.rs` its Prometheus metrics; `page.html` and `signin.html` are the
 //! two pages. This crate reads rows and alerts; it writes nothing but alert status changes
 //! through the control plane.
 
@@ -32,6 +32,7 @@ pub mod error;
 mod feed;
 pub mod memory;
 mod metrics;
+mod reused;
 mod routes;
 pub mod source;
 mod sse;
