@@ -29,7 +29,7 @@ pub trait Pending: Default + Send + 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
     /// At least this long from the start of one write to the start of the next (unless a
-    /// `sync` or the stop waits for it).
+    /// `wait_stored` or the stop waits for it).
     pub min_gap: Duration,
     pub max_backlog: usize,
 }
@@ -41,7 +41,7 @@ struct State<P> {
     /// Hand-overs counted, and the newest of them stored.
     handed: u64,
     stored: u64,
-    /// Callers waiting in `sync`: the writer does not wait out its gap for them.
+    /// Callers in `wait_stored`: the writer does not wait out its gap for them.
     syncing: usize,
     failed: Option<String>,
     closed: bool,
