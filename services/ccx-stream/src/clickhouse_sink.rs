@@ -9,8 +9,9 @@
 //! - events and the hourly and daily rollups, which nobody watches by the second, at most
 //!   once per [`COLD_GAP`].
 //!
-//! [`RowSink::sync`] waits until everything handed over is stored, which the checkpoint does
-//! before it records offsets, so a restart still replays whatever was not.
+//! What [`RowSink::sync_later`] returns waits until everything handed over before it is
+//! stored; a checkpoint records its offsets only then, so a restart still replays whatever was
+//! not.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
