@@ -28,7 +28,14 @@ impl<T: Serialize> WorkerCheckpoint<T> {
     /// The file's bytes: encoding is about twice as fast as a copy of the state, so the
     /// worker encodes and another thread writes.
     pub fn encode(&self) -> std::io::Result<Encoded> {
-        let mut bytes = FORMAT.to_le_bytes().to_vec();
+        self.encode_into(Vec::new())
+    }
+
+    /// [`WorkerCheckpoint::encode`] into the buffer of an earlier checkpoint: a buffer of the
+    /// state's size is neither grown again nor faulted in again at every checkpoint.
+    pub fn encode_into(&self, mut bytes: Vec<u8>) -> std::io::Result<Encoded> {
+        bytes.clear();
+        bytes.extend_from_slice(&FORMAT.to_le_bytes());
         bincode::serialize_into(&mut bytes, self).map_err(std::io::Error::other)?;
         Ok(Encoded {
             boundary: self.boundary,
@@ -45,6 +52,13 @@ pub struct Encoded {
     worker: usize,
     workers: usize,
     bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// The buffer, for [`WorkerCheckpoint::encode_into`].
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 /// The layout of the engine state in checkpoint files, written first in every file. A file of

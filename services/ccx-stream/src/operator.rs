@@ -54,8 +54,10 @@ pub struct EngineOperator<S> {
     events: Vec<Event>,
     last_flush: Instant,
     next_boundary: Option<u64>,
-    /// The checkpoint being written (once the rows it covers are stored).
-    writing: Option<JoinHandle<Result<(), StreamError>>>,
+    /// The checkpoint being written (once the rows it covers are stored); it gives its buffer
+    /// back for the next one.
+    writing: Option<JoinHandle<Result<Vec<u8>, StreamError>>>,
+    buffer: Vec<u8>,
 }
 
 impl<S: RowSink> EngineOperator<S> {
@@ -91,6 +93,7 @@ impl<S: RowSink> EngineOperator<S> {
             last_flush: Instant::now(),
             next_boundary,
             writing: None,
+            buffer: Vec::new(),
         }
     }
 
@@ -228,6 +231,8 @@ impl<S: RowSink> EngineOperator<S> {
         // only encodes its state.
         let stored = self.sink.sync_later()?;
         let offsets = offsets_at_boundary(&mut self.shared.borrow_mut().offsets_at, boundary);
+        // Files in boundary order: the previous one first (its buffer serves this one).
+        self.finish_checkpoint()?;
         let ckpt = WorkerCheckpoint {
             boundary,
             workers: self.peers,
@@ -239,10 +244,8 @@ impl<S: RowSink> EngineOperator<S> {
                 .filter_map(|t| Some((t, self.engine.tenant_state(t)?)))
                 .collect(),
         }
-        .encode()
+        .encode_into(std::mem::take(&mut self.buffer))
         .map_err(StreamError::Checkpoint)?;
-        // Files in boundary order: the previous one first.
-        self.finish_checkpoint()?;
         let (worker, peers, progress) = (self.worker, self.peers, Arc::clone(&self.progress));
         let writing = std::thread::Builder::new()
             .name(format!("checkpoint-w{worker}"))
@@ -251,7 +254,7 @@ impl<S: RowSink> EngineOperator<S> {
                 dir.write(&ckpt).map_err(StreamError::Checkpoint)?;
                 dir.prune(worker, peers);
                 progress.checkpoints.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(ckpt.into_buffer())
             })
             .map_err(StreamError::io("cannot start the checkpoint writer"))?;
         self.writing = Some(writing);
@@ -260,14 +263,14 @@ impl<S: RowSink> EngineOperator<S> {
 
     /// Waits for the checkpoint being written, if any: its failure stops the stream.
     fn finish_checkpoint(&mut self) -> Result<(), StreamError> {
-        match self.writing.take() {
-            Some(writing) => writing.join().unwrap_or_else(|_| {
+        if let Some(writing) = self.writing.take() {
+            self.buffer = writing.join().unwrap_or_else(|_| {
                 Err(StreamError::Checkpoint(std::io::Error::other(
                     "the checkpoint writer panicked",
                 )))
-            }),
-            None => Ok(()),
+            })?;
         }
+        Ok(())
     }
 }
 
