@@ -201,10 +201,8 @@ pub struct Engine {
     /// [`Engine::advance`]).
     floor: i64,
     tenants: BTreeMap<String, TenantState>,
-    /// When agent-state time was last brought up to the watermarks (`as_of` ms), and the
-    /// minute of each tenant's watermark then.
+    /// When agent-state time was last brought up to the watermarks (`as_of` ms).
     accrued_at: i64,
-    accrued_minutes: HashMap<String, i64>,
 }
 
 impl Engine {
@@ -217,7 +215,6 @@ impl Engine {
             floor: watermark,
             tenants: BTreeMap::new(),
             accrued_at: i64::MIN,
-            accrued_minutes: HashMap::new(),
         }
     }
 
@@ -431,25 +428,15 @@ impl Engine {
             }
             _ => true,
         };
-        for (tenant_id, t) in self.tenants.iter_mut() {
+        for t in self.tenants.values_mut() {
             if t.watermark == NO_WATERMARK {
                 continue;
             }
-            let watermark = t.watermark;
-            let minute = minute_of(watermark);
-            let entered = match self.accrued_minutes.get_mut(tenant_id) {
-                Some(accrued) if *accrued == minute => false,
-                Some(accrued) => {
-                    *accrued = minute;
-                    true
-                }
-                None => {
-                    self.accrued_minutes.insert(tenant_id.clone(), minute);
-                    true
-                }
-            };
+            // The minute last reported as progress, which `take_output_at` moves on after
+            // this: a watermark in another minute entered a new one.
+            let entered = t.reported_minute != Some(minute_of(t.watermark));
             if due || entered {
-                t.accrue_agents(watermark);
+                t.accrue_agents(t.watermark);
             }
         }
     }

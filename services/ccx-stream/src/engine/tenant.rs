@@ -55,7 +55,8 @@ pub struct TenantState {
     /// Callback requests by contact, within the callback window: the request's time.
     pub(super) callback_requests: IdMap<i64>,
     pub(super) dirty_quality: BTreeSet<i64>,
-    /// The minute of the watermark last handed over as progress (again after a restart).
+    /// The minute of the watermark last handed over as progress (again after a restart); a
+    /// watermark in a new minute also brings agent-state time up to it.
     #[serde(skip)]
     pub(super) reported_minute: Option<i64>,
     pub(super) alerts: Vec<ChurnAlert>,
