@@ -428,6 +428,15 @@ pub struct FinalRows {
 }
 
 impl FinalRows {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+            && self.agent.is_empty()
+            && self.reason.is_empty()
+            && self.agent_state.is_empty()
+            && self.quality.is_empty()
+            && self.alerts.is_empty()
+    }
+
     /// The rows of one tenant.
     pub fn of_tenant(&self, tenant: &str) -> FinalRows {
         let mut out = self.clone();

@@ -41,13 +41,7 @@ impl Pending for BatchRows {
     }
 
     fn is_empty(&self) -> bool {
-        let r = &self.rows;
-        r.queue.is_empty()
-            && r.agent.is_empty()
-            && r.reason.is_empty()
-            && r.agent_state.is_empty()
-            && r.quality.is_empty()
-            && r.alerts.is_empty()
+        self.rows.is_empty()
             && self.hourly.is_empty()
             && self.daily.is_empty()
             && self.staffing.is_empty()

@@ -19,7 +19,6 @@ use std::time::Duration;
 use ccx_config::ClickHouseConfig;
 use ccx_model::sync::lock;
 use ccx_model::Event;
-use ccx_store::{RowBatch, Store};
 
 use crate::batch_rows::BatchRows;
 use crate::dataflow::{RowSink, Stored};
@@ -33,9 +32,6 @@ pub const COLD_GAP: Duration = Duration::from_millis(5_000);
 /// Events (which do not fold) that may wait for the cold writer before a hand-over waits for
 /// it: a slow ClickHouse slows the workers rather than grow their memory.
 const MAX_WAITING_EVENTS: usize = 250_000;
-/// A write is retried with doubling delays from the first to the last, then fails the stream.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_LAST: Duration = Duration::from_secs(10);
 
 struct Writers {
     live: FoldWriter<LiveRows>,
@@ -54,19 +50,16 @@ impl Writers {
                 "clickhouse-live",
                 config,
                 cadence(Duration::ZERO, usize::MAX),
-                write_batch,
             )?,
             minutes: FoldWriter::start(
                 "clickhouse-minutes",
                 config,
                 cadence(MINUTES_GAP, usize::MAX),
-                write_batch,
             )?,
             cold: FoldWriter::start(
                 "clickhouse-cold",
                 config,
                 cadence(COLD_GAP, MAX_WAITING_EVENTS),
-                write_batch,
             )?,
         })
     }
@@ -168,27 +161,5 @@ impl RowSink for ClickHouseSink {
                 .and(w.live.wait_stored(live))
                 .map_err(StreamError::Sink)
         }))
-    }
-}
-
-fn write_batch(
-    runtime: &tokio::runtime::Runtime,
-    store: &Store,
-    batch: &RowBatch,
-) -> Result<(), String> {
-    let mut delay = RETRY_FIRST;
-    loop {
-        match runtime.block_on(store.write(batch)) {
-            Ok(()) => return Ok(()),
-            Err(e) if delay < RETRY_LAST => {
-                tracing::warn!(error = %e, "ClickHouse write failed, retrying");
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "ClickHouse write failed");
-                return Err(e.to_string());
-            }
-        }
     }
 }

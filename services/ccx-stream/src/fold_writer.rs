@@ -34,7 +34,9 @@ pub struct Cadence {
     pub max_backlog: usize,
 }
 
-pub type WriteFn = fn(&tokio::runtime::Runtime, &Store, &RowBatch) -> Result<(), String>;
+/// A write is retried with doubling delays from the first to the last, then fails the stream.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_LAST: Duration = Duration::from_secs(10);
 
 struct State<P> {
     pending: P,
@@ -65,12 +67,11 @@ pub struct FoldWriter<P: Pending> {
 }
 
 impl<P: Pending> FoldWriter<P> {
-    /// Starts the thread `name`; `write` stores one batch (retrying as it sees fit).
+    /// Starts the thread `name`.
     pub fn start(
         name: &str,
         config: &ClickHouseConfig,
         cadence: Cadence,
-        write: WriteFn,
     ) -> Result<FoldWriter<P>, StreamError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -94,7 +95,7 @@ impl<P: Pending> FoldWriter<P> {
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || run(&runtime, &store, &theirs, cadence, write))
+            .spawn(move || run(&runtime, &store, &theirs, cadence))
             .map_err(StreamError::io("cannot start a ClickHouse writer"))?;
         Ok(FoldWriter {
             shared,
@@ -162,7 +163,6 @@ fn run<P: Pending>(
     store: &Store,
     shared: &Shared<P>,
     cadence: Cadence,
-    write: WriteFn,
 ) {
     let mut last_start: Option<Instant> = None;
     let mut last_version = 0;
@@ -197,7 +197,7 @@ fn run<P: Pending>(
         };
         last_start = Some(Instant::now());
         last_version = version_now().max(last_version + 1);
-        let result = write(runtime, store, &pending.into_batch(last_version));
+        let result = write_batch(runtime, store, &pending.into_batch(last_version));
         let mut state = lock(&shared.state);
         match result {
             Ok(()) => state.stored = handed,
@@ -208,5 +208,29 @@ fn run<P: Pending>(
             }
         }
         shared.changed.notify_all();
+    }
+}
+
+/// Stores one batch, retrying; after a failure the writer writes nothing more (the stream
+/// stops and replays from its checkpoint).
+fn write_batch(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    batch: &RowBatch,
+) -> Result<(), String> {
+    let mut delay = RETRY_FIRST;
+    loop {
+        match runtime.block_on(store.write(batch)) {
+            Ok(()) => return Ok(()),
+            Err(e) if delay < RETRY_LAST => {
+                tracing::warn!(error = %e, "ClickHouse write failed, retrying");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ClickHouse write failed");
+                return Err(e.to_string());
+            }
+        }
     }
 }
