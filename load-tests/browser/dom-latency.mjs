@@ -66,7 +66,7 @@ await page.evaluate(() => {
     const n = v ? Number(v.textContent) : 0;
     if (n !== last) { last = n; window.__seen.push([Date.now(), n]); }
   };
-  new MutationObserver(read).observe(document.body, { childList: true, subtree: true });
+  new MutationObserver(read).observe(document.body, { childList: true, characterData: true, subtree: true });
 });
 writeFileSync(join(dir, 'ready'), '');
 
