@@ -64,7 +64,16 @@ pub fn subscribe(app: &Arc<App>, tenant: &str) -> watch::Receiver<Published> {
 async fn run(app: Arc<App>, tenant: String, sender: watch::Sender<Published>) {
     let mut state = TenantState::default();
     let mut last = String::new();
+    // A board every refresh from the start of the last one, not a refresh after it ended: the
+    // reads take up to a few hundred milliseconds when ClickHouse is busy, and would add to
+    // every figure's age.
+    let mut every = tokio::time::interval(app.refresh);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = app.shutdown.cancelled() => return,
+        }
         let board = board_of(&app, &tenant, &mut state, now_ms()).await;
         match serde_json::to_string(&board) {
             Ok(body) if body != last => {
@@ -86,10 +95,6 @@ async fn run(app: Arc<App>, tenant: String, sender: watch::Sender<Published>) {
                 app.metrics.feeds.set(running.len() as i64);
                 return;
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(app.refresh) => {}
-            _ = app.shutdown.cancelled() => return,
         }
     }
 }
