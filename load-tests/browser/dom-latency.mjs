@@ -1,11 +1,13 @@
 // From a probe event's acknowledgement to its effect in the wallboard page's DOM, measured in
 // the browser: runs `e2e-bench --dom-probes DIR` (the whole pipeline through the real broker
-// and ClickHouse at --rate events/s, the wallboard over that ClickHouse), signs in as tenant-0
+// and ClickHouse at --rate events/s, the wallboard over that ClickHouse), signs in as --tenant
+// (default tenant-1: the simulator's floor; tenant-0 also carries e2e-bench's 600 probe queues)
 // in Debian's chromium (driven by playwright-core), records in the page every change of queue
 // `dom-probe`'s waiting count with the page's clock, and matches the k-th acknowledged probe
-// with the first time the count reached k. Prints e2e-bench's table and the DOM percentiles.
+// with the first time the count reached k. Prints e2e-bench's table, the DOM percentiles and
+// the page's own time (script, layout, style) during the run.
 //
-//   node load-tests/browser/dom-latency.mjs [--rate 20000] [--seconds 60]
+//   node load-tests/browser/dom-latency.mjs [--rate 20000] [--seconds 60] [--tenant tenant-1]
 //
 // E2E_BENCH: the bench binary (default target/release/e2e-bench); CHROMIUM: /usr/bin/chromium.
 
@@ -27,10 +29,11 @@ const arg = (name, fallback) => {
 };
 const rate = arg('--rate', '20000');
 const seconds = arg('--seconds', '60');
+const tenant = arg('--tenant', 'tenant-1');
 const bench = process.env.E2E_BENCH || join(ROOT, 'target', 'release', 'e2e-bench');
 const dir = mkdtempSync(join(tmpdir(), 'ccx-dom-'));
 
-const child = spawn(bench, ['--rate', rate, '--seconds', seconds, '--dom-probes', dir], {
+const child = spawn(bench, ['--rate', rate, '--seconds', seconds, '--dom-probes', dir, '--dom-tenant', tenant], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
@@ -52,9 +55,9 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage();
 await page.goto(base + '/');
-await page.fill('#tenant', 'tenant-0');
+await page.fill('#tenant', tenant);
 await page.fill('#user', 'bench');
-await page.fill('#token', 'dev-token-tenant-0');
+await page.fill('#token', 'dev-token-' + tenant);
 await page.click('button[type=submit]');
 await page.waitForSelector('#queues');
 // Every change of the probe queue's waiting count, stamped when the page changed.
@@ -68,9 +71,15 @@ await page.evaluate(() => {
   };
   new MutationObserver(read).observe(document.body, { childList: true, characterData: true, subtree: true });
 });
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Performance.enable');
+const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics
+  .map(m => [m.name, m.value]));
+const before = await metrics();
 writeFileSync(join(dir, 'ready'), '');
 
 const code = await exited;
+const after = await metrics();
 const seen = await page.evaluate(() => window.__seen);
 await browser.close();
 if (code !== 0) throw new Error(`e2e-bench failed (${code})`);
@@ -86,3 +95,6 @@ const pct = p => shown[Math.floor((shown.length - 1) * p)];
 process.stdout.write(out);
 console.log(`| probes shown in the page's DOM / sent | ${shown.length} / ${acks.length} |`);
 console.log(`| ack -> DOM p50 / p99 / max | ${pct(0.5)} / ${pct(0.99)} / ${shown[shown.length - 1]} ms |`);
+const spent = name => (after[name] - before[name]).toFixed(1);
+console.log(`| page (${tenant}): script / layout / style / all tasks | ${spent('ScriptDuration')} / ` +
+  `${spent('LayoutDuration')} / ${spent('RecalcStyleDuration')} / ${spent('TaskDuration')} s |`);

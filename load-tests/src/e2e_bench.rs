@@ -8,10 +8,12 @@
 //! doubled.
 //!
 //! With `--dom-probes DIR` it also serves the wallboard over the same ClickHouse (printing
-//! `wallboard on http://…`), waits until `DIR/ready` exists (a browser signed in as tenant-0
-//! and watching: `load-tests/browser/dom-latency.mjs`), publishes at every tick a contact
-//! offered to tenant-0's queue `dom-probe` (it keeps waiting), and writes the probes'
-//! acknowledgement times (Unix ms, in order) to `DIR/acks.json`.
+//! `wallboard on http://…`), waits until `DIR/ready` exists (a browser signed in as
+//! `--dom-tenant` and watching: `load-tests/browser/dom-latency.mjs`), publishes at every tick
+//! a contact offered to that tenant's queue `dom-probe` (it keeps waiting), and writes the
+//! probes' acknowledgement times (Unix ms, in order) to `DIR/acks.json`. The watched tenant is
+//! by default tenant-1, whose floor is the simulator's: tenant-0 also carries the probes above,
+//! a queue and an agent of their own each, 600 more tiles by the end of a minute.
 //!
 //! Usage: `cargo run --release -p ccx-load-tests --bin e2e-bench -- --rate 20000 --seconds 60`
 
@@ -38,6 +40,10 @@ struct Args {
     /// Serve the wallboard and publish probes for a browser watching it (see above).
     #[arg(long)]
     dom_probes: Option<std::path::PathBuf>,
+    /// The tenant whose wallboard the browser watches and whose queue `dom-probe` the DOM
+    /// probes are offered to.
+    #[arg(long, default_value = "tenant-1")]
+    dom_tenant: String,
     /// Write to a replicated ClickHouse cluster: a ZooKeeper and one shard of two replicas
     /// (the cluster layout of docs/operations.md) instead of one server.
     #[arg(long)]
@@ -190,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
         if args.dom_probes.is_some() {
             let mut probe = probe_events(&format!("dom-{probe_n}"), now_ms()).swap_remove(0);
             probe.queue_id = "dom-probe".into();
+            probe.tenant_id = args.dom_tenant.clone();
             publish_by_tenant(&mut client, std::slice::from_ref(&probe), 5_000).await?;
             dom_acks.push(now_ms());
             published += 1;
