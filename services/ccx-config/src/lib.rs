@@ -209,7 +209,9 @@ pub struct StreamConfig {
     /// watermark follow the wall clock (so its quiet minutes become final).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// Rows of open minutes are written at least this often.
+    /// The live floor (`queue_now`, `agent_now`) is recomputed from every event received and
+    /// written this often (SPEC §7.4: within a second of the event); the minute tables at
+    /// most once a second.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
     /// Processing time between checkpoints (0 disables them).
@@ -240,7 +242,7 @@ impl Default for StreamConfig {
                 TenantSettings::default().allowed_lateness_ms as u64,
             ),
             idle_timeout: Duration::from_secs(10),
-            flush_interval: Duration::from_millis(500),
+            flush_interval: Duration::from_millis(250),
             checkpoint_every: Duration::from_secs(10),
             tls: None,
         }

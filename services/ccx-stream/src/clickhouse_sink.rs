@@ -5,7 +5,8 @@
 //! as its readers need, flushes that come in between folded into one write (a minute row
 //! changed at every flush is written once):
 //! - the live floor (`queue_now`, `agent_now`) as soon as its writer is free;
-//! - the minute tables, alerts, staffing and progress at most once per [`MINUTES_GAP`];
+//! - the minute tables, alerts, staffing and progress as soon as their writer is free: the
+//!   engines hand them over at most once per `StreamOptions::minutes_every`;
 //! - events and the hourly and daily rollups, which nobody watches by the second, at most
 //!   once per [`COLD_GAP`].
 //!
@@ -27,7 +28,6 @@ use crate::error::StreamError;
 use crate::fold_writer::{Cadence, FoldWriter};
 use crate::live_rows::LiveRows;
 
-pub const MINUTES_GAP: Duration = Duration::from_millis(1_000);
 pub const COLD_GAP: Duration = Duration::from_millis(5_000);
 /// Events (which do not fold) that may wait for the cold writer before a hand-over waits for
 /// it: a slow ClickHouse slows the workers rather than grow their memory.
@@ -54,7 +54,7 @@ impl Writers {
             minutes: FoldWriter::start(
                 "clickhouse-minutes",
                 config,
-                cadence(MINUTES_GAP, usize::MAX),
+                cadence(Duration::ZERO, usize::MAX),
             )?,
             cold: FoldWriter::start(
                 "clickhouse-cold",

@@ -113,7 +113,7 @@ impl<S: RowSink> EngineOperator<S> {
             // Rows still go out, exact to the watermark; no watermark moves (nothing after it
             // is known).
             self.engine.accrue_agent_time();
-            self.write_rows()?;
+            self.write_rows(Rows::Everything)?;
             return self.finish_checkpoint();
         };
         if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
@@ -127,7 +127,7 @@ impl<S: RowSink> EngineOperator<S> {
         while let Some(boundary) = self.next_boundary.filter(|b| *b <= front) {
             self.take_until(boundary);
             self.advance_watermarks();
-            self.write_rows()?;
+            self.write_rows(Rows::Everything)?;
             self.checkpoint(boundary)?;
             self.next_boundary = next_boundary_after(boundary, self.options.checkpoint_every_ms);
         }
@@ -138,7 +138,7 @@ impl<S: RowSink> EngineOperator<S> {
             self.last_flush = Instant::now();
             self.progress
                 .set_tenant_watermarks(self.engine.watermarks());
-            self.write_rows()?;
+            self.write_rows(Rows::AsDue)?;
         }
         Ok(())
     }
@@ -214,8 +214,11 @@ impl<S: RowSink> EngineOperator<S> {
         self.progress.set_watermark(self.worker, lowest);
     }
 
-    fn write_rows(&mut self) -> Result<(), StreamError> {
-        let out = self.engine.take_output();
+    fn write_rows(&mut self, rows: Rows) -> Result<(), StreamError> {
+        let out = match rows {
+            Rows::Everything => self.engine.take_all_output(),
+            Rows::AsDue => self.engine.take_output(),
+        };
         if out.is_empty() && self.events.is_empty() {
             return Ok(());
         }
@@ -272,6 +275,13 @@ impl<S: RowSink> EngineOperator<S> {
         }
         Ok(())
     }
+}
+
+/// What a flush hands over: everything changed (before a checkpoint and at the end, so the
+/// rows it covers are written first), or what is due (the minute tables at their own pace).
+enum Rows {
+    Everything,
+    AsDue,
 }
 
 /// The offsets the source had when its input time crossed `boundary`; forgets older ones.

@@ -45,6 +45,12 @@ pub struct Settings {
     /// first output after a tenant's watermark enters a new minute (so a passed minute is
     /// complete at once). An agent's state change accrues its time whenever it comes.
     pub state_accrual_ms: i64,
+    /// How often [`Engine::take_output_at`] hands over the minute tables' changes (with
+    /// their provisional speculation, a pass over every event waiting for the watermark),
+    /// their rollups and each tenant's progress, in `as_of` ms: 0 at every output; otherwise
+    /// at most this often. The live floor and alerts go at every output;
+    /// [`Engine::take_all_output`] hands over everything.
+    pub minutes_every_ms: i64,
 }
 
 impl Settings {
@@ -56,6 +62,7 @@ impl Settings {
             shared: None,
             provisional: false,
             state_accrual_ms: 0,
+            minutes_every_ms: 0,
         }
     }
 
@@ -203,6 +210,8 @@ pub struct Engine {
     tenants: BTreeMap<String, TenantState>,
     /// When agent-state time was last brought up to the watermarks (`as_of` ms).
     accrued_at: i64,
+    /// When the minute tables were last handed over (`as_of` ms).
+    minutes_at: i64,
 }
 
 impl Engine {
@@ -215,6 +224,7 @@ impl Engine {
             floor: watermark,
             tenants: BTreeMap::new(),
             accrued_at: i64::MIN,
+            minutes_at: i64::MIN,
         }
     }
 
@@ -337,13 +347,36 @@ impl Engine {
         self.take_output_at(ccx_model::now_ms())
     }
 
+    /// [`Engine::take_output`] with every changed row, whenever the minute tables were last
+    /// handed over (before a checkpoint, and at the end).
+    pub fn take_all_output(&mut self) -> Output {
+        self.minutes_at = i64::MIN;
+        self.take_output()
+    }
+
     /// The rows changed since the last call (full values), new alerts, and the live floor as
-    /// of `as_of`: every `queue_now` row, the `agent_now` rows of agents that changed.
+    /// of `as_of`: every `queue_now` row, the `agent_now` rows of agents that changed; the
+    /// minute tables' rows as [`Settings::minutes_every_ms`] says.
     pub fn take_output_at(&mut self, as_of: i64) -> Output {
         self.settle(Some(as_of));
+        let every = self.settings.minutes_every_ms;
+        let minutes = every <= 0 || as_of.saturating_sub(self.minutes_at) >= every;
+        if minutes {
+            self.minutes_at = as_of;
+        }
         let mut out = Output::default();
         for (tenant_id, t) in self.tenants.iter_mut() {
             let settings = self.settings.for_tenant(tenant_id);
+            out.alerts.append(&mut t.alerts);
+            out.queue_now
+                .extend(t.queue_now(tenant_id, settings, as_of));
+            out.agent_now
+                .extend(t.live.take_agents(tenant_id, &t.names, as_of));
+            out.thresholds
+                .extend(t.evaluate_rules(tenant_id, settings, as_of));
+            if !minutes {
+                continue;
+            }
             let tz = settings.tz();
             let queue_changes = t.queue_rows.take_changes();
             let agent_changes = t.agent_rows.take_changes();
@@ -392,14 +425,7 @@ impl Engine {
                 let value = t.quality_rows.get(&minute).copied().unwrap_or_default();
                 out.quality.push(((tenant_id.clone(), minute), value));
             }
-            out.alerts.append(&mut t.alerts);
-            out.queue_now
-                .extend(t.queue_now(tenant_id, settings, as_of));
-            out.agent_now
-                .extend(t.live.take_agents(tenant_id, &t.names, as_of));
             out.staffing.extend(t.final_intervals(tenant_id, settings));
-            out.thresholds
-                .extend(t.evaluate_rules(tenant_id, settings, as_of));
             if t.watermark != NO_WATERMARK {
                 let watermark = t.watermark;
                 if t.reported_minute != Some(minute_of(watermark)) {
