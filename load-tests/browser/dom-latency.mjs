@@ -8,6 +8,7 @@
 // the page's own time (script, layout, style) during the run.
 //
 //   node load-tests/browser/dom-latency.mjs [--rate 20000] [--seconds 60] [--tenant tenant-1]
+//     [-- more e2e-bench arguments]
 //
 // E2E_BENCH: the bench binary (default target/release/e2e-bench); CHROMIUM: /usr/bin/chromium.
 
@@ -33,7 +34,8 @@ const tenant = arg('--tenant', 'tenant-1');
 const bench = process.env.E2E_BENCH || join(ROOT, 'target', 'release', 'e2e-bench');
 const dir = mkdtempSync(join(tmpdir(), 'ccx-dom-'));
 
-const child = spawn(bench, ['--rate', rate, '--seconds', seconds, '--dom-probes', dir, '--dom-tenant', tenant], {
+const more = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
+const child = spawn(bench, ['--rate', rate, '--seconds', seconds, '--dom-probes', dir, '--dom-tenant', tenant, ...more], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';

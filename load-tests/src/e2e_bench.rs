@@ -44,6 +44,9 @@ struct Args {
     /// probes are offered to.
     #[arg(long, default_value = "tenant-1")]
     dom_tenant: String,
+    /// Processing time between the stream's checkpoints, in ms (default: the stream's).
+    #[arg(long)]
+    checkpoint_every_ms: Option<u64>,
     /// Write to a replicated ClickHouse cluster: a ZooKeeper and one shard of two replicas
     /// (the cluster layout of docs/operations.md) instead of one server.
     #[arg(long)]
@@ -104,6 +107,9 @@ async fn main() -> anyhow::Result<()> {
         flush_interval: Duration::from_millis(250),
         idle_timeout: Duration::from_secs(3),
         checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
+        checkpoint_every_ms: args
+            .checkpoint_every_ms
+            .unwrap_or(StreamOptions::default().checkpoint_every_ms),
         ..StreamOptions::default()
     };
     let stream = p.spawn_stream(options);
