@@ -2,7 +2,7 @@
 //! events/s for `--seconds` through the collector (gRPC), into the real broker, through the
 //! stream (provisional rows on), into the real ClickHouse server. Every 100 ms a probe is
 //! published: a contact offered to a queue of its own and a state change of an agent of its
-//! own; pollers see when the contact's row is visible in `queue_metrics_1m FINAL`, when it
+//! own; a poller sees (every 50 ms) when the contact's row is visible in `queue_metrics_1m FINAL`, when it
 //! waits in `queue_now FINAL` and when the agent is in `agent_now FINAL` (the live floor).
 //! Prints the ack -> visible latency percentiles of each and checks that nothing was lost or
 //! doubled.
@@ -47,6 +47,12 @@ struct Args {
     /// Processing time between the stream's checkpoints, in ms (default: the stream's).
     #[arg(long)]
     checkpoint_every_ms: Option<u64>,
+    /// The stream's flush interval (the live floor's pace), in ms (default: the stream's).
+    #[arg(long)]
+    flush_ms: Option<u64>,
+    /// How often the wallboard recomputes a watched board, in ms (default: the wallboard's).
+    #[arg(long)]
+    refresh_ms: Option<u64>,
     /// Write to a replicated ClickHouse cluster: a ZooKeeper and one shard of two replicas
     /// (the cluster layout of docs/operations.md) instead of one server.
     #[arg(long)]
@@ -59,22 +65,27 @@ const PARTITIONS: u32 = 8;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Where a probe becomes visible, in the order of [`Probe::seen`].
-const VIEWS: [(&str, &str); 3] = [
+/// Where a probe becomes visible, in the order of [`Probe::seen`]: the table, and a query
+/// whose `{in}` the poller fills with the probes not seen there yet (as that table names them,
+/// the prefix before the probe's name).
+const VIEWS: [(&str, &str, &str); 3] = [
     (
         "queue_metrics_1m",
         "SELECT queue_id AS probe FROM ccx.queue_metrics_1m FINAL \
-         WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND offered > 0",
+         WHERE tenant_id = 'tenant-0' AND queue_id IN ({in}) AND offered > 0",
+        "",
     ),
     (
         "queue_now",
         "SELECT queue_id AS probe FROM ccx.queue_now FINAL \
-         WHERE tenant_id = 'tenant-0' AND queue_id LIKE 'probe-%' AND waiting > 0",
+         WHERE tenant_id = 'tenant-0' AND queue_id IN ({in}) AND waiting > 0",
+        "",
     ),
     (
         "agent_now",
         "SELECT replaceOne(agent_id, 'agent-', '') AS probe FROM ccx.agent_now FINAL \
-         WHERE tenant_id = 'tenant-0' AND agent_id LIKE 'agent-probe-%' AND state = 'AVAILABLE'",
+         WHERE tenant_id = 'tenant-0' AND agent_id IN ({in}) AND state = 'AVAILABLE'",
+        "agent-",
     ),
 ];
 
@@ -104,7 +115,10 @@ async fn main() -> anyhow::Result<()> {
     let options = StreamOptions {
         workers: args.workers,
         partitions: PARTITIONS,
-        flush_interval: Duration::from_millis(250),
+        flush_interval: args.flush_ms.map_or(
+            StreamOptions::default().flush_interval,
+            Duration::from_millis,
+        ),
         idle_timeout: Duration::from_secs(3),
         checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
         checkpoint_every_ms: args
@@ -151,6 +165,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = &args.dom_probes {
         let mut options = ccx_wallboard::Options::new(([127, 0, 0, 1], 0).into());
         options.tenants = p.config.tenants.clone();
+        if let Some(ms) = args.refresh_ms {
+            options.refresh = Duration::from_millis(ms);
+        }
         let source = Arc::new(ccx_wallboard::ClickHouseSource::new(store.clone()));
         let board = ccx_wallboard::serve(options, source, shutdown.clone()).await?;
         println!("wallboard on http://{}", board.addr);
@@ -163,9 +180,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let probes: Probes = Arc::default();
-    let pollers: Vec<_> = (0..VIEWS.len())
-        .map(|view| tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes), view)))
-        .collect();
+    let poller = tokio::spawn(poll_probes(store.clone(), Arc::clone(&probes)));
 
     let mut next = 0usize;
     let mut published = 0usize;
@@ -217,9 +232,7 @@ async fn main() -> anyhow::Result<()> {
     while progress.watermark() < target && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for poller in pollers {
-        poller.abort();
-    }
+    poller.abort();
     let gave_up = Instant::now();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     stream
@@ -251,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         "| events published (acknowledged) | {published} in {publish_seconds:.1} s = {:.0}/s |",
         published as f64 / publish_seconds
     );
-    for (view, (table, _)) in VIEWS.iter().enumerate() {
+    for (view, (table, _, _)) in VIEWS.iter().enumerate() {
         // A probe never seen counts with the time until the poller gave up (a lower bound).
         let seen = probes.values().filter(|p| p.seen[view].is_some()).count();
         let mut latencies: Vec<f64> = probes
@@ -337,15 +350,40 @@ fn probe_events(name: &str, now: i64) -> Vec<Event> {
     vec![offer, agent]
 }
 
-/// Marks the probes visible in `VIEWS[view]` as they appear.
-async fn poll_probes(store: Store, probes: Probes, view: usize) {
+/// Marks the probes as they become visible in each of [`VIEWS`], every 50 ms. One query a
+/// time for the three views, and only for the probes not seen yet (a handful): a query per view
+/// for every probe so far (hundreds by the end) made the measurement a sizeable share of
+/// ClickHouse's work (docs/benchmarks.md).
+async fn poll_probes(store: Store, probes: Probes) {
     loop {
-        if let Ok(rows) = store.query_json(VIEWS[view].1).await {
-            let now = Instant::now();
-            let mut probes = ccx_model::sync::lock(&probes);
-            for row in rows {
-                if let Some(probe) = row["probe"].as_str().and_then(|p| probes.get_mut(p)) {
-                    probe.seen[view].get_or_insert(now);
+        let parts: Vec<String> = {
+            let probes = ccx_model::sync::lock(&probes);
+            VIEWS
+                .iter()
+                .enumerate()
+                .filter_map(|(view, (_, sql, prefix))| {
+                    let unseen: Vec<String> = probes
+                        .iter()
+                        .filter(|(_, p)| p.seen[view].is_none())
+                        .map(|(name, _)| format!("'{prefix}{name}'"))
+                        .collect();
+                    (!unseen.is_empty()).then(|| {
+                        sql.replacen("SELECT ", &format!("SELECT {view} AS view, "), 1)
+                            .replace("{in}", &unseen.join(","))
+                    })
+                })
+                .collect()
+        };
+        if !parts.is_empty() {
+            if let Ok(rows) = store.query_json(&parts.join(" UNION ALL ")).await {
+                let now = Instant::now();
+                let mut probes = ccx_model::sync::lock(&probes);
+                for row in rows {
+                    let view = row["view"].as_u64().unwrap_or(u64::MAX) as usize;
+                    let probe = row["probe"].as_str().and_then(|p| probes.get_mut(p));
+                    if let Some(seen) = probe.and_then(|p| p.seen.get_mut(view)) {
+                        seen.get_or_insert(now);
+                    }
                 }
             }
         }
