@@ -112,19 +112,19 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // The stream, in this process, on its own threads.
+    let defaults = StreamOptions::default();
     let options = StreamOptions {
         workers: args.workers,
         partitions: PARTITIONS,
-        flush_interval: args.flush_ms.map_or(
-            StreamOptions::default().flush_interval,
-            Duration::from_millis,
-        ),
+        flush_interval: args
+            .flush_ms
+            .map_or(defaults.flush_interval, Duration::from_millis),
         idle_timeout: Duration::from_secs(3),
         checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
         checkpoint_every_ms: args
             .checkpoint_every_ms
-            .unwrap_or(StreamOptions::default().checkpoint_every_ms),
-        ..StreamOptions::default()
+            .unwrap_or(defaults.checkpoint_every_ms),
+        ..defaults
     };
     let stream = p.spawn_stream(options);
     let (progress, stop) = (
