@@ -114,7 +114,20 @@ struct Ports {
 impl ClickHouseCluster {
     /// Starts `shards.len()` shards, shard `s` with `shards[s]` replicas, and returns the
     /// `[clickhouse]` settings of the cluster layout (every server's URL, the first one first).
+    /// Retries with other ports if one was taken between being found free and being bound, as
+    /// [`ClickHouseServer::try_start`] does.
     pub fn start(shards: &[usize]) -> Result<(ClickHouseCluster, ClickHouseConfig), String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match ClickHouseCluster::spawn(shards) {
+                Ok(started) => return Ok(started),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn spawn(shards: &[usize]) -> Result<(ClickHouseCluster, ClickHouseConfig), String> {
         let zookeeper = ZooKeeperServer::start()?;
         let mut replicas = Vec::new();
         let mut ports = Vec::new();
