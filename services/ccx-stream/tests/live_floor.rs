@@ -4,42 +4,11 @@
 
 use ccx_model::rows::{AgentNow, QueueNow};
 use ccx_model::settings::TenantSettings;
-use ccx_model::{ms_timestamp, AgentState, Channel, Direction, Event, EventType};
+use ccx_model::{AgentState, EventType};
 use ccx_stream::engine::{Engine, Settings};
 
-const T0: i64 = 1_790_000_040_000;
-
-fn contact(id: &str, contact: &str, kind: EventType, t: i64) -> Event {
-    Event {
-        event_id: id.into(),
-        tenant_id: "t1".into(),
-        r#type: kind as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        contact_id: contact.into(),
-        customer_id: format!("x-{contact}"),
-        channel: Channel::Voice as i32,
-        direction: Direction::Inbound as i32,
-        queue_id: "q1".into(),
-        ..Event::default()
-    }
-}
-
-fn by(agent: &str, mut e: Event) -> Event {
-    e.agent_id = agent.into();
-    e
-}
-
-fn state(id: &str, agent: &str, s: AgentState, t: i64) -> Event {
-    Event {
-        event_id: id.into(),
-        tenant_id: "t1".into(),
-        r#type: EventType::AgentStateChanged as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        agent_id: agent.into(),
-        agent_state: s as i32,
-        ..Event::default()
-    }
-}
+mod support;
+use support::{by, contact_event, state_change, T0};
 
 /// (queue, waiting, longest wait) of the rows with contacts waiting.
 fn waiting(rows: &[QueueNow]) -> Vec<(String, u64, u64)> {
@@ -72,8 +41,13 @@ fn engine() -> Engine {
 #[test]
 fn waiting_contacts_show_before_the_watermark_reaches_them() {
     let mut e = engine();
-    e.ingest(&contact("o1", "c1", EventType::ContactOffered, T0));
-    e.ingest(&contact("o2", "c2", EventType::ContactOffered, T0 + 2_000));
+    e.ingest(&contact_event("o1", "c1", EventType::ContactOffered, T0));
+    e.ingest(&contact_event(
+        "o2",
+        "c2",
+        EventType::ContactOffered,
+        T0 + 2_000,
+    ));
     let out = e.take_output_at(T0 + 5_000);
     assert_eq!(waiting(&out.queue_now), [("q1".into(), 2, 5_000)]);
     assert!(out.queue_now.iter().all(|r| r.as_of == T0 + 5_000));
@@ -83,7 +57,7 @@ fn waiting_contacts_show_before_the_watermark_reaches_them() {
     // c1 answered: one left, waiting since T0 + 2 s; a1 on c1.
     e.ingest(&by(
         "a1",
-        contact("a1", "c1", EventType::ContactAnswered, T0 + 6_000),
+        contact_event("a1", "c1", EventType::ContactAnswered, T0 + 6_000),
     ));
     let out = e.take_output_at(T0 + 7_000);
     assert_eq!(waiting(&out.queue_now), [("q1".into(), 1, 5_000)]);
@@ -100,7 +74,7 @@ fn waiting_contacts_show_before_the_watermark_reaches_them() {
     );
 
     // c2 gives up: the queue's row is zero once, then no more rows for it.
-    e.ingest(&contact(
+    e.ingest(&contact_event(
         "x2",
         "c2",
         EventType::ContactAbandoned,
@@ -122,9 +96,14 @@ fn a_late_event_inside_the_lateness_places_the_contact_by_event_time() {
     // The answer arrives before the offer it follows: never waiting.
     e.ingest(&by(
         "a1",
-        contact("a3", "c3", EventType::ContactAnswered, T0 + 9_000),
+        contact_event("a3", "c3", EventType::ContactAnswered, T0 + 9_000),
     ));
-    e.ingest(&contact("o3", "c3", EventType::ContactOffered, T0 + 8_000));
+    e.ingest(&contact_event(
+        "o3",
+        "c3",
+        EventType::ContactOffered,
+        T0 + 8_000,
+    ));
     let out = e.take_output_at(T0 + 10_000);
     assert!(waiting(&out.queue_now).is_empty(), "{:?}", out.queue_now);
     assert_eq!(out.agent_now[0].contact_id, "c3");
@@ -132,13 +111,18 @@ fn a_late_event_inside_the_lateness_places_the_contact_by_event_time() {
     // The end arrives before the hold that came earlier: gone, and the hold changes nothing.
     e.ingest(&by(
         "a1",
-        contact("e3", "c3", EventType::ContactEnded, T0 + 20_000),
+        contact_event("e3", "c3", EventType::ContactEnded, T0 + 20_000),
     ));
     e.ingest(&by(
         "a1",
-        contact("h3", "c3", EventType::HoldStarted, T0 + 15_000),
+        contact_event("h3", "c3", EventType::HoldStarted, T0 + 15_000),
     ));
-    e.ingest(&contact("o3b", "c3", EventType::ContactOffered, T0 + 8_000));
+    e.ingest(&contact_event(
+        "o3b",
+        "c3",
+        EventType::ContactOffered,
+        T0 + 8_000,
+    ));
     let out = e.take_output_at(T0 + 21_000);
     assert!(waiting(&out.queue_now).is_empty());
     assert_eq!(
@@ -157,21 +141,26 @@ fn a_late_event_inside_the_lateness_places_the_contact_by_event_time() {
 #[test]
 fn a_transfer_puts_the_contact_back_in_the_target_queue() {
     let mut e = engine();
-    e.ingest(&state("s1", "a1", AgentState::Available, T0 - 30_000));
-    e.ingest(&contact("o1", "c1", EventType::ContactOffered, T0));
+    e.ingest(&state_change(
+        "s1",
+        "a1",
+        AgentState::Available,
+        T0 - 30_000,
+    ));
+    e.ingest(&contact_event("o1", "c1", EventType::ContactOffered, T0));
     e.ingest(&by(
         "a1",
-        contact("a1", "c1", EventType::ContactAnswered, T0 + 4_000),
+        contact_event("a1", "c1", EventType::ContactAnswered, T0 + 4_000),
     ));
-    e.ingest(&state("s2", "a1", AgentState::Busy, T0 + 4_000));
+    e.ingest(&state_change("s2", "a1", AgentState::Busy, T0 + 4_000));
     e.take_output_at(T0 + 5_000);
     let mut transfer = by(
         "a1",
-        contact("t1", "c1", EventType::ContactTransferred, T0 + 30_000),
+        contact_event("t1", "c1", EventType::ContactTransferred, T0 + 30_000),
     );
     transfer.to_queue_id = "q2".into();
     e.ingest(&transfer);
-    e.ingest(&state(
+    e.ingest(&state_change(
         "s3",
         "a1",
         AgentState::AfterContactWork,
@@ -194,7 +183,7 @@ fn a_transfer_puts_the_contact_back_in_the_target_queue() {
     // Answered in q2 by a2: nobody waits.
     e.ingest(&by(
         "a2",
-        contact("a2", "c1", EventType::ContactAnswered, T0 + 45_000),
+        contact_event("a2", "c1", EventType::ContactAnswered, T0 + 45_000),
     ));
     let out = e.take_output_at(T0 + 46_000);
     assert!(waiting(&out.queue_now).is_empty());
@@ -205,14 +194,14 @@ fn a_transfer_puts_the_contact_back_in_the_target_queue() {
 #[test]
 fn holds_show_on_the_agent_in_event_time_order() {
     let mut e = engine();
-    e.ingest(&contact("o2", "c2", EventType::ContactOffered, T0));
+    e.ingest(&contact_event("o2", "c2", EventType::ContactOffered, T0));
     e.ingest(&by(
         "a2",
-        contact("a2", "c2", EventType::ContactAnswered, T0 + 11_000),
+        contact_event("a2", "c2", EventType::ContactAnswered, T0 + 11_000),
     ));
     e.ingest(&by(
         "a2",
-        contact("h1", "c2", EventType::HoldStarted, T0 + 12_000),
+        contact_event("h1", "c2", EventType::HoldStarted, T0 + 12_000),
     ));
     let out = e.take_output_at(T0 + 12_500);
     assert!(out.agent_now[0].on_hold);
@@ -227,11 +216,11 @@ fn holds_show_on_the_agent_in_event_time_order() {
     // The hold's end, then (late) the hold's start again: off hold.
     e.ingest(&by(
         "a2",
-        contact("h2", "c2", EventType::HoldEnded, T0 + 13_000),
+        contact_event("h2", "c2", EventType::HoldEnded, T0 + 13_000),
     ));
     e.ingest(&by(
         "a2",
-        contact("h1b", "c2", EventType::HoldStarted, T0 + 12_000),
+        contact_event("h1b", "c2", EventType::HoldStarted, T0 + 12_000),
     ));
     let out = e.take_output_at(T0 + 14_000);
     assert!(!out.agent_now[0].on_hold);
@@ -240,10 +229,10 @@ fn holds_show_on_the_agent_in_event_time_order() {
 #[test]
 fn a_logged_off_agent_shows_offline_since_then() {
     let mut e = engine();
-    e.ingest(&state("s1", "a1", AgentState::Available, T0));
-    e.ingest(&state("s2", "a1", AgentState::Offline, T0 + 20_000));
+    e.ingest(&state_change("s1", "a1", AgentState::Available, T0));
+    e.ingest(&state_change("s2", "a1", AgentState::Offline, T0 + 20_000));
     // A state change that happened before arrives last: the newest stays.
-    e.ingest(&state("s0", "a1", AgentState::Break, T0 + 10_000));
+    e.ingest(&state_change("s0", "a1", AgentState::Break, T0 + 10_000));
     let out = e.take_output_at(T0 + 21_000);
     assert_eq!(
         agents(&out.agent_now),
@@ -261,7 +250,12 @@ fn a_logged_off_agent_shows_offline_since_then() {
 #[test]
 fn an_event_too_late_for_the_minutes_still_moves_now() {
     let mut e = engine();
-    e.ingest(&contact("o5", "c5", EventType::ContactOffered, T0 + 30_000));
+    e.ingest(&contact_event(
+        "o5",
+        "c5",
+        EventType::ContactOffered,
+        T0 + 30_000,
+    ));
     e.advance(T0 + 60_000);
     let out = e.take_output_at(T0 + 61_000);
     assert_eq!(waiting(&out.queue_now), [("q1".into(), 1, 31_000)]);
@@ -270,7 +264,7 @@ fn an_event_too_late_for_the_minutes_still_moves_now() {
     // Answered at T0 + 40 s, received behind the watermark: late for the minutes, not for now.
     let late = by(
         "a1",
-        contact("a5", "c5", EventType::ContactAnswered, T0 + 40_000),
+        contact_event("a5", "c5", EventType::ContactAnswered, T0 + 40_000),
     );
     assert_eq!(e.ingest(&late), ccx_stream::engine::Ingested::Late);
     let out = e.take_output_at(T0 + 62_000);
@@ -279,7 +273,12 @@ fn an_event_too_late_for_the_minutes_still_moves_now() {
     assert_eq!(out.quality[0].1.late_dropped, 1);
 
     // A late offer of a contact nobody holds places nothing.
-    e.ingest(&contact("o6", "c6", EventType::ContactOffered, T0 + 50_000));
+    e.ingest(&contact_event(
+        "o6",
+        "c6",
+        EventType::ContactOffered,
+        T0 + 50_000,
+    ));
     assert!(waiting(&e.take_output_at(T0 + 63_000).queue_now).is_empty());
 }
 
@@ -292,10 +291,15 @@ fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
     let mut e = Engine::new(Settings::new(TenantSettings::default()), start - 60_000);
     for i in 0..180 {
         let (c, t) = (format!("c{i}"), start + i * 10_000);
-        e.ingest(&contact(&format!("o{i}"), &c, EventType::ContactOffered, t));
-        let answer = contact(&format!("a{i}"), &c, EventType::ContactAnswered, t);
+        e.ingest(&contact_event(
+            &format!("o{i}"),
+            &c,
+            EventType::ContactOffered,
+            t,
+        ));
+        let answer = contact_event(&format!("a{i}"), &c, EventType::ContactAnswered, t);
         e.ingest(&by("a1", answer));
-        let end = contact(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
+        let end = contact_event(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
         e.ingest(&by("a1", end));
     }
     e.advance(m + 1_000);
@@ -319,10 +323,15 @@ fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
     let mut strict = Engine::new(Settings::new(settings), start - 60_000);
     for i in 0..180 {
         let (c, t) = (format!("c{i}"), start + i * 10_000);
-        strict.ingest(&contact(&format!("o{i}"), &c, EventType::ContactOffered, t));
-        let answer = contact(&format!("a{i}"), &c, EventType::ContactAnswered, t);
+        strict.ingest(&contact_event(
+            &format!("o{i}"),
+            &c,
+            EventType::ContactOffered,
+            t,
+        ));
+        let answer = contact_event(&format!("a{i}"), &c, EventType::ContactAnswered, t);
         strict.ingest(&by("a1", answer));
-        let end = contact(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
+        let end = contact_event(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
         strict.ingest(&by("a1", end));
     }
     strict.advance(m + 1_000);

@@ -4,24 +4,19 @@
 
 use ccx_model::rows::QueueNow;
 use ccx_model::settings::TenantSettings;
-use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType};
+use ccx_model::{Event, EventType};
 use ccx_stream::engine::{Engine, Output, Settings};
 
-const T0: i64 = 1_790_000_040_000;
+mod support;
+use support::{contact_event, T0};
 
 fn offered(contact: &str, t: i64) -> Event {
-    Event {
-        event_id: format!("offer-{contact}"),
-        tenant_id: "t1".into(),
-        r#type: EventType::ContactOffered as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        contact_id: contact.into(),
-        customer_id: format!("x-{contact}"),
-        channel: Channel::Voice as i32,
-        direction: Direction::Inbound as i32,
-        queue_id: "q1".into(),
-        ..Event::default()
-    }
+    contact_event(
+        &format!("offer-{contact}"),
+        contact,
+        EventType::ContactOffered,
+        t,
+    )
 }
 
 /// Offers in the minute rows handed over (`None`: no minute row at all).

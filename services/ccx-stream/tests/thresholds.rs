@@ -3,25 +3,15 @@
 
 use ccx_model::rows::ThresholdAlert;
 use ccx_model::settings::{Metric, Op, TenantSettings, ThresholdRule};
-use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType};
+use ccx_model::{Event, EventType};
 use ccx_stream::engine::{Engine, Settings};
 
-const T0: i64 = 1_790_000_040_000;
+mod support;
+use support::{by, contact_event, state_change, T0};
 
+/// An event of contact `contact`, handled by agent `a1`.
 fn event(id: &str, contact: &str, kind: EventType, t: i64) -> Event {
-    Event {
-        event_id: id.into(),
-        tenant_id: "t1".into(),
-        r#type: kind as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        contact_id: contact.into(),
-        customer_id: format!("x-{contact}"),
-        channel: Channel::Voice as i32,
-        direction: Direction::Inbound as i32,
-        queue_id: "q1".into(),
-        agent_id: "a1".into(),
-        ..Event::default()
-    }
+    by("a1", contact_event(id, contact, kind, t))
 }
 
 /// A call offered at `t` and answered `wait_ms` later.
@@ -159,19 +149,10 @@ fn a_rule_on_every_queue_alerts_per_queue_and_a_removed_rule_clears() {
 #[test]
 fn agents_short_compares_agents_needed_with_agents_working() {
     let mut e = engine(vec![rule("short", Metric::AgentsShort, Op::Above, 0.0, 0)]);
-    let state = |id: &str, agent: &str, s: ccx_model::AgentState, t: i64| Event {
-        event_id: id.into(),
-        tenant_id: "t1".into(),
-        r#type: EventType::AgentStateChanged as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        agent_id: agent.into(),
-        agent_state: s as i32,
-        ..Event::default()
-    };
     // 90 calls of 240 s in the half hour before minute M: 12 Erlangs need 16 agents at 80/20.
     let m = (T0 / 60_000 + 40) * 60_000;
     let start = m - 30 * 60_000;
-    e.ingest(&state(
+    e.ingest(&state_change(
         "s0",
         "a1",
         ccx_model::AgentState::Available,
