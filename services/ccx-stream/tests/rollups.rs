@@ -9,9 +9,12 @@ use std::sync::Arc;
 use ccx_model::rollup::{date_string, roll_up, HOUR_MS};
 use ccx_model::rows::{Components, FinalRows, RollupRows};
 use ccx_model::settings::TenantSettings;
-use ccx_model::{ms_timestamp, Channel, Direction, Event, EventType};
+use ccx_model::{Event, EventType};
 use ccx_stream::checkpoint::{CheckpointDir, WorkerCheckpoint};
 use ccx_stream::engine::{Engine, Settings, SharedSettings};
+
+mod support;
+use support::{by, contact_event};
 
 /// Milliseconds of an RFC 3339 instant.
 fn at(text: &str) -> i64 {
@@ -20,19 +23,12 @@ fn at(text: &str) -> i64 {
         .timestamp_millis()
 }
 
+/// An event of `kind` of contact `id` on tenant `rome`, handled by agent `a1`.
 fn event(id: &str, kind: EventType, t: i64) -> Event {
+    let event_id = format!("{id}-{}", kind as i32);
     Event {
-        event_id: format!("{id}-{}", kind as i32),
         tenant_id: "rome".into(),
-        r#type: kind as i32,
-        occurred_at: Some(ms_timestamp(t)),
-        contact_id: id.into(),
-        customer_id: format!("cust-{id}"),
-        channel: Channel::Voice as i32,
-        direction: Direction::Inbound as i32,
-        queue_id: "q".into(),
-        agent_id: "a".into(),
-        ..Event::default()
+        ..by("a1", contact_event(&event_id, id, kind, t))
     }
 }
 
