@@ -2,8 +2,9 @@
 //! events/s for `--seconds` through the collector (gRPC), into the real broker, through the
 //! stream (provisional rows on), into the real ClickHouse server. Every 100 ms a probe is
 //! published: a contact offered to a queue of its own and a state change of an agent of its
-//! own; a poller sees (every 50 ms) when the contact's row is visible in `queue_metrics_1m FINAL`, when it
-//! waits in `queue_now FINAL` and when the agent is in `agent_now FINAL` (the live floor).
+//! own; a poller sees (every 50 ms) when the contact's row is visible in
+//! `queue_metrics_1m FINAL`, when it waits in `queue_now FINAL` and when the agent is in
+//! `agent_now FINAL` (the live floor).
 //! Prints the ack -> visible latency percentiles of each and checks that nothing was lost or
 //! doubled.
 //!
@@ -350,10 +351,10 @@ fn probe_events(name: &str, now: i64) -> Vec<Event> {
     vec![offer, agent]
 }
 
-/// Marks the probes as they become visible in each of [`VIEWS`], every 50 ms. One query a
-/// time for the three views, and only for the probes not seen yet (a handful): a query per view
-/// for every probe so far (hundreds by the end) made the measurement a sizeable share of
-/// ClickHouse's work (docs/benchmarks.md).
+/// Marks the probes as they become visible in each of [`VIEWS`], every 50 ms: one query for
+/// the three views, about the probes not seen yet (a handful). A query per view for every
+/// probe so far (hundreds by the end) made the measurement a sizeable share of ClickHouse's
+/// work (docs/benchmarks.md).
 async fn poll_probes(store: Store, probes: Probes) {
     loop {
         let parts: Vec<String> = {
