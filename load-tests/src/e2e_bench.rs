@@ -48,12 +48,20 @@ struct Args {
     /// Processing time between the stream's checkpoints, in ms (default: the stream's).
     #[arg(long)]
     checkpoint_every_ms: Option<u64>,
+    /// Where the stream writes its checkpoints (default: a new directory under the system's
+    /// temporary directory).
+    #[arg(long)]
+    checkpoint_dir: Option<std::path::PathBuf>,
     /// The stream's flush interval (the live floor's pace), in ms (default: the stream's).
     #[arg(long)]
     flush_ms: Option<u64>,
     /// How often the wallboard recomputes a watched board, in ms (default: the wallboard's).
     #[arg(long)]
     refresh_ms: Option<u64>,
+    /// A librdkafka property of the stream's consumer, `KEY=VALUE` (repeatable), such as
+    /// `fetch.wait.max.ms=50`: the test broker answers a fetch only when that wait is over.
+    #[arg(long, value_parser = key_value)]
+    stream_kafka: Vec<(String, String)>,
     /// Write to a replicated ClickHouse cluster: a ZooKeeper and one shard of two replicas
     /// (the cluster layout of docs/operations.md) instead of one server.
     #[arg(long)]
@@ -61,6 +69,13 @@ struct Args {
 }
 
 const PARTITIONS: u32 = 8;
+
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?} is not KEY=VALUE"))?;
+    Ok((key.to_string(), value.to_string()))
+}
 
 /// The stream runs in this process: it allocates as `ccx` does (jemalloc, huge pages).
 #[global_allocator]
@@ -103,7 +118,7 @@ type Probes = Arc<Mutex<HashMap<String, Probe>>>;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (_cluster, p) = if args.replicated {
+    let (_cluster, mut p) = if args.replicated {
         let (cluster, config) = ccx_store::testing::cluster::ClickHouseCluster::start(&[2])
             .map_err(anyhow::Error::msg)?;
         let p = Pipeline::start_on("bench.e2e", PARTITIONS, config, None).await?;
@@ -121,12 +136,21 @@ async fn main() -> anyhow::Result<()> {
             .flush_ms
             .map_or(defaults.flush_interval, Duration::from_millis),
         idle_timeout: Duration::from_secs(3),
-        checkpoint_dir: Some(std::env::temp_dir().join(unique_topic("ccx-bench-ckpt"))),
+        checkpoint_dir: Some(
+            args.checkpoint_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(unique_topic("ccx-bench-ckpt")),
+        ),
         checkpoint_every_ms: args
             .checkpoint_every_ms
             .unwrap_or(defaults.checkpoint_every_ms),
         ..defaults
     };
+    p.config
+        .kafka
+        .properties
+        .extend(args.stream_kafka.iter().cloned());
     let stream = p.spawn_stream(options);
     let (progress, stop) = (
         std::sync::Arc::clone(&stream.progress),
