@@ -55,6 +55,10 @@ struct Args {
     /// The stream's flush interval (the live floor's pace), in ms (default: the stream's).
     #[arg(long)]
     flush_ms: Option<u64>,
+    /// How often the stream brings agents' open minutes up to the watermark, in ms (default:
+    /// the stream's).
+    #[arg(long)]
+    state_accrual_ms: Option<u64>,
     /// How often the wallboard recomputes a watched board, in ms (default: the wallboard's).
     #[arg(long)]
     refresh_ms: Option<u64>,
@@ -136,6 +140,9 @@ async fn main() -> anyhow::Result<()> {
             .flush_ms
             .map_or(defaults.flush_interval, Duration::from_millis),
         idle_timeout: Duration::from_secs(3),
+        state_accrual: args
+            .state_accrual_ms
+            .map_or(defaults.state_accrual, Duration::from_millis),
         checkpoint_dir: Some(
             args.checkpoint_dir
                 .clone()
