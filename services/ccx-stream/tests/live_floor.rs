@@ -282,13 +282,9 @@ fn an_event_too_late_for_the_minutes_still_moves_now() {
     assert!(waiting(&e.take_output_at(T0 + 63_000).queue_now).is_empty());
 }
 
-#[test]
-fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
-    // 180 contacts in the 30 minutes before minute M, one every 10 s, each answered at once
-    // and handled 240 s: 24 Erlangs, which need 29 agents for 80 % in 20 s.
-    let m = (T0 / 60_000 + 40) * 60_000;
-    let start = m - 30 * 60_000;
-    let mut e = Engine::new(Settings::new(TenantSettings::default()), start - 60_000);
+/// 180 contacts from `start`, one every 10 s, each answered at once by a1 and ended 240 s
+/// later.
+fn half_hour_of_calls(e: &mut Engine, start: i64) {
     for i in 0..180 {
         let (c, t) = (format!("c{i}"), start + i * 10_000);
         e.ingest(&contact_event(
@@ -302,6 +298,16 @@ fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
         let end = contact_event(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
         e.ingest(&by("a1", end));
     }
+}
+
+#[test]
+fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
+    // 180 contacts in the 30 minutes before minute M, one every 10 s, each answered at once
+    // and handled 240 s: 24 Erlangs, which need 29 agents for 80 % in 20 s.
+    let m = (T0 / 60_000 + 40) * 60_000;
+    let start = m - 30 * 60_000;
+    let mut e = Engine::new(Settings::new(TenantSettings::default()), start - 60_000);
+    half_hour_of_calls(&mut e, start);
     e.advance(m + 1_000);
     let out = e.take_output_at(m + 2_000);
     let q1 = out.queue_now.iter().find(|r| r.queue_id == "q1").unwrap();
@@ -321,19 +327,7 @@ fn agents_needed_follows_the_last_half_hour_of_inbound_traffic() {
         .or_default()
         .sl_target_pct = Some(95);
     let mut strict = Engine::new(Settings::new(settings), start - 60_000);
-    for i in 0..180 {
-        let (c, t) = (format!("c{i}"), start + i * 10_000);
-        strict.ingest(&contact_event(
-            &format!("o{i}"),
-            &c,
-            EventType::ContactOffered,
-            t,
-        ));
-        let answer = contact_event(&format!("a{i}"), &c, EventType::ContactAnswered, t);
-        strict.ingest(&by("a1", answer));
-        let end = contact_event(&format!("e{i}"), &c, EventType::ContactEnded, t + 240_000);
-        strict.ingest(&by("a1", end));
-    }
+    half_hour_of_calls(&mut strict, start);
     strict.advance(m + 1_000);
     let out = strict.take_output_at(m + 2_000);
     let needed = out.queue_now[0].agents_needed.unwrap();
